@@ -1,0 +1,280 @@
+//! The bundle: `target/xdp/<target>/<name>-<target>.tar.gz`, holding
+//! `<name>/` with the kern object(s), the loader, `push-and-attach.sh` and a
+//! `MANIFEST` (what was built with what, and the sha256 of every file).
+//!
+//! Byte-reproducible: entries sorted, mtime 0, uid/gid 0, fixed modes, a
+//! gzip header without timestamp or name. Written to a temporary file and
+//! renamed, so a bundle is never seen half written.
+
+use std::{
+    fs,
+    io::Write,
+    path::{Path, PathBuf},
+};
+
+use anyhow::{Context, Result};
+use flate2::{write::GzEncoder, Compression, GzBuilder};
+use sha2::{Digest, Sha256};
+
+use crate::templates;
+
+pub const SCRIPT: &str = "push-and-attach.sh";
+
+/// What goes into one bundle.
+pub struct Contents<'a> {
+    pub name: &'a str,
+    pub target: &'a str,
+    pub triple: &'a str,
+    pub profile: &'a str,
+    pub clang_version: &'a str,
+    pub kern_objects: &'a [PathBuf],
+    pub loader: &'a Path,
+}
+
+pub struct File {
+    name: String,
+    mode: u32,
+    bytes: Vec<u8>,
+}
+
+pub fn path(xdp_dir: &Path, name: &str, target: &str) -> PathBuf {
+    xdp_dir.join(format!("{name}-{target}.tar.gz"))
+}
+
+pub struct Written {
+    pub bundle: PathBuf,
+    pub sha256: String,
+    /// False when an identical bundle was already there (its MANIFEST,
+    /// which hashes every file, matched) and nothing was written.
+    pub changed: bool,
+}
+
+/// Writes the bundle unless an identical one is already there.
+pub fn write(xdp_dir: &Path, contents: &Contents) -> Result<Written> {
+    let files = collect(contents)?;
+    let destination = path(xdp_dir, contents.name, contents.target);
+    let manifest = &files
+        .iter()
+        .find(|f| f.name == "MANIFEST")
+        .expect("collect adds it")
+        .bytes;
+    let sidecar = destination.with_extension("gz.manifest");
+    if destination.is_file() && fs::read(&sidecar).ok().as_ref() == Some(manifest) {
+        let sha256 = sha256_hex(&fs::read(&destination)?);
+        return Ok(Written {
+            bundle: destination,
+            sha256,
+            changed: false,
+        });
+    }
+    let _ = fs::remove_file(&sidecar);
+    let mut staged = tempfile::NamedTempFile::new_in(xdp_dir)
+        .with_context(|| format!("cannot write in {}", xdp_dir.display()))?;
+    {
+        let gz: GzEncoder<&mut fs::File> = GzBuilder::new()
+            .mtime(0)
+            .write(staged.as_file_mut(), Compression::default());
+        let mut archive = tar::Builder::new(gz);
+        archive.mode(tar::HeaderMode::Deterministic);
+        archive.append(
+            &header(
+                &format!("{}/", contents.name),
+                0o755,
+                0,
+                tar::EntryType::Directory,
+            ),
+            &[][..],
+        )?;
+        for file in &files {
+            let path = format!("{}/{}", contents.name, file.name);
+            let header = header(
+                &path,
+                file.mode,
+                file.bytes.len() as u64,
+                tar::EntryType::Regular,
+            );
+            archive.append(&header, &file.bytes[..])?;
+        }
+        archive.into_inner()?.finish()?.flush()?;
+    }
+    // tempfile creates 0600; a bundle is meant to be shared.
+    fs::set_permissions(
+        staged.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )?;
+    staged
+        .persist(&destination)
+        .with_context(|| format!("cannot write {}", destination.display()))?;
+    fs::write(&sidecar, manifest)?;
+    let sha256 = sha256_hex(&fs::read(&destination)?);
+    Ok(Written {
+        bundle: destination,
+        sha256,
+        changed: true,
+    })
+}
+
+fn header(path: &str, mode: u32, size: u64, kind: tar::EntryType) -> tar::Header {
+    let mut header = tar::Header::new_ustar();
+    header
+        .set_path(path)
+        .expect("bundle paths are short and relative");
+    header.set_entry_type(kind);
+    header.set_mode(mode);
+    header.set_size(size);
+    header.set_mtime(0);
+    header.set_uid(0);
+    header.set_gid(0);
+    header.set_cksum();
+    header
+}
+
+/// The bundle's files, sorted by name, MANIFEST included.
+fn collect(contents: &Contents) -> Result<Vec<File>> {
+    let mut files = Vec::new();
+    for object in contents.kern_objects {
+        files.push(File {
+            name: file_name(object)?,
+            mode: 0o644,
+            bytes: fs::read(object).with_context(|| format!("cannot read {}", object.display()))?,
+        });
+    }
+    files.push(File {
+        name: file_name(contents.loader)?,
+        mode: 0o755,
+        bytes: fs::read(contents.loader)
+            .with_context(|| format!("cannot read {}", contents.loader.display()))?,
+    });
+    files.push(File {
+        name: SCRIPT.into(),
+        mode: 0o755,
+        bytes: templates::bundle_file(SCRIPT, contents.name),
+    });
+    files.sort_by(|a, b| a.name.cmp(&b.name));
+    let manifest = manifest(contents, &files);
+    files.push(File {
+        name: "MANIFEST".into(),
+        mode: 0o644,
+        bytes: manifest.into_bytes(),
+    });
+    files.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(files)
+}
+
+fn file_name(path: &Path) -> Result<String> {
+    Ok(path
+        .file_name()
+        .with_context(|| format!("{} has no file name", path.display()))?
+        .to_string_lossy()
+        .into_owned())
+}
+
+/// `key: value` lines, then one `sha256: HEX  FILE` line per file (the hash
+/// and name as `sha256sum` prints them, so the device can check with it).
+pub fn manifest(contents: &Contents, files: &[File]) -> String {
+    let loader = file_name(contents.loader).unwrap_or_default();
+    let kern: Vec<String> = contents
+        .kern_objects
+        .iter()
+        .filter_map(|p| file_name(p).ok())
+        .collect();
+    let mut text = format!(
+        "# cargo-xdp bundle. On the device, as root: ./{loader} attach IFACE\n\
+         name: {}\ntarget: {}\ntriple: {}\nprofile: {}\ncargo-xdp: {}\nclang: {}\nloader: {loader}\nkern: {}\n",
+        contents.name,
+        contents.target,
+        contents.triple,
+        contents.profile,
+        env!("CARGO_PKG_VERSION"),
+        contents.clang_version,
+        kern.join(" "),
+    );
+    for file in files {
+        text.push_str(&format!(
+            "sha256: {}  {}\n",
+            sha256_hex(&file.bytes),
+            file.name
+        ));
+    }
+    text
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn contents<'a>(objects: &'a [PathBuf], loader: &'a Path) -> Contents<'a> {
+        Contents {
+            name: "demo",
+            target: "linux-x86_64",
+            triple: "x86_64-unknown-linux-gnu",
+            profile: "debug",
+            clang_version: "clang version 14",
+            kern_objects: objects,
+            loader,
+        }
+    }
+
+    #[test]
+    fn manifest_lists_every_file_with_its_sha256() {
+        let dir = tempfile::tempdir().unwrap();
+        let object = dir.path().join("demo_kern.o");
+        let loader = dir.path().join("demo_user");
+        fs::write(&object, b"kern").unwrap();
+        fs::write(&loader, b"loader").unwrap();
+        let objects = [object];
+        let files = collect(&contents(&objects, &loader)).unwrap();
+        let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["MANIFEST", "demo_kern.o", "demo_user", SCRIPT]);
+        let manifest = String::from_utf8(files[0].bytes.clone()).unwrap();
+        assert!(manifest.contains("target: linux-x86_64\n"));
+        assert!(manifest.contains(&format!("sha256: {}  demo_kern.o\n", sha256_hex(b"kern"))));
+        assert!(manifest.contains(&format!("sha256: {}  demo_user\n", sha256_hex(b"loader"))));
+        assert!(manifest.contains(&format!("  {SCRIPT}\n")));
+        // Known vector, so the device's sha256sum agrees with ours.
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    #[test]
+    fn same_inputs_give_identical_tarballs() {
+        let dir = tempfile::tempdir().unwrap();
+        let object = dir.path().join("demo_kern.o");
+        let loader = dir.path().join("demo_user");
+        fs::write(&object, b"kern").unwrap();
+        fs::write(&loader, b"loader").unwrap();
+        let objects = [object];
+        let first = write(dir.path(), &contents(&objects, &loader)).unwrap();
+        assert!(first.changed);
+        let first_bytes = fs::read(&first.bundle).unwrap();
+        // Unchanged inputs: nothing rewritten.
+        assert!(
+            !write(dir.path(), &contents(&objects, &loader))
+                .unwrap()
+                .changed
+        );
+        // Forced rewrite a second later: the same bytes.
+        fs::remove_file(&first.bundle).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        let second = write(dir.path(), &contents(&objects, &loader)).unwrap();
+        assert!(second.changed);
+        assert_eq!(first_bytes, fs::read(&second.bundle).unwrap());
+        assert_eq!(first.sha256, second.sha256);
+        // Only inputs, bundle and its manifest sidecar are left: no temporary files.
+        let left: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(left.len(), 4, "{left:?}");
+    }
+}

@@ -1,0 +1,239 @@
+//! Finding a clang with the BPF backend, and what it needs to compile
+//! `-target bpf`: the system include directories of the host compiler.
+//!
+//! `#include <linux/bpf.h>` pulls `asm/types.h`, which lives in an
+//! arch-specific directory (Debian: /usr/include/<multiarch>/asm). A
+//! `-target bpf` compile does not search it, so we ask the host compiler
+//! (`clang -v -E -x c -`) for its search list and pass each directory with
+//! `-idirafter`, as libbpf-bootstrap does. The result is cached per clang
+//! binary so an unchanged build runs no clang at all.
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    time::UNIX_EPOCH,
+};
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+
+/// What we learned about one clang binary.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Clang {
+    pub path: PathBuf,
+    /// First line of `clang --version`.
+    pub version: String,
+    /// System include directories, in search order.
+    pub system_includes: Vec<PathBuf>,
+    /// llvm-strip beside clang or on PATH, if any.
+    pub strip: Option<PathBuf>,
+    /// Identity of the binary the facts above came from.
+    fingerprint: String,
+}
+
+/// `$CLANG`, else `clang`, else the newest `clang-NN` on PATH.
+pub fn locate() -> Result<PathBuf> {
+    if let Some(path) = std::env::var_os("CLANG").filter(|v| !v.is_empty()) {
+        return which::which(&path).with_context(|| {
+            format!(
+                "$CLANG is set to `{}` but that is not an executable",
+                path.to_string_lossy()
+            )
+        });
+    }
+    if let Ok(path) = which::which("clang") {
+        return Ok(path);
+    }
+    let mut versioned: Vec<(u32, PathBuf)> = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|dir| std::fs::read_dir(dir).ok())
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.file_name().into_string().ok()?;
+            let version: u32 = name.strip_prefix("clang-")?.parse().ok()?;
+            Some((version, entry.path()))
+        })
+        .collect();
+    versioned.sort();
+    match versioned.pop() {
+        Some((_, path)) => Ok(path),
+        None => bail!(
+            "no clang found (tried $CLANG, clang, clang-NN on PATH); kern sources need a clang \
+             with the BPF backend: install it (Debian/Ubuntu: `apt-get install clang llvm`) or \
+             set CLANG=/path/to/clang"
+        ),
+    }
+}
+
+/// Facts about the clang at `path`, from `cache` when the binary is unchanged.
+pub fn inspect(path: &Path, cache: &Path) -> Result<Clang> {
+    let fingerprint = fingerprint(path)?;
+    if let Ok(text) = std::fs::read_to_string(cache) {
+        if let Ok(cached) = serde_json::from_str::<Clang>(&text) {
+            if cached.path == path && cached.fingerprint == fingerprint {
+                return Ok(cached);
+            }
+        }
+    }
+    let targets = output(Command::new(path).arg("-print-targets"))?;
+    if !has_bpf_target(&targets) {
+        bail!(
+            "{} has no BPF backend (`-print-targets` does not list bpf); install a clang built \
+             with it (Debian's does) or point $CLANG at one",
+            path.display()
+        );
+    }
+    let version = output(Command::new(path).arg("--version"))?
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    let probe = Command::new(path)
+        .args(["-v", "-E", "-x", "c", "-"])
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("cannot run {}", path.display()))?;
+    let system_includes = parse_search_list(&String::from_utf8_lossy(&probe.stderr));
+    if system_includes.is_empty() {
+        bail!(
+            "{} -v -E printed no include search list; cannot find the system headers for \
+             `asm/types.h` (set extra -I paths in [workspace.metadata.xdp] cflags)",
+            path.display()
+        );
+    }
+    let clang = Clang {
+        path: path.to_path_buf(),
+        version,
+        system_includes,
+        strip: find_strip(path),
+        fingerprint,
+    };
+    if let Some(dir) = cache.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(cache, serde_json::to_string_pretty(&clang)?)?;
+    Ok(clang)
+}
+
+fn fingerprint(path: &Path) -> Result<String> {
+    let resolved = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let meta =
+        std::fs::metadata(&resolved).with_context(|| format!("cannot stat {}", path.display()))?;
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .unwrap_or_default();
+    Ok(format!(
+        "{}:{}:{}",
+        resolved.display(),
+        meta.len(),
+        mtime.as_nanos()
+    ))
+}
+
+fn output(command: &mut Command) -> Result<String> {
+    let out = command
+        .output()
+        .with_context(|| format!("cannot run {command:?}"))?;
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn has_bpf_target(print_targets: &str) -> bool {
+    print_targets
+        .lines()
+        .any(|line| line.trim_start().starts_with("bpf "))
+}
+
+/// The `#include <...>` list of `clang -v -E` output (stderr), without
+/// framework directories.
+pub fn parse_search_list(verbose: &str) -> Vec<PathBuf> {
+    verbose
+        .lines()
+        .skip_while(|line| !line.starts_with("#include <...> search starts here:"))
+        .skip(1)
+        .take_while(|line| !line.starts_with("End of search list."))
+        .map(str::trim)
+        .filter(|line| !line.ends_with("(framework directory)"))
+        .map(PathBuf::from)
+        .collect()
+}
+
+/// llvm-strip with the same version suffix as clang, beside it or on PATH.
+fn find_strip(clang: &Path) -> Option<PathBuf> {
+    let name = clang.file_name()?.to_string_lossy().into_owned();
+    let suffix = name.strip_prefix("clang").unwrap_or("");
+    let candidates = [format!("llvm-strip{suffix}"), "llvm-strip".to_string()];
+    let dir = std::fs::canonicalize(clang).ok()?.parent()?.to_path_buf();
+    candidates.iter().find_map(|c| {
+        let beside = dir.join(c);
+        if beside.is_file() {
+            Some(beside)
+        } else {
+            which::which(c).ok()
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DEBIAN_CLANG_14: &str = r#"Debian clang version 14.0.6
+Target: x86_64-pc-linux-gnu
+ "/usr/lib/llvm-14/bin/clang" -cc1 -triple x86_64-pc-linux-gnu -E ...
+clang -cc1 version 14.0.6 based upon LLVM 14.0.6 default target x86_64-pc-linux-gnu
+ignoring nonexistent directory "/usr/lib/llvm-14/bin/../../../include/x86_64-linux-gnu"
+#include "..." search starts here:
+#include <...> search starts here:
+ /usr/lib/llvm-14/lib/clang/14.0.6/include
+ /usr/local/include
+ /usr/include/x86_64-linux-gnu
+ /usr/include
+End of search list.
+"#;
+
+    #[test]
+    fn parses_the_search_list_in_order() {
+        let dirs = parse_search_list(DEBIAN_CLANG_14);
+        let expected: Vec<PathBuf> = [
+            "/usr/lib/llvm-14/lib/clang/14.0.6/include",
+            "/usr/local/include",
+            "/usr/include/x86_64-linux-gnu",
+            "/usr/include",
+        ]
+        .iter()
+        .map(PathBuf::from)
+        .collect();
+        assert_eq!(dirs, expected);
+    }
+
+    #[test]
+    fn the_multiarch_asm_dir_comes_from_the_probe_not_from_a_guess() {
+        // An aarch64 host lists its own multiarch dir; we must pass it, not x86's.
+        let arm = DEBIAN_CLANG_14.replace("x86_64-linux-gnu", "aarch64-linux-gnu");
+        let dirs = parse_search_list(&arm);
+        assert!(dirs.contains(&PathBuf::from("/usr/include/aarch64-linux-gnu")));
+        assert!(!dirs.iter().any(|d| d.to_string_lossy().contains("x86_64")));
+    }
+
+    #[test]
+    fn skips_framework_dirs_and_tolerates_garbage() {
+        let mac = "#include <...> search starts here:\n /a\n /Library/Frameworks (framework directory)\nEnd of search list.\n";
+        assert_eq!(parse_search_list(mac), vec![PathBuf::from("/a")]);
+        assert!(parse_search_list("clang: error: no input").is_empty());
+    }
+
+    #[test]
+    fn recognises_the_bpf_backend() {
+        let listing = "  Registered Targets:\n    aarch64    - AArch64 (little endian)\n    bpf        - BPF (host endian)\n";
+        assert!(has_bpf_target(listing));
+        assert!(!has_bpf_target(
+            "  Registered Targets:\n    x86-64     - 64-bit X86: EM64T and AMD64\n"
+        ));
+    }
+}

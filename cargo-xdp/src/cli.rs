@@ -1,0 +1,115 @@
+//! Command-line interface. Works as `cargo xdp ...` (cargo passes `xdp` as
+//! the first argument), as `cargo-xdp xdp ...` and as `cargo-xdp ...`.
+
+use std::{ffi::OsString, path::PathBuf};
+
+use anyhow::Result;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::{builder, new, run, shell::Shell};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "cargo-xdp",
+    bin_name = "cargo xdp",
+    version,
+    about = "Scaffold, build, bundle and run XDP (eBPF) packet filters for Linux and Android"
+)]
+pub struct Cli {
+    /// Print nothing but errors.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Show the commands run (clang, cargo).
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+    /// `json`: one JSON object per line on stdout, for scripts.
+    #[arg(long, global = true, value_enum, default_value_t = MessageFormat::Human)]
+    pub message_format: MessageFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum MessageFormat {
+    Human,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create a new project: NAME_kern (C) and NAME_user (Rust loader).
+    New(NewArgs),
+    /// Compile the kern sources and the loader, and write the bundle.
+    Build(BuildArgs),
+    /// Build, attach on this machine, show counters until Ctrl-C, detach.
+    Run(RunArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct NewArgs {
+    /// Project name: letters, digits, `_` and `-`, starting with a letter.
+    #[arg(required_unless_present = "list")]
+    pub name: Option<String>,
+    /// Template to start from (see --list).
+    #[arg(long, short, default_value = "filter")]
+    pub template: String,
+    /// Directory to create (default: ./NAME).
+    #[arg(long)]
+    pub path: Option<PathBuf>,
+    /// List the templates and exit.
+    #[arg(long)]
+    pub list: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct BuildArgs {
+    /// Build with the release profile (small, optimized loader).
+    #[arg(long, short)]
+    pub release: bool,
+    /// Target(s) to build, comma-separated (default: the project's, else linux-x86_64).
+    #[arg(long, value_delimiter = ',')]
+    pub target: Vec<String>,
+    /// Path to the project's Cargo.toml.
+    #[arg(long)]
+    pub manifest_path: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Interface to attach to.
+    pub interface: String,
+    /// auto (native, else skb), skb or native.
+    #[arg(long, default_value = "auto")]
+    pub mode: String,
+    /// Build with the release profile.
+    #[arg(long, short)]
+    pub release: bool,
+    /// Path to the project's Cargo.toml.
+    #[arg(long)]
+    pub manifest_path: Option<PathBuf>,
+    /// Seconds between counter updates.
+    #[arg(long, default_value = "1")]
+    pub interval: f64,
+    /// Passed to the loader's `attach` (e.g. `-- --prog xdp_drop` or filter rules).
+    #[arg(last = true)]
+    pub attach_args: Vec<String>,
+}
+
+impl Cli {
+    /// Parses argv, dropping the `xdp` that cargo inserts for `cargo xdp`.
+    pub fn parse_from_cargo(args: impl IntoIterator<Item = OsString>) -> Cli {
+        let mut args: Vec<OsString> = args.into_iter().collect();
+        if args.get(1).is_some_and(|a| a == "xdp") {
+            args.remove(1);
+        }
+        Cli::parse_from(args)
+    }
+}
+
+pub fn dispatch(cli: Cli, shell: &Shell) -> Result<()> {
+    match cli.command {
+        Command::New(args) => new::new(&args, shell),
+        Command::Build(args) => builder::build(&args, shell).map(|_| ()),
+        Command::Run(args) => run::run(&args, shell),
+    }
+}

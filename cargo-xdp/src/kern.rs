@@ -1,0 +1,266 @@
+//! Compiling kern sources with `clang -target bpf`, in parallel, skipping
+//! those whose depfile says nothing changed.
+//!
+//! Per source, in `target/xdp/<target>/kern/`: `<stem>.o` (the object),
+//! `<stem>.d` (clang's depfile) and `<stem>.cmd` (the command line that made
+//! the object: a changed flag or clang rebuilds it).
+
+use std::{
+    fs,
+    path::{Path, PathBuf},
+    process::Command,
+    time::SystemTime,
+};
+
+use anyhow::{bail, Context, Result};
+
+use crate::{clang::Clang, elf, project::Project, shell::Shell, toolchain::Target};
+
+pub struct KernObject {
+    pub source: PathBuf,
+    pub object: PathBuf,
+    /// True when the object was up to date and clang did not run.
+    pub fresh: bool,
+}
+
+pub fn build_all(
+    project: &Project,
+    target: &Target,
+    clang: &Clang,
+    shell: &Shell,
+) -> Result<Vec<KernObject>> {
+    let out_dir = project.xdp_dir(&target.name).join("kern");
+    fs::create_dir_all(&out_dir).with_context(|| format!("cannot create {}", out_dir.display()))?;
+    let bar = shell.progress(project.meta.kern.len() as u64, "Kern");
+    let results: Vec<Result<KernObject>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = project
+            .meta
+            .kern
+            .iter()
+            .map(|source| {
+                let (out_dir, bar) = (&out_dir, &bar);
+                scope.spawn(move || {
+                    let result = build_one(project, target, clang, source, out_dir, shell);
+                    bar.inc(1);
+                    result
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("kern build thread panicked"))
+            .collect()
+    });
+    bar.finish_and_clear();
+    results.into_iter().collect()
+}
+
+fn build_one(
+    project: &Project,
+    target: &Target,
+    clang: &Clang,
+    source: &Path,
+    out_dir: &Path,
+    shell: &Shell,
+) -> Result<KernObject> {
+    let stem = source
+        .file_stem()
+        .context("kern source has no file name")?
+        .to_string_lossy();
+    let object = out_dir.join(format!("{stem}.o"));
+    let depfile = out_dir.join(format!("{stem}.d"));
+    let stamp = out_dir.join(format!("{stem}.cmd"));
+    let partial = out_dir.join(format!("{stem}.o.partial"));
+    let args = clang_args(project, target, clang, source, &depfile, &partial);
+    let recipe = format!(
+        "{}\n{}\n{}\n",
+        clang.path.display(),
+        clang.version,
+        args.join("\n")
+    );
+
+    if is_fresh(&object, &stamp, &recipe, &depfile, &project.root) {
+        return Ok(KernObject {
+            source: source.to_path_buf(),
+            object,
+            fresh: true,
+        });
+    }
+    shell.status(
+        "Compiling",
+        format!("{} (clang -target bpf)", source.display()),
+    );
+    shell.verbose_status(
+        "Running",
+        format!("`{} {}`", clang.path.display(), args.join(" ")),
+    );
+    let _ = fs::remove_file(&stamp);
+    let output = Command::new(&clang.path)
+        .args(&args)
+        .current_dir(&project.root)
+        .output()
+        .with_context(|| format!("cannot run {}", clang.path.display()))?;
+    // clang's own diagnostics name the file (relative to the project root).
+    let diagnostics = String::from_utf8_lossy(&output.stderr);
+    if !shell.quiet() || !output.status.success() {
+        shell.passthrough(&diagnostics);
+    }
+    if !diagnostics.is_empty() {
+        shell.message(serde_json::json!({
+            "reason": "kern-diagnostic", "source": source, "rendered": diagnostics,
+        }));
+    }
+    if !output.status.success() {
+        let _ = fs::remove_file(&partial);
+        bail!(
+            "could not compile kern source `{}` (clang exited with {}); fix the errors above",
+            source.display(),
+            output.status
+        );
+    }
+    if let Some(strip) = &clang.strip {
+        // -g drops DWARF only; .BTF and .BTF.ext (needed to load) stay.
+        let status = Command::new(strip).arg("-g").arg(&partial).status()?;
+        if !status.success() {
+            bail!("{} -g {} failed", strip.display(), partial.display());
+        }
+    }
+    elf::check_kern_object(&partial)
+        .with_context(|| format!("kern object built from {}", source.display()))?;
+    fs::rename(&partial, &object)?;
+    fs::write(&stamp, &recipe)?;
+    Ok(KernObject {
+        source: source.to_path_buf(),
+        object,
+        fresh: false,
+    })
+}
+
+/// The clang command line for one source (paths relative to the project root).
+pub fn clang_args(
+    project: &Project,
+    target: &Target,
+    clang: &Clang,
+    source: &Path,
+    depfile: &Path,
+    output: &Path,
+) -> Vec<String> {
+    let kern_dir = source.parent().unwrap_or(Path::new("."));
+    let mut args: Vec<String> = ["-O2", "-g", "-Wall", "-target", "bpf"]
+        .map(String::from)
+        .to_vec();
+    args.push(format!("-D__TARGET_ARCH_{}", target.bpf_arch));
+    for dir in [kern_dir.join("include"), kern_dir.to_path_buf()] {
+        args.push(format!("-I{}", dir.display()));
+    }
+    args.extend(project.meta.cflags.iter().cloned());
+    for dir in &clang.system_includes {
+        args.push("-idirafter".into());
+        args.push(dir.display().to_string());
+    }
+    args.extend(["-MD".into(), "-MF".into(), depfile.display().to_string()]);
+    args.extend([
+        "-c".into(),
+        source.display().to_string(),
+        "-o".into(),
+        output.display().to_string(),
+    ]);
+    args
+}
+
+/// Up to date: the object exists, was made by the same recipe, and is newer
+/// than every file its depfile names.
+fn is_fresh(object: &Path, stamp: &Path, recipe: &str, depfile: &Path, root: &Path) -> bool {
+    let Ok(built) = fs::metadata(object).and_then(|m| m.modified()) else {
+        return false;
+    };
+    if fs::read_to_string(stamp).ok().as_deref() != Some(recipe) {
+        return false;
+    }
+    let Ok(deps) = fs::read_to_string(depfile) else {
+        return false;
+    };
+    let deps = parse_depfile(&deps);
+    !deps.is_empty()
+        && deps.iter().all(|dep| {
+            let modified: Option<SystemTime> =
+                fs::metadata(root.join(dep)).and_then(|m| m.modified()).ok();
+            modified.is_some_and(|m| m <= built)
+        })
+}
+
+/// The prerequisites of a make-style depfile (`out: a.c b.h \` ...).
+pub fn parse_depfile(text: &str) -> Vec<PathBuf> {
+    let joined = text.replace("\\\r\n", " ").replace("\\\n", " ");
+    let Some((_, deps)) = joined.split_once(": ") else {
+        return Vec::new();
+    };
+    let mut paths = Vec::new();
+    let mut current = String::new();
+    let mut chars = deps.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if chars.peek() == Some(&' ') => {
+                current.push(' ');
+                chars.next();
+            }
+            c if c.is_whitespace() => {
+                if !current.is_empty() {
+                    paths.push(PathBuf::from(std::mem::take(&mut current)));
+                }
+            }
+            c => current.push(c),
+        }
+    }
+    if !current.is_empty() {
+        paths.push(PathBuf::from(current));
+    }
+    paths
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_depfiles_with_continuations_and_spaces() {
+        let text = "target/xdp/k.o.partial: demo_kern/demo_kern.c \\\n  demo_kern/include/xdp_helpers.h /usr/include/linux/bpf.h \\\n  /tmp/with\\ space.h\n";
+        let deps = parse_depfile(text);
+        assert_eq!(
+            deps,
+            [
+                "demo_kern/demo_kern.c",
+                "demo_kern/include/xdp_helpers.h",
+                "/usr/include/linux/bpf.h",
+                "/tmp/with space.h"
+            ]
+            .map(PathBuf::from)
+        );
+        assert!(parse_depfile("garbage").is_empty());
+    }
+
+    #[test]
+    fn freshness_follows_the_depfile_and_the_recipe() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        fs::write(root.join("a.c"), "int x;").unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        fs::write(root.join("a.o"), "obj").unwrap();
+        fs::write(root.join("a.d"), "a.o: a.c\n").unwrap();
+        fs::write(root.join("a.cmd"), "recipe").unwrap();
+        let fresh = |recipe| {
+            is_fresh(
+                &root.join("a.o"),
+                &root.join("a.cmd"),
+                recipe,
+                &root.join("a.d"),
+                root,
+            )
+        };
+        assert!(fresh("recipe"));
+        assert!(!fresh("other flags"));
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        fs::write(root.join("a.c"), "int y;").unwrap();
+        assert!(!fresh("recipe"));
+    }
+}

@@ -1,0 +1,32 @@
+//! cargo-xdp: scaffold, build, bundle and run XDP packet filters.
+//! Each concern lives in its own module; this file only dispatches.
+
+mod builder;
+mod bundle;
+mod clang;
+mod cli;
+mod elf;
+mod embedded;
+mod kern;
+mod names;
+mod new;
+mod project;
+mod run;
+mod shell;
+mod templates;
+mod toolchain;
+mod user;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args = cli::Cli::parse_from_cargo(std::env::args_os());
+    let shell = shell::Shell::new(args.quiet, args.verbose, args.message_format);
+    match cli::dispatch(args, &shell) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            shell.error(&error);
+            ExitCode::FAILURE
+        }
+    }
+}

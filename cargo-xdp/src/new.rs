@@ -1,0 +1,71 @@
+//! `cargo xdp new`: writes a project from a template, all or nothing.
+
+use std::{fs, path::Path};
+
+use anyhow::{bail, Context, Result};
+
+use crate::{cli::NewArgs, names, shell::Shell, templates};
+
+pub fn new(args: &NewArgs, shell: &Shell) -> Result<()> {
+    if args.list {
+        for template in templates::list() {
+            println!("{:<10} {}", template.name, template.description);
+        }
+        return Ok(());
+    }
+    let name = args
+        .name
+        .as_deref()
+        .expect("clap requires NAME without --list");
+    names::validate(name)?;
+    let files = templates::render(&args.template, name)?;
+    let dest = args.path.clone().unwrap_or_else(|| name.into());
+    if dest.exists() || dest.is_symlink() {
+        bail!(
+            "destination `{}` already exists; choose another name or --path, or remove it first",
+            dest.display()
+        );
+    }
+    let parent = match dest.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !parent.is_dir() {
+        bail!(
+            "cannot create `{}`: the directory `{}` does not exist; create it first or choose another --path",
+            dest.display(),
+            parent.display()
+        );
+    }
+    // Write into a hidden sibling, then rename: the project appears whole or not at all.
+    let staging = tempfile::Builder::new()
+        .prefix(".cargo-xdp-new-")
+        .tempdir_in(parent)
+        .with_context(|| {
+            format!(
+                "cannot write in `{}`; choose a writable --path",
+                parent.display()
+            )
+        })?;
+    for (relative, contents) in &files {
+        let path = staging.path().join(relative);
+        fs::create_dir_all(path.parent().expect("files are inside the staging dir"))?;
+        fs::write(&path, contents).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    fs::rename(staging.path(), &dest)
+        .with_context(|| format!("cannot create `{}`", dest.display()))?;
+    // The directory now lives at `dest`; the TempDir guard must not delete it.
+    let _ = staging.keep();
+    shell.status(
+        "Created",
+        format!(
+            "`{}` XDP project `{name}` at {}",
+            args.template,
+            dest.display()
+        ),
+    );
+    shell.message(serde_json::json!({
+        "reason": "project-created", "name": name, "template": args.template, "path": dest,
+    }));
+    Ok(())
+}

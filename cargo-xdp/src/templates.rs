@@ -1,0 +1,172 @@
+//! The project templates, embedded from `templates/` at build time.
+//!
+//! `templates/common/` is written for every project, then the chosen
+//! template's directory on top of it. In paths `__name__` becomes the
+//! project name; in contents `{{name}}`, `{{c_name}}` (C identifier) and
+//! `{{template}}` are replaced. Nothing else is touched, so Rust's own `{{`
+//! escapes in the templates stay as they are.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Result};
+
+use crate::names;
+
+use crate::embedded::TEMPLATE_FILES;
+
+/// Directories of `templates/` that are not project templates.
+const NOT_TEMPLATES: &[&str] = &["common", "bundle"];
+const DESCRIPTION_FILE: &str = "template.toml";
+
+pub struct Template {
+    pub name: &'static str,
+    pub description: String,
+}
+
+/// Every template, sorted by name.
+pub fn list() -> Vec<Template> {
+    TEMPLATE_FILES
+        .iter()
+        .filter_map(|(path, bytes)| {
+            let (dir, file) = path.split_once('/')?;
+            (file == DESCRIPTION_FILE && !NOT_TEMPLATES.contains(&dir)).then(|| Template {
+                name: dir,
+                description: description(bytes),
+            })
+        })
+        .collect()
+}
+
+fn description(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    text.parse::<toml_edit::DocumentMut>()
+        .ok()
+        .and_then(|doc| doc.get("description")?.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// The files of a new project made from `template`, as (relative path, contents).
+pub fn render(template: &str, name: &str) -> Result<Vec<(PathBuf, Vec<u8>)>> {
+    if !list().iter().any(|t| t.name == template) {
+        let known: Vec<_> = list().iter().map(|t| t.name).collect();
+        bail!(
+            "there is no template `{template}`; choose one of: {} (see `cargo xdp new --list`)",
+            known.join(", ")
+        );
+    }
+    let mut files: Vec<(String, &[u8])> = Vec::new();
+    for layer in ["common", template] {
+        for (path, bytes) in TEMPLATE_FILES {
+            let Some(relative) = path.strip_prefix(layer).and_then(|p| p.strip_prefix('/')) else {
+                continue;
+            };
+            if relative == DESCRIPTION_FILE {
+                continue;
+            }
+            files.retain(|(existing, _)| existing != relative);
+            files.push((relative.to_string(), bytes));
+        }
+    }
+    files.sort();
+    let c_name = names::c_identifier(name);
+    let vars = [
+        ("{{name}}", name),
+        ("{{c_name}}", c_name.as_str()),
+        ("{{template}}", template),
+    ];
+    Ok(files
+        .into_iter()
+        .map(|(path, bytes)| {
+            let path = if path == "gitignore" {
+                ".gitignore".to_string()
+            } else {
+                path
+            };
+            let path = PathBuf::from(path.replace("__name__", name));
+            (path, fill(bytes, &vars))
+        })
+        .collect())
+}
+
+/// A file of `templates/bundle/` with `{{name}}` filled in.
+pub fn bundle_file(file: &str, name: &str) -> Vec<u8> {
+    let path = format!("bundle/{file}");
+    let bytes = TEMPLATE_FILES
+        .iter()
+        .find(|(p, _)| *p == path)
+        .map(|(_, bytes)| *bytes)
+        .unwrap_or_else(|| panic!("templates/{path} is embedded at build time"));
+    fill(bytes, &[("{{name}}", name)])
+}
+
+fn fill(bytes: &[u8], vars: &[(&str, &str)]) -> Vec<u8> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => {
+            let mut text = text.to_string();
+            for (key, value) in vars {
+                text = text.replace(key, value);
+            }
+            text.into_bytes()
+        }
+        Err(_) => bytes.to_vec(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file<'a>(files: &'a [(PathBuf, Vec<u8>)], path: &str) -> &'a str {
+        let (_, bytes) = files
+            .iter()
+            .find(|(p, _)| p == &PathBuf::from(path))
+            .unwrap_or_else(|| panic!("{path} not rendered"));
+        std::str::from_utf8(bytes).unwrap()
+    }
+
+    #[test]
+    fn lists_minimal_and_filter_with_descriptions() {
+        let all = list();
+        for name in ["filter", "minimal"] {
+            let t = all.iter().find(|t| t.name == name).expect(name);
+            assert!(!t.description.is_empty());
+        }
+        assert!(!all.iter().any(|t| t.name == "common" || t.name == "bundle"));
+    }
+
+    #[test]
+    fn renders_the_kern_user_pair() {
+        let files = render("filter", "my-filter").unwrap();
+        let kern = file(&files, "my-filter_kern/my-filter_kern.c");
+        assert!(kern.contains("SEC(\"xdp\")"));
+        assert!(!kern.contains("{{"));
+        file(&files, "my-filter_kern/include/xdp_helpers.h");
+        let manifest = file(&files, "my-filter_user/Cargo.toml");
+        assert!(manifest.contains("name = \"my-filter_user\""));
+        assert!(manifest.contains("aya = \"=0.14.0\""));
+        let main = file(&files, "my-filter_user/src/main.rs");
+        assert!(main.contains("const NAME: &str = \"my-filter\";"));
+        // Rust's own brace escapes are left alone.
+        assert!(main.contains("{{"));
+        file(&files, "my-filter_user/src/rules.rs");
+        file(&files, ".gitignore");
+        let root = file(&files, "Cargo.toml");
+        assert!(root.contains("[workspace.metadata.xdp]"));
+    }
+
+    #[test]
+    fn template_files_override_common_ones() {
+        let minimal = render("minimal", "m").unwrap();
+        assert!(file(&minimal, "m_user/src/rules.rs").contains("no rules"));
+        assert!(file(&minimal, "m_kern/m_kern.c").contains("xdp_abort"));
+    }
+
+    #[test]
+    fn unknown_template_names_the_choices() {
+        let error = render("nope", "x").unwrap_err().to_string();
+        assert!(
+            error.contains("filter") && error.contains("minimal"),
+            "{error}"
+        );
+    }
+}

@@ -1,0 +1,79 @@
+//! Targets: one `toolchains/<name>.toml` each, embedded at build time, so
+//! adding a target is adding a file.
+
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+
+use crate::embedded::TOOLCHAIN_FILES;
+
+pub const DEFAULT_TARGET: &str = "linux-x86_64";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Target {
+    pub name: String,
+    pub description: String,
+    /// Rust target triple of the loader.
+    pub triple: String,
+    /// libbpf's arch name for -D__TARGET_ARCH_<arch>.
+    pub bpf_arch: String,
+    /// Built through an Android NDK.
+    #[serde(default)]
+    pub ndk: bool,
+    /// ELF machine the loader must have: x86_64 or aarch64.
+    pub elf_machine: String,
+}
+
+/// All targets, sorted by name.
+pub fn all() -> Result<Vec<Target>> {
+    let mut targets = Vec::new();
+    for (file, bytes) in TOOLCHAIN_FILES {
+        let Some(stem) = file.strip_suffix(".toml") else {
+            continue;
+        };
+        let text = std::str::from_utf8(bytes).with_context(|| format!("toolchains/{file}"))?;
+        let target: Target = toml_edit::de::from_str(text)
+            .with_context(|| format!("toolchains/{file} is not valid"))?;
+        if target.name != stem {
+            bail!(
+                "toolchains/{file} names itself `{}`; the file name must match",
+                target.name
+            );
+        }
+        targets.push(target);
+    }
+    targets.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(targets)
+}
+
+pub fn find(name: &str) -> Result<Target> {
+    let targets = all()?;
+    if let Some(target) = targets.iter().find(|t| t.name == name) {
+        return Ok(target.clone());
+    }
+    let known: Vec<_> = targets
+        .iter()
+        .map(|t| format!("{} ({})", t.name, t.description))
+        .collect();
+    bail!(
+        "unknown target `{name}`; known targets: {}",
+        known.join(", ")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_toolchain_file_parses() {
+        let targets = all().unwrap();
+        assert!(targets.iter().any(|t| t.name == DEFAULT_TARGET));
+    }
+
+    #[test]
+    fn unknown_target_lists_known_ones() {
+        let error = find("android-mips").unwrap_err().to_string();
+        assert!(error.contains("linux-x86_64"), "{error}");
+    }
+}
