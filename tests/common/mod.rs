@@ -1,0 +1,234 @@
+//! Shared by the integration tests: running cargo-xdp, making projects,
+//! and network namespaces joined by a veth pair that clean up after
+//! themselves (also when a test fails: Drop runs on panic).
+#![allow(dead_code)]
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, Output},
+    sync::atomic::{AtomicUsize, Ordering},
+};
+
+pub fn cargo_xdp() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_cargo-xdp"));
+    // One target dir for every generated project: aya compiles once.
+    command.env("CARGO_TARGET_DIR", shared_target_dir());
+    command.env_remove("CLANG");
+    command
+}
+
+pub fn shared_target_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-projects")
+}
+
+/// Runs and returns the output, whatever the exit status.
+pub fn output(command: &mut Command) -> Output {
+    command
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"))
+}
+
+/// Runs and panics with both streams unless it succeeded.
+pub fn ok(command: &mut Command) -> String {
+    let out = output(command);
+    assert!(out.status.success(), "{command:?} failed:\n{}", text(&out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs and panics unless it failed; returns stdout + stderr.
+pub fn fails(command: &mut Command) -> String {
+    let out = output(command);
+    assert!(
+        !out.status.success(),
+        "{command:?} should have failed:\n{}",
+        text(&out)
+    );
+    text(&out)
+}
+
+pub fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// A new project `name` from `template` in a fresh temp dir.
+pub fn new_project(name: &str, template: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    ok(cargo_xdp()
+        .current_dir(dir.path())
+        .args(["xdp", "new", name, "--template", template]));
+    let root = dir.path().join(name);
+    (dir, root)
+}
+
+pub fn is_root() -> bool {
+    std::fs::metadata("/proc/self")
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+        .unwrap_or(false)
+}
+
+/// True when a root-only test may run. In CI it must: not being root there
+/// fails the test instead of skipping it.
+pub fn root_or_skip(test: &str) -> bool {
+    if is_root() {
+        return true;
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("{test} needs root, and CI must run it: run the tests as root");
+    }
+    eprintln!(
+        "SKIPPED {test}: needs root (bpf(), netlink, network namespaces); run the tests as root"
+    );
+    false
+}
+
+static NEXT: AtomicUsize = AtomicUsize::new(0);
+
+/// Two network namespaces, `sender` and `receiver`, joined by a veth pair
+/// with 10.199.N.1 (sender) and 10.199.N.2 (receiver). Removed on drop.
+pub struct NetPair {
+    pub sender: String,
+    pub receiver: String,
+    pub receiver_if: String,
+    pub receiver_ip: String,
+    bpffs_dirs: Vec<PathBuf>,
+}
+
+impl NetPair {
+    pub fn new() -> NetPair {
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        let id = format!("{}{n}", std::process::id() % 100_000);
+        let pair = NetPair {
+            sender: format!("cxdp-s{id}"),
+            receiver: format!("cxdp-r{id}"),
+            receiver_if: format!("xr{id}"),
+            receiver_ip: format!("10.199.{}.2", (std::process::id() as usize * 7 + n) % 250),
+            bpffs_dirs: Vec::new(),
+        };
+        let sender_if = format!("xs{id}");
+        let sender_ip = pair.receiver_ip.replace(".2", ".1");
+        let ip = |args: &[&str]| ok(Command::new("ip").args(args));
+        ip(&["netns", "add", &pair.sender]);
+        ip(&["netns", "add", &pair.receiver]);
+        ip(&[
+            "link",
+            "add",
+            &sender_if,
+            "netns",
+            &pair.sender,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &pair.receiver_if,
+            "netns",
+            &pair.receiver,
+        ]);
+        ip(&[
+            "-n",
+            &pair.sender,
+            "addr",
+            "add",
+            &format!("{sender_ip}/24"),
+            "dev",
+            &sender_if,
+        ]);
+        ip(&[
+            "-n",
+            &pair.receiver,
+            "addr",
+            "add",
+            &format!("{}/24", pair.receiver_ip),
+            "dev",
+            &pair.receiver_if,
+        ]);
+        for (ns, dev) in [
+            (&pair.sender, &sender_if),
+            (&pair.receiver, &pair.receiver_if),
+        ] {
+            ip(&["-n", ns, "link", "set", dev, "up"]);
+            ip(&["-n", ns, "link", "set", "lo", "up"]);
+        }
+        pair
+    }
+
+    /// Pins of this project are removed with the namespaces.
+    pub fn owns_pins_of(&mut self, project: &str) {
+        self.bpffs_dirs.push(Path::new("/sys/fs/bpf").join(project));
+    }
+
+    /// A command run in the receiver's network namespace only (not its own
+    /// mount namespace, so pins land in the host's bpffs and outlive it).
+    pub fn in_receiver(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut command = Command::new("nsenter");
+        command
+            .arg(format!("--net=/var/run/netns/{}", self.receiver))
+            .arg("--")
+            .arg(program);
+        command
+    }
+
+    /// Pings the receiver from the sender: true when any reply came back.
+    pub fn ping(&self) -> bool {
+        Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &self.sender,
+                "ping",
+                "-c",
+                "3",
+                "-i",
+                "0.2",
+                "-W",
+                "1",
+                &self.receiver_ip,
+            ])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    }
+
+    /// Sends `count` UDP datagrams from the sender to the receiver's `port`.
+    pub fn send_udp(&self, port: u16, count: usize) {
+        let script = format!(
+            "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\nfor _ in range({count}): s.sendto(b'x'*64,('{}',{port}))",
+            self.receiver_ip
+        );
+        ok(Command::new("ip").args(["netns", "exec", &self.sender, "python3", "-c", &script]));
+    }
+
+    /// The XDP program ids the kernel reports on the receiver's interface.
+    pub fn xdp_programs(&self) -> Vec<String> {
+        let shown = ok(Command::new("ip").args([
+            "-n",
+            &self.receiver,
+            "-d",
+            "link",
+            "show",
+            "dev",
+            &self.receiver_if,
+        ]));
+        shown
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .windows(3)
+            .filter(|w| w[0].starts_with("prog/xdp") && w[1] == "id")
+            .map(|w| w[2].to_string())
+            .collect()
+    }
+}
+
+impl Drop for NetPair {
+    fn drop(&mut self) {
+        for ns in [&self.sender, &self.receiver] {
+            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+        }
+        for dir in &self.bpffs_dirs {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
