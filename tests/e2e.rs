@@ -1,1 +1,288 @@
+//! End to end, as root: scaffold with cargo-xdp, build, attach the loader to
+//! a veth in a network namespace this test made, and prove with real
+//! packets that the filter drops them and that traffic flows after detach.
 
+mod common;
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+    thread,
+    time::{Duration, Instant},
+};
+
+use common::*;
+
+/// Scaffolds and builds `name`; returns (temp dir guard, project root, loader, kern object).
+fn built_project(name: &str, template: &str) -> (tempfile::TempDir, PathBuf, PathBuf, PathBuf) {
+    let (dir, root) = new_project(name, template);
+    ok(cargo_xdp().current_dir(&root).arg("build"));
+    // Extract the bundle, as a user with only the tarball would use it.
+    let bundle = shared_target_dir().join(format!("xdp/linux-x86_64/{name}-linux-x86_64.tar.gz"));
+    let unpacked = dir.path().join("unpacked");
+    std::fs::create_dir(&unpacked).unwrap();
+    ok(Command::new("tar")
+        .arg("xzf")
+        .arg(&bundle)
+        .arg("-C")
+        .arg(&unpacked));
+    let loader = unpacked.join(name).join(format!("{name}_user"));
+    let object = unpacked.join(name).join(format!("{name}_kern.o"));
+    assert!(loader.is_file() && object.is_file());
+    (dir, root, loader, object)
+}
+
+fn stats_json(net: &NetPair, loader: &Path) -> serde_json::Value {
+    let out = ok(net.in_receiver(loader).args(["stats", "--json"]));
+    serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+#[test]
+fn filter_drops_icmp_while_attached_and_counts_it() {
+    if !root_or_skip("filter_drops_icmp_while_attached_and_counts_it") {
+        return;
+    }
+    let (_dir, _root, loader, _) = built_project("e2efilter", "filter");
+    let mut net = NetPair::new();
+    net.owns_pins_of("e2efilter");
+    assert!(net.ping(), "no traffic before attaching");
+
+    let attached =
+        ok(net
+            .in_receiver(&loader)
+            .args(["attach", &net.receiver_if, "--drop-proto", "icmp"]));
+    assert!(attached.contains("Attached e2efilter"), "{attached}");
+    assert_eq!(net.xdp_programs().len(), 1);
+    // The loader has exited: the attach outlived it.
+    assert!(!net.ping(), "ICMP passed while the filter was attached");
+    let stats = stats_json(&net, &loader);
+    assert!(stats["drop"]["packets"].as_u64().unwrap() >= 3, "{stats}");
+
+    // UDP to a dropped port is counted as dropped too; other ports pass.
+    ok(net
+        .in_receiver(&loader)
+        .args(["rules", "--drop-port", "udp/9999"]));
+    let before = stats_json(&net, &loader);
+    net.send_udp(9999, 5);
+    net.send_udp(9998, 4);
+    let after = stats_json(&net, &loader);
+    let delta = |action: &str| {
+        after[action]["packets"].as_u64().unwrap() - before[action]["packets"].as_u64().unwrap()
+    };
+    assert_eq!(delta("drop"), 5, "{before} -> {after}");
+    assert!(delta("pass") >= 4, "{before} -> {after}");
+
+    let status = ok(net.in_receiver(&loader).args(["status", "--json"]));
+    assert!(
+        status.contains(&format!("\"interface\":\"{}\"", net.receiver_if)),
+        "{status}"
+    );
+
+    ok(net.in_receiver(&loader).args(["detach", &net.receiver_if]));
+    assert!(net.xdp_programs().is_empty());
+    assert!(net.ping(), "traffic did not come back after detach");
+    assert!(
+        !Path::new("/sys/fs/bpf/e2efilter").exists(),
+        "pins left after the last detach"
+    );
+}
+
+#[test]
+fn minimal_xdp_drop_drops_everything_and_reattach_replaces() {
+    if !root_or_skip("minimal_xdp_drop_drops_everything_and_reattach_replaces") {
+        return;
+    }
+    let (_dir, _root, loader, _) = built_project("e2eminimal", "minimal");
+    let mut net = NetPair::new();
+    net.owns_pins_of("e2eminimal");
+
+    ok(net
+        .in_receiver(&loader)
+        .args(["attach", &net.receiver_if, "--prog", "xdp_pass"]));
+    assert!(net.ping(), "xdp_pass dropped traffic");
+    let first = net.xdp_programs();
+
+    // A second attach replaces the first: still one program, a new id.
+    ok(net
+        .in_receiver(&loader)
+        .args(["attach", &net.receiver_if, "--prog", "xdp_drop"]));
+    let second = net.xdp_programs();
+    assert_eq!(second.len(), 1, "programs stacked: {second:?}");
+    assert_ne!(first, second, "the program was not replaced");
+    assert!(!net.ping(), "xdp_drop let packets through");
+    let stats = stats_json(&net, &loader);
+    assert!(stats["drop"]["packets"].as_u64().unwrap() >= 3, "{stats}");
+
+    // Switching mode detaches and re-attaches: still one program.
+    ok(net.in_receiver(&loader).args([
+        "attach",
+        &net.receiver_if,
+        "--prog",
+        "xdp_drop",
+        "--mode",
+        "skb",
+    ]));
+    assert_eq!(net.xdp_programs().len(), 1);
+    let status = ok(net.in_receiver(&loader).arg("status"));
+    assert!(
+        status.contains("skb") && status.contains("xdp_drop"),
+        "{status}"
+    );
+
+    ok(net.in_receiver(&loader).args(["detach", &net.receiver_if]));
+    assert!(net.ping(), "traffic did not come back after detach");
+}
+
+#[test]
+fn loader_errors_are_clear_and_leave_nothing_attached() {
+    if !root_or_skip("loader_errors_are_clear_and_leave_nothing_attached") {
+        return;
+    }
+    let (_dir, root, loader, object) = built_project("e2eerrors", "minimal");
+    let mut net = NetPair::new();
+    net.owns_pins_of("e2eerrors");
+    let attach = |args: &[&str]| fails(net.in_receiver(&loader).args(args));
+
+    let error = attach(&["attach", "nosuchif0"]);
+    assert!(error.contains("no such interface `nosuchif0`"), "{error}");
+    let error = attach(&["attach", "bad;name"]);
+    assert!(error.contains("not a valid interface name"), "{error}");
+    let error = attach(&["detach", &net.receiver_if]);
+    assert!(
+        error.contains("nothing of e2eerrors is attached"),
+        "{error}"
+    );
+    let error = attach(&["attach", &net.receiver_if, "--prog", "xdp_nope"]);
+    assert!(
+        error.contains("no program `xdp_nope`") && error.contains("xdp_drop"),
+        "{error}"
+    );
+    let error = attach(&["attach", &net.receiver_if, "--mode", "turbo"]);
+    assert!(error.contains("unknown --mode"), "{error}");
+    let error = attach(&["attach", &net.receiver_if, "--object", "/nonexistent.o"]);
+    assert!(error.contains("cargo xdp build"), "{error}");
+    let error = attach(&["attach", &net.receiver_if, "--bpffs", "/proc/no-bpffs-here"]);
+    assert!(error.contains("bpffs is not mounted"), "{error}");
+    assert!(net.xdp_programs().is_empty());
+
+    // Not root: refused before touching anything.
+    let error = fails(
+        Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .arg(&loader)
+            .args(["attach", "lo"]),
+    );
+    assert!(error.contains("needs root"), "{error}");
+
+    // Someone else's program on the interface is not replaced silently.
+    ok(Command::new("ip")
+        .args([
+            "-n",
+            &net.receiver,
+            "link",
+            "set",
+            "dev",
+            &net.receiver_if,
+            "xdpgeneric",
+            "obj",
+        ])
+        .arg(&object)
+        .args(["sec", "xdp"]));
+    let error = attach(&["attach", &net.receiver_if]);
+    assert!(
+        error.contains("did not attach") && error.contains("xdp off"),
+        "{error}"
+    );
+    ok(Command::new("ip").args([
+        "-n",
+        &net.receiver,
+        "link",
+        "set",
+        "dev",
+        &net.receiver_if,
+        "xdpgeneric",
+        "off",
+    ]));
+
+    // The kernel's verifier refuses a program reading past the packet: its
+    // log is printed and nothing stays attached or pinned.
+    let source = root.join("e2eerrors_kern/e2eerrors_kern.c");
+    let text = std::fs::read_to_string(&source).unwrap();
+    let unsafe_read = "int xdp_pass(struct xdp_md *ctx)\n{\n\tif (*(unsigned char *)(long)ctx->data == 0x42)\n\t\treturn XDP_DROP;";
+    std::fs::write(
+        &source,
+        text.replace("int xdp_pass(struct xdp_md *ctx)\n{", unsafe_read),
+    )
+    .unwrap();
+    ok(cargo_xdp().current_dir(&root).arg("build"));
+    let bad_object = shared_target_dir().join("xdp/linux-x86_64/kern/e2eerrors_kern.o");
+    let error = fails(
+        net.in_receiver(&loader)
+            .args(["attach", &net.receiver_if, "--object"])
+            .arg(&bad_object),
+    );
+    assert!(
+        error.contains("refused to load program `xdp_pass`"),
+        "{error}"
+    );
+    assert!(error.contains("Verifier log"), "{error}");
+    assert!(
+        error.contains("invalid access to packet"),
+        "verifier's own words expected:\n{error}"
+    );
+    assert!(net.xdp_programs().is_empty());
+    assert!(
+        !Path::new("/sys/fs/bpf/e2eerrors").exists(),
+        "pins left after a failed attach"
+    );
+}
+
+/// `cargo xdp run`: attaches, drops while running, detaches on Ctrl-C.
+#[test]
+fn run_attaches_until_interrupted_then_detaches() {
+    if !root_or_skip("run_attaches_until_interrupted_then_detaches") {
+        return;
+    }
+    let (_dir, root) = new_project("e2erun", "filter");
+    // Resolve and fetch dependencies here: the namespace has no network.
+    ok(cargo_xdp().current_dir(&root).arg("build"));
+    let mut net = NetPair::new();
+    net.owns_pins_of("e2erun");
+    // Run inside the receiver's network namespace, host mount namespace.
+    let mut run = net.in_receiver(env!("CARGO_BIN_EXE_cargo-xdp"));
+    run.current_dir(&root)
+        .env("CARGO_TARGET_DIR", shared_target_dir())
+        .args([
+            "xdp",
+            "run",
+            &net.receiver_if,
+            "--interval",
+            "0.2",
+            "--",
+            "--drop-proto",
+            "icmp",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = run.spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while net.xdp_programs().is_empty() {
+        assert!(Instant::now() < deadline, "cargo xdp run never attached");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "cargo xdp run exited early: {:?}",
+            child.wait_with_output()
+        );
+        thread::sleep(Duration::from_millis(200));
+    }
+    assert!(!net.ping(), "ICMP passed while `cargo xdp run` was running");
+    // nsenter execs cargo-xdp, so the child's pid is cargo-xdp's.
+    ok(Command::new("kill").args(["-INT", &child.id().to_string()]));
+    let out = child.wait_with_output().unwrap();
+    let printed = text(&out);
+    assert!(out.status.success(), "{printed}");
+    assert!(printed.contains("PACKETS"), "no live counters:\n{printed}");
+    assert!(printed.contains("Detached e2erun"), "{printed}");
+    assert!(net.xdp_programs().is_empty(), "still attached after Ctrl-C");
+    assert!(net.ping());
+}
