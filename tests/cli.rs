@@ -285,3 +285,41 @@ fn make_executable(path: &Path) {
     use std::os::unix::fs::PermissionsExt;
     fs::set_permissions(path, fs::Permissions::from_mode(0o755)).unwrap();
 }
+
+/// Examples are what `cargo xdp new` makes today (their README aside), so
+/// they cannot rot while the templates move on.
+#[test]
+fn examples_match_the_templates() {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    let (_dir, fresh) = new_project("icmp-guard", "filter");
+    let committed = examples.join("icmp-guard");
+    let mut compared = 0;
+    for entry in walk(&fresh) {
+        let relative = entry.strip_prefix(&fresh).unwrap();
+        if relative == Path::new("README.md") {
+            continue;
+        }
+        let theirs = fs::read(committed.join(relative))
+            .unwrap_or_else(|_| panic!("{} missing in examples/icmp-guard", relative.display()));
+        assert!(
+            fs::read(&entry).unwrap() == theirs,
+            "examples/icmp-guard/{} differs from the template: regenerate it",
+            relative.display()
+        );
+        compared += 1;
+    }
+    assert!(compared >= 8);
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}

@@ -286,3 +286,30 @@ fn run_attaches_until_interrupted_then_detaches() {
     assert!(net.xdp_programs().is_empty(), "still attached after Ctrl-C");
     assert!(net.ping());
 }
+
+/// The committed example builds with cargo-xdp and drops pings.
+#[test]
+fn example_icmp_guard_builds_and_drops_pings() {
+    if !root_or_skip("example_icmp_guard_builds_and_drops_pings") {
+        return;
+    }
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/icmp-guard");
+    ok(cargo_xdp().current_dir(&example).arg("build"));
+    let loader = shared_target_dir().join("x86_64-unknown-linux-gnu/debug/icmp-guard_user");
+    let object = shared_target_dir().join("xdp/linux-x86_64/kern/icmp-guard_kern.o");
+    let mut net = NetPair::new();
+    net.owns_pins_of("icmp-guard");
+    ok(net
+        .in_receiver(&loader)
+        .args([
+            "attach",
+            &net.receiver_if,
+            "--drop-proto",
+            "icmp",
+            "--object",
+        ])
+        .arg(&object));
+    assert!(!net.ping(), "the example let ICMP through");
+    ok(net.in_receiver(&loader).args(["detach", &net.receiver_if]));
+    assert!(net.ping());
+}

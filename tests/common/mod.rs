@@ -101,15 +101,16 @@ impl NetPair {
     pub fn new() -> NetPair {
         let n = NEXT.fetch_add(1, Ordering::SeqCst);
         let id = format!("{}{n}", std::process::id() % 100_000);
+        let subnet = format!("10.199.{}", (std::process::id() as usize * 7 + n) % 250);
         let pair = NetPair {
             sender: format!("cxdp-s{id}"),
             receiver: format!("cxdp-r{id}"),
             receiver_if: format!("xr{id}"),
-            receiver_ip: format!("10.199.{}.2", (std::process::id() as usize * 7 + n) % 250),
+            receiver_ip: format!("{subnet}.2"),
             bpffs_dirs: Vec::new(),
         };
         let sender_if = format!("xs{id}");
-        let sender_ip = pair.receiver_ip.replace(".2", ".1");
+        let sender_ip = format!("{subnet}.1");
         let ip = |args: &[&str]| ok(Command::new("ip").args(args));
         ip(&["netns", "add", &pair.sender]);
         ip(&["netns", "add", &pair.receiver]);

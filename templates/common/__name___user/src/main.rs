@@ -73,7 +73,9 @@ fn run() -> Result<()> {
     match command.as_deref() {
         Some("attach") => attach(&project, args),
         Some("detach") => {
-            let interface = args.positional().context("detach needs an interface: detach IFACE")?;
+            let interface = args
+                .positional()
+                .context("detach needs an interface: detach IFACE")?;
             args.finish()?;
             project.detach(&interface)?;
             println!("Detached {NAME} from {interface}");
@@ -95,7 +97,9 @@ fn attach(project: &Project, mut args: Args) -> Result<()> {
         None => object_beside_exe()?,
     };
     let rules = rules::Rules::parse(&mut args)?;
-    let interface = args.positional().context("attach needs an interface: attach IFACE")?;
+    let interface = args
+        .positional()
+        .context("attach needs an interface: attach IFACE")?;
     args.finish()?;
     let used = project.attach(&AttachRequest {
         interface: &interface,
@@ -105,7 +109,10 @@ fn attach(project: &Project, mut args: Args) -> Result<()> {
         object: &object,
         prepare: &|project| rules.apply(project),
     })?;
-    println!("Attached {NAME} to {interface} in {used} mode{}", rules.describe());
+    println!(
+        "Attached {NAME} to {interface} in {used} mode{}",
+        rules.describe()
+    );
     Ok(())
 }
 
@@ -132,9 +139,15 @@ fn status(project: &Project, mut args: Args) -> Result<()> {
     } else if attachments.is_empty() {
         println!("{NAME}: not attached");
     } else {
-        println!("{:<16} {:<7} {:<16} {:>8}", "INTERFACE", "MODE", "PROGRAM", "PROG_ID");
+        println!(
+            "{:<16} {:<7} {:<16} {:>8}",
+            "INTERFACE", "MODE", "PROGRAM", "PROG_ID"
+        );
         for a in &attachments {
-            println!("{:<16} {:<7} {:<16} {:>8}", a.interface, a.mode, a.program, a.program_id);
+            println!(
+                "{:<16} {:<7} {:<16} {:>8}",
+                a.interface, a.mode, a.program, a.program_id
+            );
         }
     }
     Ok(())
@@ -144,7 +157,9 @@ fn stats(project: &Project, mut args: Args) -> Result<()> {
     let json = args.flag("--json");
     let watch = args.flag("--watch");
     let interval: f64 = match args.value("--interval")? {
-        Some(text) => text.parse().context("--interval takes seconds, e.g. 1 or 0.5")?,
+        Some(text) => text
+            .parse()
+            .context("--interval takes seconds, e.g. 1 or 0.5")?,
         None => 1.0,
     };
     let count: Option<u64> = match args.value("--count")? {
@@ -173,13 +188,21 @@ fn print_json(counters: &[Counter; 5]) {
     let fields: Vec<String> = ACTIONS
         .iter()
         .zip(counters)
-        .map(|(action, c)| format!(r#""{action}":{{"packets":{},"bytes":{}}}"#, c.packets, c.bytes))
+        .map(|(action, c)| {
+            format!(
+                r#""{action}":{{"packets":{},"bytes":{}}}"#,
+                c.packets, c.bytes
+            )
+        })
         .collect();
     println!("{{{}}}", fields.join(","));
 }
 
 fn print_table(counters: &[Counter; 5], previous: Option<&[Counter; 5]>, interval: f64) {
-    println!("{:<10} {:>14} {:>16} {:>12}", "ACTION", "PACKETS", "BYTES", "PKT/S");
+    println!(
+        "{:<10} {:>14} {:>16} {:>12}",
+        "ACTION", "PACKETS", "BYTES", "PKT/S"
+    );
     for (i, (action, c)) in ACTIONS.iter().zip(counters).enumerate() {
         let rate = previous
             .map(|p| format!("{:.0}", (c.packets - p[i].packets) as f64 / interval))

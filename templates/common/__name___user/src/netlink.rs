@@ -97,7 +97,10 @@ pub fn query_xdp(ifindex: u32) -> Result<Option<Attached>> {
             if attr != IFLA_XDP {
                 continue;
             }
-            let mut attached = Attached { program_id: 0, how: 0 };
+            let mut attached = Attached {
+                program_id: 0,
+                how: 0,
+            };
             for (inner, value) in attributes(value) {
                 match inner {
                     IFLA_XDP_ATTACHED if !value.is_empty() => attached.how = value[0],
@@ -159,7 +162,13 @@ struct Socket(RawFd);
 impl Socket {
     fn open() -> Result<Socket, NetlinkError> {
         // SAFETY: plain socket(2) call.
-        let fd = unsafe { libc::socket(libc::AF_NETLINK, libc::SOCK_RAW | libc::SOCK_CLOEXEC, libc::NETLINK_ROUTE) };
+        let fd = unsafe {
+            libc::socket(
+                libc::AF_NETLINK,
+                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+                libc::NETLINK_ROUTE,
+            )
+        };
         if fd < 0 {
             return Err(last_error());
         }
@@ -187,7 +196,14 @@ impl Socket {
         message.extend_from_slice(&0u32.to_ne_bytes()); // port id: the kernel's
         message.extend_from_slice(body);
         // SAFETY: sending our own buffer.
-        let sent = unsafe { libc::send(self.0, message.as_ptr() as *const libc::c_void, message.len(), 0) };
+        let sent = unsafe {
+            libc::send(
+                self.0,
+                message.as_ptr() as *const libc::c_void,
+                message.len(),
+                0,
+            )
+        };
         if sent < 0 {
             return Err(last_error());
         }
@@ -200,7 +216,14 @@ impl Socket {
         let mut buffer = vec![0u8; 32 * 1024];
         loop {
             // SAFETY: receiving into our own buffer.
-            let got = unsafe { libc::recv(self.0, buffer.as_mut_ptr() as *mut libc::c_void, buffer.len(), 0) };
+            let got = unsafe {
+                libc::recv(
+                    self.0,
+                    buffer.as_mut_ptr() as *mut libc::c_void,
+                    buffer.len(),
+                    0,
+                )
+            };
             if got < 0 {
                 return Err(last_error());
             }
@@ -237,7 +260,10 @@ impl Drop for Socket {
 /// An NLMSG_ERROR payload: errno 0 is the ACK.
 fn error_reply(flags: u16, payload: &[u8]) -> Result<(), NetlinkError> {
     if payload.len() < 4 {
-        return Err(NetlinkError { errno: libc::EPROTO, message: None });
+        return Err(NetlinkError {
+            errno: libc::EPROTO,
+            message: None,
+        });
     }
     let errno = -i32::from_ne_bytes(payload[0..4].try_into().unwrap());
     if errno == 0 {
@@ -264,7 +290,9 @@ fn error_reply(flags: u16, payload: &[u8]) -> Result<(), NetlinkError> {
 
 fn last_error() -> NetlinkError {
     NetlinkError {
-        errno: io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO),
+        errno: io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::EIO),
         message: None,
     }
 }

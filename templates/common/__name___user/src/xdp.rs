@@ -27,7 +27,9 @@ use aya::{
     EbpfLoader, Pod,
 };
 
-use crate::netlink::{self, Attached, XDP_FLAGS_DRV_MODE, XDP_FLAGS_SKB_MODE, XDP_FLAGS_UPDATE_IF_NOEXIST};
+use crate::netlink::{
+    self, Attached, XDP_FLAGS_DRV_MODE, XDP_FLAGS_SKB_MODE, XDP_FLAGS_UPDATE_IF_NOEXIST,
+};
 
 /// Where bpffs lives unless `--bpffs` says otherwise.
 pub const DEFAULT_BPFFS: &str = "/sys/fs/bpf";
@@ -186,9 +188,12 @@ impl Project {
 
         match replacing {
             // Same mode (or any): one netlink call swaps the program atomically.
-            Some(now) if request.mode == Mode::Auto || request.mode.tries()[0].0 == now.mode_flags() => {
-                netlink::set_xdp(ifindex, fd, now.mode_flags())
-                    .map_err(|e| anyhow!("the kernel refused to replace the program on {interface}: {e}"))?;
+            Some(now)
+                if request.mode == Mode::Auto || request.mode.tries()[0].0 == now.mode_flags() =>
+            {
+                netlink::set_xdp(ifindex, fd, now.mode_flags()).map_err(|e| {
+                    anyhow!("the kernel refused to replace the program on {interface}: {e}")
+                })?;
             }
             // A different mode: the kernel allows one mode at a time.
             Some(now) => {
@@ -202,7 +207,10 @@ impl Project {
             if let Ok(Some(now)) = netlink::query_xdp(ifindex) {
                 let _ = detach_from(ifindex, now);
             }
-            bail!("cannot pin the program at {} ({error}); detached it again", pin.display());
+            bail!(
+                "cannot pin the program at {} ({error}); detached it again",
+                pin.display()
+            );
         }
         let now = netlink::query_xdp(ifindex)?
             .context("the kernel accepted the attach but reports no XDP program")?;
@@ -224,7 +232,10 @@ impl Project {
         if let Ok(ifindex) = interface_index(interface) {
             match netlink::query_xdp(ifindex)? {
                 Some(now) if now.program_id == ours => detach_from(ifindex, now)?,
-                _ => eprintln!("note: {interface} no longer runs {}'s program; removing the stale pin", self.name),
+                _ => eprintln!(
+                    "note: {interface} no longer runs {}'s program; removing the stale pin",
+                    self.name
+                ),
             }
         }
         fs::remove_file(&pin).with_context(|| format!("cannot remove {}", pin.display()))?;
@@ -259,7 +270,12 @@ impl Project {
                     _ => "replaced",
                 },
             };
-            found.push(Attachment { interface, mode: mode.into(), program, program_id });
+            found.push(Attachment {
+                interface,
+                mode: mode.into(),
+                program,
+                program_id,
+            });
         }
         Ok(found)
     }
@@ -289,7 +305,8 @@ impl Project {
                 self.name
             );
         }
-        let data = MapData::from_pin(&path).with_context(|| format!("cannot open {}", path.display()))?;
+        let data =
+            MapData::from_pin(&path).with_context(|| format!("cannot open {}", path.display()))?;
         Ok(Map::from_map_data(data)?)
     }
 
@@ -306,7 +323,10 @@ impl Project {
         let mut pins = Vec::new();
         for entry in entries {
             let entry = entry?;
-            pins.push((entry.file_name().to_string_lossy().into_owned(), entry.path()));
+            pins.push((
+                entry.file_name().to_string_lossy().into_owned(),
+                entry.path(),
+            ));
         }
         pins.sort();
         Ok(pins)
@@ -321,7 +341,9 @@ fn choose_program(names: &[String], wanted: Option<&str>, default: Option<&str>)
     let listed = names.join(", ");
     match wanted.or(default) {
         Some(name) if names.iter().any(|n| n == name) => Ok(name.to_string()),
-        Some(name) => bail!("no program `{name}` in the object; it has: {listed} (choose with --prog)"),
+        Some(name) => {
+            bail!("no program `{name}` in the object; it has: {listed} (choose with --prog)")
+        }
         None if names.len() == 1 => Ok(names[0].clone()),
         None if names.is_empty() => bail!("the object has no XDP program"),
         None => bail!("the object has several programs ({listed}): choose one with --prog"),
@@ -337,16 +359,23 @@ fn attach_with_fallback(ifindex: u32, fd: i32, interface: &str, mode: Mode) -> R
             Err(error) => refusals.push(format!("{name} mode: {error}")),
         }
     }
-    bail!("the kernel refused to attach to {interface} ({})", refusals.join("; "))
+    bail!(
+        "the kernel refused to attach to {interface} ({})",
+        refusals.join("; ")
+    )
 }
 
 fn detach_from(ifindex: u32, now: Attached) -> Result<()> {
-    netlink::set_xdp(ifindex, -1, now.mode_flags()).map_err(|e| anyhow!("the kernel refused to detach: {e}"))
+    netlink::set_xdp(ifindex, -1, now.mode_flags())
+        .map_err(|e| anyhow!("the kernel refused to detach: {e}"))
 }
 
 fn refused(program: &str, error: ProgramError) -> anyhow::Error {
     match error {
-        ProgramError::LoadError { io_error, verifier_log } => anyhow!(
+        ProgramError::LoadError {
+            io_error,
+            verifier_log,
+        } => anyhow!(
             "the kernel refused to load program `{program}` ({io_error}).\n\
              Verifier log:\n{verifier_log}\n\
              Fix the kern source where the log points, then rebuild with `cargo xdp build`."
@@ -367,7 +396,9 @@ pub fn require_root() -> Result<()> {
 fn interface_index(interface: &str) -> Result<u32> {
     let valid = !interface.is_empty()
         && interface.len() <= 15
-        && interface.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.:-".contains(&b));
+        && interface
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.:-".contains(&b));
     if !valid {
         bail!("`{interface}` is not a valid interface name (at most 15 of A-Z a-z 0-9 _ . : -)");
     }
@@ -383,7 +414,10 @@ fn interface_index(interface: &str) -> Result<u32> {
 /// many phones: lift it for this process. Without CAP_SYS_RESOURCE (some
 /// containers) only up to the hard limit; newer kernels do not use it.
 fn raise_memlock() {
-    let unlimited = libc::rlimit { rlim_cur: libc::RLIM_INFINITY, rlim_max: libc::RLIM_INFINITY };
+    let unlimited = libc::rlimit {
+        rlim_cur: libc::RLIM_INFINITY,
+        rlim_max: libc::RLIM_INFINITY,
+    };
     // SAFETY: valid rlimit structs.
     unsafe {
         if libc::setrlimit(libc::RLIMIT_MEMLOCK, &unlimited) != 0 {
@@ -397,7 +431,9 @@ fn raise_memlock() {
 }
 
 fn is_bpffs(dir: &Path) -> bool {
-    let Ok(path) = CString::new(dir.as_os_str().as_encoded_bytes()) else { return false };
+    let Ok(path) = CString::new(dir.as_os_str().as_encoded_bytes()) else {
+        return false;
+    };
     // SAFETY: zeroed statfs is a valid out-parameter.
     let mut info: libc::statfs = unsafe { std::mem::zeroed() };
     (unsafe { libc::statfs(path.as_ptr(), &mut info) } == 0) && info.f_type as i64 == BPF_FS_MAGIC
@@ -408,12 +444,28 @@ fn ensure_bpffs(dir: &Path) -> Result<()> {
     if is_bpffs(dir) {
         return Ok(());
     }
-    let fix = format!("mount it with `mount -t bpf bpf {}` or pass --bpffs DIR", dir.display());
-    fs::create_dir_all(dir).with_context(|| format!("bpffs is not mounted at {} and the directory cannot be created; {fix}", dir.display()))?;
+    let fix = format!(
+        "mount it with `mount -t bpf bpf {}` or pass --bpffs DIR",
+        dir.display()
+    );
+    fs::create_dir_all(dir).with_context(|| {
+        format!(
+            "bpffs is not mounted at {} and the directory cannot be created; {fix}",
+            dir.display()
+        )
+    })?;
     let target = CString::new(dir.as_os_str().as_encoded_bytes())?;
     let bpf = CString::new("bpf")?;
     // SAFETY: valid C strings; no data argument.
-    let rc = unsafe { libc::mount(bpf.as_ptr(), target.as_ptr(), bpf.as_ptr(), 0, std::ptr::null()) };
+    let rc = unsafe {
+        libc::mount(
+            bpf.as_ptr(),
+            target.as_ptr(),
+            bpf.as_ptr(),
+            0,
+            std::ptr::null(),
+        )
+    };
     if rc != 0 || !is_bpffs(dir) {
         bail!(
             "bpffs is not mounted at {} and mounting it failed ({}); {fix}",

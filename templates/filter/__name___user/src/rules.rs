@@ -13,9 +13,11 @@ use aya::maps::{
 use crate::{args::Args, xdp::Project};
 
 pub const DEFAULT_PROGRAM: Option<&str> = None;
-pub const ATTACH_USAGE: &str = "\n         [--drop-proto PROTO]... [--drop-port PROTO/PORT]... [--drop-src CIDR]...";
+pub const ATTACH_USAGE: &str =
+    "\n         [--drop-proto PROTO]... [--drop-port PROTO/PORT]... [--drop-src CIDR]...";
 pub const COMMAND_USAGE: &str = "\n  {{name}}_user rules [--clear] [--delete] [--drop-proto ...] [--drop-port ...] [--drop-src ...]";
-pub const HELP: &str = "  --drop-proto P  drop an IP protocol: icmp, icmpv6, tcp, udp or a number (repeatable)
+pub const HELP: &str =
+    "  --drop-proto P  drop an IP protocol: icmp, icmpv6, tcp, udp or a number (repeatable)
   --drop-port P/N drop TCP or UDP to a destination port, e.g. udp/9999 (repeatable)
   --drop-src CIDR drop from a source prefix, e.g. 10.0.0.0/8 or fd00::/8 (repeatable)
   `rules` lists the rules in force; with rule options it adds them (--delete
@@ -62,7 +64,8 @@ impl Rules {
             }
         }
         if !self.ports.is_empty() {
-            let mut map: HashMap<MapData, u32, u32> = HashMap::try_from(project.pinned_map("drop_port")?)?;
+            let mut map: HashMap<MapData, u32, u32> =
+                HashMap::try_from(project.pinned_map("drop_port")?)?;
             for &(protocol, port) in &self.ports {
                 let key = port_key(protocol, port);
                 if drop {
@@ -111,8 +114,14 @@ impl Rules {
 
     fn names(&self) -> Vec<String> {
         let protocols = self.protocols.iter().map(|&p| protocol_name(p));
-        let ports = self.ports.iter().map(|&(p, port)| format!("{}/{port}", protocol_name(p)));
-        let sources = self.sources.iter().map(|(a, len)| format!("from {a}/{len}"));
+        let ports = self
+            .ports
+            .iter()
+            .map(|&(p, port)| format!("{}/{port}", protocol_name(p)));
+        let sources = self
+            .sources
+            .iter()
+            .map(|(a, len)| format!("from {a}/{len}"));
         protocols.chain(ports).chain(sources).collect()
     }
 
@@ -125,20 +134,27 @@ impl Rules {
                 rules.protocols.push(protocol);
             }
         }
-        let ports: HashMap<MapData, u32, u32> = HashMap::try_from(project.pinned_map("drop_port")?)?;
+        let ports: HashMap<MapData, u32, u32> =
+            HashMap::try_from(project.pinned_map("drop_port")?)?;
         for key in ports.keys() {
             let key = key?;
             rules.ports.push(((key >> 16) as u8, key as u16));
         }
-        let v4: LpmTrie<MapData, [u8; 4], u32> = LpmTrie::try_from(project.pinned_map("drop_src_v4")?)?;
+        let v4: LpmTrie<MapData, [u8; 4], u32> =
+            LpmTrie::try_from(project.pinned_map("drop_src_v4")?)?;
         for key in v4.keys() {
             let key = key?;
-            rules.sources.push((Ipv4Addr::from(key.data()).into(), key.prefix_len() as u8));
+            rules
+                .sources
+                .push((Ipv4Addr::from(key.data()).into(), key.prefix_len() as u8));
         }
-        let v6: LpmTrie<MapData, [u8; 16], u32> = LpmTrie::try_from(project.pinned_map("drop_src_v6")?)?;
+        let v6: LpmTrie<MapData, [u8; 16], u32> =
+            LpmTrie::try_from(project.pinned_map("drop_src_v6")?)?;
         for key in v6.keys() {
             let key = key?;
-            rules.sources.push((Ipv6Addr::from(key.data()).into(), key.prefix_len() as u8));
+            rules
+                .sources
+                .push((Ipv6Addr::from(key.data()).into(), key.prefix_len() as u8));
         }
         rules.ports.sort_unstable();
         rules.sources.sort_unstable();
@@ -181,9 +197,9 @@ fn parse_protocol(text: &str) -> Result<u8> {
         "tcp" => 6,
         "udp" => 17,
         "icmpv6" | "ipv6-icmp" => 58,
-        number => number
-            .parse()
-            .with_context(|| format!("unknown protocol `{text}`: use icmp, icmpv6, tcp, udp or a number 0-255"))?,
+        number => number.parse().with_context(|| {
+            format!("unknown protocol `{text}`: use icmp, icmpv6, tcp, udp or a number 0-255")
+        })?,
     })
 }
 
@@ -199,13 +215,17 @@ fn protocol_name(protocol: u8) -> String {
 
 fn parse_port(text: &str) -> Result<(u8, u16)> {
     let fix = "use PROTO/PORT with PROTO tcp or udp, e.g. udp/9999";
-    let (protocol, port) = text.split_once('/').with_context(|| format!("`{text}`: {fix}"))?;
+    let (protocol, port) = text
+        .split_once('/')
+        .with_context(|| format!("`{text}`: {fix}"))?;
     let protocol = match protocol.to_ascii_lowercase().as_str() {
         "tcp" => 6,
         "udp" => 17,
         _ => bail!("`{text}`: {fix}"),
     };
-    let port: u16 = port.parse().with_context(|| format!("`{text}`: port must be 1-65535"))?;
+    let port: u16 = port
+        .parse()
+        .with_context(|| format!("`{text}`: port must be 1-65535"))?;
     if port == 0 {
         bail!("`{text}`: port must be 1-65535");
     }
@@ -217,12 +237,16 @@ fn parse_prefix(text: &str) -> Result<(IpAddr, u8)> {
         Some((a, l)) => (a, Some(l)),
         None => (text, None),
     };
-    let address: IpAddr = address
-        .parse()
-        .with_context(|| format!("`{text}` is not an address or prefix (e.g. 10.0.0.0/8, fd00::/8)"))?;
+    let address: IpAddr = address.parse().with_context(|| {
+        format!("`{text}` is not an address or prefix (e.g. 10.0.0.0/8, fd00::/8)")
+    })?;
     let max = if address.is_ipv4() { 32 } else { 128 };
     let length: u8 = match length {
-        Some(l) => l.parse().ok().filter(|&l| l <= max).with_context(|| format!("`{text}`: prefix length must be 0-{max}"))?,
+        Some(l) => l
+            .parse()
+            .ok()
+            .filter(|&l| l <= max)
+            .with_context(|| format!("`{text}`: prefix length must be 0-{max}"))?,
         None => max,
     };
     // Keep only the network bits, so listing shows what is matched.

@@ -1,0 +1,266 @@
+//! Drop rules of the filter template, kept in the kern side's maps:
+//! `drop_proto` (IP protocol), `drop_port` (protocol/destination port) and
+//! `drop_src_v4` / `drop_src_v6` (source prefixes).
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use anyhow::{bail, Context, Result};
+use aya::maps::{
+    lpm_trie::{Key, LpmTrie},
+    Array, HashMap, MapData,
+};
+
+use crate::{args::Args, xdp::Project};
+
+pub const DEFAULT_PROGRAM: Option<&str> = None;
+pub const ATTACH_USAGE: &str =
+    "\n         [--drop-proto PROTO]... [--drop-port PROTO/PORT]... [--drop-src CIDR]...";
+pub const COMMAND_USAGE: &str = "\n  icmp-guard_user rules [--clear] [--delete] [--drop-proto ...] [--drop-port ...] [--drop-src ...]";
+pub const HELP: &str =
+    "  --drop-proto P  drop an IP protocol: icmp, icmpv6, tcp, udp or a number (repeatable)
+  --drop-port P/N drop TCP or UDP to a destination port, e.g. udp/9999 (repeatable)
+  --drop-src CIDR drop from a source prefix, e.g. 10.0.0.0/8 or fd00::/8 (repeatable)
+  `rules` lists the rules in force; with rule options it adds them (--delete
+  removes them instead), --clear removes all. Rules stay until the last detach.
+";
+
+#[derive(Default)]
+pub struct Rules {
+    protocols: Vec<u8>,
+    ports: Vec<(u8, u16)>,
+    sources: Vec<(IpAddr, u8)>,
+}
+
+impl Rules {
+    pub fn parse(args: &mut Args) -> Result<Rules> {
+        let mut rules = Rules::default();
+        for text in args.values("--drop-proto")? {
+            rules.protocols.push(parse_protocol(&text)?);
+        }
+        for text in args.values("--drop-port")? {
+            rules.ports.push(parse_port(&text)?);
+        }
+        for text in args.values("--drop-src")? {
+            rules.sources.push(parse_prefix(&text)?);
+        }
+        Ok(rules)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.protocols.is_empty() && self.ports.is_empty() && self.sources.is_empty()
+    }
+
+    pub fn apply(&self, project: &Project) -> Result<()> {
+        self.write(project, true)
+    }
+
+    /// Adds (`drop` = true) or removes these rules.
+    fn write(&self, project: &Project, drop: bool) -> Result<()> {
+        let flag = u32::from(drop);
+        if !self.protocols.is_empty() {
+            let mut map: Array<MapData, u32> = Array::try_from(project.pinned_map("drop_proto")?)?;
+            for &protocol in &self.protocols {
+                map.set(u32::from(protocol), flag, 0)?;
+            }
+        }
+        if !self.ports.is_empty() {
+            let mut map: HashMap<MapData, u32, u32> =
+                HashMap::try_from(project.pinned_map("drop_port")?)?;
+            for &(protocol, port) in &self.ports {
+                let key = port_key(protocol, port);
+                if drop {
+                    map.insert(key, 1, 0)?;
+                } else {
+                    let _ = map.remove(&key);
+                }
+            }
+        }
+        for &(address, prefix) in &self.sources {
+            match address {
+                IpAddr::V4(v4) => {
+                    let mut map: LpmTrie<MapData, [u8; 4], u32> =
+                        LpmTrie::try_from(project.pinned_map("drop_src_v4")?)?;
+                    let key = Key::new(u32::from(prefix), v4.octets());
+                    if drop {
+                        map.insert(&key, 1, 0)?;
+                    } else {
+                        let _ = map.remove(&key);
+                    }
+                }
+                IpAddr::V6(v6) => {
+                    let mut map: LpmTrie<MapData, [u8; 16], u32> =
+                        LpmTrie::try_from(project.pinned_map("drop_src_v6")?)?;
+                    let key = Key::new(u32::from(prefix), v6.octets());
+                    if drop {
+                        map.insert(&key, 1, 0)?;
+                    } else {
+                        let _ = map.remove(&key);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// " (drop icmp, udp/9999)" for the attach message; empty without rules.
+    pub fn describe(&self) -> String {
+        let all = self.names();
+        if all.is_empty() {
+            String::new()
+        } else {
+            format!(" (drop {})", all.join(", "))
+        }
+    }
+
+    fn names(&self) -> Vec<String> {
+        let protocols = self.protocols.iter().map(|&p| protocol_name(p));
+        let ports = self
+            .ports
+            .iter()
+            .map(|&(p, port)| format!("{}/{port}", protocol_name(p)));
+        let sources = self
+            .sources
+            .iter()
+            .map(|(a, len)| format!("from {a}/{len}"));
+        protocols.chain(ports).chain(sources).collect()
+    }
+
+    /// The rules currently in the maps.
+    fn read(project: &Project) -> Result<Rules> {
+        let mut rules = Rules::default();
+        let protocols: Array<MapData, u32> = Array::try_from(project.pinned_map("drop_proto")?)?;
+        for protocol in 0..=255u8 {
+            if protocols.get(&u32::from(protocol), 0)? != 0 {
+                rules.protocols.push(protocol);
+            }
+        }
+        let ports: HashMap<MapData, u32, u32> =
+            HashMap::try_from(project.pinned_map("drop_port")?)?;
+        for key in ports.keys() {
+            let key = key?;
+            rules.ports.push(((key >> 16) as u8, key as u16));
+        }
+        let v4: LpmTrie<MapData, [u8; 4], u32> =
+            LpmTrie::try_from(project.pinned_map("drop_src_v4")?)?;
+        for key in v4.keys() {
+            let key = key?;
+            rules
+                .sources
+                .push((Ipv4Addr::from(key.data()).into(), key.prefix_len() as u8));
+        }
+        let v6: LpmTrie<MapData, [u8; 16], u32> =
+            LpmTrie::try_from(project.pinned_map("drop_src_v6")?)?;
+        for key in v6.keys() {
+            let key = key?;
+            rules
+                .sources
+                .push((Ipv6Addr::from(key.data()).into(), key.prefix_len() as u8));
+        }
+        rules.ports.sort_unstable();
+        rules.sources.sort_unstable();
+        Ok(rules)
+    }
+}
+
+/// `rules`: list, add (`--drop-*`), remove (`--delete --drop-*`) or `--clear`.
+pub fn command(project: &Project, mut args: Args) -> Result<()> {
+    crate::xdp::require_root()?;
+    let clear = args.flag("--clear");
+    let delete = args.flag("--delete");
+    let given = Rules::parse(&mut args)?;
+    args.finish()?;
+    if clear {
+        Rules::read(project)?.write(project, false)?;
+    }
+    if !given.is_empty() {
+        given.write(project, !delete)?;
+    } else if delete {
+        bail!("--delete needs the rules to remove, e.g. --delete --drop-port udp/9999");
+    }
+    let now = Rules::read(project)?;
+    if now.is_empty() {
+        println!("no rules: every packet passes");
+    }
+    for rule in now.names() {
+        println!("drop {rule}");
+    }
+    Ok(())
+}
+
+fn port_key(protocol: u8, port: u16) -> u32 {
+    (u32::from(protocol) << 16) | u32::from(port)
+}
+
+fn parse_protocol(text: &str) -> Result<u8> {
+    Ok(match text.to_ascii_lowercase().as_str() {
+        "icmp" => 1,
+        "tcp" => 6,
+        "udp" => 17,
+        "icmpv6" | "ipv6-icmp" => 58,
+        number => number.parse().with_context(|| {
+            format!("unknown protocol `{text}`: use icmp, icmpv6, tcp, udp or a number 0-255")
+        })?,
+    })
+}
+
+fn protocol_name(protocol: u8) -> String {
+    match protocol {
+        1 => "icmp".into(),
+        6 => "tcp".into(),
+        17 => "udp".into(),
+        58 => "icmpv6".into(),
+        other => format!("proto {other}"),
+    }
+}
+
+fn parse_port(text: &str) -> Result<(u8, u16)> {
+    let fix = "use PROTO/PORT with PROTO tcp or udp, e.g. udp/9999";
+    let (protocol, port) = text
+        .split_once('/')
+        .with_context(|| format!("`{text}`: {fix}"))?;
+    let protocol = match protocol.to_ascii_lowercase().as_str() {
+        "tcp" => 6,
+        "udp" => 17,
+        _ => bail!("`{text}`: {fix}"),
+    };
+    let port: u16 = port
+        .parse()
+        .with_context(|| format!("`{text}`: port must be 1-65535"))?;
+    if port == 0 {
+        bail!("`{text}`: port must be 1-65535");
+    }
+    Ok((protocol, port))
+}
+
+fn parse_prefix(text: &str) -> Result<(IpAddr, u8)> {
+    let (address, length) = match text.split_once('/') {
+        Some((a, l)) => (a, Some(l)),
+        None => (text, None),
+    };
+    let address: IpAddr = address.parse().with_context(|| {
+        format!("`{text}` is not an address or prefix (e.g. 10.0.0.0/8, fd00::/8)")
+    })?;
+    let max = if address.is_ipv4() { 32 } else { 128 };
+    let length: u8 = match length {
+        Some(l) => l
+            .parse()
+            .ok()
+            .filter(|&l| l <= max)
+            .with_context(|| format!("`{text}`: prefix length must be 0-{max}"))?,
+        None => max,
+    };
+    // Keep only the network bits, so listing shows what is matched.
+    let address = match address {
+        IpAddr::V4(a) => IpAddr::V4(Ipv4Addr::from(u32::from(a) & mask32(length))),
+        IpAddr::V6(a) => IpAddr::V6(Ipv6Addr::from(u128::from(a) & mask128(length))),
+    };
+    Ok((address, length))
+}
+
+fn mask32(length: u8) -> u32 {
+    u32::MAX.checked_shl(32 - u32::from(length)).unwrap_or(0)
+}
+
+fn mask128(length: u8) -> u128 {
+    u128::MAX.checked_shl(128 - u32::from(length)).unwrap_or(0)
+}

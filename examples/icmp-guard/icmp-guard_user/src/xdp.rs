@@ -1,0 +1,490 @@
+//! Attach, detach, status and counters, shared by every cargo-xdp template.
+//!
+//! An attach must outlive this process. The program is attached over
+//! netlink (held by the interface, see netlink.rs) and pinned in bpffs so
+//! later runs can find it:
+//!
+//! ```text
+//! <bpffs>/<name>/maps/<map>       maps declared with LIBBPF_PIN_BY_NAME
+//! <bpffs>/<name>/progs/<iface>    the program attached to <iface>
+//! ```
+//!
+//! Attaching again on an interface swaps the program in one netlink call
+//! (atomic: no packet sees "no program"), so programs never stack.
+
+use std::{
+    ffi::CString,
+    fs,
+    io::ErrorKind,
+    os::fd::{AsFd, AsRawFd},
+    path::{Path, PathBuf},
+};
+
+use anyhow::{anyhow, bail, Context, Result};
+use aya::{
+    maps::{Map, MapData, PerCpuArray},
+    programs::{ProgramError, ProgramInfo, Xdp},
+    EbpfLoader, Pod,
+};
+
+use crate::netlink::{
+    self, Attached, XDP_FLAGS_DRV_MODE, XDP_FLAGS_SKB_MODE, XDP_FLAGS_UPDATE_IF_NOEXIST,
+};
+
+/// Where bpffs lives unless `--bpffs` says otherwise.
+pub const DEFAULT_BPFFS: &str = "/sys/fs/bpf";
+const BPF_FS_MAGIC: i64 = 0xcafe4a11;
+
+/// The attach modes a user can ask for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Native (driver) mode, falling back to skb (generic) mode.
+    Auto,
+    Skb,
+    Native,
+}
+
+impl Mode {
+    pub fn parse(text: &str) -> Result<Mode> {
+        match text {
+            "auto" => Ok(Mode::Auto),
+            "skb" | "generic" => Ok(Mode::Skb),
+            "native" | "drv" | "driver" => Ok(Mode::Native),
+            other => bail!("unknown --mode `{other}`: use auto, skb or native"),
+        }
+    }
+
+    /// XDP_FLAGS_* to try, in order.
+    fn tries(self) -> &'static [(u32, &'static str)] {
+        const NATIVE: (u32, &str) = (XDP_FLAGS_DRV_MODE, "native");
+        const SKB: (u32, &str) = (XDP_FLAGS_SKB_MODE, "skb");
+        match self {
+            Mode::Auto => &[NATIVE, SKB],
+            Mode::Skb => &[SKB],
+            Mode::Native => &[NATIVE],
+        }
+    }
+}
+
+/// Per-action counters, as the kern side's `struct xdp_counter`.
+#[repr(C)]
+#[derive(Clone, Copy, Default, Debug)]
+pub struct Counter {
+    pub packets: u64,
+    pub bytes: u64,
+}
+
+// SAFETY: two u64s, no padding, every bit pattern valid.
+unsafe impl Pod for Counter {}
+
+/// XDP actions in the order of the kernel's `enum xdp_action`.
+pub const ACTIONS: [&str; 5] = ["aborted", "drop", "pass", "tx", "redirect"];
+
+/// One interface this project was attached to, as `status` reports it.
+pub struct Attachment {
+    pub interface: String,
+    /// native, skb, ...; or "gone" / "replaced" when the kernel no longer runs ours there.
+    pub mode: String,
+    pub program: String,
+    pub program_id: u32,
+}
+
+pub struct Project {
+    pub name: &'static str,
+    pub bpffs: PathBuf,
+}
+
+pub struct AttachRequest<'a> {
+    pub interface: &'a str,
+    pub mode: Mode,
+    pub program: Option<&'a str>,
+    pub default_program: Option<&'a str>,
+    pub object: &'a Path,
+    /// Runs once the maps exist and before the program sees a packet
+    /// (filter rules go in here).
+    pub prepare: &'a dyn Fn(&Project) -> Result<()>,
+}
+
+impl Project {
+    fn dir(&self) -> PathBuf {
+        self.bpffs.join(self.name)
+    }
+
+    pub fn maps_dir(&self) -> PathBuf {
+        self.dir().join("maps")
+    }
+
+    fn progs_dir(&self) -> PathBuf {
+        self.dir().join("progs")
+    }
+
+    fn pin_for(&self, interface: &str) -> PathBuf {
+        self.progs_dir().join(interface)
+    }
+
+    /// Loads the object, attaches the chosen program to `interface` and pins
+    /// it, replacing what this project had there. Returns the mode in use.
+    /// On failure nothing new stays attached or pinned.
+    pub fn attach(&self, request: &AttachRequest) -> Result<&'static str> {
+        require_root()?;
+        let attached = self.attach_and_pin(request);
+        if attached.is_err() {
+            let _ = self.remove_if_unused();
+        }
+        attached
+    }
+
+    fn attach_and_pin(&self, request: &AttachRequest) -> Result<&'static str> {
+        let interface = request.interface;
+        let ifindex = interface_index(interface)?;
+        raise_memlock();
+        ensure_bpffs(&self.bpffs)?;
+
+        let pin = self.pin_for(interface);
+        let ours = pinned_program_id(&pin);
+        let current = netlink::query_xdp(ifindex)?;
+        let replacing = match current {
+            Some(now) if Some(now.program_id) == ours => Some(now),
+            Some(now) => bail!(
+                "{interface} already runs XDP program id {} ({} mode) that {} did not attach; \
+                 remove it first with `ip link set dev {interface} xdp off`",
+                now.program_id,
+                now.mode_name(),
+                self.name
+            ),
+            None => None,
+        };
+        if replacing.is_none() {
+            let _ = fs::remove_file(&pin); // stale: the interface lost our program
+            if self.pins()?.is_empty() {
+                // Nothing of ours runs anywhere: maps left by an older build
+                // may not match this object, start them fresh.
+                remove_dir_contents(&self.maps_dir())?;
+            }
+        }
+        for dir in [self.maps_dir(), self.progs_dir()] {
+            fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        }
+        if !request.object.is_file() {
+            bail!(
+                "kern object {} not found: build it with `cargo xdp build`, or pass --object PATH",
+                request.object.display()
+            );
+        }
+        let mut ebpf = EbpfLoader::new()
+            .default_map_pin_directory(self.maps_dir())
+            .load_file(request.object)
+            .with_context(|| format!("cannot load {}", request.object.display()))?;
+        let names: Vec<String> = ebpf.programs().map(|(name, _)| name.to_string()).collect();
+        let chosen = choose_program(&names, request.program, request.default_program)?;
+        let program: &mut Xdp = ebpf
+            .program_mut(&chosen)
+            .expect("program listed above")
+            .try_into()
+            .with_context(|| format!("program `{chosen}` is not an XDP program"))?;
+        program.load().map_err(|error| refused(&chosen, error))?;
+        (request.prepare)(self)?;
+        let fd = program.fd()?.as_fd().as_raw_fd();
+
+        match replacing {
+            // Same mode (or any): one netlink call swaps the program atomically.
+            Some(now)
+                if request.mode == Mode::Auto || request.mode.tries()[0].0 == now.mode_flags() =>
+            {
+                netlink::set_xdp(ifindex, fd, now.mode_flags()).map_err(|e| {
+                    anyhow!("the kernel refused to replace the program on {interface}: {e}")
+                })?;
+            }
+            // A different mode: the kernel allows one mode at a time.
+            Some(now) => {
+                detach_from(ifindex, now)?;
+                attach_with_fallback(ifindex, fd, interface, request.mode)?;
+            }
+            None => attach_with_fallback(ifindex, fd, interface, request.mode)?,
+        }
+        let _ = fs::remove_file(&pin);
+        if let Err(error) = program.pin(&pin) {
+            if let Ok(Some(now)) = netlink::query_xdp(ifindex) {
+                let _ = detach_from(ifindex, now);
+            }
+            bail!(
+                "cannot pin the program at {} ({error}); detached it again",
+                pin.display()
+            );
+        }
+        let now = netlink::query_xdp(ifindex)?
+            .context("the kernel accepted the attach but reports no XDP program")?;
+        Ok(now.mode_name())
+    }
+
+    /// Detaches this project's program from `interface`; the last detach
+    /// removes the project's maps too.
+    pub fn detach(&self, interface: &str) -> Result<()> {
+        require_root()?;
+        let pin = self.pin_for(interface);
+        let Some(ours) = pinned_program_id(&pin) else {
+            bail!(
+                "nothing of {} is attached to {interface} (see `{}_user status`)",
+                self.name,
+                self.name
+            );
+        };
+        if let Ok(ifindex) = interface_index(interface) {
+            match netlink::query_xdp(ifindex)? {
+                Some(now) if now.program_id == ours => detach_from(ifindex, now)?,
+                _ => eprintln!(
+                    "note: {interface} no longer runs {}'s program; removing the stale pin",
+                    self.name
+                ),
+            }
+        }
+        fs::remove_file(&pin).with_context(|| format!("cannot remove {}", pin.display()))?;
+        self.remove_if_unused()
+    }
+
+    /// Once nothing is attached, the maps and the project's bpffs directory go too.
+    fn remove_if_unused(&self) -> Result<()> {
+        if self.pins()?.is_empty() {
+            remove_dir_contents(&self.maps_dir())?;
+            let _ = fs::remove_dir(self.maps_dir());
+            let _ = fs::remove_dir(self.progs_dir());
+            let _ = fs::remove_dir(self.dir());
+        }
+        Ok(())
+    }
+
+    /// Every interface with a pin, and what the kernel runs there now.
+    pub fn attachments(&self) -> Result<Vec<Attachment>> {
+        let mut found = Vec::new();
+        for (interface, pin) in self.pins()? {
+            let info = ProgramInfo::from_pin(&pin).ok();
+            let program_id = info.as_ref().map(|i| i.id()).unwrap_or(0);
+            let program = info
+                .as_ref()
+                .and_then(|i| i.name_as_str().map(str::to_string))
+                .unwrap_or_else(|| "?".into());
+            let mode = match interface_index(&interface) {
+                Err(_) => "gone",
+                Ok(ifindex) => match netlink::query_xdp(ifindex)? {
+                    Some(now) if now.program_id == program_id => now.mode_name(),
+                    _ => "replaced",
+                },
+            };
+            found.push(Attachment {
+                interface,
+                mode: mode.into(),
+                program,
+                program_id,
+            });
+        }
+        Ok(found)
+    }
+
+    /// Per-action counters summed over CPUs.
+    pub fn counters(&self) -> Result<[Counter; 5]> {
+        let map = self.pinned_map("xdp_stats")?;
+        let stats: PerCpuArray<MapData, Counter> = PerCpuArray::try_from(map)?;
+        let mut totals = [Counter::default(); 5];
+        for (slot, total) in totals.iter_mut().enumerate() {
+            for per_cpu in stats.get(&(slot as u32), 0)?.iter() {
+                total.packets += per_cpu.packets;
+                total.bytes += per_cpu.bytes;
+            }
+        }
+        Ok(totals)
+    }
+
+    /// Opens one of this project's pinned maps.
+    pub fn pinned_map(&self, name: &str) -> Result<Map> {
+        let path = self.maps_dir().join(name);
+        if !path.exists() {
+            bail!(
+                "{} is not attached anywhere (no {}): attach it first with `{}_user attach IFACE`",
+                self.name,
+                path.display(),
+                self.name
+            );
+        }
+        let data =
+            MapData::from_pin(&path).with_context(|| format!("cannot open {}", path.display()))?;
+        Ok(Map::from_map_data(data)?)
+    }
+
+    /// (interface, pin path) for every program pin, sorted by interface.
+    fn pins(&self) -> Result<Vec<(String, PathBuf)>> {
+        let entries = match fs::read_dir(self.progs_dir()) {
+            Ok(entries) => entries,
+            Err(error) if error.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(error) if error.kind() == ErrorKind::PermissionDenied => {
+                bail!("cannot read {}: run as root", self.progs_dir().display())
+            }
+            Err(error) => return Err(error.into()),
+        };
+        let mut pins = Vec::new();
+        for entry in entries {
+            let entry = entry?;
+            pins.push((
+                entry.file_name().to_string_lossy().into_owned(),
+                entry.path(),
+            ));
+        }
+        pins.sort();
+        Ok(pins)
+    }
+}
+
+fn pinned_program_id(pin: &Path) -> Option<u32> {
+    ProgramInfo::from_pin(pin).ok().map(|info| info.id())
+}
+
+fn choose_program(names: &[String], wanted: Option<&str>, default: Option<&str>) -> Result<String> {
+    let listed = names.join(", ");
+    match wanted.or(default) {
+        Some(name) if names.iter().any(|n| n == name) => Ok(name.to_string()),
+        Some(name) => {
+            bail!("no program `{name}` in the object; it has: {listed} (choose with --prog)")
+        }
+        None if names.len() == 1 => Ok(names[0].clone()),
+        None if names.is_empty() => bail!("the object has no XDP program"),
+        None => bail!("the object has several programs ({listed}): choose one with --prog"),
+    }
+}
+
+/// Attaches in the first mode of `mode.tries()` the interface accepts.
+fn attach_with_fallback(ifindex: u32, fd: i32, interface: &str, mode: Mode) -> Result<()> {
+    let mut refusals = Vec::new();
+    for &(flags, name) in mode.tries() {
+        match netlink::set_xdp(ifindex, fd, flags | XDP_FLAGS_UPDATE_IF_NOEXIST) {
+            Ok(()) => return Ok(()),
+            Err(error) => refusals.push(format!("{name} mode: {error}")),
+        }
+    }
+    bail!(
+        "the kernel refused to attach to {interface} ({})",
+        refusals.join("; ")
+    )
+}
+
+fn detach_from(ifindex: u32, now: Attached) -> Result<()> {
+    netlink::set_xdp(ifindex, -1, now.mode_flags())
+        .map_err(|e| anyhow!("the kernel refused to detach: {e}"))
+}
+
+fn refused(program: &str, error: ProgramError) -> anyhow::Error {
+    match error {
+        ProgramError::LoadError {
+            io_error,
+            verifier_log,
+        } => anyhow!(
+            "the kernel refused to load program `{program}` ({io_error}).\n\
+             Verifier log:\n{verifier_log}\n\
+             Fix the kern source where the log points, then rebuild with `cargo xdp build`."
+        ),
+        other => anyhow!(other).context(format!("cannot load program `{program}`")),
+    }
+}
+
+pub fn require_root() -> Result<()> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        bail!("attaching XDP programs needs root (bpf() and netlink): run this as root, e.g. with sudo");
+    }
+    Ok(())
+}
+
+/// The interface's index; refuses names no kernel accepts before asking.
+fn interface_index(interface: &str) -> Result<u32> {
+    let valid = !interface.is_empty()
+        && interface.len() <= 15
+        && interface
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.:-".contains(&b));
+    if !valid {
+        bail!("`{interface}` is not a valid interface name (at most 15 of A-Z a-z 0-9 _ . : -)");
+    }
+    let name = CString::new(interface)?;
+    // SAFETY: name is a valid C string for the duration of the call.
+    match unsafe { libc::if_nametoindex(name.as_ptr()) } {
+        0 => bail!("no such interface `{interface}` (see `ip link`)"),
+        index => Ok(index),
+    }
+}
+
+/// Kernels before 5.11 charge BPF maps to RLIMIT_MEMLOCK, which is 64 KiB on
+/// many phones: lift it for this process. Without CAP_SYS_RESOURCE (some
+/// containers) only up to the hard limit; newer kernels do not use it.
+fn raise_memlock() {
+    let unlimited = libc::rlimit {
+        rlim_cur: libc::RLIM_INFINITY,
+        rlim_max: libc::RLIM_INFINITY,
+    };
+    // SAFETY: valid rlimit structs.
+    unsafe {
+        if libc::setrlimit(libc::RLIMIT_MEMLOCK, &unlimited) != 0 {
+            let mut limit: libc::rlimit = std::mem::zeroed();
+            if libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut limit) == 0 {
+                limit.rlim_cur = limit.rlim_max;
+                libc::setrlimit(libc::RLIMIT_MEMLOCK, &limit);
+            }
+        }
+    }
+}
+
+fn is_bpffs(dir: &Path) -> bool {
+    let Ok(path) = CString::new(dir.as_os_str().as_encoded_bytes()) else {
+        return false;
+    };
+    // SAFETY: zeroed statfs is a valid out-parameter.
+    let mut info: libc::statfs = unsafe { std::mem::zeroed() };
+    (unsafe { libc::statfs(path.as_ptr(), &mut info) } == 0) && info.f_type as i64 == BPF_FS_MAGIC
+}
+
+/// Pins need bpffs; mount it when the system has not.
+fn ensure_bpffs(dir: &Path) -> Result<()> {
+    if is_bpffs(dir) {
+        return Ok(());
+    }
+    let fix = format!(
+        "mount it with `mount -t bpf bpf {}` or pass --bpffs DIR",
+        dir.display()
+    );
+    fs::create_dir_all(dir).with_context(|| {
+        format!(
+            "bpffs is not mounted at {} and the directory cannot be created; {fix}",
+            dir.display()
+        )
+    })?;
+    let target = CString::new(dir.as_os_str().as_encoded_bytes())?;
+    let bpf = CString::new("bpf")?;
+    // SAFETY: valid C strings; no data argument.
+    let rc = unsafe {
+        libc::mount(
+            bpf.as_ptr(),
+            target.as_ptr(),
+            bpf.as_ptr(),
+            0,
+            std::ptr::null(),
+        )
+    };
+    if rc != 0 || !is_bpffs(dir) {
+        bail!(
+            "bpffs is not mounted at {} and mounting it failed ({}); {fix}",
+            dir.display(),
+            std::io::Error::last_os_error()
+        );
+    }
+    Ok(())
+}
+
+fn remove_dir_contents(dir: &Path) -> Result<()> {
+    match fs::read_dir(dir) {
+        Ok(entries) => {
+            for entry in entries {
+                fs::remove_file(entry?.path())?;
+            }
+            Ok(())
+        }
+        Err(error) if error.kind() == ErrorKind::NotFound => Ok(()),
+        Err(error) => Err(error.into()),
+    }
+}

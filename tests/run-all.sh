@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Every check and test of cargo-xdp: installs what is missing, then format,
+# lints, unit, integration and end-to-end tests (root-only ones need root;
+# with CI set they fail instead of skipping when not root).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" = 0 ]; then
+    tests/setup.sh
+else
+    echo "run-all: not root: skipping setup; root-only tests will be skipped" >&2
+fi
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
+# One cargo target dir for every generated project (tests/common): aya compiles once.
+cargo test --workspace -- --test-threads 2

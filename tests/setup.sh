@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs what cargo-xdp, its tests and its demo need on a fresh Debian/Ubuntu
+# machine (run as root). Cheap when everything is already there.
+set -euo pipefail
+
+need=()
+have() { command -v "$1" >/dev/null 2>&1; }
+have clang || need+=(clang)
+have llvm-strip || need+=(llvm)
+have ld.lld || need+=(lld)
+have ip || need+=(iproute2)
+have ping || need+=(iputils-ping)
+have nsenter || need+=(util-linux)
+have python3 || need+=(python3)
+have sha256sum || need+=(coreutils)
+[ -e /usr/include/linux/bpf.h ] || need+=(linux-libc-dev)
+
+if [ ${#need[@]} -gt 0 ]; then
+    echo "setup: installing ${need[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q
+    apt-get install -y -q --no-install-recommends "${need[@]}"
+fi
+
+# bpffs, where loaders pin their programs and maps.
+if ! mount | grep -q ' /sys/fs/bpf type bpf'; then
+    mkdir -p /sys/fs/bpf
+    mount -t bpf bpf /sys/fs/bpf
+fi
