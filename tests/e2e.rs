@@ -72,6 +72,24 @@ fn filter_drops_icmp_while_attached_and_counts_it() {
     assert_eq!(delta("drop"), 5, "{before} -> {after}");
     assert!(delta("pass") >= 4, "{before} -> {after}");
 
+    // Source-prefix rules, changed live on the running program.
+    let sender_net = format!("{}.0/24", net.receiver_ip.rsplit_once('.').unwrap().0);
+    let rules = ok(net.in_receiver(&loader).args(["rules", "--clear"]));
+    assert!(rules.contains("no rules"), "{rules}");
+    assert!(net.ping(), "ICMP still dropped after --clear");
+    let rules = ok(net
+        .in_receiver(&loader)
+        .args(["rules", "--drop-src", &sender_net]));
+    assert!(
+        rules.contains(&format!("drop from {sender_net}")),
+        "{rules}"
+    );
+    assert!(!net.ping(), "traffic from {sender_net} passed");
+    ok(net
+        .in_receiver(&loader)
+        .args(["rules", "--delete", "--drop-src", &sender_net]));
+    assert!(net.ping(), "traffic still dropped after --delete");
+
     let status = ok(net.in_receiver(&loader).args(["status", "--json"]));
     assert!(
         status.contains(&format!("\"interface\":\"{}\"", net.receiver_if)),

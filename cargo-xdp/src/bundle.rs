@@ -222,14 +222,19 @@ mod tests {
         }
     }
 
-    #[test]
-    fn manifest_lists_every_file_with_its_sha256() {
+    /// A temp dir holding a fake kern object and loader.
+    fn inputs() -> (tempfile::TempDir, [PathBuf; 1], PathBuf) {
         let dir = tempfile::tempdir().unwrap();
         let object = dir.path().join("demo_kern.o");
         let loader = dir.path().join("demo_user");
         fs::write(&object, b"kern").unwrap();
         fs::write(&loader, b"loader").unwrap();
-        let objects = [object];
+        (dir, [object], loader)
+    }
+
+    #[test]
+    fn manifest_lists_every_file_with_its_sha256() {
+        let (_dir, objects, loader) = inputs();
         let files = collect(&contents(&objects, &loader)).unwrap();
         let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
         assert_eq!(names, ["MANIFEST", "demo_kern.o", "demo_user", SCRIPT]);
@@ -247,12 +252,7 @@ mod tests {
 
     #[test]
     fn same_inputs_give_identical_tarballs() {
-        let dir = tempfile::tempdir().unwrap();
-        let object = dir.path().join("demo_kern.o");
-        let loader = dir.path().join("demo_user");
-        fs::write(&object, b"kern").unwrap();
-        fs::write(&loader, b"loader").unwrap();
-        let objects = [object];
+        let (dir, objects, loader) = inputs();
         let first = write(dir.path(), &contents(&objects, &loader)).unwrap();
         assert!(first.changed);
         let first_bytes = fs::read(&first.bundle).unwrap();

@@ -77,26 +77,8 @@ impl Rules {
         }
         for &(address, prefix) in &self.sources {
             match address {
-                IpAddr::V4(v4) => {
-                    let mut map: LpmTrie<MapData, [u8; 4], u32> =
-                        LpmTrie::try_from(project.pinned_map("drop_src_v4")?)?;
-                    let key = Key::new(u32::from(prefix), v4.octets());
-                    if drop {
-                        map.insert(&key, 1, 0)?;
-                    } else {
-                        let _ = map.remove(&key);
-                    }
-                }
-                IpAddr::V6(v6) => {
-                    let mut map: LpmTrie<MapData, [u8; 16], u32> =
-                        LpmTrie::try_from(project.pinned_map("drop_src_v6")?)?;
-                    let key = Key::new(u32::from(prefix), v6.octets());
-                    if drop {
-                        map.insert(&key, 1, 0)?;
-                    } else {
-                        let _ = map.remove(&key);
-                    }
-                }
+                IpAddr::V4(v4) => write_prefix(project, "drop_src_v4", prefix, v4.octets(), drop)?,
+                IpAddr::V6(v6) => write_prefix(project, "drop_src_v6", prefix, v6.octets(), drop)?,
             }
         }
         Ok(())
@@ -183,6 +165,24 @@ pub fn command(project: &Project, mut args: Args) -> Result<()> {
     }
     for rule in now.names() {
         println!("drop {rule}");
+    }
+    Ok(())
+}
+
+/// Adds or removes one source prefix in the LPM trie `map`.
+fn write_prefix<A: aya::Pod>(
+    project: &Project,
+    map: &str,
+    prefix: u8,
+    address: A,
+    drop: bool,
+) -> Result<()> {
+    let mut trie: LpmTrie<MapData, A, u32> = LpmTrie::try_from(project.pinned_map(map)?)?;
+    let key = Key::new(u32::from(prefix), address);
+    if drop {
+        trie.insert(&key, 1, 0)?;
+    } else {
+        let _ = trie.remove(&key);
     }
     Ok(())
 }
