@@ -253,6 +253,28 @@ fn loader_errors_are_clear_and_leave_nothing_attached() {
         !Path::new("/sys/fs/bpf/e2eerrors").exists(),
         "pins left after a failed attach"
     );
+
+    // No bpffs where pins go: the loader mounts one there.
+    let fresh_bpffs = tempfile::tempdir().unwrap();
+    let bpffs = fresh_bpffs.path().to_str().unwrap();
+    ok(net
+        .in_receiver(&loader)
+        .args(["--bpffs", bpffs, "attach", &net.receiver_if]));
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap();
+    let mounted = mounts
+        .lines()
+        .any(|l| l.split(' ').nth(1) == Some(bpffs) && l.split(' ').nth(2) == Some("bpf"));
+    assert!(mounted, "no bpffs mounted at {bpffs}");
+    assert!(fresh_bpffs
+        .path()
+        .join("e2eerrors/progs")
+        .join(&net.receiver_if)
+        .exists());
+    ok(net
+        .in_receiver(&loader)
+        .args(["--bpffs", bpffs, "detach", &net.receiver_if]));
+    ok(Command::new("umount").arg(bpffs));
+    assert!(net.xdp_programs().is_empty());
 }
 
 /// `cargo xdp run`: attaches, drops while running, detaches on Ctrl-C.

@@ -13,4 +13,5 @@ fi
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 # One cargo target dir for every generated project (tests/common): aya compiles once.
-cargo test --workspace -- --test-threads 2
+# --release: the end-to-end tests drive the released cargo-xdp binary.
+cargo test --workspace --release -- --test-threads 2
