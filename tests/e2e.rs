@@ -43,8 +43,7 @@ fn filter_drops_icmp_while_attached_and_counts_it() {
         return;
     }
     let (_dir, _root, loader, _) = built_project("e2efilter", "filter");
-    let mut net = NetPair::new();
-    net.owns_pins_of("e2efilter");
+    let net = NetPair::new("e2efilter");
     assert!(net.ping(), "no traffic before attaching");
 
     let attached =
@@ -111,8 +110,7 @@ fn minimal_xdp_drop_drops_everything_and_reattach_replaces() {
         return;
     }
     let (_dir, _root, loader, _) = built_project("e2eminimal", "minimal");
-    let mut net = NetPair::new();
-    net.owns_pins_of("e2eminimal");
+    let net = NetPair::new("e2eminimal");
 
     ok(net
         .in_receiver(&loader)
@@ -157,8 +155,7 @@ fn loader_errors_are_clear_and_leave_nothing_attached() {
         return;
     }
     let (_dir, root, loader, object) = built_project("e2eerrors", "minimal");
-    let mut net = NetPair::new();
-    net.owns_pins_of("e2eerrors");
+    let net = NetPair::new("e2eerrors");
     let attach = |args: &[&str]| fails(net.in_receiver(&loader).args(args));
 
     let error = attach(&["attach", "nosuchif0"]);
@@ -286,8 +283,7 @@ fn run_attaches_until_interrupted_then_detaches() {
     let (_dir, root) = new_project("e2erun", "filter");
     // Resolve and fetch dependencies here: the namespace has no network.
     ok(cargo_xdp().current_dir(&root).arg("build"));
-    let mut net = NetPair::new();
-    net.owns_pins_of("e2erun");
+    let net = NetPair::new("e2erun");
     // Run inside the receiver's network namespace, host mount namespace.
     let mut run = net.in_receiver(env!("CARGO_BIN_EXE_cargo-xdp"));
     run.current_dir(&root)
@@ -337,8 +333,7 @@ fn example_icmp_guard_builds_and_drops_pings() {
     ok(cargo_xdp().current_dir(&example).arg("build"));
     let loader = shared_target_dir().join("x86_64-unknown-linux-gnu/debug/icmp-guard_user");
     let object = shared_target_dir().join("xdp/linux-x86_64/kern/icmp-guard_kern.o");
-    let mut net = NetPair::new();
-    net.owns_pins_of("icmp-guard");
+    let net = NetPair::new("icmp-guard");
     ok(net
         .in_receiver(&loader)
         .args([

@@ -88,17 +88,18 @@ pub fn root_or_skip(test: &str) -> bool {
 static NEXT: AtomicUsize = AtomicUsize::new(0);
 
 /// Two network namespaces, `sender` and `receiver`, joined by a veth pair
-/// with 10.199.N.1 (sender) and 10.199.N.2 (receiver). Removed on drop.
+/// with 10.199.N.1 (sender) and 10.199.N.2 (receiver). Removed on drop,
+/// together with the bpffs pins of the project under test.
 pub struct NetPair {
     pub sender: String,
     pub receiver: String,
     pub receiver_if: String,
     pub receiver_ip: String,
-    bpffs_dirs: Vec<PathBuf>,
+    bpffs_dir: PathBuf,
 }
 
 impl NetPair {
-    pub fn new() -> NetPair {
+    pub fn new(project: &str) -> NetPair {
         let n = NEXT.fetch_add(1, Ordering::SeqCst);
         let id = format!("{}{n}", std::process::id() % 100_000);
         let subnet = format!("10.199.{}", (std::process::id() as usize * 7 + n) % 250);
@@ -107,7 +108,7 @@ impl NetPair {
             receiver: format!("cxdp-r{id}"),
             receiver_if: format!("xr{id}"),
             receiver_ip: format!("{subnet}.2"),
-            bpffs_dirs: Vec::new(),
+            bpffs_dir: Path::new("/sys/fs/bpf").join(project),
         };
         let sender_if = format!("xs{id}");
         let sender_ip = format!("{subnet}.1");
@@ -154,11 +155,6 @@ impl NetPair {
             ip(&["-n", ns, "link", "set", "lo", "up"]);
         }
         pair
-    }
-
-    /// Pins of this project are removed with the namespaces.
-    pub fn owns_pins_of(&mut self, project: &str) {
-        self.bpffs_dirs.push(Path::new("/sys/fs/bpf").join(project));
     }
 
     /// A command run in the receiver's network namespace only (not its own
@@ -228,8 +224,6 @@ impl Drop for NetPair {
         for ns in [&self.sender, &self.receiver] {
             let _ = Command::new("ip").args(["netns", "del", ns]).status();
         }
-        for dir in &self.bpffs_dirs {
-            let _ = std::fs::remove_dir_all(dir);
-        }
+        let _ = std::fs::remove_dir_all(&self.bpffs_dir);
     }
 }
