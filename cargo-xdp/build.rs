@@ -5,6 +5,11 @@
 use std::{env, fmt::Write as _, fs, path::Path};
 
 fn main() {
+    // The host triple, so a build for it can skip cross-target checks.
+    println!(
+        "cargo:rustc-env=CARGO_XDP_HOST_TRIPLE={}",
+        env::var("TARGET").unwrap()
+    );
     let crate_dir = env::var("CARGO_MANIFEST_DIR").unwrap();
     let root = Path::new(&crate_dir).parent().unwrap();
     let mut out = String::new();

@@ -6,18 +6,19 @@ use std::{path::PathBuf, time::Instant};
 use anyhow::{bail, Result};
 
 use crate::{
-    bundle, clang,
+    bundle,
     cli::BuildArgs,
     elf, kern,
+    ndk::{self, Ndk},
     project::Project,
     shell::Shell,
     toolchain::{self, Target},
+    tools::{self, Tools},
     user,
 };
 
 /// What one target's build produced.
 pub struct Built {
-    pub target: Target,
     pub kern_objects: Vec<PathBuf>,
     pub loader: PathBuf,
 }
@@ -25,35 +26,42 @@ pub struct Built {
 pub fn build(args: &BuildArgs, shell: &Shell) -> Result<Vec<Built>> {
     let started = Instant::now();
     let project = Project::find(args.manifest_path.as_deref())?;
-    let names = if !args.target.is_empty() {
-        args.target.clone()
-    } else if !project.meta.targets.is_empty() {
-        project.meta.targets.clone()
+    let targets = selected_targets(args, &project)?;
+    let ndk = if targets.iter().any(|t| t.ndk) {
+        Some(locate_ndk(args, shell)?)
     } else {
-        vec![toolchain::DEFAULT_TARGET.to_string()]
+        None
     };
-    let targets = names
-        .iter()
-        .map(|n| toolchain::find(n))
-        .collect::<Result<Vec<_>>>()?;
-    if let Some(android) = targets.iter().find(|t| t.ndk) {
-        bail!(
-            "target {} needs the Android NDK, which this version of cargo-xdp cannot drive yet; \
-             build for linux-x86_64 meanwhile",
-            android.name
-        );
+    let options = tools::Options {
+        api: args.api,
+        install_targets: args.install_targets,
+        ndk: ndk.as_ref(),
+    };
+    // Everything every target needs, before the first one is built.
+    let mut plans = Vec::new();
+    for target in targets {
+        let tools = tools::resolve(&project, &target, &options, shell)?;
+        plans.push((target, tools));
     }
     let profile = if args.release { "release" } else { "debug" };
     let mut built = Vec::new();
-    for target in targets {
-        built.push(build_target(&project, target, args.release, shell)?);
+    let mut summary = Vec::new();
+    for (target, tools) in plans {
+        summary.push(match &tools.android {
+            Some((ndk, api)) => format!(
+                "{} (NDK {}, API {api})",
+                target.name,
+                ndk.revision.release()
+            ),
+            None => target.name.clone(),
+        });
+        built.push(build_target(&project, target, &tools, args.release, shell)?);
     }
-    let names: Vec<_> = built.iter().map(|b| b.target.name.as_str()).collect();
     shell.status(
         "Finished",
         format!(
             "`{profile}` bundle for {} in {:.2}s",
-            names.join(", "),
+            summary.join(", "),
             started.elapsed().as_secs_f64()
         ),
     );
@@ -61,24 +69,88 @@ pub fn build(args: &BuildArgs, shell: &Shell) -> Result<Vec<Built>> {
     Ok(built)
 }
 
-fn build_target(project: &Project, target: Target, release: bool, shell: &Shell) -> Result<Built> {
+/// --all-targets, else --target, else the project's `targets`, else the default.
+fn selected_targets(args: &BuildArgs, project: &Project) -> Result<Vec<Target>> {
+    if args.all_targets {
+        return toolchain::all();
+    }
+    let names = if !args.target.is_empty() {
+        args.target.clone()
+    } else if !project.meta.targets.is_empty() {
+        project.meta.targets.clone()
+    } else {
+        vec![toolchain::DEFAULT_TARGET.to_string()]
+    };
+    let mut targets: Vec<Target> = Vec::new();
+    for name in names {
+        let target = toolchain::find(name.trim())?;
+        if !targets.iter().any(|t| t.name == target.name) {
+            targets.push(target);
+        }
+    }
+    Ok(targets)
+}
+
+fn locate_ndk(args: &BuildArgs, shell: &Shell) -> Result<Ndk> {
+    let (ndk, warnings) = ndk::locate_from_env(args.ndk.as_deref())?;
+    for warning in warnings {
+        shell.warn(warning);
+    }
+    shell.status(
+        "Using",
+        format!(
+            "NDK {} at {} (from {})",
+            ndk.revision,
+            ndk.root.display(),
+            ndk.origin
+        ),
+    );
+    shell.message(serde_json::json!({
+        "reason": "ndk", "path": ndk.root, "origin": ndk.origin,
+        "revision": format!("{}.{}.{}", ndk.revision.major, ndk.revision.minor, ndk.revision.build),
+        "release": ndk.revision.release(),
+    }));
+    Ok(ndk)
+}
+
+fn build_target(
+    project: &Project,
+    target: Target,
+    tools: &Tools,
+    release: bool,
+    shell: &Shell,
+) -> Result<Built> {
     let xdp_dir = project.xdp_dir(&target.name);
-    let clang = clang::inspect(&clang::locate()?, &xdp_dir.join("clang.json"))?;
+    let clang = &tools.clang;
     if clang.strip.is_none() {
         shell.warn("llvm-strip not found: kern objects keep their DWARF debug info (install llvm)");
     }
-    let kern_objects = kern::build_all(project, &target, &clang, shell)?;
+    let kern_objects = kern::build_all(project, &target, clang, shell)?;
     for object in &kern_objects {
         shell.message(serde_json::json!({
             "reason": "kern-object", "target": target.name, "source": object.source,
             "object": object.object, "fresh": object.fresh,
         }));
     }
-    user::check_rust_target(&target)?;
-    let loader = user::build_loader(project, &target, release, shell)?;
+    let loader = build_loader(project, &target, tools, release, shell)?;
     elf::check_loader(&loader, &target)?;
+    let loader = if release {
+        user::stripped(
+            &loader,
+            tools.strip.as_deref(),
+            &xdp_dir.join("loader"),
+            shell,
+        )?
+    } else {
+        loader
+    };
     shell.message(serde_json::json!({"reason": "loader", "target": target.name, "path": loader}));
     let kern_objects: Vec<PathBuf> = kern_objects.into_iter().map(|k| k.object).collect();
+    let api = tools.android.as_ref().map(|(_, api)| *api);
+    let ndk_revision = tools
+        .android
+        .as_ref()
+        .map(|(ndk, _)| ndk.revision.to_string());
     let written = bundle::write(
         &xdp_dir,
         &bundle::Contents {
@@ -87,6 +159,8 @@ fn build_target(project: &Project, target: Target, release: bool, shell: &Shell)
             triple: &target.triple,
             profile: if release { "release" } else { "debug" },
             clang_version: &clang.version,
+            ndk: ndk_revision.as_deref(),
+            api,
             kern_objects: &kern_objects,
             loader: &loader,
         },
@@ -103,8 +177,52 @@ fn build_target(project: &Project, target: Target, release: bool, shell: &Shell)
         "fresh": !written.changed,
     }));
     Ok(Built {
-        target,
         kern_objects,
         loader,
     })
+}
+
+/// The loader, or an error that says why it did not link (with the API
+/// level that would have the missing symbols on Android).
+fn build_loader(
+    project: &Project,
+    target: &Target,
+    tools: &Tools,
+    release: bool,
+    shell: &Shell,
+) -> Result<PathBuf> {
+    let build = user::build_loader(project, target, release, &tools.cargo_env, shell)?;
+    if let Some(executable) = build.executable {
+        return Ok(executable);
+    }
+    let loader = &project.meta.loader;
+    if let (Some((ndk, api)), false) = (&tools.android, build.undefined_symbols.is_empty()) {
+        let symbols = build.undefined_symbols.join(", ");
+        let needed = build
+            .undefined_symbols
+            .iter()
+            .filter_map(|s| ndk.first_api_defining(&target.triple, s))
+            .max();
+        match needed {
+            Some(level) => bail!(
+                "the loader `{loader}` does not link for {} at API level {api}: Android's libc \
+                 has {symbols} only from API level {level} on; build with `--api {level}` (or \
+                 set `api = {level}` in [workspace.metadata.xdp]) if your devices run Android \
+                 with API {level} or newer, else avoid calling {symbols}",
+                target.name
+            ),
+            None => bail!(
+                "the loader `{loader}` does not link for {} at API level {api}: undefined \
+                 {symbols}, which no API level of NDK {} has; if they are newer than this NDK, \
+                 try a higher --api or a newer NDK, else remove the calls",
+                target.name,
+                ndk.revision.release()
+            ),
+        }
+    }
+    bail!(
+        "could not build the loader `{loader}` for {} (cargo exited with {}); see cargo's errors above",
+        target.triple,
+        build.status
+    )
 }

@@ -27,6 +27,9 @@ pub struct Contents<'a> {
     pub triple: &'a str,
     pub profile: &'a str,
     pub clang_version: &'a str,
+    /// NDK revision and API level, for Android targets.
+    pub ndk: Option<&'a str>,
+    pub api: Option<u32>,
     pub kern_objects: &'a [PathBuf],
     pub loader: &'a Path,
 }
@@ -189,6 +192,9 @@ pub fn manifest(contents: &Contents, files: &[File]) -> String {
         contents.clang_version,
         kern.join(" "),
     );
+    if let (Some(ndk), Some(api)) = (contents.ndk, contents.api) {
+        text.push_str(&format!("ndk: {ndk}\napi: {api}\n"));
+    }
     for file in files {
         text.push_str(&format!(
             "sha256: {}  {}\n",
@@ -217,6 +223,8 @@ mod tests {
             triple: "x86_64-unknown-linux-gnu",
             profile: "debug",
             clang_version: "clang version 14",
+            ndk: None,
+            api: None,
             kern_objects: objects,
             loader,
         }

@@ -25,6 +25,10 @@ pub struct Clang {
     pub version: String,
     /// System include directories, in search order.
     pub system_includes: Vec<PathBuf>,
+    /// The include list is complete: compile with -nostdlibinc so nothing of
+    /// the host leaks in (the NDK's sysroot headers, not /usr/include).
+    #[serde(default)]
+    pub isolated: bool,
     /// llvm-strip beside clang or on PATH, if any.
     pub strip: Option<PathBuf>,
     /// Identity of the binary the facts above came from.
@@ -68,9 +72,20 @@ pub fn locate() -> Result<PathBuf> {
     }
 }
 
+/// Where the system include directories come from.
+pub enum Includes {
+    /// Ask the compiler (`clang -v -E`): a host clang.
+    Probe,
+    /// Exactly these (an NDK's sysroot).
+    Sysroot(Vec<PathBuf>),
+}
+
 /// Facts about the clang at `path`, from `cache` when the binary is unchanged.
-pub fn inspect(path: &Path, cache: &Path) -> Result<Clang> {
-    let fingerprint = fingerprint(path)?;
+pub fn inspect(path: &Path, cache: &Path, includes: Includes) -> Result<Clang> {
+    let mut fingerprint = fingerprint(path)?;
+    if let Includes::Sysroot(dirs) = &includes {
+        fingerprint.push_str(&format!("|sysroot:{dirs:?}"));
+    }
     if let Ok(text) = std::fs::read_to_string(cache) {
         if let Ok(cached) = serde_json::from_str::<Clang>(&text) {
             if cached.path == path && cached.fingerprint == fingerprint {
@@ -92,6 +107,26 @@ pub fn inspect(path: &Path, cache: &Path) -> Result<Clang> {
         .unwrap_or_default()
         .trim()
         .to_string();
+    let (system_includes, isolated) = match includes {
+        Includes::Sysroot(dirs) => (dirs, true),
+        Includes::Probe => (probe_includes(path)?, false),
+    };
+    let clang = Clang {
+        path: path.to_path_buf(),
+        version,
+        system_includes,
+        isolated,
+        strip: find_strip(path),
+        fingerprint,
+    };
+    if let Some(dir) = cache.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(cache, serde_json::to_string_pretty(&clang)?)?;
+    Ok(clang)
+}
+
+fn probe_includes(path: &Path) -> Result<Vec<PathBuf>> {
     let probe = Command::new(path)
         .args(["-v", "-E", "-x", "c", "-"])
         .stdin(Stdio::null())
@@ -105,18 +140,7 @@ pub fn inspect(path: &Path, cache: &Path) -> Result<Clang> {
             path.display()
         );
     }
-    let clang = Clang {
-        path: path.to_path_buf(),
-        version,
-        system_includes,
-        strip: find_strip(path),
-        fingerprint,
-    };
-    if let Some(dir) = cache.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    std::fs::write(cache, serde_json::to_string_pretty(&clang)?)?;
-    Ok(clang)
+    Ok(system_includes)
 }
 
 fn fingerprint(path: &Path) -> Result<String> {

@@ -67,8 +67,20 @@ pub struct BuildArgs {
     #[arg(long, short)]
     pub release: bool,
     /// Target(s) to build, comma-separated (default: the project's, else linux-x86_64).
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', conflicts_with = "all_targets")]
     pub target: Vec<String>,
+    /// Build every target in toolchains/.
+    #[arg(long)]
+    pub all_targets: bool,
+    /// Android NDK to use (default: $ANDROID_NDK_HOME and friends, then the SDK's ndk/).
+    #[arg(long, value_name = "PATH")]
+    pub ndk: Option<PathBuf>,
+    /// Android API level to link against (default: `api` in the metadata, else 21).
+    #[arg(long, value_name = "LEVEL")]
+    pub api: Option<u32>,
+    /// Run `rustup target add` for Rust targets that are missing.
+    #[arg(long)]
+    pub install_targets: bool,
     /// Path to the project's Cargo.toml.
     #[arg(long)]
     pub manifest_path: Option<PathBuf>,

@@ -3,7 +3,11 @@
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use object::{Architecture, Object, ObjectSection};
+use object::{
+    elf,
+    read::elf::{Dyn, ElfFile64, FileHeader, ProgramHeader},
+    Architecture, Endianness, Object, ObjectSection, ObjectSymbol,
+};
 
 use crate::toolchain::Target;
 
@@ -46,28 +50,142 @@ pub fn check_kern_object(path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The loader must run on the target: its ELF machine must match.
+/// The loader must run on the target: ELF machine, and for Android a PIE
+/// through bionic's linker with LOAD segments aligned for 16 KB pages; for
+/// boards a static executable.
 pub fn check_loader(path: &Path, target: &Target) -> Result<()> {
     let data = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let file = object::File::parse(&*data)
-        .with_context(|| format!("{} is not an ELF file", path.display()))?;
+    let facts = LoaderFacts::read(&data)
+        .with_context(|| format!("{} is not a 64-bit ELF executable", path.display()))?;
+    let problems = loader_problems(&facts, target);
+    if problems.is_empty() {
+        return Ok(());
+    }
+    bail!(
+        "the loader {} cannot run on {}: {}; check the linker and flags cargo used for {} \
+         (`cargo xdp build -v` shows them)",
+        path.display(),
+        target.name,
+        problems.join("; "),
+        target.triple
+    )
+}
+
+/// What the loader checks look at, read once.
+#[derive(Debug, Default)]
+pub struct LoaderFacts {
+    pub machine: Option<Architecture>,
+    /// ET_DYN: position independent (a PIE when it also has an interpreter).
+    pub position_independent: bool,
+    pub interpreter: Option<String>,
+    pub load_alignments: Vec<u64>,
+    pub needed: Vec<String>,
+    pub has_symtab: bool,
+}
+
+impl LoaderFacts {
+    pub fn read(data: &[u8]) -> Result<LoaderFacts> {
+        let elf = ElfFile64::<Endianness>::parse(data)?;
+        let endian = elf.endian();
+        let mut facts = LoaderFacts {
+            machine: Some(elf.architecture()),
+            position_independent: elf.elf_header().e_type(endian) == elf::ET_DYN,
+            has_symtab: elf.section_by_name(".symtab").is_some(),
+            ..LoaderFacts::default()
+        };
+        for segment in elf.elf_program_headers() {
+            match segment.p_type(endian) {
+                elf::PT_LOAD => facts.load_alignments.push(segment.p_align(endian)),
+                elf::PT_INTERP => {
+                    let bytes = segment.data(endian, data).unwrap_or_default();
+                    let text = bytes.split(|b| *b == 0).next().unwrap_or_default();
+                    facts.interpreter = Some(String::from_utf8_lossy(text).into_owned());
+                }
+                _ => {}
+            }
+        }
+        facts.needed = needed_libraries(&elf)?;
+        Ok(facts)
+    }
+}
+
+fn needed_libraries(elf: &ElfFile64<Endianness>) -> object::Result<Vec<String>> {
+    let endian = elf.endian();
+    let data = elf.data();
+    let sections = elf.elf_section_table();
+    let Some((dynamic, index)) = sections.dynamic(endian, data)? else {
+        return Ok(Vec::new());
+    };
+    let strings = sections.strings(endian, data, index)?;
+    Ok(dynamic
+        .iter()
+        .filter(|d| d.tag32(endian) == Some(elf::DT_NEEDED))
+        .filter_map(|d| d.string(endian, strings).ok())
+        .map(|name| String::from_utf8_lossy(name).into_owned())
+        .collect())
+}
+
+/// Everything wrong with `facts` for `target`, worded for the user.
+pub fn loader_problems(facts: &LoaderFacts, target: &Target) -> Vec<String> {
+    let mut problems = Vec::new();
     let expected = match target.elf_machine.as_str() {
         "x86_64" => Architecture::X86_64,
         "aarch64" => Architecture::Aarch64,
-        other => bail!(
-            "toolchains/{}.toml: unknown elf_machine `{other}`",
-            target.name
-        ),
+        other => {
+            return vec![format!(
+                "toolchains/{}.toml names an unknown elf_machine `{other}`",
+                target.name
+            )]
+        }
     };
-    if file.architecture() != expected {
-        bail!(
-            "the loader {} is built for {:?}, but target {} needs {:?}; check the linker cargo used for {}",
-            path.display(),
-            file.architecture(),
-            target.name,
-            expected,
-            target.triple
-        );
+    if facts.machine != Some(expected) {
+        problems.push(format!(
+            "it is built for {:?}, the target needs {expected:?}",
+            facts.machine.unwrap_or(Architecture::Unknown)
+        ));
     }
-    Ok(())
+    if let Some(interpreter) = &target.interpreter {
+        if facts.interpreter.as_deref() != Some(interpreter) {
+            problems.push(format!(
+                "its interpreter is {}, the target needs {interpreter}",
+                facts.interpreter.as_deref().unwrap_or("none (static)")
+            ));
+        }
+        if !facts.position_independent {
+            problems.push("it is not position independent (Android runs PIE only)".into());
+        }
+    }
+    if let Some(page) = target.page_size {
+        if let Some(bad) = facts.load_alignments.iter().find(|a| **a % page != 0) {
+            problems.push(format!(
+                "a LOAD segment is aligned to {bad} bytes, not {page} (devices with {} KB pages \
+                 cannot map it; link with -z max-page-size={page})",
+                page / 1024
+            ));
+        }
+    }
+    if target.static_loader && (facts.interpreter.is_some() || !facts.needed.is_empty()) {
+        problems.push(format!(
+            "it is dynamically linked (needs {}), the target needs a static executable",
+            if facts.needed.is_empty() {
+                facts.interpreter.clone().unwrap_or_default()
+            } else {
+                facts.needed.join(", ")
+            }
+        ));
+    }
+    problems
+}
+
+/// True when the shared library at `path` exports `symbol` (false when
+/// unreadable): used to find the API level that brought a libc function.
+pub fn defines_dynamic_symbol(path: &Path, symbol: &str) -> bool {
+    let Ok(data) = std::fs::read(path) else {
+        return false;
+    };
+    let Ok(file) = object::File::parse(&*data) else {
+        return false;
+    };
+    file.dynamic_symbols()
+        .any(|s| !s.is_undefined() && s.name() == Ok(symbol))
 }

@@ -154,6 +154,9 @@ pub fn clang_args(
         args.push(format!("-I{}", dir.display()));
     }
     args.extend(project.meta.cflags.iter().cloned());
+    if clang.isolated {
+        args.push("-nostdlibinc".into());
+    }
     for dir in &clang.system_includes {
         args.push("-idirafter".into());
         args.push(dir.display().to_string());

@@ -9,12 +9,14 @@ mod elf;
 mod embedded;
 mod kern;
 mod names;
+mod ndk;
 mod new;
 mod project;
 mod run;
 mod shell;
 mod templates;
 mod toolchain;
+mod tools;
 mod user;
 
 use std::process::ExitCode;

@@ -19,6 +19,9 @@ pub struct XdpMetadata {
     pub targets: Vec<String>,
     #[serde(default)]
     pub cflags: Vec<String>,
+    /// Android API level the loader links against (default 21).
+    #[serde(default)]
+    pub api: Option<u32>,
 }
 
 pub struct Project {

@@ -34,6 +34,10 @@ pub fn run(args: &RunArgs, shell: &Shell) -> Result<()> {
         release: args.release,
         target: vec![DEFAULT_TARGET.to_string()],
         manifest_path: args.manifest_path.clone(),
+        all_targets: false,
+        ndk: None,
+        api: None,
+        install_targets: false,
     };
     let built = builder::build(&build, shell)?
         .pop()

@@ -29,6 +29,11 @@ impl Shell {
         }
     }
 
+    /// Colored output on stderr (a terminal, no NO_COLOR).
+    pub fn color(&self) -> bool {
+        self.color
+    }
+
     pub fn quiet(&self) -> bool {
         self.quiet
     }

@@ -17,12 +17,38 @@ pub struct Target {
     pub triple: String,
     /// libbpf's arch name for -D__TARGET_ARCH_<arch>.
     pub bpf_arch: String,
-    /// Built through an Android NDK.
-    #[serde(default)]
-    pub ndk: bool,
     /// ELF machine the loader must have: x86_64 or aarch64.
     pub elf_machine: String,
+    /// Built through an Android NDK (its clang for kern sources and as linker).
+    #[serde(default)]
+    pub ndk: bool,
+    /// `ro.product.cpu.abi` of Android devices this target runs on.
+    #[serde(default)]
+    pub android_abi: Option<String>,
+    /// Linker cargo uses for the loader (default: cargo's own choice, or the NDK's).
+    #[serde(default)]
+    pub linker: Option<String>,
+    /// The loader must be a static executable (needs no shared libraries).
+    #[serde(default)]
+    pub static_loader: bool,
+    /// ELF interpreter the loader must request (PIE on Android).
+    #[serde(default)]
+    pub interpreter: Option<String>,
+    /// Page size the loader's LOAD segments must be aligned to (also passed
+    /// to the linker as max-page-size).
+    #[serde(default)]
+    pub page_size: Option<u64>,
 }
+
+impl Target {
+    /// The loader runs on this machine (no cross toolchain involved).
+    pub fn is_host(&self) -> bool {
+        self.triple == HOST_TRIPLE
+    }
+}
+
+/// The Rust triple this cargo-xdp was built for, i.e. the host's.
+pub const HOST_TRIPLE: &str = env!("CARGO_XDP_HOST_TRIPLE");
 
 /// All targets, sorted by name.
 pub fn all() -> Result<Vec<Target>> {
@@ -69,6 +95,23 @@ mod tests {
     fn every_toolchain_file_parses() {
         let targets = all().unwrap();
         assert!(targets.iter().any(|t| t.name == DEFAULT_TARGET));
+    }
+
+    #[test]
+    fn the_four_targets_of_the_design_exist() {
+        let names: Vec<String> = all().unwrap().into_iter().map(|t| t.name).collect();
+        assert_eq!(
+            names,
+            [
+                "android-arm64",
+                "android-x86_64",
+                "linux-arm64",
+                "linux-x86_64"
+            ]
+        );
+        let phone = find("android-arm64").unwrap();
+        assert!(phone.ndk && phone.page_size == Some(16384));
+        assert!(find("linux-arm64").unwrap().static_loader);
     }
 
     #[test]

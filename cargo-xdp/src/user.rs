@@ -2,8 +2,9 @@
 //! cargo's own JSON messages rather than guessing target/ layouts.
 
 use std::{
+    ffi::OsString,
     io::BufReader,
-    path::PathBuf,
+    path::{Path, PathBuf},
     process::{Command, Stdio},
 };
 
@@ -19,15 +20,32 @@ pub fn cargo() -> PathBuf {
         .unwrap_or_else(|| "cargo".into())
 }
 
-/// Builds the loader for `target`; returns the executable's path.
+/// How a loader build ended.
+pub struct LoaderBuild {
+    /// The executable, when cargo succeeded.
+    pub executable: Option<PathBuf>,
+    /// Symbols the linker could not find (an API level too low on Android).
+    pub undefined_symbols: Vec<String>,
+    pub status: std::process::ExitStatus,
+}
+
+/// Builds the loader for `target` with `env` added to cargo's environment.
+/// Compiler messages come as JSON so we can both show them and read the
+/// linker's complaints.
 pub fn build_loader(
     project: &Project,
     target: &Target,
     release: bool,
+    env: &[(String, OsString)],
     shell: &Shell,
-) -> Result<PathBuf> {
+) -> Result<LoaderBuild> {
     let loader = &project.meta.loader;
     let mut command = Command::new(cargo());
+    let format = if shell.color() {
+        "json-diagnostic-rendered-ansi"
+    } else {
+        "json"
+    };
     command
         .arg("build")
         .arg("--manifest-path")
@@ -40,7 +58,8 @@ pub fn build_loader(
             "--target",
             &target.triple,
         ])
-        .args(["--message-format", "json-render-diagnostics"])
+        .args(["--message-format", format])
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdout(Stdio::piped());
     if release {
         command.arg("--release");
@@ -48,44 +67,129 @@ pub fn build_loader(
     if shell.quiet() {
         command.arg("--quiet");
     }
-    shell.verbose_status("Running", format!("{command:?}"));
+    let shown_env: Vec<String> = env
+        .iter()
+        .map(|(k, v)| format!("{k}={}", v.to_string_lossy()))
+        .collect();
+    shell.verbose_status("Running", format!("{} {command:?}", shown_env.join(" ")));
     let mut child = command.spawn().context("cannot run cargo")?;
     let mut executable = None;
+    let mut undefined_symbols = Vec::new();
     let stdout = child.stdout.take().expect("stdout is piped");
     for message in Message::parse_stream(BufReader::new(stdout)) {
-        if let Message::CompilerArtifact(artifact) = message.context("reading cargo's output")? {
-            if artifact.target.name == *loader {
+        match message.context("reading cargo's output")? {
+            Message::CompilerArtifact(artifact) if artifact.target.name == *loader => {
                 if let Some(path) = artifact.executable {
                     executable = Some(path.into_std_path_buf());
                 }
             }
+            Message::CompilerMessage(message) => {
+                if let Some(rendered) = &message.message.rendered {
+                    shell.passthrough(rendered);
+                    undefined_symbols.extend(undefined_symbols_in(rendered));
+                }
+            }
+            _ => {}
         }
     }
     let status = child.wait()?;
-    if !status.success() {
-        bail!(
-            "could not build the loader `{loader}` for {} (cargo exited with {status}); see cargo's errors above",
-            target.triple
-        );
+    if status.success() && executable.is_none() {
+        bail!("cargo built `{loader}` but reported no executable for it");
     }
-    executable.with_context(|| format!("cargo built `{loader}` but reported no executable for it"))
+    Ok(LoaderBuild {
+        executable: executable.filter(|_| status.success()),
+        undefined_symbols,
+        status,
+    })
 }
 
-/// A clear error when the Rust target is not installed (only rustup can say).
-pub fn check_rust_target(target: &Target) -> Result<()> {
-    let Ok(output) = Command::new("rustup")
-        .args(["target", "list", "--installed"])
-        .output()
-    else {
-        return Ok(()); // no rustup: let cargo report it
+/// `ld.lld: error: undefined symbol: getifaddrs` -> getifaddrs.
+fn undefined_symbols_in(rendered: &str) -> Vec<String> {
+    let mut symbols: Vec<String> = rendered
+        .lines()
+        .filter_map(|line| line.split_once("undefined symbol: "))
+        .map(|(_, rest)| strip_ansi(rest).trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect();
+    symbols.dedup();
+    symbols
+}
+
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::new();
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            // ESC [ ... letter
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A release loader without its symbol table: the profile's `strip = true`
+/// usually did it; otherwise strip a copy into `out_dir`.
+pub fn stripped(
+    loader: &Path,
+    strip: Option<&Path>,
+    out_dir: &Path,
+    shell: &Shell,
+) -> Result<PathBuf> {
+    let data =
+        std::fs::read(loader).with_context(|| format!("cannot read {}", loader.display()))?;
+    if !crate::elf::LoaderFacts::read(&data)?.has_symtab {
+        return Ok(loader.to_path_buf());
+    }
+    let Some(strip) = strip else {
+        shell.warn(format!(
+            "no llvm-strip found: the release loader {} keeps its symbols (install llvm, or set \
+             `strip = true` in [profile.release])",
+            loader.display()
+        ));
+        return Ok(loader.to_path_buf());
     };
-    let installed = String::from_utf8_lossy(&output.stdout);
-    if output.status.success() && !installed.lines().any(|l| l.trim() == target.triple) {
+    std::fs::create_dir_all(out_dir)?;
+    let name = loader.file_name().context("loader has no file name")?;
+    let out = out_dir.join(name);
+    let partial = out_dir.join(format!("{}.partial", name.to_string_lossy()));
+    let status = Command::new(strip)
+        .arg("--strip-all")
+        .arg(loader)
+        .arg("-o")
+        .arg(&partial)
+        .status()
+        .with_context(|| format!("cannot run {}", strip.display()))?;
+    if !status.success() {
+        let _ = std::fs::remove_file(&partial);
         bail!(
-            "the Rust target {} is not installed; install it with `rustup target add {}`",
-            target.triple,
-            target.triple
+            "{} --strip-all {} failed",
+            strip.display(),
+            loader.display()
         );
     }
-    Ok(())
+    std::fs::rename(&partial, &out)?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_undefined_symbols_from_linker_errors() {
+        let rendered = "error: linking with `cc` failed: exit status: 1\n  = note: \
+            ld.lld: error: undefined symbol: getifaddrs\n>>> referenced by x.rs\n\
+            \x1b[1mld.lld: error: undefined symbol: freeifaddrs\x1b[0m\n";
+        assert_eq!(
+            undefined_symbols_in(rendered),
+            ["getifaddrs", "freeifaddrs"]
+        );
+        assert!(undefined_symbols_in("warning: unused").is_empty());
+    }
 }

@@ -1,0 +1,230 @@
+//! Everything one target's build needs, resolved before anything is built:
+//! the clang for its kern sources, the NDK and API level for Android, the
+//! Rust target, and the environment cargo gets to link the loader. A
+//! missing piece for the last target fails before the first is compiled.
+
+use std::{
+    ffi::OsString,
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use anyhow::{bail, Context, Result};
+
+use crate::{
+    clang::{self, Clang},
+    ndk::Ndk,
+    project::Project,
+    shell::Shell,
+    toolchain::Target,
+};
+
+/// API level when neither --api nor `api` in the metadata says (cargo-ndk's).
+pub const DEFAULT_API: u32 = 21;
+
+pub struct Tools {
+    pub clang: Clang,
+    /// The NDK and API level, for Android targets.
+    pub android: Option<(Ndk, u32)>,
+    /// Extra environment for `cargo build` of the loader.
+    pub cargo_env: Vec<(String, OsString)>,
+    /// llvm-strip for the loader of a release build.
+    pub strip: Option<PathBuf>,
+}
+
+/// What the command line adds to the project's settings.
+pub struct Options<'a> {
+    pub api: Option<u32>,
+    pub install_targets: bool,
+    /// The NDK, located once for all Android targets of this build.
+    pub ndk: Option<&'a Ndk>,
+}
+
+pub fn resolve(
+    project: &Project,
+    target: &Target,
+    options: &Options,
+    shell: &Shell,
+) -> Result<Tools> {
+    check_rust_target(project, target, options.install_targets, shell)?;
+    let xdp_dir = project.xdp_dir(&target.name);
+    let cache = xdp_dir.join("clang.json");
+    if !target.ndk {
+        let clang = clang::inspect(&clang::locate()?, &cache, clang::Includes::Probe)?;
+        let mut cargo_env = Vec::new();
+        if let Some(linker) = &target.linker {
+            cargo_env.push((cargo_target_var(&target.triple, "LINKER"), linker.into()));
+        }
+        cargo_env.extend(rustflags_env(&target.triple, &link_args(target)));
+        return Ok(Tools {
+            strip: clang.strip.clone(),
+            clang,
+            android: None,
+            cargo_env,
+        });
+    }
+    let ndk = options
+        .ndk
+        .expect("the builder locates the NDK for ndk targets");
+    let api = options.api.or(project.meta.api).unwrap_or(DEFAULT_API);
+    ndk.check_api(&target.triple, api)?;
+    let sysroot_includes = vec![
+        ndk.sysroot().join("usr/include"),
+        ndk.sysroot().join("usr/include").join(&target.triple),
+    ];
+    let clang = clang::inspect(
+        &ndk.clang(),
+        &cache,
+        clang::Includes::Sysroot(sysroot_includes),
+    )?;
+    Ok(Tools {
+        clang,
+        cargo_env: ndk_env(ndk, target, api),
+        strip: Some(ndk.bin("llvm-strip")).filter(|p| p.is_file()),
+        android: Some((ndk.clone(), api)),
+    })
+}
+
+/// What cargo needs to link with the NDK: its per-API clang as linker, its
+/// clang and llvm-ar for crates that build C, and the 16 KB page size.
+fn ndk_env(ndk: &Ndk, target: &Target, api: u32) -> Vec<(String, OsString)> {
+    let triple = &target.triple;
+    let cc_suffix = triple.replace('-', "_");
+    let clang_target = format!("--target={triple}{api}");
+    let mut env: Vec<(String, OsString)> = vec![
+        (
+            cargo_target_var(triple, "LINKER"),
+            ndk.target_clang(triple, api).into(),
+        ),
+        (format!("CC_{cc_suffix}"), ndk.clang().into()),
+        (format!("CXX_{cc_suffix}"), ndk.bin("clang++").into()),
+        (format!("AR_{cc_suffix}"), ndk.bin("llvm-ar").into()),
+    ];
+    // The cc crate takes the target (and so the API level) from CFLAGS.
+    for flags in ["CFLAGS", "CXXFLAGS"] {
+        let name = format!("{flags}_{cc_suffix}");
+        let value = append_flags(std::env::var_os(&name), std::slice::from_ref(&clang_target), " ");
+        env.push((name, value));
+    }
+    env.extend(rustflags_env(triple, &link_args(target)));
+    env
+}
+
+/// Linker arguments the target's ELF checks rely on.
+fn link_args(target: &Target) -> Vec<String> {
+    target
+        .page_size
+        .map(|page| vec![format!("-Clink-arg=-Wl,-z,max-page-size={page}")])
+        .unwrap_or_default()
+}
+
+/// Adds `flags` to the rustflags cargo will use for `triple`. Cargo takes
+/// the first of CARGO_ENCODED_RUSTFLAGS, RUSTFLAGS, target rustflags: add
+/// to the one in force rather than one that is ignored.
+fn rustflags_env(triple: &str, flags: &[String]) -> Option<(String, OsString)> {
+    if flags.is_empty() {
+        return None;
+    }
+    for (name, separator) in [("CARGO_ENCODED_RUSTFLAGS", "\x1f"), ("RUSTFLAGS", " ")] {
+        if let Some(value) = std::env::var_os(name) {
+            return Some((
+                name.to_string(),
+                append_flags(Some(value), flags, separator),
+            ));
+        }
+    }
+    let name = cargo_target_var(triple, "RUSTFLAGS");
+    let value = append_flags(std::env::var_os(&name), flags, " ");
+    Some((name, value))
+}
+
+fn append_flags(existing: Option<OsString>, flags: &[String], separator: &str) -> OsString {
+    let mut value = existing.filter(|v| !v.is_empty()).unwrap_or_default();
+    for flag in flags {
+        if !value.is_empty() {
+            value.push(separator);
+        }
+        value.push(flag);
+    }
+    value
+}
+
+/// CARGO_TARGET_AARCH64_LINUX_ANDROID_<KEY>.
+fn cargo_target_var(triple: &str, key: &str) -> String {
+    format!(
+        "CARGO_TARGET_{}_{key}",
+        triple.replace(['-', '.'], "_").to_uppercase()
+    )
+}
+
+/// The Rust standard library for `target` must be installed: checked in
+/// rustc's sysroot (the toolchain rustup picks for the project), installed
+/// with rustup when asked to.
+fn check_rust_target(
+    project: &Project,
+    target: &Target,
+    install: bool,
+    shell: &Shell,
+) -> Result<()> {
+    if target.is_host() {
+        return Ok(());
+    }
+    if has_rust_target(&project.root, &target.triple)? {
+        return Ok(());
+    }
+    if !install {
+        bail!(
+            "the Rust target {triple} (needed for {name}) is not installed; run \
+             `rustup target add {triple}`, or pass --install-targets to let cargo xdp run it",
+            triple = target.triple,
+            name = target.name
+        );
+    }
+    shell.status("Installing", format!("Rust target {}", target.triple));
+    let status = Command::new("rustup")
+        .args(["target", "add", &target.triple])
+        .current_dir(&project.root)
+        .status()
+        .context("cannot run rustup (is Rust installed with rustup?)")?;
+    if !status.success() || !has_rust_target(&project.root, &target.triple)? {
+        bail!(
+            "`rustup target add {}` failed; see its output above",
+            target.triple
+        );
+    }
+    Ok(())
+}
+
+fn has_rust_target(project_root: &Path, triple: &str) -> Result<bool> {
+    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let output = Command::new(&rustc)
+        .args(["--print", "sysroot"])
+        .current_dir(project_root)
+        .output()
+        .with_context(|| format!("cannot run {}", rustc.to_string_lossy()))?;
+    let sysroot = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
+    Ok(sysroot
+        .join("lib/rustlib")
+        .join(triple)
+        .join("lib")
+        .is_dir())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cargo_variable_names() {
+        assert_eq!(
+            cargo_target_var("aarch64-linux-android", "LINKER"),
+            "CARGO_TARGET_AARCH64_LINUX_ANDROID_LINKER"
+        );
+        let flags = append_flags(Some("-O2".into()), &["--target=x".into()], " ");
+        assert_eq!(flags, "-O2 --target=x");
+        assert_eq!(
+            append_flags(None, &["a".into(), "b".into()], "\x1f"),
+            "a\x1fb"
+        );
+    }
+}
