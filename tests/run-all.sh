@@ -10,6 +10,8 @@ if [ "$(id -u)" = 0 ]; then
 else
     echo "run-all: not root: skipping setup; root-only tests will be skipped" >&2
 fi
+# Rust standard libraries for the cross targets (toolchains/*.toml).
+rustup target add aarch64-linux-android x86_64-linux-android aarch64-unknown-linux-musl
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 # One cargo target dir for every generated project (tests/common): aya compiles once.

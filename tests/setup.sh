@@ -14,6 +14,11 @@ have nsenter || need+=(util-linux)
 have python3 || need+=(python3)
 have sha256sum || need+=(coreutils)
 [ -e /usr/include/linux/bpf.h ] || need+=(linux-libc-dev)
+# For the stand-in NDK (tests/fixtures/ndk): arm64 kernel headers (asm/).
+[ -d /usr/aarch64-linux-gnu/include/asm ] || need+=(linux-libc-dev-arm64-cross)
+have nm || need+=(binutils)
+# Runs the linux-arm64 loader in the tests.
+have qemu-aarch64-static || need+=(qemu-user-static)
 
 if [ ${#need[@]} -gt 0 ]; then
     echo "setup: installing ${need[*]}" >&2

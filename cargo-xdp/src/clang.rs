@@ -93,20 +93,7 @@ pub fn inspect(path: &Path, cache: &Path, includes: Includes) -> Result<Clang> {
             }
         }
     }
-    let targets = output(Command::new(path).arg("-print-targets"))?;
-    if !has_bpf_target(&targets) {
-        bail!(
-            "{} has no BPF backend (`-print-targets` does not list bpf); install a clang built \
-             with it (Debian's does) or point $CLANG at one",
-            path.display()
-        );
-    }
-    let version = output(Command::new(path).arg("--version"))?
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_string();
+    let version = identify(path)?;
     let (system_includes, isolated) = match includes {
         Includes::Sysroot(dirs) => (dirs, true),
         Includes::Probe => (probe_includes(path)?, false),
@@ -124,6 +111,25 @@ pub fn inspect(path: &Path, cache: &Path, includes: Includes) -> Result<Clang> {
     }
     std::fs::write(cache, serde_json::to_string_pretty(&clang)?)?;
     Ok(clang)
+}
+
+/// Checks that the clang at `path` has the BPF backend; returns the first
+/// line of its `--version`.
+pub fn identify(path: &Path) -> Result<String> {
+    let targets = output(Command::new(path).arg("-print-targets"))?;
+    if !has_bpf_target(&targets) {
+        bail!(
+            "{} has no BPF backend (`-print-targets` does not list bpf); install a clang built \
+             with it (Debian's does) or point $CLANG at one",
+            path.display()
+        );
+    }
+    Ok(output(Command::new(path).arg("--version"))?
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_string())
 }
 
 fn probe_includes(path: &Path) -> Result<Vec<PathBuf>> {
@@ -188,7 +194,7 @@ pub fn parse_search_list(verbose: &str) -> Vec<PathBuf> {
 }
 
 /// llvm-strip with the same version suffix as clang, beside it or on PATH.
-fn find_strip(clang: &Path) -> Option<PathBuf> {
+pub fn find_strip(clang: &Path) -> Option<PathBuf> {
     let name = clang.file_name()?.to_string_lossy().into_owned();
     let suffix = name.strip_prefix("clang").unwrap_or("");
     let candidates = [format!("llvm-strip{suffix}"), "llvm-strip".to_string()];

@@ -6,7 +6,7 @@ use std::{ffi::OsString, path::PathBuf};
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::{builder, new, run, shell::Shell};
+use crate::{builder, doctor, new, run, shell::Shell};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -43,6 +43,8 @@ pub enum Command {
     Build(BuildArgs),
     /// Build, attach on this machine, show counters until Ctrl-C, detach.
     Run(RunArgs),
+    /// Check what each target needs (clang, NDK, Rust targets, adb, device).
+    Doctor(DoctorArgs),
 }
 
 #[derive(Args, Debug)]
@@ -107,6 +109,22 @@ pub struct RunArgs {
     pub attach_args: Vec<String>,
 }
 
+#[derive(Args, Debug)]
+pub struct DoctorArgs {
+    /// Target(s) to check, comma-separated (default: all; the project's decide the exit code).
+    #[arg(long, value_delimiter = ',')]
+    pub target: Vec<String>,
+    /// Also require what `deploy` needs (adb, a connected device).
+    #[arg(long)]
+    pub deploy: bool,
+    /// Same as --message-format json.
+    #[arg(long)]
+    pub json: bool,
+    /// Path to the project's Cargo.toml.
+    #[arg(long)]
+    pub manifest_path: Option<PathBuf>,
+}
+
 impl Cli {
     /// Parses argv, dropping the `xdp` that cargo inserts for `cargo xdp`.
     pub fn parse_from_cargo(args: impl IntoIterator<Item = OsString>) -> Cli {
@@ -114,7 +132,11 @@ impl Cli {
         if args.get(1).is_some_and(|a| a == "xdp") {
             args.remove(1);
         }
-        Cli::parse_from(args)
+        let mut cli = Cli::parse_from(args);
+        if let Command::Doctor(DoctorArgs { json: true, .. }) = cli.command {
+            cli.message_format = MessageFormat::Json;
+        }
+        cli
     }
 }
 
@@ -123,5 +145,6 @@ pub fn dispatch(cli: Cli, shell: &Shell) -> Result<()> {
         Command::New(args) => new::new(&args, shell),
         Command::Build(args) => builder::build(&args, shell).map(|_| ()),
         Command::Run(args) => run::run(&args, shell),
+        Command::Doctor(args) => doctor::doctor(&args, shell),
     }
 }

@@ -189,3 +189,66 @@ pub fn defines_dynamic_symbol(path: &Path, symbol: &str) -> bool {
     file.dynamic_symbols()
         .any(|s| !s.is_undefined() && s.name() == Ok(symbol))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::toolchain;
+
+    /// This test binary: x86_64, glibc's interpreter, 4 KB pages, dynamic.
+    fn this_binary() -> std::path::PathBuf {
+        std::env::current_exe().unwrap()
+    }
+
+    #[test]
+    fn a_host_binary_passes_for_the_host_only() {
+        check_loader(&this_binary(), &toolchain::find("linux-x86_64").unwrap()).unwrap();
+        let phone = check_loader(&this_binary(), &toolchain::find("android-arm64").unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(phone.contains("cannot run on android-arm64"), "{phone}");
+        assert!(
+            phone.contains("X86_64, the target needs Aarch64"),
+            "{phone}"
+        );
+        assert!(
+            phone.contains("the target needs /system/bin/linker64"),
+            "{phone}"
+        );
+        let board = check_loader(&this_binary(), &toolchain::find("linux-arm64").unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            board.contains("dynamically linked (needs ") && board.contains("libc.so.6"),
+            "{board}"
+        );
+    }
+
+    #[test]
+    fn android_needs_pie_and_16k_pages() {
+        let emulator = toolchain::find("android-x86_64").unwrap();
+        let mut facts = LoaderFacts {
+            machine: Some(Architecture::X86_64),
+            position_independent: true,
+            interpreter: Some("/system/bin/linker64".into()),
+            load_alignments: vec![16384, 16384],
+            needed: vec!["libc.so".into()],
+            has_symtab: false,
+        };
+        assert!(loader_problems(&facts, &emulator).is_empty());
+        facts.load_alignments.push(4096);
+        facts.position_independent = false;
+        let problems = loader_problems(&facts, &emulator).join("; ");
+        assert!(
+            problems.contains("aligned to 4096 bytes, not 16384"),
+            "{problems}"
+        );
+        assert!(problems.contains("not position independent"), "{problems}");
+    }
+
+    #[test]
+    fn kern_objects_must_be_bpf() {
+        let error = check_kern_object(&this_binary()).unwrap_err().to_string();
+        assert!(error.contains("is not a BPF object"), "{error}");
+    }
+}

@@ -1,10 +1,12 @@
 //! cargo-xdp: scaffold, build, bundle and run XDP packet filters.
 //! Each concern lives in its own module; this file only dispatches.
 
+mod adb;
 mod builder;
 mod bundle;
 mod clang;
 mod cli;
+mod doctor;
 mod elf;
 mod embedded;
 mod kern;

@@ -29,6 +29,11 @@ impl Shell {
         }
     }
 
+    /// Human output (not `--message-format json`).
+    pub fn human(&self) -> bool {
+        !self.json
+    }
+
     /// Colored output on stderr (a terminal, no NO_COLOR).
     pub fn color(&self) -> bool {
         self.color

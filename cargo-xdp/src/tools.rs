@@ -103,7 +103,11 @@ fn ndk_env(ndk: &Ndk, target: &Target, api: u32) -> Vec<(String, OsString)> {
     // The cc crate takes the target (and so the API level) from CFLAGS.
     for flags in ["CFLAGS", "CXXFLAGS"] {
         let name = format!("{flags}_{cc_suffix}");
-        let value = append_flags(std::env::var_os(&name), std::slice::from_ref(&clang_target), " ");
+        let value = append_flags(
+            std::env::var_os(&name),
+            std::slice::from_ref(&clang_target),
+            " ",
+        );
         env.push((name, value));
     }
     env.extend(rustflags_env(triple, &link_args(target)));
@@ -195,7 +199,7 @@ fn check_rust_target(
     Ok(())
 }
 
-fn has_rust_target(project_root: &Path, triple: &str) -> Result<bool> {
+pub fn has_rust_target(project_root: &Path, triple: &str) -> Result<bool> {
     let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
     let output = Command::new(&rustc)
         .args(["--print", "sysroot"])

@@ -14,6 +14,61 @@ pub fn cargo_xdp() -> Command {
     // One target dir for every generated project: aya compiles once.
     command.env("CARGO_TARGET_DIR", shared_target_dir());
     command.env_remove("CLANG");
+    // The tests choose their NDK themselves.
+    for var in [
+        "ANDROID_NDK_HOME",
+        "ANDROID_NDK_ROOT",
+        "ANDROID_NDK_PATH",
+        "NDK_HOME",
+        "ANDROID_HOME",
+        "ANDROID_SDK_ROOT",
+        "ANDROID_SDK_HOME",
+        "NDK_STANDIN_LOG",
+        "RUSTFLAGS",
+        "CARGO_ENCODED_RUSTFLAGS",
+    ] {
+        command.env_remove(var);
+    }
+    command
+}
+
+/// The stand-in NDK r26 (tests/fixtures/ndk), made once per version of its
+/// script and shared by every test: built into a temp dir beside it and
+/// renamed into place, so concurrent tests never see half of one.
+pub fn standin_ndk() -> PathBuf {
+    static NDK: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    NDK.get_or_init(|| {
+        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/ndk");
+        let mut hasher = std::hash::DefaultHasher::new();
+        for file in [
+            "make-standin-ndk.sh",
+            "bionic-extras.syms",
+            "api-levels.txt",
+        ] {
+            std::hash::Hash::hash(&std::fs::read(fixture.join(file)).unwrap(), &mut hasher);
+        }
+        let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/ndk-standin");
+        let ndk = base.join(format!("{:016x}", std::hash::Hasher::finish(&hasher)));
+        if ndk.join("source.properties").is_file() {
+            return ndk;
+        }
+        std::fs::create_dir_all(&base).unwrap();
+        let tmp = tempfile::tempdir_in(&base).unwrap();
+        let made = tmp.path().join("ndk");
+        ok(Command::new(fixture.join("make-standin-ndk.sh")).arg(&made));
+        // Another test process may have won the race: theirs is as good.
+        if std::fs::rename(&made, &ndk).is_err() {
+            assert!(ndk.join("source.properties").is_file());
+        }
+        ndk
+    })
+    .clone()
+}
+
+/// The cargo-xdp command with the stand-in NDK as $ANDROID_NDK_HOME.
+pub fn cargo_xdp_with_ndk() -> Command {
+    let mut command = cargo_xdp();
+    command.env("ANDROID_NDK_HOME", standin_ndk());
     command
 }
 

@@ -1,0 +1,349 @@
+//! `cargo xdp doctor`: what each target needs, what is there, and the fix
+//! for what is not. Exits non-zero when a chosen target cannot be built
+//! (or, with --deploy, deployed).
+
+use std::{collections::BTreeMap, path::Path};
+
+use anyhow::{bail, Result};
+
+use crate::{
+    adb, clang,
+    cli::DoctorArgs,
+    ndk::{self, Ndk},
+    project::Project,
+    shell::Shell,
+    toolchain::{self, Target},
+    tools,
+};
+
+/// One row of the table.
+#[derive(Debug, Clone)]
+pub struct Check {
+    pub target: String,
+    pub need: String,
+    pub ok: bool,
+    /// Needed by a chosen target (a failure makes the exit code non-zero).
+    pub required: bool,
+    pub detail: String,
+    pub fix: Option<String>,
+}
+
+pub fn doctor(args: &DoctorArgs, shell: &Shell) -> Result<()> {
+    let project = Project::find(args.manifest_path.as_deref()).ok();
+    let chosen: Vec<String> = if !args.target.is_empty() {
+        let names: Result<Vec<_>> = args
+            .target
+            .iter()
+            .map(|t| toolchain::find(t).map(|t| t.name))
+            .collect();
+        names?
+    } else if let Some(p) = project.as_ref().filter(|p| !p.meta.targets.is_empty()) {
+        p.meta.targets.clone()
+    } else {
+        vec![toolchain::DEFAULT_TARGET.to_string()]
+    };
+    let shown: Vec<Target> = if args.target.is_empty() {
+        toolchain::all()?
+    } else {
+        toolchain::all()?
+            .into_iter()
+            .filter(|t| chosen.contains(&t.name))
+            .collect()
+    };
+    let mut probe = Probe::new(project.as_ref());
+    let mut checks = Vec::new();
+    for target in &shown {
+        let required = chosen.contains(&target.name);
+        for mut check in probe.target_checks(target, args.deploy) {
+            check.required &= required;
+            checks.push(check);
+        }
+    }
+    for check in &checks {
+        shell.message(serde_json::json!({
+            "reason": "doctor-check", "target": check.target, "need": check.need, "ok": check.ok,
+            "required": check.required, "detail": check.detail, "fix": check.fix,
+        }));
+    }
+    let failed: Vec<&Check> = checks.iter().filter(|c| c.required && !c.ok).collect();
+    shell.message(serde_json::json!({
+        "reason": "doctor-finished", "ok": failed.is_empty(), "targets": chosen,
+    }));
+    if shell.human() && !shell.quiet() {
+        print!("{}", table(&checks));
+    }
+    if !failed.is_empty() {
+        let needs: Vec<String> = failed
+            .iter()
+            .map(|c| format!("{} for {}", c.need, c.target))
+            .collect();
+        bail!(
+            "missing: {}; the fix for each is in the table above",
+            needs.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// A required row; `result` is the detail when Ok, the problem when Err.
+fn row(target: &str, need: &str, result: Result<String, String>, fix: &str) -> Check {
+    let ok = result.is_ok();
+    Check {
+        target: target.to_string(),
+        need: need.to_string(),
+        ok,
+        required: true,
+        detail: result.unwrap_or_else(|e| e),
+        fix: (!ok).then(|| fix.to_string()),
+    }
+}
+
+/// Looks each tool up once, however many targets need it.
+struct Probe<'a> {
+    project: Option<&'a Project>,
+    host_clang: Option<Result<(String, String), String>>,
+    ndk: Option<Result<Ndk, String>>,
+    adb: Option<Result<(String, Vec<adb::Device>), String>>,
+    abis: BTreeMap<String, String>,
+}
+
+impl<'a> Probe<'a> {
+    fn new(project: Option<&'a Project>) -> Self {
+        Probe {
+            project,
+            host_clang: None,
+            ndk: None,
+            adb: None,
+            abis: BTreeMap::new(),
+        }
+    }
+
+    fn target_checks(&mut self, target: &Target, deploy: bool) -> Vec<Check> {
+        let mut checks = Vec::new();
+        if target.ndk {
+            let ndk = self.ndk().clone();
+            checks.push(row(
+                &target.name,
+                &format!("Android NDK r{}+", ndk::MIN_MAJOR),
+                ndk.as_ref()
+                    .map(|n| format!("{} at {} (from {})", n.revision, n.root.display(), n.origin))
+                    .map_err(Clone::clone),
+                "install an NDK (Android Studio's SDK Manager, or `sdkmanager \"ndk;26.1.10909125\"`) and set ANDROID_NDK_HOME",
+            ));
+            if let Ok(ndk) = &ndk {
+                checks.push(row(
+                    &target.name,
+                    "clang with BPF backend",
+                    clang::identify(&ndk.clang())
+                        .map(|v| format!("{} ({v})", ndk.clang().display()))
+                        .map_err(|e| format!("{e:#}")),
+                    "reinstall the NDK: its clang has the BPF backend",
+                ));
+            }
+        } else {
+            let clang = self.host_clang().clone();
+            checks.push(row(
+                &target.name,
+                "clang with BPF backend",
+                clang
+                    .as_ref()
+                    .map(|(path, version)| format!("{path} ({version})"))
+                    .map_err(Clone::clone),
+                "apt-get install clang (or set CLANG=/path/to/clang)",
+            ));
+            let strip = clang
+                .as_ref()
+                .ok()
+                .and_then(|(path, _)| clang::find_strip(Path::new(path)));
+            let mut strip_row = row(
+                &target.name,
+                "llvm-strip (recommended)",
+                strip
+                    .map(|p| p.display().to_string())
+                    .ok_or_else(|| "not found".to_string()),
+                "apt-get install llvm",
+            );
+            strip_row.required = false;
+            checks.push(strip_row);
+        }
+        checks.push(self.rust_target_check(target));
+        if target.linker.as_deref() == Some("rust-lld") {
+            checks.push(row(
+                &target.name,
+                "rust-lld",
+                rust_lld(),
+                "reinstall the Rust toolchain with rustup (rust-lld ships with rustc)",
+            ));
+        }
+        if target.android_abi.is_some() {
+            for mut check in self.device_checks(target) {
+                check.required = deploy;
+                checks.push(check);
+            }
+        }
+        checks
+    }
+
+    fn rust_target_check(&self, target: &Target) -> Check {
+        let dir = self
+            .project
+            .map(|p| p.root.clone())
+            .unwrap_or_else(|| ".".into());
+        let result = if target.is_host() {
+            Ok("the host's own".to_string())
+        } else {
+            match tools::has_rust_target(&dir, &target.triple) {
+                Ok(true) => Ok("installed".to_string()),
+                Ok(false) => Err("not installed".to_string()),
+                Err(e) => Err(format!("{e:#}")),
+            }
+        };
+        row(
+            &target.name,
+            &format!("Rust target {}", target.triple),
+            result,
+            &format!(
+                "rustup target add {} (or build with --install-targets)",
+                target.triple
+            ),
+        )
+    }
+
+    fn device_checks(&mut self, target: &Target) -> Vec<Check> {
+        let abi = target.android_abi.clone().unwrap_or_default();
+        let adb = self.adb().clone();
+        let mut checks = vec![row(
+            &target.name,
+            "adb (deploy)",
+            adb.as_ref()
+                .map(|(path, _)| path.clone())
+                .map_err(Clone::clone),
+            "apt-get install adb, or set ADB=/path/to/adb",
+        )];
+        let Ok((adb_path, devices)) = adb else {
+            return checks;
+        };
+        let ready: Vec<&adb::Device> = devices.iter().filter(|d| d.state == "device").collect();
+        let mut matching = Vec::new();
+        for device in &ready {
+            let device_abi = self
+                .abis
+                .entry(device.serial.clone())
+                .or_insert_with(|| {
+                    adb::getprop(Path::new(&adb_path), &device.serial, "ro.product.cpu.abi")
+                        .unwrap_or_default()
+                })
+                .clone();
+            if device_abi == abi {
+                matching.push(device.serial.clone());
+            }
+        }
+        let others: Vec<String> = devices
+            .iter()
+            .filter(|d| d.state != "device")
+            .map(|d| format!("{} is {}", d.serial, d.state))
+            .collect();
+        let result = if !matching.is_empty() {
+            Ok(matching.join(", "))
+        } else if devices.is_empty() {
+            Err("no device connected".to_string())
+        } else {
+            Err(format!(
+                "none of {} device(s) is {abi}{}",
+                devices.len(),
+                if others.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", others.join(", "))
+                }
+            ))
+        };
+        checks.push(row(
+            &target.name,
+            &format!("device, {abi} (deploy)"),
+            result,
+            "connect a device with USB debugging on and accept its prompt (`adb devices` lists it as `device`)",
+        ));
+        checks
+    }
+
+    fn host_clang(&mut self) -> &Result<(String, String), String> {
+        self.host_clang.get_or_insert_with(|| {
+            let path = clang::locate().map_err(|e| format!("{e:#}"))?;
+            let version = clang::identify(&path).map_err(|e| format!("{e:#}"))?;
+            Ok((path.display().to_string(), version))
+        })
+    }
+
+    fn ndk(&mut self) -> &Result<Ndk, String> {
+        self.ndk.get_or_insert_with(|| {
+            ndk::locate_from_env(None)
+                .map(|(ndk, _)| ndk)
+                .map_err(|e| format!("{e:#}"))
+        })
+    }
+
+    fn adb(&mut self) -> &Result<(String, Vec<adb::Device>), String> {
+        self.adb.get_or_insert_with(|| {
+            let path = adb::locate().map_err(|e| format!("{e:#}"))?;
+            let devices = adb::devices(&path).map_err(|e| format!("{e:#}"))?;
+            Ok((path.display().to_string(), devices))
+        })
+    }
+}
+
+/// rust-lld in the sysroot of the rustc that builds the project.
+fn rust_lld() -> Result<String, String> {
+    let output = std::process::Command::new("rustc")
+        .args(["--print", "sysroot"])
+        .output()
+        .map_err(|e| format!("cannot run rustc: {e}"))?;
+    let sysroot = String::from_utf8_lossy(&output.stdout).trim().to_string();
+    let lld = Path::new(&sysroot)
+        .join("lib/rustlib")
+        .join(toolchain::HOST_TRIPLE)
+        .join("bin/rust-lld");
+    if lld.is_file() {
+        Ok(lld.display().to_string())
+    } else {
+        Err(format!("not in {sysroot}"))
+    }
+}
+
+/// The human table: one line per check, the fix under each failure.
+pub fn table(checks: &[Check]) -> String {
+    let width = |f: &dyn Fn(&Check) -> usize| checks.iter().map(f).max().unwrap_or(0);
+    let target_width = width(&|c| c.target.len()).max(6);
+    let need_width = width(&|c| c.need.len()).max(4);
+    let mut out = format!(
+        "{:target_width$}  {:need_width$}  {:7}  {}\n",
+        "target", "need", "status", "detail"
+    );
+    let mut last_target = "";
+    for check in checks {
+        let target = if check.target == last_target {
+            ""
+        } else {
+            &check.target
+        };
+        last_target = &check.target;
+        let status = match (check.ok, check.required) {
+            (true, _) => "OK",
+            (false, true) => "MISSING",
+            (false, false) => "missing",
+        };
+        // Our errors read "problem; fix": the fix has its own line.
+        let detail = check.detail.split("; ").next().unwrap_or_default();
+        out.push_str(&format!(
+            "{target:target_width$}  {:need_width$}  {status:7}  {detail}\n",
+            check.need
+        ));
+        if let Some(fix) = &check.fix {
+            out.push_str(&format!(
+                "{:target_width$}  {:need_width$}  {:7}  fix: {fix}\n",
+                "", "", ""
+            ));
+        }
+    }
+    out
+}

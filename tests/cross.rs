@@ -1,0 +1,502 @@
+//! Cross builds: Android through the stand-in NDK (tests/fixtures/ndk),
+//! linux-arm64 through rust-lld, and the checks on what they produce.
+
+mod common;
+
+use std::{
+    fs,
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use common::*;
+use object::{
+    elf,
+    read::elf::{ElfFile64, FileHeader, ProgramHeader},
+    Architecture, Endianness, Object,
+};
+
+/// The file `name` out of a bundle, extracted into `dir`.
+fn from_bundle(bundle: &Path, dir: &Path, name: &str) -> PathBuf {
+    ok(Command::new("tar")
+        .arg("xzf")
+        .arg(bundle)
+        .arg("-C")
+        .arg(dir));
+    let path = dir.join(name);
+    assert!(path.is_file(), "{name} not in {}", bundle.display());
+    path
+}
+
+fn bundle(project: &str, target: &str) -> PathBuf {
+    shared_target_dir().join(format!("xdp/{target}/{project}-{target}.tar.gz"))
+}
+
+struct Elf {
+    machine: Architecture,
+    kind: u16,
+    interpreter: Option<String>,
+    load_aligns: Vec<u64>,
+    has_symtab: bool,
+    has_dynamic: bool,
+}
+
+fn read_elf(path: &Path) -> Elf {
+    let data = fs::read(path).unwrap();
+    let file = ElfFile64::<Endianness>::parse(&*data).unwrap();
+    let endian = file.endian();
+    let mut info = Elf {
+        machine: file.architecture(),
+        kind: file.elf_header().e_type(endian),
+        interpreter: None,
+        load_aligns: Vec::new(),
+        has_symtab: file.section_by_name(".symtab").is_some(),
+        has_dynamic: false,
+    };
+    for segment in file.elf_program_headers() {
+        match segment.p_type(endian) {
+            elf::PT_LOAD => info.load_aligns.push(segment.p_align(endian)),
+            elf::PT_DYNAMIC => info.has_dynamic = true,
+            elf::PT_INTERP => {
+                let bytes = segment.data(endian, &*data).unwrap();
+                info.interpreter =
+                    Some(String::from_utf8_lossy(bytes).trim_end_matches('\0').into());
+            }
+            _ => {}
+        }
+    }
+    info
+}
+
+/// A `$CARGO` that writes the environment of `cargo build` to `log`, then
+/// runs the real cargo, or (`then_fail`) stops there.
+fn env_logging_cargo(dir: &Path, log: &Path, then_fail: bool) -> PathBuf {
+    let real = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let script = dir.join(format!("cargo-env-logger-{then_fail}"));
+    let then = if then_fail {
+        "exit 1".to_string()
+    } else {
+        format!("exec '{real}' \"$@\"")
+    };
+    fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\n[ \"$1\" = build ] || exec '{real}' \"$@\"\nenv >> '{}'\n{then}\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    ok(Command::new("chmod").arg("+x").arg(&script));
+    script
+}
+
+#[test]
+fn android_loaders_link_through_the_ndk_with_the_right_elf_properties() {
+    let (tmp, root) = new_project("droid", "filter");
+    let ndk_log = tmp.path().join("ndk.log");
+    let env_log = tmp.path().join("env.log");
+    let out = ok(cargo_xdp_with_ndk()
+        .current_dir(&root)
+        .env("NDK_STANDIN_LOG", &ndk_log)
+        .env("CARGO", env_logging_cargo(tmp.path(), &env_log, false))
+        .args(["xdp", "build", "--release", "--message-format", "json"])
+        .args(["--target", "android-arm64,android-x86_64"]));
+    assert!(
+        out.contains(r#""reason":"ndk""#) && out.contains(r#""release":"r26b""#),
+        "{out}"
+    );
+
+    for (target, triple, machine) in [
+        (
+            "android-arm64",
+            "aarch64-linux-android",
+            Architecture::Aarch64,
+        ),
+        (
+            "android-x86_64",
+            "x86_64-linux-android",
+            Architecture::X86_64,
+        ),
+    ] {
+        let unpacked = tempfile::tempdir().unwrap();
+        let loader = from_bundle(
+            &bundle("droid", target),
+            unpacked.path(),
+            "droid/droid_user",
+        );
+        let info = read_elf(&loader);
+        assert_eq!(info.machine, machine, "{target}");
+        assert_eq!(info.kind, elf::ET_DYN, "{target}: a PIE");
+        assert_eq!(
+            info.interpreter.as_deref(),
+            Some("/system/bin/linker64"),
+            "{target}"
+        );
+        assert!(
+            info.load_aligns.iter().all(|a| a % 16384 == 0),
+            "{target}: {:?}",
+            info.load_aligns
+        );
+        assert!(!info.has_symtab, "{target}: release loaders are stripped");
+        let manifest = fs::read_to_string(unpacked.path().join("droid/MANIFEST")).unwrap();
+        assert!(
+            manifest.contains("ndk: r26b (26.1.10909125)\napi: 21\n"),
+            "{manifest}"
+        );
+        assert!(
+            manifest.contains(&format!("triple: {triple}")),
+            "{manifest}"
+        );
+
+        // cargo got the NDK's environment.
+        let env = fs::read_to_string(&env_log).unwrap();
+        let cc = triple.replace('-', "_");
+        let upper = cc.to_uppercase();
+        let ndk_bin = standin_ndk().join("toolchains/llvm/prebuilt/linux-x86_64/bin");
+        for line in [
+            format!(
+                "CARGO_TARGET_{upper}_LINKER={}/{triple}21-clang",
+                ndk_bin.display()
+            ),
+            format!("CC_{cc}={}/clang", ndk_bin.display()),
+            format!("AR_{cc}={}/llvm-ar", ndk_bin.display()),
+            format!("CFLAGS_{cc}=--target={triple}21"),
+            format!("CARGO_TARGET_{upper}_RUSTFLAGS=-Clink-arg=-Wl,-z,max-page-size=16384"),
+        ] {
+            assert!(
+                env.lines().any(|l| l == line),
+                "cargo's env lacks {line}:\n{env}"
+            );
+        }
+    }
+    // The NDK's per-API clang linked, the NDK's clang compiled the kern source.
+    let log = fs::read_to_string(&ndk_log).unwrap();
+    assert!(
+        log.lines()
+            .any(|l| l.starts_with("aarch64-linux-android21-clang ")),
+        "{log}"
+    );
+    assert!(
+        log.lines()
+            .any(|l| l.starts_with("x86_64-linux-android21-clang ")),
+        "{log}"
+    );
+    let kern = log
+        .lines()
+        .find(|l| {
+            l.starts_with("clang ")
+                && l.contains("-target bpf")
+                && l.contains("__TARGET_ARCH_arm64")
+        })
+        .unwrap_or_else(|| panic!("no NDK clang -target bpf for arm64:\n{log}"));
+    assert!(kern.contains("-nostdlibinc"), "{kern}");
+    assert!(
+        kern.contains("sysroot/usr/include/aarch64-linux-android"),
+        "{kern}"
+    );
+
+    // No host clang is needed for Android targets: with $CLANG pointing
+    // nowhere, a changed kern source still builds.
+    let source = root.join("droid_kern/droid_kern.c");
+    let text = fs::read_to_string(&source).unwrap();
+    fs::write(&source, format!("{text}\n/* changed */\n")).unwrap();
+    let out = ok(cargo_xdp_with_ndk()
+        .current_dir(&root)
+        .env("CLANG", "/nonexistent/clang")
+        .args(["xdp", "build", "--release", "--target", "android-arm64"]));
+    assert!(out.is_empty(), "human output goes to stderr");
+
+    // A user's RUSTFLAGS win over target rustflags in cargo: ours are added
+    // to them. (Only the environment is looked at: other flags would
+    // rebuild every crate of the shared target dir.)
+    fs::write(&env_log, "").unwrap();
+    fails(
+        cargo_xdp_with_ndk()
+            .current_dir(&root)
+            .env("RUSTFLAGS", "-Cdebug-assertions=off")
+            .env("CARGO", env_logging_cargo(tmp.path(), &env_log, true))
+            .args(["xdp", "build", "--release", "--target", "android-arm64"]),
+    );
+    let env = fs::read_to_string(&env_log).unwrap();
+    assert!(
+        env.lines()
+            .any(|l| l == "RUSTFLAGS=-Cdebug-assertions=off -Clink-arg=-Wl,-z,max-page-size=16384"),
+        "{env}"
+    );
+}
+
+#[test]
+fn a_too_low_api_level_ends_with_a_hint_naming_api() {
+    let (_tmp, root) = new_project("ifaces", "minimal");
+    // getifaddrs is in bionic from API 24 on.
+    let main = root.join("ifaces_user/src/main.rs");
+    let source = fs::read_to_string(&main).unwrap();
+    let source = source.replacen(
+        "fn main() {",
+        "fn main() {\n    if std::env::var_os(\"IFACES\").is_some() {\n        let mut list = std::ptr::null_mut();\n        unsafe { libc::getifaddrs(&mut list) };\n    }",
+        1,
+    );
+    fs::write(&main, source).unwrap();
+    let build = |api: Option<&str>| {
+        let mut command = cargo_xdp_with_ndk();
+        command
+            .current_dir(&root)
+            .args(["xdp", "build", "--release", "--target", "android-arm64"]);
+        if let Some(api) = api {
+            command.args(["--api", api]);
+        }
+        command
+    };
+    // The shared target dir may hold one from an earlier run.
+    let _ = fs::remove_file(bundle("ifaces", "android-arm64"));
+    let error = fails(&mut build(None));
+    assert!(error.contains("undefined symbol: getifaddrs"), "{error}");
+    assert!(
+        error.contains("API level 21") && error.contains("--api 24"),
+        "{error}"
+    );
+    assert!(
+        !bundle("ifaces", "android-arm64").exists(),
+        "no bundle after a failed link"
+    );
+    let out = output(&mut build(Some("24")));
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("API 24"), "{}", text(&out));
+    // Levels the NDK does not have are refused before building.
+    let error = fails(&mut build(Some("19")));
+    assert!(
+        error.contains("API level 19") && error.contains("21 to 34"),
+        "{error}"
+    );
+}
+
+#[test]
+fn linux_arm64_is_static_and_runs_under_qemu() {
+    let (_tmp, root) = new_project("board", "filter");
+    // Default targets come from the metadata.
+    let manifest = root.join("Cargo.toml");
+    let toml = fs::read_to_string(&manifest).unwrap();
+    fs::write(
+        &manifest,
+        toml.replace(
+            r#"targets = ["linux-x86_64"]"#,
+            r#"targets = ["linux-arm64", "linux-x86_64"]"#,
+        ),
+    )
+    .unwrap();
+    let out = output(
+        cargo_xdp()
+            .current_dir(&root)
+            .args(["xdp", "build", "--release"]),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("bundle for linux-arm64, linux-x86_64"),
+        "{}",
+        text(&out)
+    );
+    let unpacked = tempfile::tempdir().unwrap();
+    let loader = from_bundle(
+        &bundle("board", "linux-arm64"),
+        unpacked.path(),
+        "board/board_user",
+    );
+    let info = read_elf(&loader);
+    assert_eq!(info.machine, Architecture::Aarch64);
+    assert!(info.interpreter.is_none() && !info.has_symtab);
+    let qemu = output(
+        Command::new("qemu-aarch64-static")
+            .arg(&loader)
+            .arg("--help"),
+    );
+    assert!(qemu.status.success(), "{}", text(&qemu));
+    assert!(
+        text(&qemu).contains("Usage:") && text(&qemu).contains("attach IFACE"),
+        "{}",
+        text(&qemu)
+    );
+    assert!(bundle("board", "linux-x86_64").is_file());
+}
+
+#[test]
+fn ndk_discovery_errors_name_the_path_and_where_it_came_from() {
+    let (tmp, root) = new_project("noandroid", "minimal");
+    let build = || {
+        let mut command = cargo_xdp();
+        // No ~/Android/Sdk either: a home of our own (cargo and rustup keep theirs).
+        let home = std::env::var("HOME").unwrap();
+        command
+            .current_dir(&root)
+            .env("HOME", tmp.path())
+            .env(
+                "CARGO_HOME",
+                std::env::var("CARGO_HOME").unwrap_or(format!("{home}/.cargo")),
+            )
+            .env(
+                "RUSTUP_HOME",
+                std::env::var("RUSTUP_HOME").unwrap_or(format!("{home}/.rustup")),
+            )
+            .args(["xdp", "build", "--target", "android-arm64"]);
+        command
+    };
+    let error = fails(&mut build());
+    assert!(
+        error.contains("no Android NDK found") && error.contains("ANDROID_NDK_HOME"),
+        "{error}"
+    );
+
+    let old = tmp.path().join("android-ndk-r22b");
+    fs::create_dir_all(&old).unwrap();
+    fs::write(
+        old.join("source.properties"),
+        "Pkg.Desc = Android NDK\nPkg.Revision = 22.1.7171670\n",
+    )
+    .unwrap();
+    let error = fails(build().env("ANDROID_NDK_ROOT", &old));
+    assert!(
+        error.contains("r22b") && error.contains("$ANDROID_NDK_ROOT") && error.contains("r23"),
+        "{error}"
+    );
+    assert!(error.contains(&old.display().to_string()), "{error}");
+
+    let error = fails(build().arg("--ndk").arg(tmp.path()));
+    assert!(
+        error.contains("is not an Android NDK") && error.contains("--ndk"),
+        "{error}"
+    );
+
+    // Two variables naming different NDKs: a warning, and the first one wins.
+    let out = output(
+        build()
+            .env("ANDROID_NDK_HOME", standin_ndk())
+            .env("NDK_HOME", &old)
+            .args(["--api", "19"]),
+    );
+    let all = text(&out);
+    assert!(
+        all.contains("warning: ANDROID_NDK_HOME=") && all.contains("NDK_HOME="),
+        "{all}"
+    );
+    assert!(all.contains("(from $ANDROID_NDK_HOME)"), "{all}");
+    assert!(!root.join("target").exists() && !bundle("noandroid", "android-arm64").exists());
+}
+
+#[test]
+fn a_missing_rust_target_names_the_rustup_command() {
+    let (tmp, root) = new_project("norust", "minimal");
+    // A rustc whose sysroot has no targets at all.
+    let rustc = tmp.path().join("rustc");
+    fs::write(&rustc, format!("#!/bin/sh\n[ \"$1 $2\" = '--print sysroot' ] && echo '{}' && exit 0\nexec rustc \"$@\"\n", tmp.path().display())).unwrap();
+    ok(Command::new("chmod").arg("+x").arg(&rustc));
+    let error = fails(
+        cargo_xdp_with_ndk()
+            .current_dir(&root)
+            .env("RUSTC", &rustc)
+            .args(["xdp", "build", "--target", "linux-x86_64,android-arm64"]),
+    );
+    assert!(
+        error.contains("rustup target add aarch64-linux-android"),
+        "{error}"
+    );
+    assert!(error.contains("--install-targets"), "{error}");
+    // Checked before anything is built, even for a later target.
+    assert!(!bundle("norust", "linux-x86_64").exists(), "{error}");
+}
+
+#[test]
+fn build_refuses_unknown_targets_and_conflicting_flags() {
+    let (_tmp, root) = new_project("flags", "minimal");
+    let error =
+        fails(
+            cargo_xdp()
+                .current_dir(&root)
+                .args(["xdp", "build", "--target", "android-mips"]),
+        );
+    assert!(
+        error.contains("unknown target `android-mips`") && error.contains("android-arm64"),
+        "{error}"
+    );
+    let error = fails(cargo_xdp().current_dir(&root).args([
+        "xdp",
+        "build",
+        "--target",
+        "linux-arm64",
+        "--all-targets",
+    ]));
+    assert!(error.contains("cannot be used with"), "{error}");
+}
+
+#[test]
+fn doctor_reports_each_need_with_its_fix() {
+    let tmp = tempfile::tempdir().unwrap();
+    let doctor = |ndk: bool| {
+        let mut command = if ndk {
+            cargo_xdp_with_ndk()
+        } else {
+            cargo_xdp()
+        };
+        command
+            .current_dir(tmp.path())
+            .env("HOME", tmp.path())
+            .env("ADB", "/nonexistent/adb")
+            .env(
+                "CARGO_HOME",
+                std::env::var("CARGO_HOME")
+                    .unwrap_or(format!("{}/.cargo", std::env::var("HOME").unwrap())),
+            )
+            .env(
+                "RUSTUP_HOME",
+                std::env::var("RUSTUP_HOME")
+                    .unwrap_or(format!("{}/.rustup", std::env::var("HOME").unwrap())),
+            )
+            .args(["xdp", "doctor"]);
+        command
+    };
+    // With the stand-in NDK, android-arm64 can be built; adb is only needed to deploy.
+    let out = ok(doctor(true).args(["--target", "android-arm64"]));
+    assert!(
+        out.contains("Android NDK r23+") && out.contains("r26b"),
+        "{out}"
+    );
+    assert!(
+        out.contains("adb (deploy)") && out.contains("missing"),
+        "{out}"
+    );
+    let error = fails(doctor(true).args(["--target", "android-arm64", "--deploy"]));
+    assert!(
+        error.contains("missing: adb (deploy) for android-arm64"),
+        "{error}"
+    );
+
+    // Without an NDK: MISSING, the fix, non-zero exit; JSON for scripts.
+    let error = fails(doctor(false).args(["--target", "android-arm64"]));
+    assert!(
+        error.contains("MISSING") && error.contains("fix: install an NDK"),
+        "{error}"
+    );
+    let out = output(doctor(false).args(["--target", "android-arm64,linux-x86_64", "--json"]));
+    assert!(!out.status.success());
+    let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let ndk = rows
+        .iter()
+        .find(|r| r["need"] == "Android NDK r23+")
+        .unwrap();
+    assert_eq!(
+        (ndk["ok"].as_bool(), ndk["required"].as_bool()),
+        (Some(false), Some(true))
+    );
+    assert!(rows
+        .iter()
+        .any(|r| r["need"] == "clang with BPF backend" && r["ok"] == true));
+    let finished = rows
+        .iter()
+        .find(|r| r["reason"] == "doctor-finished")
+        .unwrap();
+    assert_eq!(finished["ok"], false);
+
+    // Only the chosen targets decide the exit code.
+    ok(doctor(false).args(["--target", "linux-x86_64"]));
+}
