@@ -5,6 +5,10 @@
 //! Byte-reproducible: entries sorted, mtime 0, uid/gid 0, fixed modes, a
 //! gzip header without timestamp or name. Written to a temporary file and
 //! renamed, so a bundle is never seen half written.
+//!
+//! Beside it, `<bundle>.stamp` (JSON) remembers the MANIFEST and the size
+//! and mtime of every input: when none changed, an unchanged build neither
+//! re-reads nor re-hashes anything (a debug loader is 25 MB).
 
 use std::{
     fs,
@@ -14,6 +18,7 @@ use std::{
 
 use anyhow::{Context, Result};
 use flate2::{write::GzEncoder, Compression, GzBuilder};
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::templates;
@@ -52,18 +57,68 @@ pub struct Written {
     pub changed: bool,
 }
 
+/// What the last write saw (the `.stamp` sidecar).
+#[derive(Debug, Default, PartialEq, Serialize, Deserialize)]
+struct Stamp {
+    /// Everything in `Contents` but the files' bytes.
+    key: String,
+    /// (path, size, mtime in ns) of each input file, then of the bundle.
+    files: Vec<(PathBuf, u64, u128)>,
+    manifest: String,
+    sha256: String,
+}
+
 /// Writes the bundle unless an identical one is already there.
 pub fn write(xdp_dir: &Path, contents: &Contents) -> Result<Written> {
-    let files = collect(contents)?;
     let destination = path(xdp_dir, contents.name, contents.target);
-    let manifest = &files
-        .iter()
-        .find(|f| f.name == "MANIFEST")
-        .expect("collect adds it")
-        .bytes;
-    let sidecar = destination.with_extension("gz.manifest");
-    if destination.is_file() && fs::read(&sidecar).ok().as_ref() == Some(manifest) {
-        let sha256 = sha256_hex(&fs::read(&destination)?);
+    let sidecar = destination.with_extension("gz.stamp");
+    let old: Stamp = fs::read(&sidecar)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or_default();
+    let key = stamp_key(contents);
+    let mut inputs: Vec<&Path> = contents.kern_objects.iter().map(PathBuf::as_path).collect();
+    inputs.push(contents.loader);
+    let stat_all = |bundle: &Path| -> Vec<(PathBuf, u64, u128)> {
+        inputs
+            .iter()
+            .copied()
+            .chain([bundle])
+            .filter_map(stat)
+            .collect()
+    };
+    // Nothing touched since the last write: done without reading a byte.
+    if old.key == key && old.files == stat_all(&destination) {
+        return Ok(Written {
+            bundle: destination,
+            sha256: old.sha256,
+            changed: false,
+        });
+    }
+    let files = collect(contents)?;
+    let manifest = String::from_utf8_lossy(
+        &files
+            .iter()
+            .find(|f| f.name == "MANIFEST")
+            .expect("collect adds it")
+            .bytes,
+    )
+    .into_owned();
+    // Inputs rebuilt to the same bytes: the bundle stands, refresh the stamp.
+    let bundle_untouched =
+        stat(&destination).is_some() && old.files.last() == stat(&destination).as_ref();
+    if bundle_untouched && old.manifest == manifest && !old.sha256.is_empty() {
+        let files = stat_all(&destination);
+        let sha256 = old.sha256.clone();
+        write_stamp(
+            &sidecar,
+            &Stamp {
+                key,
+                files,
+                manifest,
+                sha256: sha256.clone(),
+            },
+        )?;
         return Ok(Written {
             bundle: destination,
             sha256,
@@ -108,13 +163,52 @@ pub fn write(xdp_dir: &Path, contents: &Contents) -> Result<Written> {
     staged
         .persist(&destination)
         .with_context(|| format!("cannot write {}", destination.display()))?;
-    fs::write(&sidecar, manifest)?;
     let sha256 = sha256_hex(&fs::read(&destination)?);
+    let files = stat_all(&destination);
+    write_stamp(
+        &sidecar,
+        &Stamp {
+            key,
+            files,
+            manifest,
+            sha256: sha256.clone(),
+        },
+    )?;
     Ok(Written {
         bundle: destination,
         sha256,
         changed: true,
     })
+}
+
+fn stamp_key(contents: &Contents) -> String {
+    format!(
+        "{}|{}|{}|{}|{}|{:?}|{:?}|{}|{}",
+        contents.name,
+        contents.target,
+        contents.triple,
+        contents.profile,
+        contents.clang_version,
+        contents.ndk,
+        contents.api,
+        env!("CARGO_PKG_VERSION"),
+        sha256_hex(&templates::bundle_file(SCRIPT, contents.name)),
+    )
+}
+
+fn stat(path: &Path) -> Option<(PathBuf, u64, u128)> {
+    let meta = fs::metadata(path).ok()?;
+    let mtime = meta
+        .modified()
+        .ok()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?;
+    Some((path.to_path_buf(), meta.len(), mtime.as_nanos()))
+}
+
+fn write_stamp(sidecar: &Path, stamp: &Stamp) -> Result<()> {
+    fs::write(sidecar, serde_json::to_vec(stamp)?)
+        .with_context(|| format!("cannot write {}", sidecar.display()))
 }
 
 fn header(path: &str, mode: u32, size: u64, kind: tar::EntryType) -> tar::Header {
@@ -270,6 +364,18 @@ mod tests {
                 .unwrap()
                 .changed
         );
+        // Rebuilt to the same bytes (new mtime): still nothing rewritten.
+        fs::write(&loader, b"loader").unwrap();
+        let again = write(dir.path(), &contents(&objects, &loader)).unwrap();
+        assert!(!again.changed && again.sha256 == first.sha256);
+        // Other bytes: rewritten.
+        fs::write(&loader, b"loader 2").unwrap();
+        assert!(
+            write(dir.path(), &contents(&objects, &loader))
+                .unwrap()
+                .changed
+        );
+        fs::write(&loader, b"loader").unwrap();
         // Forced rewrite a second later: the same bytes.
         fs::remove_file(&first.bundle).unwrap();
         std::thread::sleep(std::time::Duration::from_millis(1100));
@@ -277,7 +383,7 @@ mod tests {
         assert!(second.changed);
         assert_eq!(first_bytes, fs::read(&second.bundle).unwrap());
         assert_eq!(first.sha256, second.sha256);
-        // Only inputs, bundle and its manifest sidecar are left: no temporary files.
+        // Only inputs, bundle and its stamp are left: no temporary files.
         let left: Vec<_> = fs::read_dir(dir.path())
             .unwrap()
             .flatten()
