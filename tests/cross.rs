@@ -261,7 +261,11 @@ fn a_too_low_api_level_ends_with_a_hint_naming_api() {
     );
     let out = output(&mut build(Some("24")));
     assert!(out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("API 24"), "{}", text(&out));
+    assert!(
+        text(&out).contains("bundle for android-arm64 (NDK r26b, API 24)"),
+        "{}",
+        text(&out)
+    );
     // Levels the NDK does not have are refused before building.
     let error = fails(&mut build(Some("19")));
     assert!(
@@ -499,4 +503,33 @@ fn doctor_reports_each_need_with_its_fix() {
 
     // Only the chosen targets decide the exit code.
     ok(doctor(false).args(["--target", "linux-x86_64"]));
+
+    // A device that adb lists, with the right ABI: deploy needs are met.
+    let adb = tmp.path().join("adb");
+    fs::write(
+        &adb,
+        "#!/bin/sh\ncase \"$*\" in\n\
+         'devices -l') printf 'List of devices attached\\nPHONE1 device model:Pixel_8\\nEMU offline\\n' ;;\n\
+         '-s PHONE1 shell getprop ro.product.cpu.abi') echo arm64-v8a ;;\n\
+         *) exit 1 ;;\nesac\n",
+    )
+    .unwrap();
+    ok(Command::new("chmod").arg("+x").arg(&adb));
+    let out = ok(doctor(true)
+        .env("ADB", &adb)
+        .args(["--target", "android-arm64", "--deploy"]));
+    assert!(
+        out.contains("device, arm64-v8a (deploy)") && out.contains("PHONE1"),
+        "{out}"
+    );
+    let error =
+        fails(
+            doctor(true)
+                .env("ADB", &adb)
+                .args(["--target", "android-x86_64", "--deploy"]),
+        );
+    assert!(
+        error.contains("none of 2 device(s) is x86_64 (EMU is offline)"),
+        "{error}"
+    );
 }

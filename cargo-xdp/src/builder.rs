@@ -25,6 +25,16 @@ pub struct Built {
 
 pub fn build(args: &BuildArgs, shell: &Shell) -> Result<Vec<Built>> {
     let started = Instant::now();
+    // Ask rustc for its sysroot while cargo metadata runs: both take tens
+    // of milliseconds, a no-op build not much more.
+    let here = args
+        .manifest_path
+        .as_deref()
+        .and_then(|p| p.parent())
+        .filter(|p| !p.as_os_str().is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| ".".into());
+    let sysroot = std::thread::spawn(move || tools::rust_sysroot(&here));
     let project = Project::find(args.manifest_path.as_deref())?;
     let targets = selected_targets(args, &project)?;
     let ndk = if targets.iter().any(|t| t.ndk) {
@@ -32,9 +42,11 @@ pub fn build(args: &BuildArgs, shell: &Shell) -> Result<Vec<Built>> {
     } else {
         None
     };
+    let rust_sysroot = sysroot.join().expect("sysroot thread panicked")?;
     let options = tools::Options {
         api: args.api,
         install_targets: args.install_targets,
+        rust_sysroot: &rust_sysroot,
         ndk: ndk.as_ref(),
     };
     // Everything every target needs, before the first one is built.

@@ -192,9 +192,11 @@ impl<'a> Probe<'a> {
         let result = if target.is_host() {
             Ok("the host's own".to_string())
         } else {
-            match tools::has_rust_target(&dir, &target.triple) {
-                Ok(true) => Ok("installed".to_string()),
-                Ok(false) => Err("not installed".to_string()),
+            match tools::rust_sysroot(&dir) {
+                Ok(sysroot) if tools::has_rust_target(&sysroot, &target.triple) => {
+                    Ok("installed".to_string())
+                }
+                Ok(_) => Err("not installed".to_string()),
                 Err(e) => Err(format!("{e:#}")),
             }
         };

@@ -6,6 +6,7 @@ use anyhow::{bail, Context, Result};
 use object::{
     elf,
     read::elf::{Dyn, ElfFile64, FileHeader, ProgramHeader},
+    read::{ReadCache, ReadRef},
     Architecture, Endianness, Object, ObjectSection, ObjectSymbol,
 };
 
@@ -54,9 +55,7 @@ pub fn check_kern_object(path: &Path) -> Result<()> {
 /// through bionic's linker with LOAD segments aligned for 16 KB pages; for
 /// boards a static executable.
 pub fn check_loader(path: &Path, target: &Target) -> Result<()> {
-    let data = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let facts = LoaderFacts::read(&data)
-        .with_context(|| format!("{} is not a 64-bit ELF executable", path.display()))?;
+    let facts = LoaderFacts::read(path)?;
     let problems = loader_problems(&facts, target);
     if problems.is_empty() {
         return Ok(());
@@ -84,8 +83,17 @@ pub struct LoaderFacts {
 }
 
 impl LoaderFacts {
-    pub fn read(data: &[u8]) -> Result<LoaderFacts> {
-        let elf = ElfFile64::<Endianness>::parse(data)?;
+    /// Reads only the headers and tables it needs (a debug loader is 25 MB).
+    pub fn read(path: &Path) -> Result<LoaderFacts> {
+        let file =
+            std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let cache = ReadCache::new(file);
+        Self::parse(&cache)
+            .with_context(|| format!("{} is not a 64-bit ELF executable", path.display()))
+    }
+
+    fn parse<'data, R: ReadRef<'data>>(data: R) -> Result<LoaderFacts> {
+        let elf = ElfFile64::<Endianness, R>::parse(data)?;
         let endian = elf.endian();
         let mut facts = LoaderFacts {
             machine: Some(elf.architecture()),
@@ -109,7 +117,9 @@ impl LoaderFacts {
     }
 }
 
-fn needed_libraries(elf: &ElfFile64<Endianness>) -> object::Result<Vec<String>> {
+fn needed_libraries<'data, R: ReadRef<'data>>(
+    elf: &ElfFile64<'data, Endianness, R>,
+) -> object::Result<Vec<String>> {
     let endian = elf.endian();
     let data = elf.data();
     let sections = elf.elf_section_table();
@@ -120,7 +130,7 @@ fn needed_libraries(elf: &ElfFile64<Endianness>) -> object::Result<Vec<String>> 
     Ok(dynamic
         .iter()
         .filter(|d| d.tag32(endian) == Some(elf::DT_NEEDED))
-        .filter_map(|d| d.string(endian, strings).ok())
+        .filter_map(|d| strings.get(d.d_val(endian) as u32).ok())
         .map(|name| String::from_utf8_lossy(name).into_owned())
         .collect())
 }

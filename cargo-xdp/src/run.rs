@@ -79,7 +79,7 @@ pub fn run(args: &RunArgs, shell: &Shell) -> Result<()> {
 /// Runs `stats --watch` until it ends or we are told to stop.
 fn watch(loader: &Path, interval: f64, stop: &AtomicBool) -> Result<()> {
     let mut stats = Command::new(loader)
-        .args(["stats", "--watch", "--interval", &interval.to_string()])
+        .args(["stats", "--watch", "--interval", &format!("{interval:.3}")])
         .spawn()
         .context("cannot run the loader's stats")?;
     loop {

@@ -36,6 +36,8 @@ pub struct Tools {
 pub struct Options<'a> {
     pub api: Option<u32>,
     pub install_targets: bool,
+    /// rustc's sysroot, where installed Rust targets live.
+    pub rust_sysroot: &'a Path,
     /// The NDK, located once for all Android targets of this build.
     pub ndk: Option<&'a Ndk>,
 }
@@ -46,7 +48,7 @@ pub fn resolve(
     options: &Options,
     shell: &Shell,
 ) -> Result<Tools> {
-    check_rust_target(project, target, options.install_targets, shell)?;
+    check_rust_target(project, target, options, shell)?;
     let xdp_dir = project.xdp_dir(&target.name);
     let cache = xdp_dir.join("clang.json");
     if !target.ndk {
@@ -110,7 +112,9 @@ fn ndk_env(ndk: &Ndk, target: &Target, api: u32) -> Vec<(String, OsString)> {
         );
         env.push((name, value));
     }
-    env.extend(rustflags_env(triple, &link_args(target)));
+    let mut flags = link_args(target);
+    flags.extend(relocation_packing(api));
+    env.extend(rustflags_env(triple, &flags));
     env
 }
 
@@ -120,6 +124,23 @@ fn link_args(target: &Target) -> Vec<String> {
         .page_size
         .map(|page| vec![format!("-Clink-arg=-Wl,-z,max-page-size={page}")])
         .unwrap_or_default()
+}
+
+/// Packed relocations where bionic can read them: Android's own format from
+/// API 23, RELR from 28 (with Android's tags before 30). A PIE loader has
+/// ~30 KB of relative relocations otherwise. Newer clang drivers do this
+/// themselves (llvm-project #189758); the NDK r26 one does not.
+fn relocation_packing(api: u32) -> Vec<String> {
+    let flags: &[&str] = match api {
+        ..=22 => &[],
+        23..=27 => &["--pack-dyn-relocs=android"],
+        28..=29 => &["--pack-dyn-relocs=android+relr", "--use-android-relr-tags"],
+        _ => &["--pack-dyn-relocs=android+relr"],
+    };
+    flags
+        .iter()
+        .map(|f| format!("-Clink-arg=-Wl,{f}"))
+        .collect()
 }
 
 /// Adds `flags` to the rustflags cargo will use for `triple`. Cargo takes
@@ -167,16 +188,13 @@ fn cargo_target_var(triple: &str, key: &str) -> String {
 fn check_rust_target(
     project: &Project,
     target: &Target,
-    install: bool,
+    options: &Options,
     shell: &Shell,
 ) -> Result<()> {
-    if target.is_host() {
+    if target.is_host() || has_rust_target(options.rust_sysroot, &target.triple) {
         return Ok(());
     }
-    if has_rust_target(&project.root, &target.triple)? {
-        return Ok(());
-    }
-    if !install {
+    if !options.install_targets {
         bail!(
             "the Rust target {triple} (needed for {name}) is not installed; run \
              `rustup target add {triple}`, or pass --install-targets to let cargo xdp run it",
@@ -190,7 +208,7 @@ fn check_rust_target(
         .current_dir(&project.root)
         .status()
         .context("cannot run rustup (is Rust installed with rustup?)")?;
-    if !status.success() || !has_rust_target(&project.root, &target.triple)? {
+    if !status.success() || !has_rust_target(&rust_sysroot(&project.root)?, &target.triple) {
         bail!(
             "`rustup target add {}` failed; see its output above",
             target.triple
@@ -199,19 +217,34 @@ fn check_rust_target(
     Ok(())
 }
 
-pub fn has_rust_target(project_root: &Path, triple: &str) -> Result<bool> {
+/// The sysroot of the rustc that builds in `dir` (rustup picks the
+/// toolchain per directory).
+pub fn rust_sysroot(dir: &Path) -> Result<PathBuf> {
     let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
     let output = Command::new(&rustc)
         .args(["--print", "sysroot"])
-        .current_dir(project_root)
+        .current_dir(dir)
         .output()
         .with_context(|| format!("cannot run {}", rustc.to_string_lossy()))?;
-    let sysroot = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
-    Ok(sysroot
+    if !output.status.success() {
+        bail!(
+            "`{} --print sysroot` failed: {}",
+            rustc.to_string_lossy(),
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    Ok(PathBuf::from(
+        String::from_utf8_lossy(&output.stdout).trim(),
+    ))
+}
+
+/// The standard library for `triple` is in `sysroot`.
+pub fn has_rust_target(sysroot: &Path, triple: &str) -> bool {
+    sysroot
         .join("lib/rustlib")
         .join(triple)
         .join("lib")
-        .is_dir())
+        .is_dir()
 }
 
 #[cfg(test)]

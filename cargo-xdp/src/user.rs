@@ -141,9 +141,7 @@ pub fn stripped(
     out_dir: &Path,
     shell: &Shell,
 ) -> Result<PathBuf> {
-    let data =
-        std::fs::read(loader).with_context(|| format!("cannot read {}", loader.display()))?;
-    if !crate::elf::LoaderFacts::read(&data)?.has_symtab {
+    if !crate::elf::LoaderFacts::read(loader)?.has_symtab {
         return Ok(loader.to_path_buf());
     }
     let Some(strip) = strip else {

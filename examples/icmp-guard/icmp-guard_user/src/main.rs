@@ -156,11 +156,11 @@ fn status(project: &Project, mut args: Args) -> Result<()> {
 fn stats(project: &Project, mut args: Args) -> Result<()> {
     let json = args.flag("--json");
     let watch = args.flag("--watch");
-    let interval: f64 = match args.value("--interval")? {
-        Some(text) => text
-            .parse()
+    let interval = match args.value("--interval")? {
+        Some(text) => args::seconds(&text)
+            .filter(|d| !d.is_zero())
             .context("--interval takes seconds, e.g. 1 or 0.5")?,
-        None => 1.0,
+        None => Duration::from_secs(1),
     };
     let count: Option<u64> = match args.value("--count")? {
         Some(text) => Some(text.parse().context("--count takes a number of samples")?),
@@ -171,7 +171,7 @@ fn stats(project: &Project, mut args: Args) -> Result<()> {
     let mut previous: Option<[Counter; 5]> = None;
     for sample in 0..samples {
         if sample > 0 {
-            thread::sleep(Duration::from_secs_f64(interval));
+            thread::sleep(interval);
         }
         let now = project.counters()?;
         if json {
@@ -198,14 +198,17 @@ fn print_json(counters: &[Counter; 5]) {
     println!("{{{}}}", fields.join(","));
 }
 
-fn print_table(counters: &[Counter; 5], previous: Option<&[Counter; 5]>, interval: f64) {
+fn print_table(counters: &[Counter; 5], previous: Option<&[Counter; 5]>, interval: Duration) {
     println!(
         "{:<10} {:>14} {:>16} {:>12}",
         "ACTION", "PACKETS", "BYTES", "PKT/S"
     );
     for (i, (action, c)) in ACTIONS.iter().zip(counters).enumerate() {
         let rate = previous
-            .map(|p| format!("{:.0}", (c.packets - p[i].packets) as f64 / interval))
+            .map(|p| {
+                let packets = u128::from(c.packets.saturating_sub(p[i].packets));
+                (packets * 1000 / interval.as_millis().max(1)).to_string()
+            })
             .unwrap_or_else(|| "-".into());
         println!("{action:<10} {:>14} {:>16} {rate:>12}", c.packets, c.bytes);
     }

@@ -2,6 +2,8 @@
 //! stays lean: no argument-parsing crate, just `--flag`, `--opt VALUE`
 //! (or `--opt=VALUE`) and positionals.
 
+use std::time::Duration;
+
 use anyhow::{bail, Result};
 
 pub struct Args {
@@ -64,5 +66,42 @@ impl Args {
             bail!("unexpected argument `{unknown}` (see --help)");
         }
         Ok(())
+    }
+}
+
+/// Seconds with up to three decimals ("1", "0.5", "2.25") as a Duration.
+/// Parsed by hand: floating point parsing and printing would add ~20 KiB
+/// to a loader that must stay small on phones.
+pub fn seconds(text: &str) -> Option<Duration> {
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+    if fraction.len() > 3 || (whole.is_empty() && fraction.is_empty()) {
+        return None;
+    }
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(whole) || !digits(fraction) {
+        return None;
+    }
+    let whole: u64 = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().ok()?
+    };
+    let millis: u64 = format!("{fraction:0<3}").parse().ok()?;
+    Some(Duration::from_secs(whole) + Duration::from_millis(millis))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_decimal_seconds() {
+        assert_eq!(seconds("1"), Some(Duration::from_secs(1)));
+        assert_eq!(seconds("0.5"), Some(Duration::from_millis(500)));
+        assert_eq!(seconds(".25"), Some(Duration::from_millis(250)));
+        assert_eq!(seconds("2.125"), Some(Duration::from_millis(2125)));
+        for bad in ["", ".", "1.2345", "-1", "1e3", "x"] {
+            assert_eq!(seconds(bad), None, "{bad}");
+        }
     }
 }
