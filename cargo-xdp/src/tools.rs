@@ -264,4 +264,18 @@ mod tests {
             "a\x1fb"
         );
     }
+
+    #[test]
+    fn relocations_are_packed_as_far_as_the_api_level_allows() {
+        assert!(relocation_packing(21).is_empty());
+        assert_eq!(
+            relocation_packing(24),
+            ["-Clink-arg=-Wl,--pack-dyn-relocs=android"]
+        );
+        assert_eq!(relocation_packing(28).len(), 2);
+        assert_eq!(
+            relocation_packing(34),
+            ["-Clink-arg=-Wl,--pack-dyn-relocs=android+relr"]
+        );
+    }
 }
