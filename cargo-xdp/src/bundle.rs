@@ -107,25 +107,33 @@ pub fn write(xdp_dir: &Path, contents: &Contents) -> Result<Written> {
     // Inputs rebuilt to the same bytes: the bundle stands, refresh the stamp.
     let bundle_untouched =
         stat(&destination).is_some() && old.files.last() == stat(&destination).as_ref();
-    if bundle_untouched && old.manifest == manifest && !old.sha256.is_empty() {
-        let files = stat_all(&destination);
-        let sha256 = old.sha256.clone();
-        write_stamp(
-            &sidecar,
-            &Stamp {
-                key,
-                files,
-                manifest,
-                sha256: sha256.clone(),
-            },
-        )?;
-        return Ok(Written {
-            bundle: destination,
-            sha256,
-            changed: false,
-        });
-    }
-    let _ = fs::remove_file(&sidecar);
+    let (sha256, changed) =
+        if bundle_untouched && old.manifest == manifest && !old.sha256.is_empty() {
+            (old.sha256, false)
+        } else {
+            let _ = fs::remove_file(&sidecar);
+            write_tarball(xdp_dir, &destination, contents.name, &files)?;
+            (sha256_hex(&fs::read(&destination)?), true)
+        };
+    let files = stat_all(&destination);
+    write_stamp(
+        &sidecar,
+        &Stamp {
+            key,
+            files,
+            manifest,
+            sha256: sha256.clone(),
+        },
+    )?;
+    Ok(Written {
+        bundle: destination,
+        sha256,
+        changed,
+    })
+}
+
+/// The tarball of `files` under `<name>/`, through a temp file and a rename.
+fn write_tarball(xdp_dir: &Path, destination: &Path, name: &str, files: &[File]) -> Result<()> {
     let mut staged = tempfile::NamedTempFile::new_in(xdp_dir)
         .with_context(|| format!("cannot write in {}", xdp_dir.display()))?;
     {
@@ -135,16 +143,11 @@ pub fn write(xdp_dir: &Path, contents: &Contents) -> Result<Written> {
         let mut archive = tar::Builder::new(gz);
         archive.mode(tar::HeaderMode::Deterministic);
         archive.append(
-            &header(
-                &format!("{}/", contents.name),
-                0o755,
-                0,
-                tar::EntryType::Directory,
-            ),
+            &header(&format!("{name}/"), 0o755, 0, tar::EntryType::Directory),
             &[][..],
         )?;
-        for file in &files {
-            let path = format!("{}/{}", contents.name, file.name);
+        for file in files {
+            let path = format!("{name}/{}", file.name);
             let header = header(
                 &path,
                 file.mode,
@@ -161,24 +164,9 @@ pub fn write(xdp_dir: &Path, contents: &Contents) -> Result<Written> {
         std::os::unix::fs::PermissionsExt::from_mode(0o644),
     )?;
     staged
-        .persist(&destination)
+        .persist(destination)
         .with_context(|| format!("cannot write {}", destination.display()))?;
-    let sha256 = sha256_hex(&fs::read(&destination)?);
-    let files = stat_all(&destination);
-    write_stamp(
-        &sidecar,
-        &Stamp {
-            key,
-            files,
-            manifest,
-            sha256: sha256.clone(),
-        },
-    )?;
-    Ok(Written {
-        bundle: destination,
-        sha256,
-        changed: true,
-    })
+    Ok(())
 }
 
 fn stamp_key(contents: &Contents) -> String {
