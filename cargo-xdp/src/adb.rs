@@ -1,13 +1,15 @@
-//! Finding adb and listing the devices it sees.
+//! Finding adb, choosing a device, and talking to it: one `adb` process
+//! per call, so a deploy's round trips can be counted.
 
 use std::{
+    io::{BufRead, BufReader},
     path::{Path, PathBuf},
-    process::Command,
+    process::{Command, Stdio},
 };
 
 use anyhow::{bail, Context, Result};
 
-use crate::ndk::SDK_VARS;
+use crate::{ndk::SDK_VARS, remote};
 
 /// `$ADB`, else `adb` on PATH, else the SDK's platform-tools.
 pub fn locate() -> Result<PathBuf> {
@@ -90,13 +92,176 @@ pub fn parse_devices(text: &str) -> Vec<Device> {
         .collect()
 }
 
-/// `getprop NAME` on one device.
-pub fn getprop(adb: &Path, serial: &str, name: &str) -> Result<String> {
-    let output = Command::new(adb)
-        .args(["-s", serial, "shell", "getprop", name])
-        .output()
-        .with_context(|| format!("cannot run {}", adb.display()))?;
-    Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
+/// The device to use: `requested` (-s, else $ANDROID_SERIAL), else the only
+/// one. Every state but `device` is an error that says what to do.
+pub fn select(devices: &[Device], requested: Option<&str>) -> Result<Device> {
+    let device = match requested {
+        Some(serial) => devices
+            .iter()
+            .find(|d| d.serial == serial)
+            .with_context(|| {
+                format!(
+                    "no device `{serial}` is connected (adb lists: {}); check the serial with \
+                 `adb devices`",
+                    listing(devices, ", ")
+                )
+            })?,
+        None => match devices {
+            [] => bail!(
+                "no Android device found: connect one with USB debugging on (Settings > \
+                 Developer options) and check that `adb devices` lists it"
+            ),
+            [one] => one,
+            several => bail!(
+                "{} devices are connected; choose one with -s SERIAL (or ANDROID_SERIAL), or \
+                 deploy to all with --all-devices:\n{}",
+                several.len(),
+                listing(several, "\n")
+            ),
+        },
+    };
+    check_ready(device)?;
+    Ok(device.clone())
+}
+
+/// An error for every state but `device`, with the fix.
+pub fn check_ready(device: &Device) -> Result<()> {
+    let serial = &device.serial;
+    match device.state.as_str() {
+        "device" => Ok(()),
+        "unauthorized" => bail!(
+            "device {serial} is unauthorized: unlock it and accept the \"Allow USB debugging?\" \
+             prompt (tick \"Always allow\"), then try again"
+        ),
+        "offline" => bail!(
+            "device {serial} is offline: replug the cable or run `adb reconnect` (if it stays \
+             offline, `adb kill-server` and try again)"
+        ),
+        "no permissions" => bail!(
+            "no permission to use device {serial} over USB: install udev rules for Android \
+             devices (Debian/Ubuntu: `apt-get install android-sdk-platform-tools-common`) or \
+             join the plugdev group, then replug it"
+        ),
+        other => bail!("device {serial} is `{other}`, not ready; check `adb devices`"),
+    }
+}
+
+fn listing(devices: &[Device], separator: &str) -> String {
+    devices
+        .iter()
+        .map(|d| {
+            format!(
+                "  {}  {}  {}",
+                d.serial,
+                d.model.as_deref().unwrap_or("-"),
+                d.state
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(separator)
+}
+
+/// One device, through one adb binary.
+#[derive(Debug, Clone)]
+pub struct Adb {
+    pub path: PathBuf,
+    pub serial: String,
+}
+
+/// What a device command printed, and its exit status from the sentinel.
+pub struct Output {
+    pub stdout: String,
+    pub stderr: String,
+    pub code: Option<i32>,
+}
+
+impl Adb {
+    fn command(&self) -> Command {
+        let mut command = Command::new(&self.path);
+        command.args(["-s", &self.serial]);
+        command
+    }
+
+    /// Runs `script` (one string, quoted by the caller, ending in the
+    /// `__rc` sentinel) in the device's shell.
+    pub fn shell(&self, script: &str) -> Result<Output> {
+        let out = self
+            .command()
+            .args(["shell", script])
+            .stdin(Stdio::null())
+            .output()
+            .with_context(|| format!("cannot run {}", self.path.display()))?;
+        let (stdout, code) = remote::split_sentinel(&String::from_utf8_lossy(&out.stdout));
+        Ok(Output {
+            stdout,
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            code,
+        })
+    }
+
+    /// Like `shell`, passing each line of output on as it comes
+    /// (`stats --watch`); returns the sentinel's status.
+    pub fn shell_streaming(&self, script: &str, mut line: impl FnMut(&str)) -> Result<Option<i32>> {
+        let mut child = self
+            .command()
+            .args(["shell", script])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("cannot run {}", self.path.display()))?;
+        let mut code = None;
+        for text in BufReader::new(child.stdout.take().expect("piped")).lines() {
+            let text = text?;
+            match text.strip_prefix("__rc=") {
+                Some(rc) => code = rc.trim().parse().ok(),
+                None => line(&text),
+            }
+        }
+        child.wait()?;
+        Ok(code)
+    }
+
+    /// One `adb push` of all `files` into the existing directory `dir`.
+    pub fn push(&self, files: &[PathBuf], dir: &str) -> Result<()> {
+        let out = self
+            .command()
+            .arg("push")
+            .args(files)
+            .arg(format!("{dir}/"))
+            .output()
+            .with_context(|| format!("cannot run {}", self.path.display()))?;
+        if !out.status.success() {
+            bail!(
+                "adb push to {} failed: {}",
+                self.serial,
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        Ok(())
+    }
+
+    /// `adb root`, then wait until adbd is back (it restarts).
+    pub fn root(&self) -> Result<()> {
+        let out = self
+            .command()
+            .arg("root")
+            .output()
+            .with_context(|| format!("cannot run {}", self.path.display()))?;
+        let said = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
+        if !out.status.success() || said.contains("cannot run as root") {
+            bail!("`adb root` was refused by {}: {}", self.serial, said.trim());
+        }
+        let status = self
+            .command()
+            .arg("wait-for-device")
+            .status()
+            .with_context(|| format!("cannot run {}", self.path.display()))?;
+        if !status.success() {
+            bail!("{} did not come back after `adb root`", self.serial);
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -119,5 +284,26 @@ mod tests {
         );
         assert_eq!(devices[0].model.as_deref(), Some("SM_G973F"));
         assert_eq!(devices[1].serial, "emulator-5554");
+    }
+
+    #[test]
+    fn selection_errors_say_what_to_do() {
+        let devices = parse_devices(
+            "List of devices attached\nA device model:One\nB unauthorized\nC offline\nD no permissions (udev)\n",
+        );
+        assert_eq!(select(&devices, Some("A")).unwrap().serial, "A");
+        let error = |serial: Option<&str>| select(&devices, serial).unwrap_err().to_string();
+        assert!(
+            error(None).contains("4 devices are connected")
+                && error(None).contains("  A  One  device")
+        );
+        assert!(error(Some("B")).contains("accept the \"Allow USB debugging?\""));
+        assert!(error(Some("C")).contains("is offline"));
+        assert!(error(Some("D")).contains("udev"));
+        assert!(error(Some("Z")).contains("no device `Z`"));
+        assert!(select(&[], None)
+            .unwrap_err()
+            .to_string()
+            .contains("no Android device found"));
     }
 }

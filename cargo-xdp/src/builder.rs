@@ -19,8 +19,10 @@ use crate::{
 
 /// What one target's build produced.
 pub struct Built {
+    pub target: String,
     pub kern_objects: Vec<PathBuf>,
     pub loader: PathBuf,
+    pub bundle: PathBuf,
 }
 
 pub fn build(args: &BuildArgs, shell: &Shell) -> Result<Vec<Built>> {
@@ -189,8 +191,10 @@ fn build_target(
         "fresh": !written.changed,
     }));
     Ok(Built {
+        target: target.name,
         kern_objects,
         loader,
+        bundle: written.bundle,
     })
 }
 

@@ -23,7 +23,12 @@ use sha2::{Digest, Sha256};
 
 use crate::templates;
 
+/// The host side: push and attach with only adb.
 pub const SCRIPT: &str = "push-and-attach.sh";
+/// The device side, shared by the script and `cargo xdp deploy`.
+pub const DEVICE_SCRIPT: &str = "on-device.sh";
+/// Scripts every bundle carries, executable.
+const SCRIPTS: [&str; 2] = [SCRIPT, DEVICE_SCRIPT];
 
 /// What goes into one bundle.
 pub struct Contents<'a> {
@@ -180,7 +185,9 @@ fn stamp_key(contents: &Contents) -> String {
         contents.ndk,
         contents.api,
         env!("CARGO_PKG_VERSION"),
-        sha256_hex(&templates::bundle_file(SCRIPT, contents.name)),
+        SCRIPTS
+            .map(|script| sha256_hex(&templates::bundle_file(script, contents.name)))
+            .join(","),
     )
 }
 
@@ -230,11 +237,13 @@ fn collect(contents: &Contents) -> Result<Vec<File>> {
         bytes: fs::read(contents.loader)
             .with_context(|| format!("cannot read {}", contents.loader.display()))?,
     });
-    files.push(File {
-        name: SCRIPT.into(),
-        mode: 0o755,
-        bytes: templates::bundle_file(SCRIPT, contents.name),
-    });
+    for script in SCRIPTS {
+        files.push(File {
+            name: script.into(),
+            mode: 0o755,
+            bytes: templates::bundle_file(script, contents.name),
+        });
+    }
     files.sort_by(|a, b| a.name.cmp(&b.name));
     let manifest = manifest(contents, &files);
     files.push(File {
@@ -327,7 +336,16 @@ mod tests {
         let (_dir, objects, loader) = inputs();
         let files = collect(&contents(&objects, &loader)).unwrap();
         let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
-        assert_eq!(names, ["MANIFEST", "demo_kern.o", "demo_user", SCRIPT]);
+        assert_eq!(
+            names,
+            [
+                "MANIFEST",
+                "demo_kern.o",
+                "demo_user",
+                DEVICE_SCRIPT,
+                SCRIPT
+            ]
+        );
         let manifest = String::from_utf8(files[0].bytes.clone()).unwrap();
         assert!(manifest.contains("target: linux-x86_64\n"));
         assert!(manifest.contains(&format!("sha256: {}  demo_kern.o\n", sha256_hex(b"kern"))));

@@ -6,7 +6,7 @@ use std::{ffi::OsString, path::PathBuf};
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::{builder, doctor, new, run, shell::Shell};
+use crate::{builder, deploy, doctor, new, run, shell::Shell};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -43,8 +43,96 @@ pub enum Command {
     Build(BuildArgs),
     /// Build, attach on this machine, show counters until Ctrl-C, detach.
     Run(RunArgs),
+    /// Build, push to a device over adb, attach as root, verify.
+    Deploy(DeployArgs),
+    /// Show where the program is attached (on a device with --adb).
+    Status(StatusArgs),
+    /// Show the program's counters (on a device with --adb).
+    Stats(StatsArgs),
     /// Check what each target needs (clang, NDK, Rust targets, adb, device).
     Doctor(DoctorArgs),
+}
+
+/// Choosing the device.
+#[derive(Args, Debug, Clone)]
+pub struct DeviceArgs {
+    /// Device serial (default: $ANDROID_SERIAL, else the only device).
+    #[arg(short = 's', long = "serial", value_name = "SERIAL")]
+    pub serial: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct DeployArgs {
+    /// Deploy over adb (the transport; required).
+    #[arg(long, required = true)]
+    pub adb: bool,
+    /// Interface on the device to attach to (e.g. wlan0).
+    pub interface: String,
+    #[command(flatten)]
+    pub device: DeviceArgs,
+    /// Deploy to every connected device, in parallel.
+    #[arg(long, conflicts_with = "serial")]
+    pub all_devices: bool,
+    /// Target to build (default: from the device's ro.product.cpu.abi).
+    #[arg(long)]
+    pub target: Option<String>,
+    /// auto (native, else skb), skb or native.
+    #[arg(long, default_value = "auto")]
+    pub mode: String,
+    /// Build with the release profile.
+    #[arg(long, short)]
+    pub release: bool,
+    /// Detach from the interface instead of deploying.
+    #[arg(long)]
+    pub detach: bool,
+    /// Path to the project's Cargo.toml.
+    #[arg(long)]
+    pub manifest_path: Option<PathBuf>,
+    /// Android NDK to use.
+    #[arg(long, value_name = "PATH")]
+    pub ndk: Option<PathBuf>,
+    /// Android API level to link against.
+    #[arg(long, value_name = "LEVEL")]
+    pub api: Option<u32>,
+    /// Passed to the loader's `attach` (e.g. `-- --prog xdp_drop` or filter rules).
+    #[arg(last = true)]
+    pub attach_args: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct StatusArgs {
+    /// Ask the device over adb (required: the only place for now).
+    #[arg(long, required = true)]
+    pub adb: bool,
+    #[command(flatten)]
+    pub device: DeviceArgs,
+    /// One JSON object, for scripts.
+    #[arg(long)]
+    pub json: bool,
+    /// Path to the project's Cargo.toml.
+    #[arg(long)]
+    pub manifest_path: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct StatsArgs {
+    /// Ask the device over adb (required: the only place for now).
+    #[arg(long, required = true)]
+    pub adb: bool,
+    #[command(flatten)]
+    pub device: DeviceArgs,
+    /// Print again every --interval until Ctrl-C.
+    #[arg(long)]
+    pub watch: bool,
+    /// Seconds between samples (up to three decimals).
+    #[arg(long, default_value = "1")]
+    pub interval: String,
+    /// One JSON object per sample.
+    #[arg(long)]
+    pub json: bool,
+    /// Path to the project's Cargo.toml.
+    #[arg(long)]
+    pub manifest_path: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -146,5 +234,23 @@ pub fn dispatch(cli: Cli, shell: &Shell) -> Result<()> {
         Command::Build(args) => builder::build(&args, shell).map(|_| ()),
         Command::Run(args) => run::run(&args, shell),
         Command::Doctor(args) => doctor::doctor(&args, shell),
+        Command::Deploy(args) => deploy::deploy(&args, shell),
+        Command::Status(args) => {
+            let mut loader = vec!["status"];
+            if args.json {
+                loader.push("--json");
+            }
+            deploy::on_device(&args.device, args.manifest_path.as_deref(), &loader, shell)
+        }
+        Command::Stats(args) => {
+            let mut loader = vec!["stats", "--interval", args.interval.as_str()];
+            if args.watch {
+                loader.push("--watch");
+            }
+            if args.json {
+                loader.push("--json");
+            }
+            deploy::on_device(&args.device, args.manifest_path.as_deref(), &loader, shell)
+        }
     }
 }

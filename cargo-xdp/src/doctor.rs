@@ -232,7 +232,13 @@ impl<'a> Probe<'a> {
                 .abis
                 .entry(device.serial.clone())
                 .or_insert_with(|| {
-                    adb::getprop(Path::new(&adb_path), &device.serial, "ro.product.cpu.abi")
+                    let device = adb::Adb {
+                        path: adb_path.clone().into(),
+                        serial: device.serial.clone(),
+                    };
+                    device
+                        .shell("getprop ro.product.cpu.abi; echo __rc=$?")
+                        .map(|out| out.stdout.trim().to_string())
                         .unwrap_or_default()
                 })
                 .clone();

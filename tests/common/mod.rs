@@ -3,6 +3,10 @@
 //! themselves (also when a test fails: Drop runs on panic).
 #![allow(dead_code)]
 
+mod fake_adb;
+#[allow(unused_imports)] // not every test binary deploys
+pub use fake_adb::FakeAdb;
+
 use std::{
     path::{Path, PathBuf},
     process::{Command, Output},
@@ -155,13 +159,19 @@ pub struct NetPair {
 
 impl NetPair {
     pub fn new(project: &str) -> NetPair {
+        Self::with_receiver_if(project, None)
+    }
+
+    /// A pair whose receiver interface has the given name (a fake phone's
+    /// `wlan0`); each end lives in its own namespace, so names never clash.
+    pub fn with_receiver_if(project: &str, receiver_if: Option<&str>) -> NetPair {
         let n = NEXT.fetch_add(1, Ordering::SeqCst);
         let id = format!("{}{n}", std::process::id() % 100_000);
         let subnet = format!("10.199.{}", (std::process::id() as usize * 7 + n) % 250);
         let pair = NetPair {
             sender: format!("cxdp-s{id}"),
             receiver: format!("cxdp-r{id}"),
-            receiver_if: format!("xr{id}"),
+            receiver_if: receiver_if.map_or_else(|| format!("xr{id}"), String::from),
             receiver_ip: format!("{subnet}.2"),
             bpffs_dir: Path::new("/sys/fs/bpf").join(project),
         };

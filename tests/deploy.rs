@@ -1,0 +1,350 @@
+//! `cargo xdp deploy --adb` and the bundle's push-and-attach.sh against the
+//! fake adb (tests/fixtures/fake-adb): each device is a network namespace
+//! with a `wlan0`, pinged for real from the other end of its veth.
+//! The device is x86_64 Linux, so these deploy the linux-x86_64 target.
+
+mod common;
+
+use std::{fs, path::Path, process::Command};
+
+use common::*;
+
+const HOST: &[&str] = &["--target", "linux-x86_64"];
+
+fn deploy(fake: &FakeAdb, root: &Path) -> Command {
+    let mut command = cargo_xdp();
+    fake.wire(&mut command);
+    command.current_dir(root).args(["xdp", "deploy", "--adb"]);
+    command
+}
+
+fn xdp_cmd(fake: &FakeAdb, root: &Path, args: &[&str]) -> Command {
+    let mut command = cargo_xdp();
+    fake.wire(&mut command);
+    command.current_dir(root).arg("xdp").args(args);
+    command
+}
+
+/// adb calls after device selection (`adb devices -l`).
+fn calls_after_selection(fake: &FakeAdb) -> Vec<String> {
+    let calls = fake.take_calls();
+    assert_eq!(
+        calls.first().map(String::as_str),
+        Some("devices -l"),
+        "{calls:?}"
+    );
+    calls[1..].to_vec()
+}
+
+/// What is left of the project in the device's /data/local/tmp.
+fn staged(fake: &FakeAdb, serial: &str) -> String {
+    fake.on_device(serial, "ls -A /data/local/tmp/cargo-xdp 2>/dev/null; true")
+}
+
+#[test]
+fn deploy_drops_counts_replaces_and_detaches_in_three_calls() {
+    if !root_or_skip("deploy_drops_counts_replaces_and_detaches_in_three_calls") {
+        return;
+    }
+    let (_tmp, root) = new_project("phone", "filter");
+    let mut fake = FakeAdb::new();
+    fake.add_device("PHONE1", "phone", &[]);
+    let phone = fake.device("PHONE1");
+    assert!(phone.ping(), "traffic flows before");
+    ok(cargo_xdp().current_dir(&root).arg("build")); // not counted below
+
+    let out =
+        output(
+            deploy(&fake, &root)
+                .arg("wlan0")
+                .args(HOST)
+                .args(["--", "--drop-proto", "icmp"]),
+        );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("Deployed linux-x86_64 on PHONE1"),
+        "{}",
+        text(&out)
+    );
+    let calls = calls_after_selection(&fake);
+    assert_eq!(calls.len(), 3, "probe, push, attach: {calls:#?}");
+    assert!(calls[1].starts_with("-s PHONE1 push "), "{calls:#?}");
+    assert!(!phone.ping(), "the deployed filter drops ICMP");
+    let first = phone.xdp_programs();
+    assert_eq!(first.len(), 1);
+
+    // The counters, read on the device.
+    let stats = ok(&mut xdp_cmd(&fake, &root, &["stats", "--adb", "--json"]));
+    let drops: serde_json::Value = serde_json::from_str(stats.trim()).unwrap();
+    assert!(drops["drop"]["packets"].as_u64().unwrap() >= 3, "{stats}");
+    let status = ok(&mut xdp_cmd(&fake, &root, &["status", "--adb"]));
+    assert!(status.contains("wlan0"), "{status}");
+
+    // Redeploy: the program is replaced, never stacked.
+    ok(deploy(&fake, &root).arg("wlan0").args(HOST));
+    let second = phone.xdp_programs();
+    assert_eq!(second.len(), 1);
+    assert_ne!(first, second, "a new program replaced the old one");
+    assert!(!phone.ping(), "rules stay with the maps");
+
+    ok(deploy(&fake, &root).args(["wlan0", "--detach"]));
+    assert!(phone.xdp_programs().is_empty());
+    assert!(phone.ping(), "detach restores traffic");
+}
+
+#[test]
+fn deploy_gets_root_the_way_the_device_offers_it() {
+    if !root_or_skip("deploy_gets_root_the_way_the_device_offers_it") {
+        return;
+    }
+    let (_tmp, root) = new_project("rooty", "minimal");
+    let mut fake = FakeAdb::new();
+    fake.add_device("USERDEBUG", "rooty", &["root=adb-root"]);
+    fake.add_device("MAGISK", "rooty", &["root=su"]);
+    fake.add_device("LOCKED", "rooty", &["root=none"]);
+    ok(cargo_xdp().current_dir(&root).arg("build"));
+    fake.take_calls();
+
+    // userdebug: `adb root`, wait for adbd to come back, then as before.
+    ok(deploy(&fake, &root)
+        .args(["wlan0", "-s", "USERDEBUG"])
+        .args(HOST)
+        .args(["--", "--prog", "xdp_drop"]));
+    let calls = calls_after_selection(&fake);
+    assert_eq!(calls[1], "-s USERDEBUG root", "{calls:#?}");
+    assert_eq!(calls[2], "-s USERDEBUG wait-for-device", "{calls:#?}");
+    assert_eq!(calls.len(), 5, "{calls:#?}");
+    assert!(!fake.device("USERDEBUG").ping());
+
+    // A rooted user build: su runs on-device.sh; the shell stays uid 2000.
+    ok(deploy(&fake, &root)
+        .args(["wlan0", "-s", "MAGISK"])
+        .args(HOST)
+        .args(["--", "--prog", "xdp_drop"]));
+    let calls = calls_after_selection(&fake);
+    assert_eq!(calls.len(), 3, "{calls:#?}");
+    assert!(calls[2].contains("su 0 sh"), "{calls:#?}");
+    assert!(!fake.device("MAGISK").ping());
+
+    // No way to root: stop before pushing anything.
+    let error = fails(
+        deploy(&fake, &root)
+            .args(["wlan0", "-s", "LOCKED"])
+            .args(HOST),
+    );
+    assert!(
+        error.contains("XDP needs root") && error.contains("adb root") && error.contains("su"),
+        "{error}"
+    );
+    assert!(error.contains("nothing was pushed"), "{error}");
+    let calls = calls_after_selection(&fake);
+    assert_eq!(calls.len(), 1, "only the probe: {calls:#?}");
+    assert_eq!(staged(&fake, "LOCKED").trim(), "");
+    assert!(fake.device("LOCKED").xdp_programs().is_empty());
+}
+
+#[test]
+fn device_selection_and_interface_errors_leave_nothing_behind() {
+    if !root_or_skip("device_selection_and_interface_errors_leave_nothing_behind") {
+        return;
+    }
+    let (_tmp, root) = new_project("picky", "minimal");
+    let mut fake = FakeAdb::new();
+    let error = fails(deploy(&fake, &root).arg("wlan0").args(HOST));
+    assert!(error.contains("no Android device found"), "{error}");
+
+    fake.add_device("GOOD", "picky", &["model=Pixel_9"]);
+    fake.add_device("LOCKSCREEN", "picky", &["state=unauthorized"]);
+    fake.add_device("CABLE", "picky", &["state=offline"]);
+    fake.add_device("UDEV", "picky", &["state=no permissions"]);
+    fake.add_device("ARMV7", "picky", &["abi=armeabi-v7a"]);
+    let error = fails(deploy(&fake, &root).arg("wlan0").args(HOST));
+    assert!(
+        error.contains("5 devices are connected") && error.contains("-s SERIAL"),
+        "{error}"
+    );
+    assert!(error.contains("GOOD  Pixel_9  device"), "{error}");
+    for (serial, says) in [
+        ("LOCKSCREEN", "Allow USB debugging?"),
+        ("CABLE", "is offline"),
+        ("UDEV", "udev rules"),
+        ("NOSUCH", "no device `NOSUCH`"),
+    ] {
+        let error = fails(
+            deploy(&fake, &root)
+                .args(["wlan0", "-s", serial])
+                .args(HOST),
+        );
+        assert!(error.contains(says), "{serial}: {error}");
+    }
+    // ANDROID_SERIAL chooses too.
+    let error = fails(
+        deploy(&fake, &root)
+            .arg("wlan0")
+            .env("ANDROID_SERIAL", "CABLE")
+            .args(HOST),
+    );
+    assert!(error.contains("CABLE is offline"), "{error}");
+    fake.take_calls();
+
+    // A name that is no interface name never reaches adb.
+    let error = fails(
+        deploy(&fake, &root)
+            .args(["wlan0;reboot", "-s", "GOOD"])
+            .args(HOST),
+    );
+    assert!(error.contains("not an interface name"), "{error}");
+    assert!(fake.take_calls().is_empty());
+
+    // An interface the device lacks: found by the probe, nothing pushed.
+    let error = fails(
+        deploy(&fake, &root)
+            .args(["wlan9", "-s", "GOOD"])
+            .args(HOST),
+    );
+    assert!(
+        error.contains("GOOD has no interface wlan9; it has: lo wlan0"),
+        "{error}"
+    );
+    assert_eq!(calls_after_selection(&fake).len(), 1);
+    assert_eq!(staged(&fake, "GOOD").trim(), "");
+
+    // An ABI no target builds for.
+    let error = fails(deploy(&fake, &root).args(["wlan0", "-s", "ARMV7"]));
+    assert!(
+        error.contains("reports ABI `armeabi-v7a`") && error.contains("--target"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_failed_attach_leaves_nothing_attached_and_shows_the_verifier() {
+    if !root_or_skip("a_failed_attach_leaves_nothing_attached_and_shows_the_verifier") {
+        return;
+    }
+    let (_tmp, root) = new_project("broken", "minimal");
+    let source = root.join("broken_kern/broken_kern.c");
+    let text = fs::read_to_string(&source).unwrap().replace(
+        "return count_action(ctx, XDP_PASS);",
+        "unsigned char *data = (unsigned char *)(long)ctx->data;\n\t/* No bounds check: the verifier refuses. */\n\treturn data[64] == 1 ? XDP_DROP : count_action(ctx, XDP_PASS);",
+    );
+    fs::write(&source, text).unwrap();
+    let mut fake = FakeAdb::new();
+    // adbd of Android 6 and older: `adb shell` always exits 0.
+    fake.add_device("OLDPHONE", "broken", &["legacy_shell=1"]);
+    let error = fails(deploy(&fake, &root).arg("wlan0").args(HOST));
+    assert!(error.contains("nothing is attached"), "{error}");
+    assert!(
+        error.contains("invalid access to packet"),
+        "the verifier's log: {error}"
+    );
+    assert!(fake.device("OLDPHONE").xdp_programs().is_empty());
+    assert!(fake.device("OLDPHONE").ping());
+    // The pins of the failed load are gone too.
+    let pins = fake.on_device("OLDPHONE", "ls -A /sys/fs/bpf/broken 2>/dev/null; true");
+    assert_eq!(pins.trim(), "", "{pins}");
+}
+
+#[test]
+fn all_devices_deploys_in_parallel_and_reports_each() {
+    if !root_or_skip("all_devices_deploys_in_parallel_and_reports_each") {
+        return;
+    }
+    let (_tmp, root) = new_project("fleet", "minimal");
+    let mut fake = FakeAdb::new();
+    fake.add_device("FLEET1", "fleet", &["model=One"]);
+    fake.add_device("FLEET2", "fleet", &["model=Two", "root=su"]);
+    fake.add_device("FLEET3", "fleet", &["state=unauthorized"]);
+    let out = output(
+        deploy(&fake, &root)
+            .args(["wlan0", "--all-devices"])
+            .args(HOST)
+            .args(["--", "--prog", "xdp_drop"]),
+    );
+    assert!(!out.status.success(), "one device failed: {}", text(&out));
+    let all = text(&out);
+    assert!(all.contains("1 of 3 devices failed"), "{all}");
+    for line in ["FLEET1", "FLEET2"] {
+        let row = all
+            .lines()
+            .find(|l| l.starts_with(line))
+            .unwrap_or_else(|| panic!("{all}"));
+        assert!(row.contains("attached to wlan0"), "{row}");
+    }
+    let row = all.lines().find(|l| l.starts_with("FLEET3")).unwrap();
+    assert!(
+        row.contains("FAILED") && row.contains("unauthorized"),
+        "{row}"
+    );
+    assert!(!fake.device("FLEET1").ping() && !fake.device("FLEET2").ping());
+}
+
+#[test]
+fn push_and_attach_sh_does_the_same_from_the_bundle_alone() {
+    if !root_or_skip("push_and_attach_sh_does_the_same_from_the_bundle_alone") {
+        return;
+    }
+    let (_tmp, root) = new_project("bundled", "filter");
+    ok(cargo_xdp().current_dir(&root).arg("build"));
+    let unpacked = tempfile::tempdir().unwrap();
+    let bundle = shared_target_dir().join("xdp/linux-x86_64/bundled-linux-x86_64.tar.gz");
+    ok(Command::new("tar")
+        .arg("xzf")
+        .arg(&bundle)
+        .arg("-C")
+        .arg(unpacked.path()));
+    let script = unpacked.path().join("bundled/push-and-attach.sh");
+    let mut fake = FakeAdb::new();
+    fake.add_device("SH1", "bundled", &["root=su"]);
+    fake.add_device("SH2", "bundled", &["root=none"]);
+    // Run by dash: no bash on the way.
+    let run = |args: &[&str]| {
+        let mut command = Command::new("dash");
+        fake.wire(&mut command);
+        command.arg(&script).args(args);
+        command
+    };
+
+    let error = fails(&mut run(&["wlan0"]));
+    assert!(
+        error.contains("2 devices are connected") && error.contains("SH1"),
+        "{error}"
+    );
+    let error = fails(&mut run(&["-s", "SH1", "wlan0$(reboot)"]));
+    assert!(error.contains("is not an interface name"), "{error}");
+    fake.take_calls();
+    let error = fails(&mut run(&["-s", "SH2", "wlan0"]));
+    assert!(
+        error.contains("XDP needs root") && error.contains("nothing was pushed"),
+        "{error}"
+    );
+    assert_eq!(calls_after_selection(&fake).len(), 1);
+    assert_eq!(staged(&fake, "SH2").trim(), "");
+    let error = fails(&mut run(&["-s", "SH1", "wlan7"]));
+    assert!(error.contains("SH1 has no interface wlan7"), "{error}");
+    fake.take_calls();
+
+    let out = ok(&mut run(&[
+        "-s",
+        "SH1",
+        "--mode",
+        "skb",
+        "wlan0",
+        "--",
+        "--drop-proto",
+        "icmp",
+    ]));
+    assert!(
+        out.contains("bundled attached to wlan0 on SH1 in skb mode"),
+        "{out}"
+    );
+    assert_eq!(calls_after_selection(&fake).len(), 3);
+    let phone = fake.device("SH1");
+    assert!(!phone.ping());
+    assert_eq!(phone.xdp_programs().len(), 1);
+    // Again: replaced, not stacked.
+    ok(&mut run(&["-s", "SH1", "wlan0"]));
+    assert_eq!(phone.xdp_programs().len(), 1);
+    ok(&mut run(&["-s", "SH1", "--detach", "wlan0"]));
+    assert!(phone.xdp_programs().is_empty() && phone.ping());
+}
