@@ -79,6 +79,20 @@ fn deploy_drops_counts_replaces_and_detaches_in_three_calls() {
     assert!(drops["drop"]["packets"].as_u64().unwrap() >= 3, "{stats}");
     let status = ok(&mut xdp_cmd(&fake, &root, &["status", "--adb"]));
     assert!(status.contains("wlan0"), "{status}");
+    let watched = ok(&mut xdp_cmd(
+        &fake,
+        &root,
+        &[
+            "stats",
+            "--adb",
+            "--watch",
+            "--interval",
+            "0.2",
+            "--count",
+            "2",
+        ],
+    ));
+    assert_eq!(watched.matches("PKT/S").count(), 2, "{watched}");
 
     // Redeploy: the program is replaced, never stacked.
     ok(deploy(&fake, &root).arg("wlan0").args(HOST));
@@ -102,6 +116,8 @@ fn deploy_gets_root_the_way_the_device_offers_it() {
     fake.add_device("USERDEBUG", "rooty", &["root=adb-root"]);
     fake.add_device("MAGISK", "rooty", &["root=su"]);
     fake.add_device("LOCKED", "rooty", &["root=none"]);
+    fake.add_device("SUPERSU", "rooty", &["root=su-c"]);
+    fake.add_device("FLAKY", "rooty", &["fail_push=1"]);
     ok(cargo_xdp().current_dir(&root).arg("build"));
     fake.take_calls();
 
@@ -125,6 +141,26 @@ fn deploy_gets_root_the_way_the_device_offers_it() {
     assert_eq!(calls.len(), 3, "{calls:#?}");
     assert!(calls[2].contains("su 0 sh"), "{calls:#?}");
     assert!(!fake.device("MAGISK").ping());
+
+    // An su that only knows `su -c`.
+    ok(deploy(&fake, &root)
+        .args(["wlan0", "-s", "SUPERSU"])
+        .args(HOST)
+        .args(["--", "--prog", "xdp_drop"]));
+    let calls = calls_after_selection(&fake);
+    assert!(calls[2].contains("su -c "), "{calls:#?}");
+    assert!(!fake.device("SUPERSU").ping());
+
+    // A push that breaks half way: nothing half-pushed stays, nothing attached.
+    let error = fails(
+        deploy(&fake, &root)
+            .args(["wlan0", "-s", "FLAKY"])
+            .args(HOST),
+    );
+    assert!(error.contains("adb push to FLAKY failed"), "{error}");
+    assert_eq!(staged(&fake, "FLAKY").trim(), "");
+    assert!(fake.device("FLAKY").xdp_programs().is_empty());
+    fake.take_calls();
 
     // No way to root: stop before pushing anything.
     let error = fails(
@@ -347,4 +383,29 @@ fn push_and_attach_sh_does_the_same_from_the_bundle_alone() {
     assert_eq!(phone.xdp_programs().len(), 1);
     ok(&mut run(&["-s", "SH1", "--detach", "wlan0"]));
     assert!(phone.xdp_programs().is_empty() && phone.ping());
+}
+
+#[test]
+fn the_device_abi_chooses_the_target() {
+    if !root_or_skip("the_device_abi_chooses_the_target") {
+        return;
+    }
+    let (_tmp, root) = new_project("abi", "minimal");
+    let mut fake = FakeAdb::new();
+    fake.add_device("ARM64", "abi", &["abi=arm64-v8a"]);
+    // arm64-v8a -> android-arm64, built through the (stand-in) NDK. The fake
+    // device is x86_64, so the aarch64 loader cannot run there: the attach
+    // fails cleanly, which is what a wrong binary must do.
+    let mut command = deploy(&fake, &root);
+    command.env("ANDROID_NDK_HOME", standin_ndk());
+    let error = fails(command.args(["wlan0", "--release"]));
+    assert!(
+        error.contains("bundle for android-arm64 (NDK r26b, API 21)"),
+        "{error}"
+    );
+    assert!(
+        error.contains("attaching abi to wlan0 on ARM64 failed; nothing is attached"),
+        "{error}"
+    );
+    assert!(fake.device("ARM64").xdp_programs().is_empty());
 }

@@ -127,6 +127,9 @@ pub struct StatsArgs {
     /// Seconds between samples (up to three decimals).
     #[arg(long, default_value = "1")]
     pub interval: String,
+    /// Stop after this many samples.
+    #[arg(long)]
+    pub count: Option<u64>,
     /// One JSON object per sample.
     #[arg(long)]
     pub json: bool,
@@ -243,9 +246,13 @@ pub fn dispatch(cli: Cli, shell: &Shell) -> Result<()> {
             deploy::on_device(&args.device, args.manifest_path.as_deref(), &loader, shell)
         }
         Command::Stats(args) => {
+            let count = args.count.map(|c| c.to_string());
             let mut loader = vec!["stats", "--interval", args.interval.as_str()];
             if args.watch {
                 loader.push("--watch");
+            }
+            if let Some(count) = &count {
+                loader.extend(["--count", count]);
             }
             if args.json {
                 loader.push("--json");
