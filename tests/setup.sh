@@ -11,6 +11,11 @@ have ld.lld || need+=(lld)
 have ip || need+=(iproute2)
 have ping || need+=(iputils-ping)
 have nsenter || need+=(util-linux)
+have setpriv || need+=(util-linux)
+# The fake adb's devices (tests/fixtures/fake-adb): a setuid su built with cc,
+# push-and-attach.sh run by dash (strict POSIX).
+have cc || need+=(gcc)
+have dash || need+=(dash)
 have python3 || need+=(python3)
 have sha256sum || need+=(coreutils)
 [ -e /usr/include/linux/bpf.h ] || need+=(linux-libc-dev)
