@@ -510,7 +510,7 @@ fn doctor_reports_each_need_with_its_fix() {
         &adb,
         "#!/bin/sh\ncase \"$*\" in\n\
          'devices -l') printf 'List of devices attached\\nPHONE1 device model:Pixel_8\\nEMU offline\\n' ;;\n\
-         '-s PHONE1 shell getprop ro.product.cpu.abi') echo arm64-v8a ;;\n\
+         '-s PHONE1 shell getprop ro.product.cpu.abi; echo __rc=$?') printf 'arm64-v8a\\n__rc=0\\n' ;;\n\
          *) exit 1 ;;\nesac\n",
     )
     .unwrap();

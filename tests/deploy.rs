@@ -245,6 +245,22 @@ fn device_selection_and_interface_errors_leave_nothing_behind() {
     assert_eq!(calls_after_selection(&fake).len(), 1);
     assert_eq!(staged(&fake, "GOOD").trim(), "");
 
+    // Detach or status where it was never deployed.
+    let error = fails(deploy(&fake, &root).args(["wlan0", "-s", "GOOD", "--detach"]));
+    assert!(
+        error.contains("picky is not deployed on this device"),
+        "{error}"
+    );
+    let error = fails(&mut xdp_cmd(
+        &fake,
+        &root,
+        &["status", "--adb", "-s", "GOOD"],
+    ));
+    assert!(
+        error.contains("picky is not deployed on this device"),
+        "{error}"
+    );
+
     // An ABI no target builds for.
     let error = fails(deploy(&fake, &root).args(["wlan0", "-s", "ARMV7"]));
     assert!(
@@ -408,4 +424,34 @@ fn the_device_abi_chooses_the_target() {
         "{error}"
     );
     assert!(fake.device("ARM64").xdp_programs().is_empty());
+}
+
+#[test]
+fn adb_is_found_in_the_sdk_when_not_on_path() {
+    // No root needed: no device, just which adb answers.
+    let (_tmp, root) = new_project("finder", "minimal");
+    let fake = FakeAdb::new();
+    let sdk = tempfile::tempdir().unwrap();
+    fs::create_dir(sdk.path().join("platform-tools")).unwrap();
+    std::os::unix::fs::symlink(&fake.adb, sdk.path().join("platform-tools/adb")).unwrap();
+    let mut command = deploy(&fake, &root);
+    command
+        .env_remove("ADB")
+        .env("PATH", "/usr/bin:/bin")
+        .env("ANDROID_HOME", sdk.path());
+    let error = fails(command.arg("wlan0"));
+    assert!(
+        error.contains("no Android device found"),
+        "the SDK's adb answered: {error}"
+    );
+    assert_eq!(fake.take_calls(), ["devices -l"]);
+    let error = fails(
+        deploy(&fake, &root)
+            .env("ADB", "/nonexistent/adb")
+            .arg("wlan0"),
+    );
+    assert!(
+        error.contains("$ADB is set to `/nonexistent/adb`"),
+        "{error}"
+    );
 }

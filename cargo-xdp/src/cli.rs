@@ -243,7 +243,7 @@ pub fn dispatch(cli: Cli, shell: &Shell) -> Result<()> {
             if args.json {
                 loader.push("--json");
             }
-            deploy::on_device(&args.device, args.manifest_path.as_deref(), &loader, shell)
+            deploy::on_device(&args.device, args.manifest_path.as_deref(), &loader)
         }
         Command::Stats(args) => {
             let count = args.count.map(|c| c.to_string());
@@ -257,7 +257,7 @@ pub fn dispatch(cli: Cli, shell: &Shell) -> Result<()> {
             if args.json {
                 loader.push("--json");
             }
-            deploy::on_device(&args.device, args.manifest_path.as_deref(), &loader, shell)
+            deploy::on_device(&args.device, args.manifest_path.as_deref(), &loader)
         }
     }
 }

@@ -59,17 +59,13 @@ pub fn deploy(args: &DeployArgs, shell: &Shell) -> Result<()> {
         serial: device.serial.clone(),
     };
     if args.detach {
-        let root = reach_root(&adb, &project.meta.name, None)?.1;
-        let script = format!(
-            "{}/{}",
-            remote::final_dir(&project.meta.name),
-            crate::bundle::DEVICE_SCRIPT
-        );
-        let out = run_checked(
-            &adb,
-            &remote::as_root(root, &script, &["detach", &args.interface]),
-        )?;
-        shell.passthrough(&out);
+        let name = &project.meta.name;
+        let root = reach_root(&adb, name, None)?.1;
+        let detach = remote::deployed(name, root, &["detach", &args.interface]);
+        let out = run_checked(&adb, &detach)?;
+        if !shell.quiet() {
+            shell.passthrough(&out);
+        }
         shell.status(
             "Detached",
             format!(
@@ -85,7 +81,9 @@ pub fn deploy(args: &DeployArgs, shell: &Shell) -> Result<()> {
         .expect("one target built")
         .1;
     let deployed = push_and_attach(&session, &project.meta.name, &bundle, args)?;
-    shell.passthrough(&deployed.output);
+    if !shell.quiet() {
+        shell.passthrough(&deployed.output);
+    }
     report(shell, &session, &args.interface, &Ok(deployed));
     Ok(())
 }
@@ -445,7 +443,6 @@ pub fn on_device(
     device_args: &DeviceArgs,
     manifest_path: Option<&Path>,
     loader_args: &[&str],
-    shell: &Shell,
 ) -> Result<()> {
     let project = Project::find(manifest_path)?;
     let adb_path = adb::locate()?;
@@ -458,15 +455,8 @@ pub fn on_device(
         serial: device.serial,
     };
     let root = reach_root(&adb, &project.meta.name, None)?.1;
-    let script = format!(
-        "{}/{}",
-        remote::final_dir(&project.meta.name),
-        crate::bundle::DEVICE_SCRIPT
-    );
-    let code = adb.shell_streaming(&remote::as_root(root, &script, loader_args), |line| {
-        println!("{line}")
-    })?;
-    let _ = shell;
+    let command = remote::deployed(&project.meta.name, root, loader_args);
+    let code = adb.shell_streaming(&command, |line| println!("{line}"))?;
     match code {
         Some(0) => Ok(()),
         Some(code) => bail!(

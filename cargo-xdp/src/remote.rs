@@ -129,6 +129,20 @@ pub fn as_root(root: Root, script: &str, args: &[&str]) -> String {
     format!("{wrapped}; echo __rc=$?")
 }
 
+/// `on-device.sh ARGS` of the deployed copy, as root, or a clear error
+/// when the project was never deployed on this device.
+pub fn deployed(name: &str, root: Root, args: &[&str]) -> String {
+    let script = format!("{}/{}", final_dir(name), crate::bundle::DEVICE_SCRIPT);
+    format!(
+        "if [ -f {} ]; then {}; else echo {} >&2; echo __rc=3; fi",
+        quote(&script),
+        as_root(root, &script, args),
+        quote(&format!(
+            "error: {name} is not deployed on this device (deploy it with `cargo xdp deploy --adb IFACE`)"
+        )),
+    )
+}
+
 /// Splits a command's output into what it printed and the exit status the
 /// sentinel reported (None: the sentinel never came, the command died).
 pub fn split_sentinel(output: &str) -> (String, Option<i32>) {
