@@ -6,10 +6,7 @@
 //! and one shell running on-device.sh as root (check, move into place,
 //! attach, status). `adb root` adds two calls when the shell is not root.
 
-use std::{
-    path::{Path, PathBuf},
-    thread,
-};
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use flate2::read::GzDecoder;
@@ -25,18 +22,18 @@ use crate::{
 };
 
 /// A device checked and ready for files: how to be root there, what to build.
-struct Session {
-    adb: Adb,
-    model: String,
-    root: Root,
-    target: Target,
+pub struct Session {
+    pub adb: Adb,
+    pub model: String,
+    pub root: Root,
+    pub target: Target,
 }
 
 /// What a deploy left on one device.
-struct Deployed {
-    mode: String,
-    program_id: u64,
-    output: String,
+pub struct Deployed {
+    pub mode: String,
+    pub program_id: u64,
+    pub output: String,
 }
 
 pub fn deploy(args: &DeployArgs, shell: &Shell) -> Result<()> {
@@ -51,7 +48,7 @@ pub fn deploy(args: &DeployArgs, shell: &Shell) -> Result<()> {
     let adb_path = adb::locate()?;
     let devices = adb::devices(&adb_path)?;
     if args.all_devices {
-        return deploy_all(args, &project, &adb_path, &devices, shell);
+        return crate::fleet::deploy_all(args, &project, &adb_path, &devices, shell);
     }
     let device = adb::select(&devices, requested_serial(&args.device).as_deref())?;
     let adb = Adb {
@@ -97,7 +94,7 @@ fn requested_serial(args: &DeviceArgs) -> Option<String> {
 }
 
 /// Probe, root, interface, target: everything before a byte is pushed.
-fn prepare(
+pub fn prepare(
     adb: &Adb,
     device: &Device,
     project: &Project,
@@ -195,7 +192,7 @@ fn target_for_abi(abi: &str, serial: &str) -> Result<Target> {
 }
 
 /// Builds `targets` (a no-op when fresh); the bundle of each.
-fn build(
+pub fn build(
     project: &Project,
     args: &DeployArgs,
     targets: &[Target],
@@ -218,7 +215,7 @@ fn build(
 
 /// One push of the bundle's files to the staging directory, one shell that
 /// checks them, moves them into place, attaches and reports the status.
-fn push_and_attach(
+pub fn push_and_attach(
     session: &Session,
     name: &str,
     bundle: &Path,
@@ -314,128 +311,6 @@ fn report(shell: &Shell, session: &Session, interface: &str, result: &Result<Dep
             "reason": "deploy-failed", "serial": session.adb.serial, "error": format!("{error:#}"),
         })),
     }
-}
-
-/// Every connected device at once; a table of how each went.
-fn deploy_all(
-    args: &DeployArgs,
-    project: &Project,
-    adb_path: &Path,
-    devices: &[Device],
-    shell: &Shell,
-) -> Result<()> {
-    if devices.is_empty() {
-        adb::select(devices, None)?;
-    }
-    let name = &project.meta.name;
-    // Probe and prepare every device in parallel.
-    let prepared: Vec<(Device, Result<Session>)> = thread::scope(|scope| {
-        let handles: Vec<_> = devices
-            .iter()
-            .map(|device| {
-                scope.spawn(move || {
-                    let session = adb::check_ready(device).and_then(|()| {
-                        let adb = Adb {
-                            path: adb_path.to_path_buf(),
-                            serial: device.serial.clone(),
-                        };
-                        prepare(&adb, device, project, args, shell)
-                    });
-                    (device.clone(), session)
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("device thread panicked"))
-            .collect()
-    });
-    // One build for all the targets the devices need.
-    let mut targets: Vec<Target> = Vec::new();
-    for (_, session) in &prepared {
-        if let Ok(session) = session {
-            if !targets.iter().any(|t| t.name == session.target.name) {
-                targets.push(session.target.clone());
-            }
-        }
-    }
-    let bundles = if targets.is_empty() {
-        Vec::new()
-    } else {
-        build(project, args, &targets, shell)?
-    };
-    let results: Vec<(Device, Result<(Session, Deployed)>)> = thread::scope(|scope| {
-        let handles: Vec<_> = prepared
-            .into_iter()
-            .map(|(device, session)| {
-                let bundles = &bundles;
-                scope.spawn(move || {
-                    let result = session.and_then(|session| {
-                        let bundle = &bundles
-                            .iter()
-                            .find(|(t, _)| *t == session.target.name)
-                            .expect("built")
-                            .1;
-                        let deployed = push_and_attach(&session, name, bundle, args)?;
-                        Ok((session, deployed))
-                    });
-                    (device, result)
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("device thread panicked"))
-            .collect()
-    });
-    let mut table = format!(
-        "{:<20} {:<16} {:<15} {}\n",
-        "device", "model", "target", "result"
-    );
-    let mut failed = 0;
-    for (device, result) in &results {
-        let model = device.model.as_deref().unwrap_or("-");
-        let (target, outcome) = match result {
-            Ok((session, deployed)) => (
-                session.target.name.as_str(),
-                format!(
-                    "attached to {} in {} mode (program id {})",
-                    args.interface, deployed.mode, deployed.program_id
-                ),
-            ),
-            Err(error) => {
-                failed += 1;
-                let first = format!("{error:#}");
-                (
-                    "-",
-                    format!("FAILED: {}", first.lines().next().unwrap_or_default()),
-                )
-            }
-        };
-        table.push_str(&format!(
-            "{:<20} {model:<16} {target:<15} {outcome}\n",
-            device.serial
-        ));
-        shell.message(match result {
-            Ok((session, deployed)) => serde_json::json!({
-                "reason": "deployed", "serial": device.serial, "target": session.target.name,
-                "interface": args.interface, "mode": deployed.mode, "program_id": deployed.program_id,
-            }),
-            Err(error) => serde_json::json!({
-                "reason": "deploy-failed", "serial": device.serial, "error": format!("{error:#}"),
-            }),
-        });
-    }
-    if shell.human() && !shell.quiet() {
-        print!("{table}");
-    }
-    if failed > 0 {
-        bail!(
-            "{failed} of {} devices failed (see the table above)",
-            results.len()
-        );
-    }
-    Ok(())
 }
 
 /// `cargo xdp status --adb` / `stats --adb`: the loader on the device.

@@ -10,6 +10,7 @@ mod deploy;
 mod doctor;
 mod elf;
 mod embedded;
+mod fleet;
 mod kern;
 mod names;
 mod ndk;
