@@ -44,7 +44,8 @@ pub fn build(args: &BuildArgs, shell: &Shell) -> Result<Vec<Built>> {
     } else {
         None
     };
-    let rust_sysroot = sysroot.join().expect("sysroot thread panicked")?;
+    // Only cross targets need it: a failure is theirs to report.
+    let rust_sysroot = sysroot.join().expect("sysroot thread panicked");
     let options = tools::Options {
         api: args.api,
         install_targets: args.install_targets,

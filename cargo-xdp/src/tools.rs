@@ -37,7 +37,7 @@ pub struct Options<'a> {
     pub api: Option<u32>,
     pub install_targets: bool,
     /// rustc's sysroot, where installed Rust targets live.
-    pub rust_sysroot: &'a Path,
+    pub rust_sysroot: &'a Result<PathBuf>,
     /// The NDK, located once for all Android targets of this build.
     pub ndk: Option<&'a Ndk>,
 }
@@ -191,7 +191,17 @@ fn check_rust_target(
     options: &Options,
     shell: &Shell,
 ) -> Result<()> {
-    if target.is_host() || has_rust_target(options.rust_sysroot, &target.triple) {
+    if target.is_host() {
+        return Ok(());
+    }
+    let sysroot = match options.rust_sysroot {
+        Ok(sysroot) => sysroot,
+        Err(error) => bail!(
+            "cannot check for the Rust target {}: {error:#}",
+            target.triple
+        ),
+    };
+    if has_rust_target(sysroot, &target.triple) {
         return Ok(());
     }
     if !options.install_targets {
