@@ -501,6 +501,9 @@ fn doctor_reports_each_need_with_its_fix() {
         .unwrap();
     assert_eq!(finished["ok"], false);
 
+    let error = fails(doctor(false).args(["--target", "android-mips"]));
+    assert!(error.contains("unknown target `android-mips`"), "{error}");
+
     // Only the chosen targets decide the exit code.
     ok(doctor(false).args(["--target", "linux-x86_64"]));
 
