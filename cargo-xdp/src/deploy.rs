@@ -81,7 +81,7 @@ pub fn deploy(args: &DeployArgs, shell: &Shell) -> Result<()> {
     if !shell.quiet() {
         shell.passthrough(&deployed.output);
     }
-    report(shell, &session, &args.interface, &Ok(deployed));
+    report(shell, &session, &args.interface, &deployed);
     Ok(())
 }
 
@@ -288,28 +288,39 @@ fn unpack(bundle: &Path, dir: &Path, name: &str) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-fn report(shell: &Shell, session: &Session, interface: &str, result: &Result<Deployed>) {
+fn report(shell: &Shell, session: &Session, interface: &str, deployed: &Deployed) {
+    shell.status(
+        "Deployed",
+        format!(
+            "{} on {} ({}): attached to {interface} in {} mode, program id {}",
+            session.target.name,
+            session.adb.serial,
+            session.model,
+            deployed.mode,
+            deployed.program_id
+        ),
+    );
+    shell.message(message(
+        &session.adb.serial,
+        interface,
+        Ok((session, deployed)),
+    ));
+}
+
+/// The JSON message for one device's deploy, as it went.
+pub fn message(
+    serial: &str,
+    interface: &str,
+    result: Result<(&Session, &Deployed), &anyhow::Error>,
+) -> serde_json::Value {
     match result {
-        Ok(deployed) => {
-            shell.status(
-                "Deployed",
-                format!(
-                    "{} on {} ({}): attached to {interface} in {} mode, program id {}",
-                    session.target.name,
-                    session.adb.serial,
-                    session.model,
-                    deployed.mode,
-                    deployed.program_id
-                ),
-            );
-            shell.message(serde_json::json!({
-                "reason": "deployed", "serial": session.adb.serial, "target": session.target.name,
-                "interface": interface, "mode": deployed.mode, "program_id": deployed.program_id,
-            }));
-        }
-        Err(error) => shell.message(serde_json::json!({
-            "reason": "deploy-failed", "serial": session.adb.serial, "error": format!("{error:#}"),
-        })),
+        Ok((session, deployed)) => serde_json::json!({
+            "reason": "deployed", "serial": serial, "target": session.target.name,
+            "interface": interface, "mode": deployed.mode, "program_id": deployed.program_id,
+        }),
+        Err(error) => serde_json::json!({
+            "reason": "deploy-failed", "serial": serial, "error": format!("{error:#}"),
+        }),
     }
 }
 

@@ -9,7 +9,7 @@ use anyhow::{bail, Result};
 use crate::{
     adb::{self, Adb, Device},
     cli::DeployArgs,
-    deploy::{build, prepare, push_and_attach, Deployed, Session},
+    deploy::{build, message, prepare, push_and_attach, Deployed, Session},
     project::Project,
     shell::Shell,
     toolchain::Target,
@@ -115,15 +115,10 @@ pub fn deploy_all(
             "{:<20} {model:<16} {target:<15} {outcome}\n",
             device.serial
         ));
-        shell.message(match result {
-            Ok((session, deployed)) => serde_json::json!({
-                "reason": "deployed", "serial": device.serial, "target": session.target.name,
-                "interface": args.interface, "mode": deployed.mode, "program_id": deployed.program_id,
-            }),
-            Err(error) => serde_json::json!({
-                "reason": "deploy-failed", "serial": device.serial, "error": format!("{error:#}"),
-            }),
-        });
+        let result = result
+            .as_ref()
+            .map(|(session, deployed)| (session, deployed));
+        shell.message(message(&device.serial, &args.interface, result));
     }
     if shell.human() && !shell.quiet() {
         print!("{table}");
