@@ -28,26 +28,15 @@ pub fn deploy_all(
     }
     let name = &project.meta.name;
     // Probe and prepare every device in parallel.
-    let prepared: Vec<(Device, Result<Session>)> = thread::scope(|scope| {
-        let handles: Vec<_> = devices
-            .iter()
-            .map(|device| {
-                scope.spawn(move || {
-                    let session = adb::check_ready(device).and_then(|()| {
-                        let adb = Adb {
-                            path: adb_path.to_path_buf(),
-                            serial: device.serial.clone(),
-                        };
-                        prepare(&adb, device, project, args, shell)
-                    });
-                    (device.clone(), session)
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("device thread panicked"))
-            .collect()
+    let prepared: Vec<(Device, Result<Session>)> = in_parallel(devices.to_vec(), |device| {
+        let session = adb::check_ready(&device).and_then(|()| {
+            let adb = Adb {
+                path: adb_path.to_path_buf(),
+                serial: device.serial.clone(),
+            };
+            prepare(&adb, &device, project, args, shell)
+        });
+        (device, session)
     });
     // One build for all the targets the devices need.
     let mut targets: Vec<Target> = Vec::new();
@@ -63,30 +52,18 @@ pub fn deploy_all(
     } else {
         build(project, args, &targets, shell)?
     };
-    let results: Vec<(Device, Result<(Session, Deployed)>)> = thread::scope(|scope| {
-        let handles: Vec<_> = prepared
-            .into_iter()
-            .map(|(device, session)| {
-                let bundles = &bundles;
-                scope.spawn(move || {
-                    let result = session.and_then(|session| {
-                        let bundle = &bundles
-                            .iter()
-                            .find(|(t, _)| *t == session.target.name)
-                            .expect("built")
-                            .1;
-                        let deployed = push_and_attach(&session, name, bundle, args)?;
-                        Ok((session, deployed))
-                    });
-                    (device, result)
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("device thread panicked"))
-            .collect()
-    });
+    let results: Vec<(Device, Result<(Session, Deployed)>)> =
+        in_parallel(prepared, |(device, session)| {
+            let result = session.and_then(|session| {
+                let (_, bundle) = bundles
+                    .iter()
+                    .find(|(target, _)| *target == session.target.name)
+                    .expect("every prepared target was built");
+                let deployed = push_and_attach(&session, name, bundle, args)?;
+                Ok((session, deployed))
+            });
+            (device, result)
+        });
     let mut table = format!(
         "{:<20} {:<16} {:<15} {}\n",
         "device", "model", "target", "result"
@@ -130,4 +107,19 @@ pub fn deploy_all(
         );
     }
     Ok(())
+}
+
+/// `work` on every item, each in its own thread; results in item order.
+fn in_parallel<T: Send, R: Send>(items: Vec<T>, work: impl Fn(T) -> R + Sync) -> Vec<R> {
+    thread::scope(|scope| {
+        let work = &work;
+        let handles: Vec<_> = items
+            .into_iter()
+            .map(|item| scope.spawn(move || work(item)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("device thread panicked"))
+            .collect()
+    })
 }
