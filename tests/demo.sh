@@ -2,6 +2,9 @@
 # The main job end to end, on this machine, as root: install what is missing,
 # build cargo-xdp, scaffold a filter, build it, attach it to a veth in a
 # network namespace, and watch it drop pings; then detach and watch them pass.
+# Then the phone half: cross-build for android-arm64 (through the stand-in
+# NDK, as there is no real one here) and deploy over adb to a fake phone
+# (tests/fixtures/fake-adb: a namespace with a wlan0), dropping pings there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "demo: run as root (XDP and network namespaces need it)" >&2; exit 1; }
@@ -11,10 +14,11 @@ cargo build --release -q -p cargo-xdp
 xdp="$PWD/target/release/cargo-xdp"
 work=$(mktemp -d)
 export CARGO_TARGET_DIR="$PWD/target/test-projects"
-ns_a=cxdp-demo-a ns_b=cxdp-demo-b
+ns_a=cxdp-demo-a ns_b=cxdp-demo-b ns_phone=cxdp-demo-phone
+fake=tests/fixtures/fake-adb
 cleanup() {
-    ip netns del "$ns_a" 2>/dev/null || true
-    ip netns del "$ns_b" 2>/dev/null || true
+    "$fake/fake-device.sh" destroy "$work/adb" DEMOPHONE 2>/dev/null || true
+    for ns in "$ns_a" "$ns_b" "$ns_phone"; do ip netns del "$ns" 2>/dev/null || true; done
     rm -rf "$work" /sys/fs/bpf/demofilter
 }
 trap cleanup EXIT
@@ -52,3 +56,29 @@ in_b "$loader" stats
 step "detach, ping again"
 in_b "$loader" detach demo-b
 ping_b
+
+step "cross-build for an Android phone (a stand-in NDK made from Debian's LLVM)"
+tests/fixtures/ndk/make-standin-ndk.sh "$work/ndk"
+(cd "$work/demofilter" && ANDROID_NDK_HOME="$work/ndk" "$xdp" xdp build --release --target android-arm64)
+tar tzvf "$CARGO_TARGET_DIR/xdp/android-arm64/demofilter-android-arm64.tar.gz"
+
+step "a fake phone on adb: a namespace with a wlan0, reached from $ns_a"
+ip netns add "$ns_phone"
+ip link add demo-pc netns "$ns_a" type veth peer name wlan0 netns "$ns_phone"
+ip -n "$ns_a" addr add 10.198.1.1/24 dev demo-pc
+ip -n "$ns_phone" addr add 10.198.1.2/24 dev wlan0
+ip -n "$ns_a" link set demo-pc up; ip -n "$ns_phone" link set wlan0 up
+mkdir "$work/adb"
+"$fake/fake-device.sh" create "$work/adb" DEMOPHONE "$ns_phone" model=Demo_Phone root=su
+export ADB="$PWD/$fake/adb" FAKE_ADB_HOME="$work/adb"
+"$ADB" devices -l
+ping_phone() { ip netns exec "$ns_a" ping -c 3 -i 0.2 -W 1 10.198.1.2 | tail -n 2; }
+
+step "cargo xdp deploy --adb wlan0 -- --drop-proto icmp (the fake phone runs x86_64 Linux)"
+(cd "$work/demofilter" && "$xdp" xdp deploy --adb wlan0 --target linux-x86_64 -- --drop-proto icmp)
+step "ping the phone (dropped), then its counters"
+ping_phone || true
+(cd "$work/demofilter" && "$xdp" xdp stats --adb)
+step "cargo xdp deploy --adb wlan0 --detach, ping again"
+(cd "$work/demofilter" && "$xdp" xdp deploy --adb wlan0 --detach)
+ping_phone

@@ -59,9 +59,10 @@ pub fn deploy(args: &DeployArgs, shell: &Shell) -> Result<()> {
         let name = &project.meta.name;
         let root = reach_root(&adb, name, None)?.1;
         let detach = remote::deployed(name, root, &["detach", &args.interface]);
+        // The loader's warnings (not its "Detached" line: ours follows).
         let out = run_checked(&adb, &detach)?;
         if !shell.quiet() {
-            shell.passthrough(&out);
+            shell.passthrough(&out.stderr);
         }
         shell.status(
             "Detached",
@@ -131,7 +132,8 @@ pub fn prepare(
 /// The probe, and how to be root: the shell itself, `adb root` on
 /// userdebug/eng builds, else su. None of them: stop, nothing pushed.
 fn reach_root(adb: &Adb, name: &str, interface: Option<&str>) -> Result<(Probe, Root)> {
-    let probe = remote::parse_probe(&run_checked(adb, &remote::probe_command(name, interface))?);
+    let probe =
+        remote::parse_probe(&run_checked(adb, &remote::probe_command(name, interface))?.stdout);
     if probe.uid == Some(0) {
         return Ok((probe, Root::Shell));
     }
@@ -153,10 +155,10 @@ fn reach_root(adb: &Adb, name: &str, interface: Option<&str>) -> Result<(Probe, 
 }
 
 /// Runs a sentinel-terminated command; its output, or an error with it.
-fn run_checked(adb: &Adb, command: &str) -> Result<String> {
+fn run_checked(adb: &Adb, command: &str) -> Result<adb::Output> {
     let out = adb.shell(command)?;
     match out.code {
-        Some(0) => Ok(out.stdout),
+        Some(0) => Ok(out),
         Some(code) => bail!(
             "on {} the command failed (exit {code}):\n{}{}",
             adb.serial,
