@@ -59,7 +59,7 @@ ping_b
 
 step "cross-build for an Android phone (a stand-in NDK made from Debian's LLVM)"
 tests/fixtures/ndk/make-standin-ndk.sh "$work/ndk"
-(cd "$work/demofilter" && ANDROID_NDK_HOME="$work/ndk" "$xdp" xdp build --release --target android-arm64)
+(cd "$work/demofilter" && ANDROID_NDK_HOME="$work/ndk" "$xdp" xdp build --release --target android-arm64 --install-targets)
 tar tzvf "$CARGO_TARGET_DIR/xdp/android-arm64/demofilter-android-arm64.tar.gz"
 
 step "a fake phone on adb: a namespace with a wlan0, reached from $ns_a"
