@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Benchmark: loader sizes per target, and the cost of a no-op
-# `cargo xdp build --target T` against a no-op `cargo build` of the same
-# loader with the same environment and arguments (what cargo-xdp ran,
-# recorded through $CARGO). Prints two tables. Ratios come from one run,
-# runs interleaved, so a noisy machine shifts both sides alike.
+# `cargo xdp build --target T` (as users run it: through cargo, which finds
+# cargo-xdp on PATH) against a no-op `cargo build` of the same loader with
+# the same environment and arguments (what cargo-xdp ran, recorded through
+# $CARGO). Prints tables. Ratios come from one run, runs interleaved, so a
+# noisy machine shifts both sides alike.
 #
 #   tests/bench/cross.sh [RUNS]        (default 15)
 #
@@ -15,6 +16,7 @@ repo=$PWD
 
 cargo build --release -q -p cargo-xdp
 xdp=$repo/target/release/cargo-xdp
+export PATH="$repo/target/release:$PATH" # `cargo xdp` finds cargo-xdp here
 export CARGO_TARGET_DIR=$repo/target/bench
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -60,7 +62,7 @@ EOF
     local xdp_times=() cargo_times=()
     for _ in $(seq "$runs"); do
         local t0 t1
-        t0=$(now); (cd "$project" && "$xdp" build -q --target "$target" "$@"); t1=$(now)
+        t0=$(now); (cd "$project" && cargo xdp build -q --target "$target" "$@"); t1=$(now)
         xdp_times+=($(( (t1 - t0) / 1000 )))
         t0=$(now)
         (cd "$project" && env -i sh -c ". '$work/recorded.env'; exec cargo \"\$@\" >/dev/null" cargo $(tr '\n' ' ' <"$work/recorded.args"))
