@@ -2,7 +2,10 @@
 //! for what is not. Exits non-zero when a chosen target cannot be built
 //! (or, with --deploy, deployed).
 
-use std::{collections::BTreeMap, path::Path};
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+};
 
 use anyhow::{bail, Result};
 
@@ -104,6 +107,7 @@ struct Probe<'a> {
     host_clang: Option<Result<(String, String), String>>,
     ndk: Option<Result<Ndk, String>>,
     adb: Option<Result<(String, Vec<adb::Device>), String>>,
+    sysroot: Option<Result<PathBuf, String>>,
     abis: BTreeMap<String, String>,
 }
 
@@ -114,6 +118,7 @@ impl<'a> Probe<'a> {
             host_clang: None,
             ndk: None,
             adb: None,
+            sysroot: None,
             abis: BTreeMap::new(),
         }
     }
@@ -171,7 +176,7 @@ impl<'a> Probe<'a> {
             checks.push(row(
                 &target.name,
                 "rust-lld",
-                rust_lld(),
+                self.rust_lld(),
                 "reinstall the Rust toolchain with rustup (rust-lld ships with rustc)",
             ));
         }
@@ -184,20 +189,16 @@ impl<'a> Probe<'a> {
         checks
     }
 
-    fn rust_target_check(&self, target: &Target) -> Check {
-        let dir = self
-            .project
-            .map(|p| p.root.clone())
-            .unwrap_or_else(|| ".".into());
+    fn rust_target_check(&mut self, target: &Target) -> Check {
         let result = if target.is_host() {
             Ok("the host's own".to_string())
         } else {
-            match tools::rust_sysroot(&dir) {
-                Ok(sysroot) if tools::has_rust_target(&sysroot, &target.triple) => {
+            match self.sysroot() {
+                Ok(sysroot) if tools::has_rust_target(sysroot, &target.triple) => {
                     Ok("installed".to_string())
                 }
                 Ok(_) => Err("not installed".to_string()),
-                Err(e) => Err(format!("{e:#}")),
+                Err(e) => Err(e.clone()),
             }
         };
         row(
@@ -275,6 +276,30 @@ impl<'a> Probe<'a> {
         checks
     }
 
+    /// The sysroot of the rustc that builds the project, asked once.
+    fn sysroot(&mut self) -> &Result<PathBuf, String> {
+        let dir = self
+            .project
+            .map(|p| p.root.clone())
+            .unwrap_or_else(|| ".".into());
+        self.sysroot
+            .get_or_insert_with(|| tools::rust_sysroot(&dir).map_err(|e| format!("{e:#}")))
+    }
+
+    /// rust-lld, which rustc ships in its sysroot's host bin directory.
+    fn rust_lld(&mut self) -> Result<String, String> {
+        let sysroot = self.sysroot().clone()?;
+        let lld = sysroot
+            .join("lib/rustlib")
+            .join(toolchain::HOST_TRIPLE)
+            .join("bin/rust-lld");
+        if lld.is_file() {
+            Ok(lld.display().to_string())
+        } else {
+            Err(format!("not in {}", sysroot.display()))
+        }
+    }
+
     fn host_clang(&mut self) -> &Result<(String, String), String> {
         self.host_clang.get_or_insert_with(|| {
             let path = clang::locate().map_err(|e| format!("{e:#}"))?;
@@ -297,24 +322,6 @@ impl<'a> Probe<'a> {
             let devices = adb::devices(&path).map_err(|e| format!("{e:#}"))?;
             Ok((path.display().to_string(), devices))
         })
-    }
-}
-
-/// rust-lld in the sysroot of the rustc that builds the project.
-fn rust_lld() -> Result<String, String> {
-    let output = std::process::Command::new("rustc")
-        .args(["--print", "sysroot"])
-        .output()
-        .map_err(|e| format!("cannot run rustc: {e}"))?;
-    let sysroot = String::from_utf8_lossy(&output.stdout).trim().to_string();
-    let lld = Path::new(&sysroot)
-        .join("lib/rustlib")
-        .join(toolchain::HOST_TRIPLE)
-        .join("bin/rust-lld");
-    if lld.is_file() {
-        Ok(lld.display().to_string())
-    } else {
-        Err(format!("not in {sysroot}"))
     }
 }
 
