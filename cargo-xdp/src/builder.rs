@@ -148,8 +148,8 @@ fn build_target(
         }));
     }
     let loader = build_loader(project, &target, tools, release, shell)?;
-    elf::check_loader(&loader, &target)?;
-    let loader = if release {
+    let facts = elf::check_loader(&loader, &target)?;
+    let loader = if release && facts.has_symtab {
         user::stripped(
             &loader,
             tools.strip.as_deref(),

@@ -54,11 +54,12 @@ pub fn check_kern_object(path: &Path) -> Result<()> {
 /// The loader must run on the target: ELF machine, and for Android a PIE
 /// through bionic's linker with LOAD segments aligned for 16 KB pages; for
 /// boards a static executable.
-pub fn check_loader(path: &Path, target: &Target) -> Result<()> {
+/// Returns what it read, for the steps after it.
+pub fn check_loader(path: &Path, target: &Target) -> Result<LoaderFacts> {
     let facts = LoaderFacts::read(path)?;
     let problems = loader_problems(&facts, target);
     if problems.is_empty() {
-        return Ok(());
+        return Ok(facts);
     }
     bail!(
         "the loader {} cannot run on {}: {}; check the linker and flags cargo used for {} \

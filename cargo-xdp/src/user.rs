@@ -133,17 +133,14 @@ fn strip_ansi(text: &str) -> String {
     out
 }
 
-/// A release loader without its symbol table: the profile's `strip = true`
-/// usually did it; otherwise strip a copy into `out_dir`.
+/// A stripped copy, in `out_dir`, of a release loader that kept its symbol
+/// table (the generated profile's `strip = true` usually spares this).
 pub fn stripped(
     loader: &Path,
     strip: Option<&Path>,
     out_dir: &Path,
     shell: &Shell,
 ) -> Result<PathBuf> {
-    if !crate::elf::LoaderFacts::read(loader)?.has_symtab {
-        return Ok(loader.to_path_buf());
-    }
     let Some(strip) = strip else {
         shell.warn(format!(
             "no llvm-strip found: the release loader {} keeps its symbols (install llvm, or set \
