@@ -169,9 +169,69 @@ fn kern_object_without_license_is_refused() {
         text.replace("char _license[] SEC(\"license\") = \"GPL\";", ""),
     )
     .unwrap();
-    let error = fails(cargo_xdp().current_dir(&root).arg("build"));
+    // Its own target dir (the kern step fails before cargo builds
+    // anything): nothing half-made may stay there.
+    let target = tempfile::tempdir().unwrap();
+    let error = fails(
+        cargo_xdp()
+            .current_dir(&root)
+            .env("CARGO_TARGET_DIR", target.path())
+            .arg("build"),
+    );
     assert!(error.contains("no `license` section"), "{error}");
-    assert!(!bundle_path("nolicense").exists());
+    let kern = target.path().join("xdp/linux-x86_64/kern");
+    let left: Vec<_> = fs::read_dir(&kern)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".tmp") || n.ends_with(".o") || n.ends_with(".cmd"))
+        .collect();
+    assert!(
+        left.is_empty(),
+        "left behind in {}: {left:?}",
+        kern.display()
+    );
+    assert!(!target
+        .path()
+        .join("xdp/linux-x86_64/nolicense-linux-x86_64.tar.gz")
+        .exists());
+}
+
+/// Two builds of one project at once: the second waits for the first (as
+/// cargo does), both succeed, and the bundle is what a clean build makes.
+#[test]
+fn builds_at_once_take_turns_and_give_the_clean_bundle() {
+    let (_dir, root) = new_project("twice", "filter");
+    let spawn = || {
+        cargo_xdp()
+            .current_dir(&root)
+            .arg("build")
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (first, second) = (spawn(), spawn());
+    let outputs = [first, second].map(|child| child.wait_with_output().unwrap());
+    for out in &outputs {
+        assert!(out.status.success(), "{}", text(out));
+    }
+    let said: String = outputs.iter().map(text).collect();
+    assert!(
+        said.contains("Blocking waiting for file lock on"),
+        "one build waited: {said}"
+    );
+    let together = fs::read(bundle_path("twice")).unwrap();
+    // A clean build: no kern objects, no bundle.
+    let xdp = shared_target_dir().join("xdp/linux-x86_64");
+    for stale in [
+        "kern/twice_kern.o",
+        "kern/twice_kern.cmd",
+        "twice-linux-x86_64.tar.gz",
+    ] {
+        fs::remove_file(xdp.join(stale)).unwrap();
+    }
+    ok(cargo_xdp().current_dir(&root).arg("build"));
+    assert_eq!(together, fs::read(bundle_path("twice")).unwrap());
 }
 
 /// Builds twice: the second run must not run clang, and both bundles must be

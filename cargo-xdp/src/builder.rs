@@ -14,7 +14,7 @@ use crate::{
     shell::Shell,
     toolchain::{self, Target},
     tools::{self, Tools},
-    user,
+    user, workdir,
 };
 
 /// What one target's build produced.
@@ -38,6 +38,8 @@ pub fn build(args: &BuildArgs, shell: &Shell) -> Result<Vec<Built>> {
         .unwrap_or_else(|| ".".into());
     let sysroot = std::thread::spawn(move || tools::rust_sysroot(&here));
     let project = Project::find(args.manifest_path.as_deref())?;
+    // One build at a time writes target/xdp (and sweeps what killed ones left).
+    let _lock = workdir::BuildLock::acquire(&project.target_dir, shell)?;
     let targets = selected_targets(args, &project)?;
     let ndk = if targets.iter().any(|t| t.ndk) {
         Some(locate_ndk(args, shell)?)

@@ -70,13 +70,14 @@ fn build_one(
     let object = out_dir.join(format!("{stem}.o"));
     let depfile = out_dir.join(format!("{stem}.d"));
     let stamp = out_dir.join(format!("{stem}.cmd"));
-    let partial = out_dir.join(format!("{stem}.o.partial"));
-    let args = clang_args(project, target, clang, source, &depfile, &partial);
+    // The recipe names the final object; clang writes a temporary one of
+    // this build's own (`.tmp*`, swept if the build is killed), which becomes
+    // the object only once stripped and checked.
     let recipe = format!(
         "{}\n{}\n{}\n",
         clang.path.display(),
         clang.version,
-        args.join("\n")
+        clang_args(project, target, clang, source, &depfile, &object).join("\n")
     );
 
     if is_fresh(&object, &stamp, &recipe, &depfile, &project.root) {
@@ -90,11 +91,17 @@ fn build_one(
         "Compiling",
         format!("{} (clang -target bpf)", source.display()),
     );
+    let _ = fs::remove_file(&stamp);
+    let partial = tempfile::Builder::new()
+        .prefix(".tmp")
+        .suffix(".o")
+        .tempfile_in(out_dir)
+        .with_context(|| format!("cannot write in {}", out_dir.display()))?;
+    let args = clang_args(project, target, clang, source, &depfile, partial.path());
     shell.verbose_status(
         "Running",
         format!("`{} {}`", clang.path.display(), args.join(" ")),
     );
-    let _ = fs::remove_file(&stamp);
     let output = Command::new(&clang.path)
         .args(&args)
         .current_dir(&project.root)
@@ -111,7 +118,6 @@ fn build_one(
         }));
     }
     if !output.status.success() {
-        let _ = fs::remove_file(&partial);
         bail!(
             "could not compile kern source `{}` (clang exited with {}); fix the errors above",
             source.display(),
@@ -120,14 +126,22 @@ fn build_one(
     }
     if let Some(strip) = &clang.strip {
         // -g drops DWARF only; .BTF and .BTF.ext (needed to load) stay.
-        let status = Command::new(strip).arg("-g").arg(&partial).status()?;
+        let status = Command::new(strip).arg("-g").arg(partial.path()).status()?;
         if !status.success() {
-            bail!("{} -g {} failed", strip.display(), partial.display());
+            bail!(
+                "{} -g {} failed (the object clang made from {})",
+                strip.display(),
+                partial.path().display(),
+                source.display()
+            );
         }
     }
-    elf::check_kern_object(&partial)
+    elf::check_kern_object(partial.path())
         .with_context(|| format!("kern object built from {}", source.display()))?;
-    fs::rename(&partial, &object)?;
+    partial
+        .persist(&object)
+        .with_context(|| format!("cannot write {}", object.display()))?;
+    // Last: only a finished, stripped, checked object has a stamp.
     fs::write(&stamp, &recipe)?;
     Ok(KernObject {
         source: source.to_path_buf(),

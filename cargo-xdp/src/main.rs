@@ -23,6 +23,7 @@ mod templates;
 mod toolchain;
 mod tools;
 mod user;
+mod workdir;
 
 use std::process::ExitCode;
 

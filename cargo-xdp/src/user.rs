@@ -152,23 +152,32 @@ pub fn stripped(
     std::fs::create_dir_all(out_dir)?;
     let name = loader.file_name().context("loader has no file name")?;
     let out = out_dir.join(name);
-    let partial = out_dir.join(format!("{}.partial", name.to_string_lossy()));
+    let partial = tempfile::Builder::new()
+        .prefix(".tmp")
+        .tempfile_in(out_dir)
+        .with_context(|| format!("cannot write in {}", out_dir.display()))?;
     let status = Command::new(strip)
         .arg("--strip-all")
         .arg(loader)
         .arg("-o")
-        .arg(&partial)
+        .arg(partial.path())
         .status()
         .with_context(|| format!("cannot run {}", strip.display()))?;
     if !status.success() {
-        let _ = std::fs::remove_file(&partial);
         bail!(
             "{} --strip-all {} failed",
             strip.display(),
             loader.display()
         );
     }
-    std::fs::rename(&partial, &out)?;
+    // tempfile makes 0600; a loader must stay executable.
+    std::fs::set_permissions(
+        partial.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )?;
+    partial
+        .persist(&out)
+        .with_context(|| format!("cannot write {}", out.display()))?;
     Ok(out)
 }
 
