@@ -434,10 +434,16 @@ fn adb_is_found_in_the_sdk_when_not_on_path() {
     let sdk = tempfile::tempdir().unwrap();
     fs::create_dir(sdk.path().join("platform-tools")).unwrap();
     std::os::unix::fs::symlink(&fake.adb, sdk.path().join("platform-tools/adb")).unwrap();
+    // A PATH without any adb (this machine has the real one in /usr/bin),
+    // with what the fake adb itself needs.
+    let bin = tempfile::tempdir().unwrap();
+    let python = ok(Command::new("python3").args(["-c", "import sys; print(sys.executable)"]));
+    std::os::unix::fs::symlink(python.trim(), bin.path().join("python3")).unwrap();
+    std::os::unix::fs::symlink(which("nsenter"), bin.path().join("nsenter")).unwrap();
     let mut command = deploy(&fake, &root);
     command
         .env_remove("ADB")
-        .env("PATH", "/usr/bin:/bin")
+        .env("PATH", bin.path())
         .env("ANDROID_HOME", sdk.path());
     let error = fails(command.arg("wlan0"));
     assert!(
@@ -454,4 +460,10 @@ fn adb_is_found_in_the_sdk_when_not_on_path() {
         error.contains("$ADB is set to `/nonexistent/adb`"),
         "{error}"
     );
+}
+
+/// The absolute path of a tool on this machine's PATH.
+fn which(tool: &str) -> std::path::PathBuf {
+    let found = ok(Command::new("sh").args(["-c", &format!("command -v {tool}")]));
+    std::path::PathBuf::from(found.trim())
 }

@@ -1,10 +1,15 @@
 //! Finding adb, choosing a device, and talking to it: one `adb` process
-//! per call, so a deploy's round trips can be counted.
+//! per call, so a deploy's round trips can be counted. Every call but a
+//! streaming one has a time limit, and Ctrl-C stops the call in flight so
+//! the deploy can clean up before it exits.
 
 use std::{
-    io::{BufRead, BufReader},
+    io::{BufRead, BufReader, Read},
+    os::unix::process::CommandExt,
     path::{Path, PathBuf},
-    process::{Command, Stdio},
+    process::{Child, Command, ExitStatus, Stdio},
+    sync::atomic::{AtomicBool, Ordering},
+    time::{Duration, Instant},
 };
 
 use anyhow::{bail, Context, Result};
@@ -50,11 +55,10 @@ pub struct Device {
     pub model: Option<String>,
 }
 
-pub fn devices(adb: &Path) -> Result<Vec<Device>> {
-    let output = Command::new(adb)
-        .args(["devices", "-l"])
-        .output()
-        .with_context(|| format!("cannot run {}", adb.display()))?;
+pub fn devices(adb: &Path, limit: Duration) -> Result<Vec<Device>> {
+    let mut command = Command::new(adb);
+    command.args(["devices", "-l"]);
+    let output = run_limited(command, limit, "`adb devices`", Interrupt::Stops)?;
     if !output.status.success() {
         bail!(
             "`{} devices` failed: {}",
@@ -161,11 +165,111 @@ fn listing(devices: &[Device], separator: &str) -> String {
         .join(separator)
 }
 
-/// One device, through one adb binary.
+/// How long one adb call may take unless --adb-timeout says otherwise.
+pub const DEFAULT_TIMEOUT_SECS: u64 = 60;
+pub const DEFAULT_LIMIT: Duration = Duration::from_secs(DEFAULT_TIMEOUT_SECS);
+
+/// Set by Ctrl-C (SIGINT, SIGTERM) once a deploy asked for it: the adb call
+/// in flight is stopped and the deploy cleans up before it exits.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// From now on, Ctrl-C stops the current adb call instead of the process.
+pub fn stop_calls_on_interrupt() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst));
+    });
+}
+
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
+}
+
+/// Whether a Ctrl-C stops a call: cleanup calls run to their end (or limit).
+#[derive(Clone, Copy, PartialEq)]
+pub enum Interrupt {
+    Stops,
+    Ignored,
+}
+
+/// What one adb process printed and how it ended.
+pub struct Finished {
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    pub status: ExitStatus,
+}
+
+/// Runs `command` (stdin empty: adb forwards the caller's stdin otherwise)
+/// for at most `limit`; past it, or on Ctrl-C, kills adb and everything it
+/// started and says which call it was.
+pub fn run_limited(
+    mut command: Command,
+    limit: Duration,
+    what: &str,
+    interrupt: Interrupt,
+) -> Result<Finished> {
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // Its own process group: killed as a whole, and a terminal's Ctrl-C
+        // reaches us, not adb, so we decide what happens.
+        .process_group(0);
+    let mut child = command
+        .spawn()
+        .with_context(|| format!("cannot run {:?}", command.get_program()))?;
+    let stdout = drain(child.stdout.take());
+    let stderr = drain(child.stderr.take());
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if interrupt == Interrupt::Stops && interrupted() {
+            kill_group(&mut child);
+            bail!("{what} was interrupted (Ctrl-C)");
+        }
+        if Instant::now() >= deadline {
+            kill_group(&mut child);
+            bail!(
+                "{what} did not finish within {} s, so it was stopped; check the device and \
+                 `adb devices`, or allow more time with --adb-timeout SECS",
+                limit.as_secs()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    Ok(Finished {
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+        status,
+    })
+}
+
+fn drain(pipe: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        if let Some(mut pipe) = pipe {
+            let _ = pipe.read_to_end(&mut bytes);
+        }
+        bytes
+    })
+}
+
+fn kill_group(child: &mut Child) {
+    // SAFETY: kill(2) on the process group we made for this child.
+    unsafe {
+        libc::kill(-(child.id() as i32), libc::SIGKILL);
+    }
+    let _ = child.wait();
+}
+
+/// One device, through one adb binary, with a time limit per call.
 #[derive(Debug, Clone)]
 pub struct Adb {
     pub path: PathBuf,
     pub serial: String,
+    pub limit: Duration,
 }
 
 /// What a device command printed, and its exit status from the sentinel.
@@ -182,25 +286,40 @@ impl Adb {
         command
     }
 
+    fn run(&self, command: Command, what: &str, interrupt: Interrupt) -> Result<Finished> {
+        run_limited(
+            command,
+            self.limit,
+            &format!("{what} on {}", self.serial),
+            interrupt,
+        )
+    }
+
     /// Runs `script` (one string, quoted by the caller, ending in the
-    /// `__rc` sentinel) in the device's shell.
-    pub fn shell(&self, script: &str) -> Result<Output> {
-        let out = self
-            .command()
-            .args(["shell", script])
-            .stdin(Stdio::null())
-            .output()
-            .with_context(|| format!("cannot run {}", self.path.display()))?;
+    /// `__rc` sentinel) in the device's shell; `what` names the step.
+    pub fn shell(&self, script: &str, what: &str) -> Result<Output> {
+        self.shell_with(script, what, Interrupt::Stops)
+    }
+
+    /// The same, not stopped by Ctrl-C: for cleaning up after one.
+    pub fn shell_cleanup(&self, script: &str) -> Result<Output> {
+        self.shell_with(script, "the cleanup", Interrupt::Ignored)
+    }
+
+    fn shell_with(&self, script: &str, what: &str, interrupt: Interrupt) -> Result<Output> {
+        let mut command = self.command();
+        command.args(["shell", script]);
+        let out = self.run(command, what, interrupt)?;
         let (stdout, code) = remote::split_sentinel(&String::from_utf8_lossy(&out.stdout));
         Ok(Output {
             stdout,
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).replace("\r\n", "\n"),
             code,
         })
     }
 
     /// Like `shell`, passing each line of output on as it comes
-    /// (`stats --watch`); returns the sentinel's status.
+    /// (`stats --watch`, no time limit); returns the sentinel's status.
     pub fn shell_streaming(&self, script: &str, mut line: impl FnMut(&str)) -> Result<Option<i32>> {
         let mut child = self
             .command()
@@ -212,9 +331,10 @@ impl Adb {
         let mut code = None;
         for text in BufReader::new(child.stdout.take().expect("piped")).lines() {
             let text = text?;
+            let text = text.strip_suffix('\r').unwrap_or(&text);
             match text.strip_prefix("__rc=") {
                 Some(rc) => code = rc.trim().parse().ok(),
-                None => line(&text),
+                None => line(text),
             }
         }
         child.wait()?;
@@ -223,13 +343,9 @@ impl Adb {
 
     /// One `adb push` of all `files` into the existing directory `dir`.
     pub fn push(&self, files: &[PathBuf], dir: &str) -> Result<()> {
-        let out = self
-            .command()
-            .arg("push")
-            .args(files)
-            .arg(format!("{dir}/"))
-            .output()
-            .with_context(|| format!("cannot run {}", self.path.display()))?;
+        let mut command = self.command();
+        command.arg("push").args(files).arg(format!("{dir}/"));
+        let out = self.run(command, "adb push", Interrupt::Stops)?;
         if !out.status.success() {
             bail!(
                 "adb push to {} failed: {}",
@@ -242,22 +358,21 @@ impl Adb {
 
     /// `adb root`, then wait until adbd is back (it restarts).
     pub fn root(&self) -> Result<()> {
-        let out = self
-            .command()
-            .arg("root")
-            .output()
-            .with_context(|| format!("cannot run {}", self.path.display()))?;
+        let mut command = self.command();
+        command.arg("root");
+        let out = self.run(command, "`adb root`", Interrupt::Stops)?;
         let said = String::from_utf8_lossy(&out.stdout).to_string()
             + &String::from_utf8_lossy(&out.stderr);
         if !out.status.success() || said.contains("cannot run as root") {
             bail!("`adb root` was refused by {}: {}", self.serial, said.trim());
         }
-        let status = self
-            .command()
-            .arg("wait-for-device")
-            .status()
-            .with_context(|| format!("cannot run {}", self.path.display()))?;
-        if !status.success() {
+        let mut wait = self.command();
+        wait.arg("wait-for-device");
+        if !self
+            .run(wait, "`adb wait-for-device`", Interrupt::Stops)?
+            .status
+            .success()
+        {
             bail!("{} did not come back after `adb root`", self.serial);
         }
         Ok(())

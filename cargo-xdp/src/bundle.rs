@@ -25,10 +25,14 @@ use crate::templates;
 
 /// The host side: push and attach with only adb.
 pub const SCRIPT: &str = "push-and-attach.sh";
-/// The device side, shared by the script and `cargo xdp deploy`.
+/// The device side, shared by the script and `cargo xdp deploy`; root runs
+/// only its own checked copy.
 pub const DEVICE_SCRIPT: &str = "on-device.sh";
-/// Scripts every bundle carries, executable.
-const SCRIPTS: [&str; 2] = [SCRIPT, DEVICE_SCRIPT];
+/// Root's way in: sent as the text of the root command, never run from a
+/// file on the device (see the script).
+pub const ROOT_ENTRY: &str = "root-entry.sh";
+/// Scripts every bundle carries, and their modes.
+const SCRIPTS: [(&str, u32); 3] = [(SCRIPT, 0o755), (DEVICE_SCRIPT, 0o755), (ROOT_ENTRY, 0o644)];
 
 /// What goes into one bundle.
 pub struct Contents<'a> {
@@ -186,7 +190,7 @@ fn stamp_key(contents: &Contents) -> String {
         contents.api,
         env!("CARGO_PKG_VERSION"),
         SCRIPTS
-            .map(|script| sha256_hex(&templates::bundle_file(script, contents.name)))
+            .map(|(script, _)| sha256_hex(&templates::bundle_file(script, contents.name)))
             .join(","),
     )
 }
@@ -237,10 +241,10 @@ fn collect(contents: &Contents) -> Result<Vec<File>> {
         bytes: fs::read(contents.loader)
             .with_context(|| format!("cannot read {}", contents.loader.display()))?,
     });
-    for script in SCRIPTS {
+    for (script, mode) in SCRIPTS {
         files.push(File {
             name: script.into(),
-            mode: 0o755,
+            mode,
             bytes: templates::bundle_file(script, contents.name),
         });
     }
@@ -263,8 +267,9 @@ fn file_name(path: &Path) -> Result<String> {
         .into_owned())
 }
 
-/// `key: value` lines, then one `sha256: HEX  FILE` line per file (the hash
-/// and name as `sha256sum` prints them, so the device can check with it).
+/// `key: value` lines, then per file `sha256: HEX  FILE` (the hash and name
+/// as `sha256sum` prints them) and `size: BYTES  FILE` (root copies no more
+/// than that from the shell user's staging directory).
 pub fn manifest(contents: &Contents, files: &[File]) -> String {
     let loader = file_name(contents.loader).unwrap_or_default();
     let kern: Vec<String> = contents
@@ -288,8 +293,10 @@ pub fn manifest(contents: &Contents, files: &[File]) -> String {
     }
     for file in files {
         text.push_str(&format!(
-            "sha256: {}  {}\n",
+            "sha256: {}  {}\nsize: {}  {}\n",
             sha256_hex(&file.bytes),
+            file.name,
+            file.bytes.len(),
             file.name
         ));
     }
@@ -343,13 +350,15 @@ mod tests {
                 "demo_kern.o",
                 "demo_user",
                 DEVICE_SCRIPT,
-                SCRIPT
+                SCRIPT,
+                ROOT_ENTRY
             ]
         );
         let manifest = String::from_utf8(files[0].bytes.clone()).unwrap();
         assert!(manifest.contains("target: linux-x86_64\n"));
         assert!(manifest.contains(&format!("sha256: {}  demo_kern.o\n", sha256_hex(b"kern"))));
         assert!(manifest.contains(&format!("sha256: {}  demo_user\n", sha256_hex(b"loader"))));
+        assert!(manifest.contains("size: 6  demo_user\n"));
         assert!(manifest.contains(&format!("  {SCRIPT}\n")));
         // Known vector, so the device's sha256sum agrees with ours.
         assert_eq!(

@@ -59,6 +59,10 @@ pub struct DeviceArgs {
     /// Device serial (default: $ANDROID_SERIAL, else the only device).
     #[arg(short = 's', long = "serial", value_name = "SERIAL")]
     pub serial: Option<String>,
+    /// Longest any one adb call may take before it is stopped (a wedged
+    /// adb, a device that went away, an su prompt nobody answers).
+    #[arg(long, value_name = "SECS", default_value_t = crate::adb::DEFAULT_TIMEOUT_SECS, value_parser = clap::value_parser!(u64).range(1..))]
+    pub adb_timeout: u64,
 }
 
 #[derive(Args, Debug)]

@@ -1,24 +1,31 @@
 //! `cargo xdp deploy --adb IFACE`, `--detach`, `status --adb`, `stats --adb`.
 //!
 //! After the device is chosen (`adb devices -l`), a deploy is three adb
-//! calls: a probe (who am I, ABI, su, the interface; creates the staging
-//! directory only when root is reachable), one push of the bundle's files,
-//! and one shell running on-device.sh as root (check, move into place,
-//! attach, status). `adb root` adds two calls when the shell is not root.
+//! calls: a probe (who am I, ABI, su, a sha256 tool, the interface; creates
+//! the staging directory only when root is reachable), one push of the
+//! bundle's files, and one shell in which root copies them into its own
+//! directory, checks them there, attaches, and reports the status; the
+//! shell user then removes what it pushed. `adb root` adds two calls when
+//! the shell is not root. Every call has a time limit; a failure or Ctrl-C
+//! at any step removes what the deploy left on the device and on the host.
 
-use std::path::{Path, PathBuf};
+use std::{
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
 use anyhow::{bail, Context, Result};
 use flate2::read::GzDecoder;
 
 use crate::{
     adb::{self, Adb, Device},
-    builder,
+    builder, bundle,
     cli::{BuildArgs, DeployArgs, DeviceArgs},
     project::Project,
     remote::{self, Probe, Root},
     shell::Shell,
     toolchain::{self, Target},
+    workdir,
 };
 
 /// A device checked and ready for files: how to be root there, what to build.
@@ -26,7 +33,28 @@ pub struct Session {
     pub adb: Adb,
     pub model: String,
     pub root: Root,
+    pub probe: Probe,
     pub target: Target,
+}
+
+impl Session {
+    /// Removes the staging directory and root's unfinished copy; says so
+    /// when even that fails (the device went away).
+    pub fn clean_up(&self, name: &str, shell: &Shell) {
+        let command = remote::cleanup(self.root, self.probe.hasher_or_default(), name);
+        match self.adb.shell_cleanup(&command) {
+            Ok(out) if out.code == Some(0) => {}
+            Ok(out) => shell.warn(format!(
+                "could not remove the staged files of {name} from {}: {}",
+                self.adb.serial,
+                out.stderr.trim()
+            )),
+            Err(error) => shell.warn(format!(
+                "could not remove the staged files of {name} from {}: {error:#}",
+                self.adb.serial
+            )),
+        }
+    }
 }
 
 /// What a deploy left on one device.
@@ -45,8 +73,11 @@ pub fn deploy(args: &DeployArgs, shell: &Shell) -> Result<()> {
         );
     }
     let project = Project::find(args.manifest_path.as_deref())?;
+    let limit = Duration::from_secs(args.device.adb_timeout);
     let adb_path = adb::locate()?;
-    let devices = adb::devices(&adb_path)?;
+    // Ctrl-C from here on stops the adb call in flight; we clean up, then exit.
+    adb::stop_calls_on_interrupt();
+    let devices = adb::devices(&adb_path, limit)?;
     if args.all_devices {
         return crate::fleet::deploy_all(args, &project, &adb_path, &devices, shell);
     }
@@ -54,36 +85,56 @@ pub fn deploy(args: &DeployArgs, shell: &Shell) -> Result<()> {
     let adb = Adb {
         path: adb_path,
         serial: device.serial.clone(),
+        limit,
     };
+    let name = &project.meta.name;
     if args.detach {
-        let name = &project.meta.name;
-        let root = reach_root(&adb, name, None)?.1;
-        let detach = remote::deployed(name, root, &["detach", &args.interface]);
+        let (probe, root) = reach_root(&adb, name, None)?;
+        let detach = remote::deployed(
+            root,
+            probe.hasher_or_default(),
+            name,
+            &["detach", &args.interface],
+        );
         // The loader's warnings (not its "Detached" line: ours follows).
-        let out = run_checked(&adb, &detach)?;
+        let out = run_checked(&adb, &detach, "the detach")?;
         if !shell.quiet() {
             shell.passthrough(&out.stderr);
         }
         shell.status(
             "Detached",
-            format!(
-                "{} from {} on {}",
-                project.meta.name, args.interface, adb.serial
-            ),
+            format!("{name} from {} on {}", args.interface, adb.serial),
         );
         return Ok(());
     }
     let session = prepare(&adb, &device, &project, args, shell)?;
-    let bundle = build(&project, args, std::slice::from_ref(&session.target), shell)?
-        .pop()
-        .expect("one target built")
-        .1;
-    let deployed = push_and_attach(&session, &project.meta.name, &bundle, args)?;
+    // The probe made a staging directory: a failed build must not leave it.
+    let built = build(&project, args, std::slice::from_ref(&session.target), shell);
+    let bundle = match built {
+        Ok(mut bundles) => bundles.pop().expect("one target built").1,
+        Err(error) => {
+            session.clean_up(name, shell);
+            return Err(interrupted_or(error));
+        }
+    };
+    let deployed =
+        push_and_attach(&session, &project, &bundle, args, shell).map_err(interrupted_or)?;
     if !shell.quiet() {
         shell.passthrough(&deployed.output);
     }
     report(shell, &session, &args.interface, &deployed);
     Ok(())
+}
+
+/// After Ctrl-C, that is what happened, whatever the step it broke said.
+fn interrupted_or(error: anyhow::Error) -> anyhow::Error {
+    if adb::interrupted() {
+        anyhow::anyhow!(
+            "interrupted (Ctrl-C); what this deploy had staged on the device and here was removed"
+        )
+    } else {
+        error
+    }
 }
 
 fn requested_serial(args: &DeviceArgs) -> Option<String> {
@@ -94,7 +145,8 @@ fn requested_serial(args: &DeviceArgs) -> Option<String> {
     })
 }
 
-/// Probe, root, interface, target: everything before a byte is pushed.
+/// Probe, root, interface, sha256 tool, target: everything before a byte
+/// is pushed.
 pub fn prepare(
     adb: &Adb,
     device: &Device,
@@ -110,6 +162,16 @@ pub fn prepare(
             args.interface
         );
     }
+    if probe.hasher.is_none() {
+        bail!(
+            "{} has no sha256 tool (none of {}; Android has one from 8.0 on), and cargo-xdp runs \
+             nothing as root that it cannot check first; nothing was pushed. Install busybox on \
+             the device (for example Magisk's busybox module), or use a device with Android 8 or \
+             newer",
+            adb.serial,
+            remote::HASHERS.join(", ")
+        );
+    }
     let target = match &args.target {
         Some(name) => toolchain::find(name)?,
         None => target_for_abi(&probe.abi, &adb.serial)?,
@@ -117,14 +179,21 @@ pub fn prepare(
     shell.verbose_status(
         "Device",
         format!(
-            "{} ({}), {}, root via {root:?}",
-            adb.serial, probe.abi, target.name
+            "{} ({}, SDK {}), {}, root via {root:?}",
+            adb.serial,
+            probe.abi,
+            probe
+                .sdk
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "?".into()),
+            target.name
         ),
     );
     Ok(Session {
         adb: adb.clone(),
         model: device.model.clone().unwrap_or_else(|| "-".into()),
         root,
+        probe,
         target,
     })
 }
@@ -132,8 +201,9 @@ pub fn prepare(
 /// The probe, and how to be root: the shell itself, `adb root` on
 /// userdebug/eng builds, else su. None of them: stop, nothing pushed.
 fn reach_root(adb: &Adb, name: &str, interface: Option<&str>) -> Result<(Probe, Root)> {
-    let probe =
-        remote::parse_probe(&run_checked(adb, &remote::probe_command(name, interface))?.stdout);
+    let probe = remote::parse_probe(
+        &run_checked(adb, &remote::probe_command(name, interface), "the probe")?.stdout,
+    );
     if probe.uid == Some(0) {
         return Ok((probe, Root::Shell));
     }
@@ -154,20 +224,22 @@ fn reach_root(adb: &Adb, name: &str, interface: Option<&str>) -> Result<(Probe, 
     )
 }
 
-/// Runs a sentinel-terminated command; its output, or an error with it.
-fn run_checked(adb: &Adb, command: &str) -> Result<adb::Output> {
-    let out = adb.shell(command)?;
+/// Runs a sentinel-terminated command (`what`: the step, for errors); its
+/// output, or an error with it.
+fn run_checked(adb: &Adb, command: &str, what: &str) -> Result<adb::Output> {
+    let out = adb.shell(command, what)?;
     match out.code {
         Some(0) => Ok(out),
         Some(code) => bail!(
-            "on {} the command failed (exit {code}):\n{}{}",
+            "{what} on {} failed (exit {code}):\n{}{}",
             adb.serial,
             out.stdout,
             out.stderr.trim_end()
         ),
         None => bail!(
-            "lost the connection to {} (no exit status came back): {}",
+            "{what} on {} gave no exit status (the connection was lost?): {}{}",
             adb.serial,
+            out.stdout,
             out.stderr.trim()
         ),
     }
@@ -215,59 +287,110 @@ pub fn build(
         .collect())
 }
 
-/// One push of the bundle's files to the staging directory, one shell that
-/// checks them, moves them into place, attaches and reports the status.
+/// One push of the bundle's files to the staging directory, one shell in
+/// which root copies, checks and attaches them. A failure at either step
+/// removes what was staged (on the device and here) and says what is
+/// attached now.
 pub fn push_and_attach(
     session: &Session,
-    name: &str,
+    project: &Project,
     bundle: &Path,
     args: &DeployArgs,
+    shell: &Shell,
 ) -> Result<Deployed> {
-    let unpacked = tempfile::tempdir()?;
-    let files = unpack(bundle, unpacked.path(), name)?;
-    let stage = remote::staging_dir(name);
-    if let Err(error) = session.adb.push(&files, &stage) {
-        // Nothing half-pushed stays behind.
-        let _ = session
-            .adb
-            .shell(&format!("rm -rf {}; echo __rc=$?", remote::quote(&stage)));
-        return Err(error);
+    let name = &project.meta.name;
+    // Unpacked where a killed deploy's leftovers are swept by the next build.
+    let unpacked = workdir::scratch_dir(&project.target_dir)?;
+    let result = unpack(bundle, unpacked.path(), name)
+        .and_then(|files| push_and_attach_files(session, name, &files, args));
+    if result.is_err() {
+        session.clean_up(name, shell);
     }
-    let script = format!("{stage}/{}", crate::bundle::DEVICE_SCRIPT);
-    let mut attach_args = vec!["attach", args.interface.as_str(), args.mode.as_str()];
-    attach_args.extend(args.attach_args.iter().map(String::as_str));
-    let out = session
-        .adb
-        .shell(&remote::as_root(session.root, &script, &attach_args))?;
-    if out.code != Some(0) {
+    result
+}
+
+fn push_and_attach_files(
+    session: &Session,
+    name: &str,
+    files: &[PathBuf],
+    args: &DeployArgs,
+) -> Result<Deployed> {
+    let sha256_of = |file: &str| -> Result<String> {
+        let path = files
+            .iter()
+            .find(|f| f.file_name().is_some_and(|n| n == file))
+            .with_context(|| format!("the bundle has no {file}"))?;
+        Ok(bundle::sha256_hex(&std::fs::read(path)?))
+    };
+    let checks = remote::Checks {
+        manifest_sha256: sha256_of("MANIFEST")?,
+        script_sha256: sha256_of(bundle::DEVICE_SCRIPT)?,
+    };
+    let mut attach = vec![args.interface.as_str(), args.mode.as_str()];
+    attach.extend(args.attach_args.iter().map(String::as_str));
+    let hasher = session.probe.hasher_or_default();
+    let command = remote::install(session.root, hasher, name, &checks, &attach);
+    if !session.probe.has_shell_v2() && command.len() > remote::LEGACY_COMMAND_LIMIT {
         bail!(
-            "attaching {name} to {} on {} failed; nothing is attached:\n{}{}",
+            "the attach command for {} is {} bytes, and adbd before Android 7 refuses commands \
+             over {}: pass fewer loader arguments after `--` and add the rest on the device \
+             with the loader's `rules` command; nothing was attached",
+            session.adb.serial,
+            command.len(),
+            remote::LEGACY_COMMAND_LIMIT
+        );
+    }
+    session.adb.push(files, &remote::staging_dir(name))?;
+    let out = session.adb.shell(&command, "the attach")?;
+    let line_of = |prefix: &str| {
+        out.stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(prefix))
+            .and_then(|json| serde_json::from_str::<serde_json::Value>(json).ok())
+    };
+    let on_interface = |status: &serde_json::Value| {
+        status["attached"].as_array().and_then(|list| {
+            list.iter()
+                .find(|a| a["interface"] == args.interface.as_str())
+                .cloned()
+        })
+    };
+    if out.code != Some(0) {
+        let now =
+            match line_of("previous-json: ").as_ref().and_then(on_interface) {
+                Some(previous) => format!(
+                "the previous deploy is still attached to {} ({} mode, program id {}), its files \
+                 unchanged",
+                args.interface, previous["mode"].as_str().unwrap_or("?"), previous["program_id"]
+            ),
+                None => format!("nothing is attached to {}", args.interface),
+            };
+        let said: Vec<&str> = out
+            .stdout
+            .lines()
+            .filter(|l| !l.starts_with("previous-json: "))
+            .collect();
+        bail!(
+            "attaching {name} to {} on {} failed; {now}:\n{}{}",
             args.interface,
             session.adb.serial,
-            out.stdout,
+            said.iter().map(|l| format!("{l}\n")).collect::<String>(),
             out.stderr.trim_end()
         );
     }
-    let (status, output): (Vec<&str>, Vec<&str>) = out
+    let status =
+        line_of("status-json: ").context("the device reported no status after attaching")?;
+    let attached = on_interface(&status).with_context(|| {
+        format!(
+            "the loader said it attached, but its status on {} lists nothing on {}",
+            session.adb.serial, args.interface
+        )
+    })?;
+    let output: Vec<&str> = out
         .stdout
         .lines()
-        .partition(|l| l.starts_with("status-json: "));
-    let status: serde_json::Value = status
-        .first()
-        .and_then(|l| serde_json::from_str(l.trim_start_matches("status-json: ")).ok())
-        .context("the device reported no status after attaching")?;
-    let attached = status["attached"]
-        .as_array()
-        .and_then(|list| {
-            list.iter()
-                .find(|a| a["interface"] == args.interface.as_str())
-        })
-        .with_context(|| {
-            format!(
-                "the loader said it attached, but its status on {} lists nothing on {}",
-                session.adb.serial, args.interface
-            )
-        })?;
+        .filter(|l| !l.starts_with("status-json: "))
+        .collect();
     Ok(Deployed {
         mode: attached["mode"].as_str().unwrap_or("?").to_string(),
         program_id: attached["program_id"].as_u64().unwrap_or(0),
@@ -326,24 +449,27 @@ pub fn message(
     }
 }
 
-/// `cargo xdp status --adb` / `stats --adb`: the loader on the device.
+/// `cargo xdp status --adb` / `stats --adb`: root's deployed loader.
 pub fn on_device(
     device_args: &DeviceArgs,
     manifest_path: Option<&Path>,
     loader_args: &[&str],
 ) -> Result<()> {
     let project = Project::find(manifest_path)?;
+    let limit = Duration::from_secs(device_args.adb_timeout);
     let adb_path = adb::locate()?;
     let device = adb::select(
-        &adb::devices(&adb_path)?,
+        &adb::devices(&adb_path, limit)?,
         requested_serial(device_args).as_deref(),
     )?;
     let adb = Adb {
         path: adb_path,
         serial: device.serial,
+        limit,
     };
-    let root = reach_root(&adb, &project.meta.name, None)?.1;
-    let command = remote::deployed(&project.meta.name, root, loader_args);
+    let name = &project.meta.name;
+    let (probe, root) = reach_root(&adb, name, None)?;
+    let command = remote::deployed(root, probe.hasher_or_default(), name, loader_args);
     let code = adb.shell_streaming(&command, |line| println!("{line}"))?;
     match code {
         Some(0) => Ok(()),

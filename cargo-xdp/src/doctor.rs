@@ -236,9 +236,10 @@ impl<'a> Probe<'a> {
                     let device = adb::Adb {
                         path: adb_path.clone().into(),
                         serial: device.serial.clone(),
+                        limit: adb::DEFAULT_LIMIT,
                     };
                     device
-                        .shell("getprop ro.product.cpu.abi; echo __rc=$?")
+                        .shell("getprop ro.product.cpu.abi; echo __rc=$?", "getprop")
                         .map(|out| out.stdout.trim().to_string())
                         .unwrap_or_default()
                 })
@@ -319,7 +320,7 @@ impl<'a> Probe<'a> {
     fn adb(&mut self) -> &Result<(String, Vec<adb::Device>), String> {
         self.adb.get_or_insert_with(|| {
             let path = adb::locate().map_err(|e| format!("{e:#}"))?;
-            let devices = adb::devices(&path).map_err(|e| format!("{e:#}"))?;
+            let devices = adb::devices(&path, adb::DEFAULT_LIMIT).map_err(|e| format!("{e:#}"))?;
             Ok((path.display().to_string(), devices))
         })
     }

@@ -2,7 +2,7 @@
 //! parallel, one build for the targets they need, a row per device; one
 //! failing device does not stop the others.
 
-use std::{path::Path, thread};
+use std::{path::Path, thread, time::Duration};
 
 use anyhow::{bail, Result};
 
@@ -33,6 +33,7 @@ pub fn deploy_all(
             let adb = Adb {
                 path: adb_path.to_path_buf(),
                 serial: device.serial.clone(),
+                limit: Duration::from_secs(args.device.adb_timeout),
             };
             prepare(&adb, &device, project, args, shell)
         });
@@ -50,7 +51,18 @@ pub fn deploy_all(
     let bundles = if targets.is_empty() {
         Vec::new()
     } else {
-        build(project, args, &targets, shell)?
+        match build(project, args, &targets, shell) {
+            Ok(bundles) => bundles,
+            Err(error) => {
+                // Every prepared device has a staging directory to remove.
+                in_parallel(prepared, |(_, session)| {
+                    if let Ok(session) = session {
+                        session.clean_up(name, shell);
+                    }
+                });
+                return Err(error);
+            }
+        }
     };
     let results: Vec<(Device, Result<(Session, Deployed)>)> =
         in_parallel(prepared, |(device, session)| {
@@ -59,7 +71,7 @@ pub fn deploy_all(
                     .iter()
                     .find(|(target, _)| *target == session.target.name)
                     .expect("every prepared target was built");
-                let deployed = push_and_attach(&session, name, bundle, args)?;
+                let deployed = push_and_attach(&session, project, bundle, args, shell)?;
                 Ok((session, deployed))
             });
             (device, result)

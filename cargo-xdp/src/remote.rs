@@ -4,20 +4,26 @@
 //! adb joins its arguments into one string for the device's `sh -c`, so
 //! every command here is one string, quoted by us. Old adbd loses the exit
 //! status, so each command ends with `echo __rc=$?` and we read that.
+//!
+//! Files go where the shell user (uid 2000) can write, `/data/local/tmp`;
+//! root takes its own copies into `/data/local/cargo-xdp` (root's, 0700)
+//! and runs only those, through `root-entry.sh`, whose text is the root
+//! command itself.
 
 use anyhow::{bail, Result};
 
-/// Where bundles go on the device (`/sdcard` is noexec).
-pub const BASE: &str = "/data/local/tmp/cargo-xdp";
+use crate::{bundle, templates};
 
-/// The directory a project's files live in on the device.
-pub fn final_dir(name: &str) -> String {
-    format!("{BASE}/{name}")
-}
+/// Where the shell user pushes bundles (`/sdcard` is noexec).
+pub const STAGING_BASE: &str = "/data/local/tmp/cargo-xdp";
 
-/// Where a push lands before on-device.sh checks it and moves it into place.
+/// The longest command adbd without shell protocol v2 (before Android 7,
+/// API 24) takes.
+pub const LEGACY_COMMAND_LIMIT: usize = 4096;
+
+/// Where a push lands before root copies and checks it.
 pub fn staging_dir(name: &str) -> String {
-    format!("{BASE}/.{name}.partial")
+    format!("{STAGING_BASE}/.{name}.partial")
 }
 
 /// One argument for a POSIX shell: `'...'` with `'` spelled `'\''`.
@@ -52,36 +58,64 @@ pub enum Root {
     SuC,
 }
 
+/// The sha256 tools root-entry.sh accepts, in the order the probe tries them.
+pub const HASHERS: [&str; 3] = ["sha256sum", "toybox sha256sum", "busybox sha256sum"];
+
 /// What one probe learned about the device.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Probe {
     pub uid: Option<u32>,
     pub abi: String,
+    /// `ro.build.version.sdk`: below 24, adbd has no shell protocol v2.
+    pub sdk: Option<u32>,
     /// `ro.debuggable=1`: adbd may restart as root (`adb root`).
     pub debuggable: bool,
     pub su: Option<Root>,
+    /// One of HASHERS, or None: the device cannot check files, root runs none.
+    pub hasher: Option<String>,
     /// None when no interface was asked about; else (exists, all names).
     pub interface: Option<(bool, String)>,
 }
 
-/// The probe: identity, ABI, the ways to root, the interface; and, when
-/// root is reachable and an interface was asked for and exists, an empty
-/// staging directory for the push (nothing is created otherwise).
+impl Probe {
+    /// The sha256 tool to name in commands that check nothing (run, clean).
+    pub fn hasher_or_default(&self) -> &str {
+        self.hasher.as_deref().unwrap_or(HASHERS[0])
+    }
+
+    /// adbd of Android 7 and later speaks shell protocol v2 (exit status,
+    /// no pty, no length limit); an unknown SDK is taken as older.
+    pub fn has_shell_v2(&self) -> bool {
+        self.sdk.is_some_and(|sdk| sdk >= 24)
+    }
+}
+
+/// The probe: identity, ABI, SDK, the ways to root, a sha256 tool, the
+/// interface; and, when root is reachable, files can be checked and an
+/// interface was asked for and exists, an empty staging directory for the
+/// push (nothing is created otherwise). Every `su` gets an empty stdin: on
+/// old adbd the command's stdin is never closed, and an su that prompts
+/// there would wait forever.
 pub fn probe_command(name: &str, interface: Option<&str>) -> String {
     let mut script = String::from(
         "uid=$(id -u); echo uid=$uid; echo abi=$(getprop ro.product.cpu.abi); \
+         echo sdk=$(getprop ro.build.version.sdk); \
          dbg=$(getprop ro.debuggable); echo debuggable=$dbg; su=none; \
          if [ \"$uid\" != 0 ] && command -v su >/dev/null 2>&1; then \
-         if [ \"$(su 0 id -u 2>/dev/null)\" = 0 ]; then su=su0; \
-         elif [ \"$(su -c 'id -u' 2>/dev/null)\" = 0 ]; then su=suc; fi; fi; echo su=$su; ",
+         if [ \"$(su 0 id -u </dev/null 2>/dev/null)\" = 0 ]; then su=su0; \
+         elif [ \"$(su -c 'id -u' </dev/null 2>/dev/null)\" = 0 ]; then su=suc; fi; fi; echo su=$su; \
+         hash=none; if command -v sha256sum >/dev/null 2>&1; then hash=sha256sum; \
+         elif toybox sha256sum </dev/null >/dev/null 2>&1; then hash='toybox sha256sum'; \
+         elif busybox sha256sum </dev/null >/dev/null 2>&1; then hash='busybox sha256sum'; fi; \
+         echo \"hash=$hash\"; ",
     );
     if let Some(interface) = interface {
         let stage = quote(&staging_dir(name));
         script.push_str(&format!(
             "if [ -e /sys/class/net/{iface} ]; then echo iface=yes; \
-             if [ \"$uid\" = 0 ] || [ $su != none ] || [ \"$dbg\" = 1 ]; then \
+             if [ \"$hash\" != none ] && {{ [ \"$uid\" = 0 ] || [ $su != none ] || [ \"$dbg\" = 1 ]; }}; then \
              rm -rf {stage} && mkdir -p {stage}; fi; \
-             else echo iface=no $(ls /sys/class/net | tr '\\n' ' '); fi; ",
+             else echo iface=no $(ls /sys/class/net); fi; ",
             iface = quote(interface),
         ));
     }
@@ -93,17 +127,20 @@ pub fn parse_probe(output: &str) -> Probe {
     let mut probe = Probe::default();
     for line in output.lines() {
         let (key, value) = line.split_once('=').unwrap_or((line, ""));
+        let value = value.trim();
         match key {
-            "uid" => probe.uid = value.trim().parse().ok(),
-            "abi" => probe.abi = value.trim().to_string(),
-            "debuggable" => probe.debuggable = value.trim() == "1",
+            "uid" => probe.uid = value.parse().ok(),
+            "abi" => probe.abi = value.to_string(),
+            "sdk" => probe.sdk = value.parse().ok(),
+            "debuggable" => probe.debuggable = value == "1",
             "su" => {
-                probe.su = match value.trim() {
+                probe.su = match value {
                     "su0" => Some(Root::SuZero),
                     "suc" => Some(Root::SuC),
                     _ => None,
                 }
             }
+            "hash" => probe.hasher = HASHERS.iter().find(|h| **h == value).map(|h| h.to_string()),
             "iface" => {
                 let (answer, names) = value.split_once(' ').unwrap_or((value, ""));
                 probe.interface = Some((answer == "yes", names.trim().to_string()));
@@ -114,44 +151,89 @@ pub fn parse_probe(output: &str) -> Probe {
     probe
 }
 
-/// `sh SCRIPT ARGS` as root the given way, then the exit-status sentinel.
-pub fn as_root(root: Root, script: &str, args: &[&str]) -> String {
-    let mut command = format!("sh {}", quote(script));
-    for arg in args {
+/// root-entry.sh as it is sent: without indentation, comment and blank
+/// lines (push-and-attach.sh strips it the same way).
+pub fn root_entry_text() -> String {
+    let script = templates::bundle_file(bundle::ROOT_ENTRY, "");
+    String::from_utf8_lossy(&script)
+        .lines()
+        .map(str::trim_start)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// `sh -c ROOT_ENTRY root-entry HASHER NAME ARGS...` as root, the given way.
+pub fn as_root(root: Root, hasher: &str, name: &str, args: &[&str]) -> String {
+    let mut command = format!("sh -c {} root-entry", quote(&root_entry_text()));
+    for arg in [hasher, name].iter().chain(args) {
         command.push(' ');
         command.push_str(&quote(arg));
     }
-    let wrapped = match root {
+    match root {
         Root::Shell => command,
-        Root::SuZero => format!("su 0 {command}"),
-        Root::SuC => format!("su -c {}", quote(&command)),
-    };
-    format!("{wrapped}; echo __rc=$?")
+        Root::SuZero => format!("su 0 {command} </dev/null"),
+        Root::SuC => format!("su -c {} </dev/null", quote(&command)),
+    }
 }
 
-/// `on-device.sh ARGS` of the deployed copy, as root, or a clear error
-/// when the project was never deployed on this device.
-pub fn deployed(name: &str, root: Root, args: &[&str]) -> String {
-    let script = format!("{}/{}", final_dir(name), crate::bundle::DEVICE_SCRIPT);
+/// Root installs and attaches from its own checked copy; then the shell
+/// user removes what it pushed, whatever root's answer was.
+pub fn install(root: Root, hasher: &str, name: &str, checks: &Checks, attach: &[&str]) -> String {
+    let stage = staging_dir(name);
+    let mut args = vec![
+        "install",
+        stage.as_str(),
+        checks.manifest_sha256.as_str(),
+        checks.script_sha256.as_str(),
+    ];
+    args.extend(attach);
     format!(
-        "if [ -f {} ]; then {}; else echo {} >&2; echo __rc=3; fi",
-        quote(&script),
-        as_root(root, &script, args),
-        quote(&format!(
-            "error: {name} is not deployed on this device (deploy it with `cargo xdp deploy --adb IFACE`)"
-        )),
+        "{}; rc=$?; rm -rf {}; echo __rc=$rc",
+        as_root(root, hasher, name, &args),
+        quote(&stage)
+    )
+}
+
+/// The sha256s root checks its copies of MANIFEST and on-device.sh against
+/// before it runs anything; the host reads them from the bundle it pushed.
+pub struct Checks {
+    pub manifest_sha256: String,
+    pub script_sha256: String,
+}
+
+/// `on-device.sh ARGS` of root's deployed copy, or a clear error when the
+/// project was never deployed on this device.
+pub fn deployed(root: Root, hasher: &str, name: &str, args: &[&str]) -> String {
+    let mut entry = vec!["run"];
+    entry.extend(args);
+    format!("{}; echo __rc=$?", as_root(root, hasher, name, &entry))
+}
+
+/// After a failed or interrupted deploy: the shell user's staging directory,
+/// then root's unfinished copy.
+pub fn cleanup(root: Root, hasher: &str, name: &str) -> String {
+    format!(
+        "rm -rf {}; {}; echo __rc=$?",
+        quote(&staging_dir(name)),
+        as_root(root, hasher, name, &["clean"])
     )
 }
 
 /// Splits a command's output into what it printed and the exit status the
 /// sentinel reported (None: the sentinel never came, the command died).
+/// Lines may end in `\r\n` (adbd without shell v2 runs commands in a pty).
 pub fn split_sentinel(output: &str) -> (String, Option<i32>) {
     let mut code = None;
     let mut text = String::new();
-    for line in output.split_inclusive('\n') {
-        match line.trim_end().strip_prefix("__rc=") {
+    for line in output.lines() {
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        match line.strip_prefix("__rc=") {
             Some(rc) => code = rc.trim().parse().ok(),
-            None => text.push_str(line),
+            None => {
+                text.push_str(line);
+                text.push('\n');
+            }
         }
     }
     (text, code)
@@ -203,28 +285,79 @@ mod tests {
     #[test]
     fn reads_a_probe() {
         let probe = parse_probe(
-            "uid=2000\nabi=arm64-v8a\ndebuggable=0\nsu=suc\niface=no lo wlan0 \n__rc=0\n",
+            "uid=2000\r\nabi=arm64-v8a\r\nsdk=23\ndebuggable=0\nsu=suc\nhash=toybox sha256sum\niface=no lo wlan0 \n__rc=0\n",
         );
         assert_eq!(probe.uid, Some(2000));
         assert_eq!(probe.abi, "arm64-v8a");
         assert_eq!(probe.su, Some(Root::SuC));
+        assert_eq!(probe.hasher.as_deref(), Some("toybox sha256sum"));
+        assert!(!probe.has_shell_v2());
         assert_eq!(probe.interface, Some((false, "lo wlan0".into())));
+        let none = parse_probe("hash=none\nhash=md5sum\n");
+        assert_eq!(none.hasher, None, "only the tools root-entry.sh accepts");
     }
 
     #[test]
-    fn root_wrappers_and_sentinels() {
-        let script = "/data/local/tmp/cargo-xdp/f/on-device.sh";
-        assert_eq!(
-            as_root(Root::SuZero, script, &["detach", "wlan0"]),
-            format!("su 0 sh '{script}' 'detach' 'wlan0'; echo __rc=$?")
+    fn root_commands_run_the_entry_text_not_a_file() {
+        let entry = root_entry_text();
+        assert!(!entry.lines().any(|l| l.trim_start().starts_with('#')));
+        assert!(entry.contains("base=/data/local/cargo-xdp"));
+        let command = as_root(Root::SuZero, "sha256sum", "f", &["run", "status"]);
+        assert!(command.starts_with("su 0 sh -c '"), "{command}");
+        assert!(command.ends_with(" root-entry 'sha256sum' 'f' 'run' 'status' </dev/null"));
+        let wrapped = as_root(Root::SuC, "sha256sum", "f", &["clean"]);
+        assert!(wrapped.starts_with("su -c 'sh -c '\\''"), "{wrapped}");
+        // The staging dir is removed by the shell user after root's part.
+        let checks = Checks {
+            manifest_sha256: "a".repeat(64),
+            script_sha256: "b".repeat(64),
+        };
+        let install = install(Root::SuZero, "sha256sum", "f", &checks, &["wlan0", "auto"]);
+        assert!(
+            install
+                .ends_with("; rc=$?; rm -rf '/data/local/tmp/cargo-xdp/.f.partial'; echo __rc=$rc"),
+            "{install}"
         );
-        assert_eq!(
-            as_root(Root::SuC, script, &["status"]),
-            format!(r"su -c 'sh '\''{script}'\'' '\''status'\'''; echo __rc=$?")
-        );
+    }
+
+    /// adbd before Android 7 refuses commands over 4,096 bytes: the longest
+    /// command a deploy sends (su -c, the longest name and interface, the
+    /// longest hasher) must fit with room for the user's loader arguments.
+    #[test]
+    fn the_longest_commands_fit_old_adbd() {
+        let name = "a".repeat(48);
+        let checks = Checks {
+            manifest_sha256: "a".repeat(64),
+            script_sha256: "b".repeat(64),
+        };
+        for root in [Root::Shell, Root::SuZero, Root::SuC] {
+            let install = install(
+                root,
+                "busybox sha256sum",
+                &name,
+                &checks,
+                &["a23456789012345", "native"],
+            );
+            eprintln!("{root:?}: {} bytes", install.len());
+            assert!(
+                install.len() + 1024 < LEGACY_COMMAND_LIMIT,
+                "{root:?}: {} bytes",
+                install.len()
+            );
+            assert!(cleanup(root, "busybox sha256sum", &name).len() < LEGACY_COMMAND_LIMIT);
+        }
+        assert!(probe_command(&name, Some("a23456789012345")).len() < LEGACY_COMMAND_LIMIT);
+    }
+
+    #[test]
+    fn sentinels_with_and_without_a_pty() {
         assert_eq!(
             split_sentinel("Attached\n__rc=3\n"),
             ("Attached\n".to_string(), Some(3))
+        );
+        assert_eq!(
+            split_sentinel("Attached\r\n__rc=0\r\n"),
+            ("Attached\n".to_string(), Some(0))
         );
         assert_eq!(split_sentinel("killed\n").1, None);
     }

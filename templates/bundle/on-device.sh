@@ -1,19 +1,24 @@
 #!/bin/sh
 # The on-device half of a {{name}} deploy, shared by `cargo xdp deploy` and
-# push-and-attach.sh. Runs as root on the device, from the directory it was
-# pushed to, under any POSIX sh (toybox/mksh on Android; no bash needed):
+# push-and-attach.sh. Root runs it only from its own copy in
+# /data/local/cargo-xdp, after root-entry.sh checked that copy's sha256
+# (see there); it needs only mksh (or any POSIX sh) and toybox.
 #
-#   sh on-device.sh attach IFACE MODE [LOADER ATTACH ARGS...]
+#   sh on-device.sh install HASHER STAGE IFACE MODE [LOADER ATTACH ARGS...]
 #   sh on-device.sh detach IFACE | status [--json] | stats [ARGS...] | remove
 #
-# `attach` runs from the staging directory the files were pushed to: it
-# checks them against MANIFEST, moves them into place, and attaches. A
-# failure before the attach removes what was pushed.
+# `install` runs from /data/local/cargo-xdp/.{{name}}.new: it copies the
+# other files from the shell user's STAGE (no more bytes than MANIFEST
+# says), checks every copy against MANIFEST, attaches from there, and only
+# then replaces the last deploy's files. A failure leaves the last deploy
+# as it was, attached or not, and prints what is attached now.
 set -u
+umask 077
 name='{{name}}'
-base=/data/local/tmp/cargo-xdp
+base=/data/local/cargo-xdp
 final=$base/$name
-here=$(cd "$(dirname "$0")" && pwd)
+new=$base/.$name.new
+old=$base/.$name.old
 loader=${name}_user
 
 fail() {
@@ -21,52 +26,71 @@ fail() {
     exit 1
 }
 
+# What is attached now, as the last deploy's loader sees it.
+show_previous() {
+    if [ -x "$final/$loader" ]; then
+        printf 'previous-json: '
+        "$final/$loader" status --json || echo '{}'
+    fi
+}
+
 case "${1:-}" in
-attach)
-    [ $# -ge 3 ] || fail "usage: on-device.sh attach IFACE MODE [ARGS...]"
-    iface=$2
-    mode=$3
-    shift 3
-    cd "$here" || fail "cannot enter $here"
+install)
+    [ $# -ge 5 ] || fail "usage: on-device.sh install HASHER STAGE IFACE MODE [ARGS...]"
+    hasher=$2
+    stage=$3
+    iface=$4
+    mode=$5
+    shift 5
+    cd "$new" || fail "cannot enter $new"
     discard() {
-        cd / && rm -rf "$here"
+        cd / && rm -rf "$new"
+        show_previous
         fail "$*"
     }
-    if command -v sha256sum >/dev/null 2>&1; then
-        sed -n 's/^sha256: //p' MANIFEST >.sums || discard "no MANIFEST in $here"
-        if ! sha256sum -c .sums >.sums.out 2>&1; then
-            cat .sums.out >&2
-            discard "the pushed files do not match MANIFEST (a broken push?); nothing was attached"
-        fi
-        rm -f .sums .sums.out
-    else
-        echo "warning: no sha256sum on this device: pushed files not verified" >&2
-    fi
+    while read -r tag size file; do
+        [ "$tag" = size: ] || continue
+        case $file in
+        on-device.sh) continue ;; # root's copy is already here, checked
+        '' | */* | .* | MANIFEST) discard "MANIFEST names a file cargo-xdp never bundles: $file" ;;
+        esac
+        head -c "$size" "$stage/$file" >"$file" ||
+            discard "cannot copy $file from $stage; nothing was attached"
+    done <MANIFEST
+    while read -r tag sum file; do
+        [ "$tag" = sha256: ] || continue
+        got=$($hasher "$file" 2>/dev/null) || got=missing
+        [ "${got%% *}" = "$sum" ] ||
+            discard "$file does not match MANIFEST (a broken push, or changed on the device while staged); nothing was attached"
+    done <MANIFEST
+    chmod 0700 "$loader" || discard "cannot make $loader executable"
     [ -e "/sys/class/net/$iface" ] ||
-        discard "no interface $iface on this device; it has: $(ls /sys/class/net | tr '\n' ' ')"
-    chmod 755 "$loader" || discard "cannot make $loader executable"
-    # Into place: the staging directory replaces the last deploy's files.
-    if [ "$here" != "$final" ]; then
-        rm -rf "$final" && mv "$here" "$final" || discard "cannot move the files to $final"
+        discard "no interface $iface on this device; it has: $(echo $(ls /sys/class/net))"
+    if ! "./$loader" attach "$iface" --mode "$mode" "$@"; then
+        discard "the loader could not attach $name to $iface"
     fi
+    # Attached from the new files: now they replace the last deploy's.
+    rm -rf "$old"
+    if [ -d "$final" ]; then
+        mv "$final" "$old" || fail "attached, but cannot move $final aside"
+    fi
+    mv "$new" "$final" || fail "attached, but cannot move the files to $final"
+    rm -rf "$old"
     cd "$final" || fail "cannot enter $final"
-    "./$loader" attach "$iface" --mode "$mode" "$@" || exit 1
     printf 'status-json: '
     "./$loader" status --json
     ;;
 detach)
     [ $# -eq 2 ] || fail "usage: on-device.sh detach IFACE"
-    [ -x "$final/$loader" ] || fail "$name is not deployed on this device ($final/$loader is missing)"
     "$final/$loader" detach "$2"
     ;;
 status | stats)
-    [ -x "$final/$loader" ] || fail "$name is not deployed on this device ($final/$loader is missing)"
     "$final/$loader" "$@"
     ;;
 remove)
-    rm -rf "$final" "$base/.$name.partial"
+    rm -rf "$final" "$new" "$old"
     ;;
 *)
-    fail "usage: on-device.sh attach|detach|status|stats|remove ..."
+    fail "usage: on-device.sh install|detach|status|stats|remove ..."
     ;;
 esac

@@ -3,30 +3,34 @@
 # with nothing but adb on this side. The device needs root: the shell is
 # root, or `adb root` works (userdebug/eng builds), or su exists.
 #
-#   ./push-and-attach.sh [-s SERIAL] [--mode auto|skb|native] IFACE [-- LOADER ARGS]
+#   ./push-and-attach.sh [-s SERIAL] [--mode auto|skb|native] [--adb-timeout SECS] IFACE [-- LOADER ARGS]
 #   ./push-and-attach.sh [-s SERIAL] --detach IFACE
 #
 # Same steps as `cargo xdp deploy --adb` (keep them in step with
 # cargo-xdp/src/remote.rs): choose the device, one probe, one push, one
-# shell running on-device.sh as root. $ADB picks the adb binary.
+# shell in which root copies the files into its own directory, checks them
+# and attaches. $ADB picks the adb binary. Runs under any POSIX sh with only
+# toybox's utilities (no awk, no tr), so also on a device.
 set -eu
 
 name='{{name}}'
 here=$(cd "$(dirname "$0")" && pwd)
-base=/data/local/tmp/cargo-xdp
-stage="$base/.$name.partial"
-final="$base/$name"
+stage="/data/local/tmp/cargo-xdp/.$name.partial"
 adb=${ADB:-adb}
 mode=auto
 detach=0
 iface=''
 serial=${ANDROID_SERIAL:-}
+limit=60
+cr=$(printf '\r')
 
 die() {
     echo "push-and-attach.sh: error: $*" >&2
     exit 1
 }
 usage() { sed -n '5,6p' "$0" | sed 's/^# \{0,1\}//'; }
+# Quote one argument for the device shell: '...' with ' spelled '\''.
+q() { printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"; }
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -38,6 +42,11 @@ while [ $# -gt 0 ]; do
     --mode)
         [ $# -ge 2 ] || die "--mode needs auto, skb or native"
         mode=$2
+        shift 2
+        ;;
+    --adb-timeout)
+        [ $# -ge 2 ] || die "--adb-timeout needs a number of seconds"
+        limit=$2
         shift 2
         ;;
     --detach)
@@ -65,37 +74,75 @@ done
     exit 2
 }
 case "$mode" in auto | skb | native) ;; *) die "--mode $mode is not a mode: use auto, skb or native" ;; esac
+case "$limit" in '' | *[!0-9]* | 0) die "--adb-timeout $limit is not a number of seconds (1 or more)" ;; esac
 # Interface names reach a device shell: allow only what Linux allows.
 if [ ${#iface} -gt 15 ] || ! printf '%s' "$iface" | grep -Eq '^[A-Za-z0-9_.:-]+$'; then
     die "'$iface' is not an interface name: Linux allows 1 to 15 of A-Z a-z 0-9 _ . : -"
 fi
-command -v "$adb" >/dev/null 2>&1 || die "adb not found: install Android platform-tools (apt-get install adb) or set ADB"
-
-# Quote one argument for the device shell: '...' with ' spelled '\''.
-q() { printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"; }
-
 # What follows -- goes to the loader's attach, each argument quoted.
 extra=''
 for arg in "$@"; do extra="$extra $(q "$arg")"; done
+command -v "$adb" >/dev/null 2>&1 || die "adb not found: install Android platform-tools (apt-get install adb) or set ADB"
+
+# Every adb call: no stdin (adb forwards ours, and would eat a caller's
+# `while read` list), a time limit where `timeout` exists, no \r (adbd
+# before Android 7 answers through a pty).
+limited() {
+    if command -v timeout >/dev/null 2>&1; then
+        timeout "$limit" "$@" </dev/null
+    else
+        "$@" </dev/null
+    fi
+}
+call() {
+    said_rc=0
+    said=$(limited "$adb" "$@" 2>&1) || said_rc=$?
+    printf '%s\n' "$said" | sed "s/$cr\$//"
+    return $said_rc
+}
+
 
 # --- Choose the device (adb devices -l), with the same errors as cargo xdp.
-devices=$("$adb" devices -l 2>&1) || die "adb devices failed: $devices"
+devices=$(call devices -l) || die "adb devices failed: $devices"
 lines=$(printf '%s\n' "$devices" | grep -v '^List of devices' | grep -v '^\*' | grep -v '^[[:space:]]*$' || true)
+# The model: field of one `adb devices -l` line, or -.
+model_of() {
+    m=-
+    for word in $1; do
+        case $word in model:*) m=${word#model:} ;; esac
+    done
+    echo "$m"
+}
+line=''
+count=0
+listing=''
+set -f # the lines are split into words, never globbed
+while IFS= read -r entry; do
+    [ -n "$entry" ] || continue
+    count=$((count + 1))
+    set -- $entry
+    listing="$listing  $1  $(model_of "$entry")  $2
+"
+    if [ -n "$serial" ] && [ "$1" = "$serial" ]; then line=$entry; fi
+done <<EOF
+$lines
+EOF
 if [ -n "$serial" ]; then
-    line=$(printf '%s\n' "$lines" | awk -v s="$serial" '$1 == s' | head -n 1)
     [ -n "$line" ] || die "no device \`$serial\` is connected; check the serial with \`adb devices\`"
 else
-    count=$(printf '%s\n' "$lines" | grep -c . || true)
     [ "$count" -gt 0 ] || die "no Android device found: connect one with USB debugging on and check that \`adb devices\` lists it"
     if [ "$count" -gt 1 ]; then
         echo "push-and-attach.sh: error: $count devices are connected; choose one with -s SERIAL (or ANDROID_SERIAL):" >&2
-        printf '%s\n' "$lines" | awk '{m="-"; for (i = 2; i <= NF; i++) if ($i ~ /^model:/) m = substr($i, 7); print "  " $1 "  " m "  " $2}' >&2
+        printf '%s' "$listing" >&2
         exit 1
     fi
     line=$lines
 fi
-serial=$(printf '%s\n' "$line" | awk '{print $1}')
-state=$(printf '%s\n' "$line" | awk '{print $2 ($3 == "permissions" ? " permissions" : "")}')
+set -- $line
+serial=$1
+state=$2
+[ "${3:-}" = permissions ] && state="$state permissions"
+set +f
 case "$state" in
 device) ;;
 unauthorized) die "device $serial is unauthorized: unlock it and accept the \"Allow USB debugging?\" prompt, then try again" ;;
@@ -107,16 +154,17 @@ esac
 # Runs one device command ending in the __rc sentinel; prints its output
 # (not the sentinel) and returns the status the sentinel reported.
 run() {
-    out=$("$adb" -s "$serial" shell "$1" 2>&1) || true
+    out=$(call -s "$serial" shell "$1") || true
     printf '%s\n' "$out" | grep -v '^__rc=' || true
     rc=$(printf '%s\n' "$out" | sed -n 's/^__rc=\([0-9]*\).*/\1/p' | tail -n 1)
     [ "${rc:-255}" = 0 ]
 }
 
-# --- Probe: identity, ABI, su, the interface (cargo-xdp's remote::probe_command).
-probe='uid=$(id -u); echo uid=$uid; echo abi=$(getprop ro.product.cpu.abi); dbg=$(getprop ro.debuggable); echo debuggable=$dbg; su=none; if [ "$uid" != 0 ] && command -v su >/dev/null 2>&1; then if [ "$(su 0 id -u 2>/dev/null)" = 0 ]; then su=su0; elif [ "$(su -c '"'id -u'"' 2>/dev/null)" = 0 ]; then su=suc; fi; fi; echo su=$su; '
+# --- Probe: identity, ABI, su, a sha256 tool, the interface (cargo-xdp's
+# remote::probe_command).
+probe='uid=$(id -u); echo uid=$uid; echo abi=$(getprop ro.product.cpu.abi); echo sdk=$(getprop ro.build.version.sdk); dbg=$(getprop ro.debuggable); echo debuggable=$dbg; su=none; if [ "$uid" != 0 ] && command -v su >/dev/null 2>&1; then if [ "$(su 0 id -u </dev/null 2>/dev/null)" = 0 ]; then su=su0; elif [ "$(su -c '"'id -u'"' </dev/null 2>/dev/null)" = 0 ]; then su=suc; fi; fi; echo su=$su; hash=none; if command -v sha256sum >/dev/null 2>&1; then hash=sha256sum; elif toybox sha256sum </dev/null >/dev/null 2>&1; then hash='"'toybox sha256sum'"'; elif busybox sha256sum </dev/null >/dev/null 2>&1; then hash='"'busybox sha256sum'"'; fi; echo "hash=$hash"; '
 if [ "$detach" = 0 ]; then
-    probe="${probe}if [ -e /sys/class/net/$(q "$iface") ]; then echo iface=yes; if [ \"\$uid\" = 0 ] || [ \$su != none ] || [ \"\$dbg\" = 1 ]; then rm -rf $(q "$stage") && mkdir -p $(q "$stage"); fi; else echo iface=no \$(ls /sys/class/net | tr '\\n' ' '); fi; "
+    probe="${probe}if [ -e /sys/class/net/$(q "$iface") ]; then echo iface=yes; if [ \"\$hash\" != none ] && { [ \"\$uid\" = 0 ] || [ \$su != none ] || [ \"\$dbg\" = 1 ]; }; then rm -rf $(q "$stage") && mkdir -p $(q "$stage"); fi; else echo iface=no \$(ls /sys/class/net); fi; "
 fi
 facts=$(run "${probe}echo __rc=0") || die "cannot probe $serial: $facts"
 fact() { printf '%s\n' "$facts" | sed -n "s/^$1=//p" | head -n 1; }
@@ -125,8 +173,8 @@ fact() { printf '%s\n' "$facts" | sed -n "s/^$1=//p" | head -n 1; }
 wrap=''
 if [ "$(fact uid)" = 0 ]; then
     wrap=shell
-elif [ "$(fact debuggable)" = 1 ] && "$adb" -s "$serial" root 2>&1 | grep -qv 'cannot run as root' &&
-    "$adb" -s "$serial" wait-for-device; then
+elif [ "$(fact debuggable)" = 1 ] && call -s "$serial" root | grep -qv 'cannot run as root' &&
+    limited "$adb" -s "$serial" wait-for-device; then
     wrap=shell
 elif [ "$(fact su)" = su0 ]; then
     wrap=su0
@@ -135,22 +183,25 @@ elif [ "$(fact su)" = suc ]; then
 else
     die "XDP needs root on the device, and $serial offers no way to it: its shell is uid $(fact uid), \`adb root\` works only on userdebug/eng builds, and there is no working su. Use a userdebug/eng build or a rooted phone with su (Magisk); nothing was pushed"
 fi
+hasher=$(fact hash)
 
-# sh SCRIPT ARGS... as root (plus $tail, already quoted), then the sentinel.
-tail=''
+# root-entry.sh's text as the root command (as remote::as_root sends it):
+# sh -c TEXT root-entry HASHER NAME ARGS..., wrapped the way root is reached.
+entry=$(sed -e 's/^[[:space:]]*//' -e '/^#/d' -e '/^$/d' "$here/root-entry.sh")
 as_root() {
-    command="sh"
+    command="sh -c $(q "$entry") root-entry $(q "${hasher:-sha256sum}") $(q "$name")"
     for arg in "$@"; do command="$command $(q "$arg")"; done
     command="$command$tail"
     case $wrap in
-    shell) printf '%s; echo __rc=$?' "$command" ;;
-    su0) printf 'su 0 %s; echo __rc=$?' "$command" ;;
-    suc) printf 'su -c %s; echo __rc=$?' "$(q "$command")" ;;
+    shell) printf '%s' "$command" ;;
+    su0) printf 'su 0 %s </dev/null' "$command" ;;
+    suc) printf 'su -c %s </dev/null' "$(q "$command")" ;;
     esac
 }
+tail=''
 
 if [ "$detach" = 1 ]; then
-    run "$(as_root "$final/on-device.sh" detach "$iface")" || die "detach on $serial failed (see above)"
+    run "$(as_root run detach "$iface"); echo __rc=\$?" || die "detach on $serial failed (see above)"
     exit 0
 fi
 
@@ -159,19 +210,54 @@ case "$iface_fact" in
 yes) ;;
 *) die "$serial has no interface $iface; it has: ${iface_fact#no }" ;;
 esac
+[ "$hasher" != none ] || die "$serial has no sha256 tool (sha256sum, toybox sha256sum or busybox sha256sum; Android has one from 8.0 on), and root must not run files it cannot check; nothing was pushed"
 
-# --- One push of every file of the bundle, one shell to check and attach.
+# From here the device has a staging directory: any failure, or Ctrl-C,
+# removes it and root's unfinished copy.
+staged=1
+clean_up() {
+    [ "$staged" = 1 ] || return 0
+    staged=0
+    tail=''
+    call -s "$serial" shell "rm -rf $(q "$stage"); $(as_root clean); echo __rc=\$?" >/dev/null || true
+}
+trap 'clean_up; exit 130' INT TERM
+fail() {
+    clean_up
+    die "$*"
+}
+
+# What root checks its copies against before it runs any of them.
+sha256_of() {
+    if command -v sha256sum >/dev/null 2>&1; then
+        sum=$(sha256sum "$1")
+    else
+        sum=$(shasum -a 256 "$1")
+    fi
+    echo "${sum%% *}"
+}
+manifest_sha=$(sha256_of "$here/MANIFEST")
+script_sha=$(sha256_of "$here/on-device.sh")
+
+
+# --- One push of every file of the bundle, one shell to copy, check and attach.
 set --
 for file in "$here"/*; do set -- "$@" "$file"; done
-if ! "$adb" -s "$serial" push "$@" "$stage/" >/dev/null; then
-    "$adb" -s "$serial" shell "rm -rf $(q "$stage")" >/dev/null 2>&1 || true
-    die "adb push to $serial failed; nothing was attached"
-fi
+pushed=$(call -s "$serial" push "$@" "$stage/") || fail "adb push to $serial failed; nothing was attached: $pushed"
 tail=$extra
-out=$("$adb" -s "$serial" shell "$(as_root "$stage/on-device.sh" attach "$iface" "$mode")" 2>&1) || true
-printf '%s\n' "$out" | grep -v -e '^__rc=' -e '^status-json: ' || true
+out=$(call -s "$serial" shell "$(as_root install "$stage" "$manifest_sha" "$script_sha" "$iface" "$mode"); rc=\$?; rm -rf $(q "$stage"); echo __rc=\$rc") || true
+staged=0
+printf '%s\n' "$out" | grep -v -e '^__rc=' -e '^status-json: ' -e '^previous-json: ' || true
 rc=$(printf '%s\n' "$out" | sed -n 's/^__rc=\([0-9]*\).*/\1/p' | tail -n 1)
-[ "${rc:-255}" = 0 ] || die "attaching $name to $iface on $serial failed (see above); nothing is attached"
+if [ "${rc:-255}" != 0 ]; then
+    staged=1
+    previous=$(printf '%s\n' "$out" | sed -n 's/^previous-json: //p')
+    case "$previous" in
+    *"\"interface\":\"$iface\""*) now="the previous deploy is still attached to $iface" ;;
+    *) now="nothing is attached to $iface" ;;
+    esac
+    fail "attaching $name to $iface on $serial failed (see above); $now"
+fi
 # Verify: the loader's status must list the interface.
 status=$(printf '%s\n' "$out" | sed -n 's/^status-json: //p')
 case "$status" in
