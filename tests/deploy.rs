@@ -118,6 +118,13 @@ fn deploy_gets_root_the_way_the_device_offers_it() {
     fake.add_device("LOCKED", "rooty", &["root=none"]);
     fake.add_device("SUPERSU", "rooty", &["root=su-c"]);
     fake.add_device("FLAKY", "rooty", &["fail_push=1"]);
+    // Android 6: adbd without shell v2 (a pty: \r\n, stdout and stderr in
+    // one stream, no exit status).
+    fake.add_device(
+        "MARSHMALLOW",
+        "rooty",
+        &["root=su", "legacy_shell=1", "sdk=23"],
+    );
     ok(cargo_xdp().current_dir(&root).arg("build"));
     fake.take_calls();
 
@@ -150,6 +157,22 @@ fn deploy_gets_root_the_way_the_device_offers_it() {
     let calls = calls_after_selection(&fake);
     assert!(calls[2].contains("su -c "), "{calls:#?}");
     assert!(!fake.device("SUPERSU").ping());
+
+    ok(deploy(&fake, &root)
+        .args(["wlan0", "-s", "MARSHMALLOW"])
+        .args(HOST)
+        .args(["--", "--prog", "xdp_drop"]));
+    assert!(!fake.device("MARSHMALLOW").ping());
+    let status = ok(&mut xdp_cmd(
+        &fake,
+        &root,
+        &["status", "--adb", "-s", "MARSHMALLOW"],
+    ));
+    assert!(
+        status.contains("wlan0") && !status.contains('\r'),
+        "{status:?}"
+    );
+    fake.take_calls();
 
     // A push that breaks half way: nothing half-pushed stays, nothing attached.
     let error = fails(
@@ -349,6 +372,8 @@ fn push_and_attach_sh_does_the_same_from_the_bundle_alone() {
     let mut fake = FakeAdb::new();
     fake.add_device("SH1", "bundled", &["root=su"]);
     fake.add_device("SH2", "bundled", &["root=none"]);
+    // adbd before Android 7: a pty (\r\n), no exit status.
+    fake.add_device("SH3", "bundled", &["root=su", "legacy_shell=1", "sdk=23"]);
     // Run by dash: no bash on the way.
     let run = |args: &[&str]| {
         let mut command = Command::new("dash");
@@ -356,10 +381,37 @@ fn push_and_attach_sh_does_the_same_from_the_bundle_alone() {
         command.arg(&script).args(args);
         command
     };
+    // Run by mksh with nothing but toybox's applets on PATH, as on a phone
+    // (no awk, no tr): adb is reached through $ADB alone.
+    let toybox = tempfile::tempdir().unwrap();
+    let applets = ok(&mut Command::new("toybox"));
+    for applet in applets.split_whitespace() {
+        std::os::unix::fs::symlink(which("toybox"), toybox.path().join(applet)).unwrap();
+    }
+    let adb = toybox.path().join("adb-host");
+    fs::write(
+        &adb,
+        format!(
+            "#!/bin/sh\nPATH=/usr/sbin:/usr/bin:/sbin:/bin exec {} \"$@\"\n",
+            fake.adb.display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&adb, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let run_on_toybox = |args: &[&str]| {
+        let mut command = Command::new(which("mksh"));
+        fake.wire(&mut command);
+        command
+            .env("ADB", &adb)
+            .env("PATH", toybox.path())
+            .arg(&script)
+            .args(args);
+        command
+    };
 
     let error = fails(&mut run(&["wlan0"]));
     assert!(
-        error.contains("2 devices are connected") && error.contains("SH1"),
+        error.contains("3 devices are connected") && error.contains("SH1  Fake_Phone  device"),
         "{error}"
     );
     let error = fails(&mut run(&["-s", "SH1", "wlan0$(reboot)"]));
@@ -376,7 +428,7 @@ fn push_and_attach_sh_does_the_same_from_the_bundle_alone() {
     assert!(error.contains("SH1 has no interface wlan7"), "{error}");
     fake.take_calls();
 
-    let out = ok(&mut run(&[
+    let out = ok(&mut run_on_toybox(&[
         "-s",
         "SH1",
         "--mode",
@@ -397,8 +449,27 @@ fn push_and_attach_sh_does_the_same_from_the_bundle_alone() {
     // Again: replaced, not stacked.
     ok(&mut run(&["-s", "SH1", "wlan0"]));
     assert_eq!(phone.xdp_programs().len(), 1);
-    ok(&mut run(&["-s", "SH1", "--detach", "wlan0"]));
+    ok(&mut run_on_toybox(&["-s", "SH1", "--detach", "wlan0"]));
     assert!(phone.xdp_programs().is_empty() && phone.ping());
+
+    // An old phone: every answer ends in \r\n, and the exit status comes
+    // only from the sentinel. In a `while read` loop, as scripts call it:
+    // adb must not eat the loop's input.
+    let out = ok(Command::new("dash")
+        .env("ADB", &fake.adb)
+        .env("FAKE_ADB_HOME", fake.home.path())
+        .env_remove("ANDROID_SERIAL")
+        .args([
+            "-c",
+            "printf 'SH3\\nSH3\\n' | while read -r serial; do sh \"$0\" -s \"$serial\" wlan0 -- --drop-proto icmp || exit 1; done",
+        ])
+        .arg(&script));
+    assert_eq!(
+        out.matches("bundled attached to wlan0 on SH3 in").count(),
+        2,
+        "both lines of the loop ran: {out}"
+    );
+    assert!(!fake.device("SH3").ping());
 }
 
 #[test]

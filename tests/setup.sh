@@ -17,6 +17,12 @@ have setpriv || need+=(util-linux)
 have cc || need+=(gcc)
 have dash || need+=(dash)
 have python3 || need+=(python3)
+# Android's own shell and utilities: the fake devices run mksh with only
+# toybox's applets, and push-and-attach.sh is tested under them too.
+have mksh || need+=(mksh)
+have toybox || need+=(toybox)
+# The real AOSP adb client, driven against the fake devices' adbd.
+have adb || need+=(adb)
 have sha256sum || need+=(coreutils)
 [ -e /usr/include/linux/bpf.h ] || need+=(linux-libc-dev)
 # For the stand-in NDK (tests/fixtures/ndk): arm64 kernel headers (asm/).

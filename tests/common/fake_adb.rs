@@ -63,14 +63,45 @@ impl FakeAdb {
 
     /// Runs `script` in the device as root, as its adb shell would; stdout.
     pub fn on_device(&self, serial: &str, script: &str) -> String {
+        ok(&mut self.in_device(serial, false, script))
+    }
+
+    /// `script` in the device as the shell user (uid 2000, no capabilities),
+    /// which is what an app or anything started from `adb shell` is.
+    pub fn as_shell_user(&self, serial: &str, script: &str) -> Command {
+        self.in_device(serial, true, script)
+    }
+
+    /// Changes a device's keys (fake-device.sh set).
+    pub fn set(&self, serial: &str, keys: &[&str]) {
+        ok(Command::new(self.fixture.join("fake-device.sh"))
+            .arg("set")
+            .arg(self.home.path())
+            .arg(serial)
+            .args(keys));
+    }
+
+    fn in_device(&self, serial: &str, shell_user: bool, script: &str) -> Command {
         let ns = self.home.path().join("devices").join(serial).join("ns/mnt");
-        ok(Command::new("nsenter")
+        let mut command = Command::new("nsenter");
+        command
             .arg(format!(
                 "--net=/var/run/netns/{}",
                 self.device(serial).receiver
             ))
             .arg(format!("--mount={}", ns.display()))
-            .args(["--", "sh", "-c", script]))
+            .arg("--");
+        if shell_user {
+            command.args([
+                "setpriv",
+                "--reuid=2000",
+                "--regid=2000",
+                "--clear-groups",
+                "--",
+            ]);
+        }
+        command.args(["sh", "-c", script]);
+        command
     }
 }
 
