@@ -1,19 +1,31 @@
-//! The fake adb of tests/fixtures/fake-adb: devices that are namespaces on
-//! this machine, each with a `wlan0` (the receiver end of a NetPair).
+//! The fake devices of tests/fixtures/fake-adb: namespaces on this machine,
+//! each with a `wlan0` (the receiver end of a NetPair), reached through the
+//! fast fake adb client, or through the real adb (Debian's `adb`: AOSP's
+//! client and server) talking the adb protocol to a fake adbd per device.
 
 use std::{
+    io::{BufRead, BufReader},
     path::{Path, PathBuf},
-    process::Command,
+    process::{Child, Command, Stdio},
 };
 
 use super::{ok, NetPair};
 
 pub struct FakeAdb {
     pub home: tempfile::TempDir,
+    /// What $ADB is: the fake client, or a logging wrapper of the real one.
     pub adb: PathBuf,
     fixture: PathBuf,
     /// Each device with the network pair it lives on.
     devices: Vec<(String, NetPair)>,
+    real: Option<RealAdb>,
+}
+
+/// A private adb server (its own port) and one adbd process per device.
+struct RealAdb {
+    server_port: u16,
+    /// Device name -> (adbd process, the serial adb knows it by).
+    daemons: Vec<(String, Child, String)>,
 }
 
 impl FakeAdb {
@@ -24,6 +36,65 @@ impl FakeAdb {
             adb: fixture.join("adb"),
             fixture,
             devices: Vec::new(),
+            real: None,
+        }
+    }
+
+    /// Devices reached through the real adb client and a server of this
+    /// test's own; each device speaks the adb protocol (fixtures' adbd).
+    pub fn real() -> FakeAdb {
+        let mut fake = FakeAdb::new();
+        let server_port = {
+            let socket = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            socket.local_addr().unwrap().port()
+        };
+        // $ADB logs each call (the tests count round trips), then is adb.
+        let wrapper = fake.home.path().join("adb");
+        std::fs::write(
+            &wrapper,
+            format!(
+                "#!/bin/sh\nprintf '%s\\n' \"$*\" | tr '\\n' ' ' >> '{log}'\necho >> '{log}'\nexec adb \"$@\"\n",
+                log = fake.home.path().join("calls.log").display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(
+            &wrapper,
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
+        fake.adb = wrapper;
+        fake.real = Some(RealAdb {
+            server_port,
+            daemons: Vec::new(),
+        });
+        // Started here with a HOME of its own (its adbkey lives there).
+        ok(fake
+            .real_adb()
+            .env("HOME", fake.home.path())
+            .arg("start-server"));
+        fake
+    }
+
+    /// The real adb, talking to this test's server.
+    pub fn real_adb(&self) -> Command {
+        let real = self.real.as_ref().expect("a real-adb FakeAdb");
+        let mut command = Command::new("adb");
+        command.env("ANDROID_ADB_SERVER_PORT", real.server_port.to_string());
+        command
+    }
+
+    /// The serial adb knows a device by: its name with the fast fake,
+    /// `127.0.0.1:PORT` with the real adb.
+    pub fn serial(&self, name: &str) -> String {
+        match &self.real {
+            Some(real) => real
+                .daemons
+                .iter()
+                .find(|(n, _, _)| n == name)
+                .map(|(_, _, serial)| serial.clone())
+                .unwrap_or_else(|| panic!("no device {name}")),
+            None => name.to_string(),
         }
     }
 
@@ -38,7 +109,34 @@ impl FakeAdb {
             .arg(&pair.receiver)
             .args(keys));
         self.devices.push((serial.to_string(), pair));
+        if self.real.is_some() {
+            self.start_adbd(serial);
+        }
         &self.devices.last().unwrap().1
+    }
+
+    /// The device's adbd, connected to (`adb connect`) and ready.
+    fn start_adbd(&mut self, name: &str) {
+        let mut adbd = Command::new(self.fixture.join("adbd"))
+            .arg(self.home.path())
+            .arg(name)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(adbd.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line
+            .trim()
+            .strip_prefix("port ")
+            .expect("adbd says its port");
+        let serial = format!("127.0.0.1:{port}");
+        let said = ok(self.real_adb().args(["connect", &serial]));
+        assert!(said.contains("connected to"), "{said}");
+        ok(self.real_adb().args(["-s", &serial, "wait-for-device"]));
+        let real = self.real.as_mut().unwrap();
+        real.daemons.push((name.to_string(), adbd, serial));
     }
 
     pub fn device(&self, serial: &str) -> &NetPair {
@@ -51,6 +149,9 @@ impl FakeAdb {
             .env("ADB", &self.adb)
             .env("FAKE_ADB_HOME", self.home.path())
             .env_remove("ANDROID_SERIAL");
+        if let Some(real) = &self.real {
+            command.env("ANDROID_ADB_SERVER_PORT", real.server_port.to_string());
+        }
     }
 
     /// Every adb invocation so far (one line of argv each), then forgets them.
@@ -107,6 +208,16 @@ impl FakeAdb {
 
 impl Drop for FakeAdb {
     fn drop(&mut self) {
+        if let Some(real) = &mut self.real {
+            for (_, adbd, _) in &mut real.daemons {
+                let _ = adbd.kill();
+                let _ = adbd.wait();
+            }
+            let _ = Command::new("adb")
+                .env("ANDROID_ADB_SERVER_PORT", real.server_port.to_string())
+                .arg("kill-server")
+                .status();
+        }
         for (serial, _) in &self.devices {
             let _ = Command::new(self.fixture.join("fake-device.sh"))
                 .arg("destroy")
