@@ -290,6 +290,11 @@ fn device_selection_and_interface_errors_leave_nothing_behind() {
         error.contains("reports ABI `armeabi-v7a`") && error.contains("--target"),
         "{error}"
     );
+    assert_eq!(
+        staged(&fake, "ARMV7").trim(),
+        "",
+        "the probe's staging dir goes"
+    );
 }
 
 #[test]

@@ -175,3 +175,55 @@ fn push_and_attach_sh_through_real_adb_in_a_loop() {
         assert!(fake.device(name).ping(), "{name}");
     }
 }
+
+/// On old adbd the command's stdin is a pty that is never closed: an su
+/// that reads an answer there would hang the probe. Every su gets an empty
+/// stdin, so it refuses at once, and a device that went away is an error
+/// naming it.
+#[test]
+fn a_prompting_su_and_a_vanished_device_never_hang() {
+    if !root_or_skip("a_prompting_su_and_a_vanished_device_never_hang") {
+        return;
+    }
+    let (_tmp, root) = new_project("prompted", "minimal");
+    let mut fake = FakeAdb::real();
+    fake.add_device(
+        "SIX",
+        "prompted",
+        &["root=su", "su_prompts=1", "legacy_shell=1", "sdk=23"],
+    );
+    fake.add_device("GONE", "prompted", &["root=su"]);
+    ok(cargo_xdp().current_dir(&root).arg("build"));
+    let started = std::time::Instant::now();
+    let error = fails(
+        xdp(
+            &fake,
+            &root,
+            &[
+                "deploy",
+                "--adb",
+                "wlan0",
+                "-s",
+                &fake.serial("SIX"),
+                "--adb-timeout",
+                "20",
+            ],
+        )
+        .args(HOST),
+    );
+    assert!(
+        error.contains("XDP needs root") && error.contains("nothing was pushed"),
+        "{error}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+
+    let serial = fake.serial("GONE");
+    fake.stop_adbd("GONE");
+    let error = fails(xdp(&fake, &root, &["deploy", "--adb", "wlan0", "-s", &serial]).args(HOST));
+    assert!(error.contains(&serial), "{error}");
+    assert!(fake.device("GONE").xdp_programs().is_empty());
+}

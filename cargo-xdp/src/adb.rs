@@ -192,6 +192,27 @@ pub enum Interrupt {
     Ignored,
 }
 
+/// An adb call stopped at its time limit.
+#[derive(Debug)]
+pub struct TimedOut {
+    what: String,
+    limit: Duration,
+}
+
+impl std::fmt::Display for TimedOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(
+            f,
+            "{} did not finish within {} s, so it was stopped; check the device and `adb \
+             devices`, or allow more time with --adb-timeout SECS",
+            self.what,
+            self.limit.as_secs()
+        )
+    }
+}
+
+impl std::error::Error for TimedOut {}
+
 /// What one adb process printed and how it ended.
 pub struct Finished {
     pub stdout: Vec<u8>,
@@ -231,11 +252,11 @@ pub fn run_limited(
         }
         if Instant::now() >= deadline {
             kill_group(&mut child);
-            bail!(
-                "{what} did not finish within {} s, so it was stopped; check the device and \
-                 `adb devices`, or allow more time with --adb-timeout SECS",
-                limit.as_secs()
-            );
+            return Err(TimedOut {
+                what: what.to_string(),
+                limit,
+            }
+            .into());
         }
         std::thread::sleep(Duration::from_millis(10));
     };

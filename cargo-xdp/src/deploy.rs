@@ -146,7 +146,8 @@ fn requested_serial(args: &DeviceArgs) -> Option<String> {
 }
 
 /// Probe, root, interface, sha256 tool, target: everything before a byte
-/// is pushed.
+/// is pushed. When it fails after the probe made the staging directory,
+/// that directory goes again.
 pub fn prepare(
     adb: &Adb,
     device: &Device,
@@ -154,27 +155,17 @@ pub fn prepare(
     args: &DeployArgs,
     shell: &Shell,
 ) -> Result<Session> {
-    let (probe, root) = reach_root(adb, &project.meta.name, Some(&args.interface))?;
-    if let Some((false, names)) = &probe.interface {
-        bail!(
-            "{} has no interface {}; it has: {names} (see `adb shell ip link`)",
-            adb.serial,
-            args.interface
-        );
-    }
-    if probe.hasher.is_none() {
-        bail!(
-            "{} has no sha256 tool (none of {}; Android has one from 8.0 on), and cargo-xdp runs \
-             nothing as root that it cannot check first; nothing was pushed. Install busybox on \
-             the device (for example Magisk's busybox module), or use a device with Android 8 or \
-             newer",
-            adb.serial,
-            remote::HASHERS.join(", ")
-        );
-    }
-    let target = match &args.target {
-        Some(name) => toolchain::find(name)?,
-        None => target_for_abi(&probe.abi, &adb.serial)?,
+    let name = &project.meta.name;
+    let (probe, root) = reach_root(adb, name, Some(&args.interface))?;
+    let target = match target_for_probe(&probe, adb, args) {
+        Ok(target) => target,
+        Err(error) => {
+            if probe.interface.as_ref().is_some_and(|(exists, _)| *exists) && probe.hasher.is_some()
+            {
+                remove_staging(adb, name);
+            }
+            return Err(error);
+        }
     };
     shell.verbose_status(
         "Device",
@@ -198,12 +189,61 @@ pub fn prepare(
     })
 }
 
+/// What the probe says decides: the interface is there, files can be
+/// checked, and a target builds for this device.
+fn target_for_probe(probe: &Probe, adb: &Adb, args: &DeployArgs) -> Result<Target> {
+    if let Some((false, names)) = &probe.interface {
+        bail!(
+            "{} has no interface {}; it has: {names} (see `adb shell ip link`)",
+            adb.serial,
+            args.interface
+        );
+    }
+    if probe.hasher.is_none() {
+        bail!(
+            "{} has no sha256 tool (none of {}; Android has one from 8.0 on), and cargo-xdp runs \
+             nothing as root that it cannot check first; nothing was pushed. Install busybox on \
+             the device (for example Magisk's busybox module), or use a device with Android 8 or \
+             newer",
+            adb.serial,
+            remote::HASHERS.join(", ")
+        );
+    }
+    match &args.target {
+        Some(name) => toolchain::find(name),
+        None => target_for_abi(&probe.abi, &adb.serial),
+    }
+}
+
+/// The shell user's staging directory, as the shell user: best effort, for
+/// when the deploy stops before root was involved.
+fn remove_staging(adb: &Adb, name: &str) {
+    let _ = adb.shell_cleanup(&format!(
+        "rm -rf {}; echo __rc=$?",
+        remote::quote(&remote::staging_dir(name))
+    ));
+}
+
 /// The probe, and how to be root: the shell itself, `adb root` on
 /// userdebug/eng builds, else su. None of them: stop, nothing pushed.
 fn reach_root(adb: &Adb, name: &str, interface: Option<&str>) -> Result<(Probe, Root)> {
-    let probe = remote::parse_probe(
-        &run_checked(adb, &remote::probe_command(name, interface), "the probe")?.stdout,
-    );
+    let probe = match run_checked(adb, &remote::probe_command(name, interface), "the probe") {
+        Ok(out) => remote::parse_probe(&out.stdout),
+        Err(error) => {
+            // Stopped half way, it may have made the staging directory.
+            if interface.is_some() {
+                remove_staging(adb, name);
+            }
+            // The usual reason a probe waits: su asking on the phone's screen.
+            if error.downcast_ref::<adb::TimedOut>().is_some() {
+                bail!(
+                    "{error:#} (if the phone shows a superuser request, allow it there and try \
+                     again)"
+                );
+            }
+            return Err(error);
+        }
+    };
     if probe.uid == Some(0) {
         return Ok((probe, Root::Shell));
     }

@@ -139,6 +139,28 @@ impl FakeAdb {
         real.daemons.push((name.to_string(), adbd, serial));
     }
 
+    /// The device's adbd dies (a cable pulled, a phone rebooting).
+    pub fn stop_adbd(&mut self, name: &str) {
+        let real = self.real.as_mut().expect("a real-adb FakeAdb");
+        let (_, adbd, serial) = real
+            .daemons
+            .iter_mut()
+            .find(|(n, _, _)| n == name)
+            .expect("a device of this FakeAdb");
+        adbd.kill().unwrap();
+        adbd.wait().unwrap();
+        let serial = serial.clone();
+        // Until the server notices, it may still list the device.
+        for _ in 0..100 {
+            let listed = ok(self.real_adb().args(["devices"]));
+            if !listed.contains(&format!("{serial}\tdevice")) {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("adb still lists {serial} as a device");
+    }
+
     pub fn device(&self, serial: &str) -> &NetPair {
         &self.devices.iter().find(|(s, _)| s == serial).unwrap().1
     }
