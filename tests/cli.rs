@@ -37,7 +37,7 @@ fn new_writes_the_kern_user_pair() {
         ".gitignore",
         "README.md",
         "my-filter_kern/my-filter_kern.c",
-        "my-filter_kern/include/xdp_helpers.h",
+        "my-filter_kern/include/xdp_stats.h",
         "my-filter_user/Cargo.toml",
         "my-filter_user/src/main.rs",
     ] {
@@ -312,7 +312,7 @@ fn unchanged_rebuild_skips_clang_and_reproduces_the_bundle() {
         .current_dir(extracted.path().join("repro")));
 
     // Touching a header the kern source includes rebuilds it.
-    let header = root.join("repro_kern/include/xdp_helpers.h");
+    let header = root.join("repro_kern/include/xdp_stats.h");
     let text = fs::read_to_string(&header).unwrap();
     fs::write(&header, text + "\n").unwrap();
     build();

@@ -118,6 +118,7 @@ fn deploy_gets_root_the_way_the_device_offers_it() {
     fake.add_device("LOCKED", "rooty", &["root=none"]);
     fake.add_device("SUPERSU", "rooty", &["root=su-c"]);
     fake.add_device("FLAKY", "rooty", &["fail_push=1"]);
+    fake.add_device("OLDKERNEL", "rooty", &["root=su", "kernel=4.9.112-perf"]);
     // Android 6: adbd without shell v2 (a pty: \r\n, stdout and stderr in
     // one stream, no exit status).
     fake.add_device(
@@ -148,6 +149,23 @@ fn deploy_gets_root_the_way_the_device_offers_it() {
     assert_eq!(calls.len(), 3, "{calls:#?}");
     assert!(calls[2].contains("su 0 sh"), "{calls:#?}");
     assert!(!fake.device("MAGISK").ping());
+
+    // A phone on Linux 4.9: the objects' BPF v2 needs 4.14, so a warning
+    // says what to set (the attach still goes on: the device decides).
+    let out = output(
+        deploy(&fake, &root)
+            .args(["wlan0", "-s", "OLDKERNEL"])
+            .args(HOST)
+            .args(["--", "--prog", "xdp_drop"]),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("warning: OLDKERNEL: the device runs Linux 4.9.112-perf")
+            && text(&out).contains("bpf-cpu = \"v1\""),
+        "{}",
+        text(&out)
+    );
+    fake.take_calls();
 
     // An su that only knows `su -c`.
     ok(deploy(&fake, &root)

@@ -8,7 +8,9 @@ use anyhow::{bail, Result};
 use crate::{
     bundle,
     cli::BuildArgs,
-    elf, kern,
+    elf,
+    headers::{self, Libbpf},
+    kern,
     ndk::{self, Ndk},
     project::Project,
     shell::Shell,
@@ -60,6 +62,9 @@ pub fn build(args: &BuildArgs, shell: &Shell) -> Result<Vec<Built>> {
         let tools = tools::resolve(&project, &target, &options, shell)?;
         plans.push((target, tools));
     }
+    // libbpf's headers, fetched once (the cache makes this a stat later).
+    let libbpf = headers::libbpf(&project, shell)?;
+    shell.verbose_status("Using", format!("libbpf {} headers", libbpf.describe()));
     let profile = if args.release { "release" } else { "debug" };
     let mut built = Vec::new();
     let mut summary = Vec::new();
@@ -72,7 +77,14 @@ pub fn build(args: &BuildArgs, shell: &Shell) -> Result<Vec<Built>> {
             ),
             None => target.name.clone(),
         });
-        built.push(build_target(&project, target, &tools, args.release, shell)?);
+        built.push(build_target(
+            &project,
+            target,
+            &tools,
+            &libbpf,
+            args.release,
+            shell,
+        )?);
     }
     shell.status(
         "Finished",
@@ -134,6 +146,7 @@ fn build_target(
     project: &Project,
     target: Target,
     tools: &Tools,
+    libbpf: &Libbpf,
     release: bool,
     shell: &Shell,
 ) -> Result<Built> {
@@ -142,7 +155,13 @@ fn build_target(
     if clang.strip.is_none() {
         shell.warn("llvm-strip not found: kern objects keep their DWARF debug info (install llvm)");
     }
-    let kern_objects = kern::build_all(project, &target, clang, shell)?;
+    let env = kern::KernEnv {
+        clang,
+        libbpf,
+        compat: headers::compat_dir(project, &target)?,
+        cpu: project.meta.bpf_cpu.unwrap_or(target.bpf_cpu),
+    };
+    let kern_objects = kern::build_all(project, &target, &env, shell)?;
     for object in &kern_objects {
         shell.message(serde_json::json!({
             "reason": "kern-object", "target": target.name, "source": object.source,
@@ -176,6 +195,8 @@ fn build_target(
             triple: &target.triple,
             profile: if release { "release" } else { "debug" },
             clang_version: &clang.version,
+            libbpf: &libbpf.describe(),
+            bpf_cpu: env.cpu,
             ndk: ndk_revision.as_deref(),
             api,
             kern_objects: &kern_objects,

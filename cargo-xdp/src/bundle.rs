@@ -41,6 +41,9 @@ pub struct Contents<'a> {
     pub triple: &'a str,
     pub profile: &'a str,
     pub clang_version: &'a str,
+    /// libbpf's headers, as headers::Libbpf::describe says.
+    pub libbpf: &'a str,
+    pub bpf_cpu: crate::isa::BpfCpu,
     /// NDK revision and API level, for Android targets.
     pub ndk: Option<&'a str>,
     pub api: Option<u32>,
@@ -180,12 +183,14 @@ fn write_tarball(xdp_dir: &Path, destination: &Path, name: &str, files: &[File])
 
 fn stamp_key(contents: &Contents) -> String {
     format!(
-        "{}|{}|{}|{}|{}|{:?}|{:?}|{}|{}",
+        "{}|{}|{}|{}|{}|{}|{}|{:?}|{:?}|{}|{}",
         contents.name,
         contents.target,
         contents.triple,
         contents.profile,
         contents.clang_version,
+        contents.libbpf,
+        contents.bpf_cpu,
         contents.ndk,
         contents.api,
         env!("CARGO_PKG_VERSION"),
@@ -279,13 +284,15 @@ pub fn manifest(contents: &Contents, files: &[File]) -> String {
         .collect();
     let mut text = format!(
         "# cargo-xdp bundle. On the device, as root: ./{loader} attach IFACE\n\
-         name: {}\ntarget: {}\ntriple: {}\nprofile: {}\ncargo-xdp: {}\nclang: {}\nloader: {loader}\nkern: {}\n",
+         name: {}\ntarget: {}\ntriple: {}\nprofile: {}\ncargo-xdp: {}\nclang: {}\nlibbpf: {}\nbpf-cpu: {}\nloader: {loader}\nkern: {}\n",
         contents.name,
         contents.target,
         contents.triple,
         contents.profile,
         env!("CARGO_PKG_VERSION"),
         contents.clang_version,
+        contents.libbpf,
+        contents.bpf_cpu,
         kern.join(" "),
     );
     if let (Some(ndk), Some(api)) = (contents.ndk, contents.api) {
@@ -321,6 +328,8 @@ mod tests {
             triple: "x86_64-unknown-linux-gnu",
             profile: "debug",
             clang_version: "clang version 14",
+            libbpf: "1.7 (libbpf-sys 1.7.0+v1.7.0)",
+            bpf_cpu: crate::isa::BpfCpu::V2,
             ndk: None,
             api: None,
             kern_objects: objects,

@@ -21,6 +21,7 @@ use crate::{
     adb::{self, Adb, Device},
     builder, bundle,
     cli::{BuildArgs, DeployArgs, DeviceArgs},
+    isa,
     project::Project,
     remote::{self, Probe, Root},
     shell::Shell,
@@ -167,6 +168,15 @@ pub fn prepare(
             return Err(error);
         }
     };
+    // The kern objects' instruction set against the device's kernel.
+    let cpu = project.meta.bpf_cpu.unwrap_or(target.bpf_cpu);
+    if let Some(warning) = probe
+        .kernel
+        .as_deref()
+        .and_then(|kernel| isa::check_kernel(cpu, kernel))
+    {
+        shell.warn(format!("{}: {warning}", adb.serial));
+    }
     shell.verbose_status(
         "Device",
         format!(

@@ -14,7 +14,19 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 
-use crate::{clang::Clang, elf, project::Project, shell::Shell, toolchain::Target};
+use crate::{
+    clang::Clang, elf, headers::Libbpf, isa::BpfCpu, project::Project, shell::Shell,
+    toolchain::Target,
+};
+
+/// What every kern compile of one target gets besides the project's flags.
+pub struct KernEnv<'a> {
+    pub clang: &'a Clang,
+    pub libbpf: &'a Libbpf,
+    /// The target's compatibility headers (headers::compat_dir).
+    pub compat: PathBuf,
+    pub cpu: BpfCpu,
+}
 
 pub struct KernObject {
     pub source: PathBuf,
@@ -26,7 +38,7 @@ pub struct KernObject {
 pub fn build_all(
     project: &Project,
     target: &Target,
-    clang: &Clang,
+    env: &KernEnv,
     shell: &Shell,
 ) -> Result<Vec<KernObject>> {
     let out_dir = project.xdp_dir(&target.name).join("kern");
@@ -40,7 +52,7 @@ pub fn build_all(
             .map(|source| {
                 let (out_dir, bar) = (&out_dir, &bar);
                 scope.spawn(move || {
-                    let result = build_one(project, target, clang, source, out_dir, shell);
+                    let result = build_one(project, target, env, source, out_dir, shell);
                     bar.inc(1);
                     result
                 })
@@ -58,11 +70,12 @@ pub fn build_all(
 fn build_one(
     project: &Project,
     target: &Target,
-    clang: &Clang,
+    env: &KernEnv,
     source: &Path,
     out_dir: &Path,
     shell: &Shell,
 ) -> Result<KernObject> {
+    let clang = env.clang;
     let stem = source
         .file_stem()
         .context("kern source has no file name")?
@@ -77,7 +90,7 @@ fn build_one(
         "{}\n{}\n{}\n",
         clang.path.display(),
         clang.version,
-        clang_args(project, target, clang, source, &depfile, &object).join("\n")
+        clang_args(project, target, env, source, &depfile, &object).join("\n")
     );
 
     if is_fresh(&object, &stamp, &recipe, &depfile, &project.root) {
@@ -97,7 +110,7 @@ fn build_one(
         .suffix(".o")
         .tempfile_in(out_dir)
         .with_context(|| format!("cannot write in {}", out_dir.display()))?;
-    let args = clang_args(project, target, clang, source, &depfile, partial.path());
+    let args = clang_args(project, target, env, source, &depfile, partial.path());
     shell.verbose_status(
         "Running",
         format!("`{} {}`", clang.path.display(), args.join(" ")),
@@ -150,11 +163,15 @@ fn build_one(
     })
 }
 
-/// The clang command line for one source (paths relative to the project root).
+/// The clang command line for one source (paths relative to the project
+/// root). Include order: the project's own dirs and cflags, then the
+/// target's compatibility headers and libbpf's `<bpf/...>`, then the C
+/// library's (probed, or the NDK sysroot's), then the old `"bpf_helpers.h"`
+/// spelling.
 pub fn clang_args(
     project: &Project,
     target: &Target,
-    clang: &Clang,
+    env: &KernEnv,
     source: &Path,
     depfile: &Path,
     output: &Path,
@@ -163,18 +180,23 @@ pub fn clang_args(
     let mut args: Vec<String> = ["-O2", "-g", "-Wall", "-target", "bpf"]
         .map(String::from)
         .to_vec();
+    args.push(env.cpu.flag());
     args.push(format!("-D__TARGET_ARCH_{}", target.bpf_arch));
     for dir in [kern_dir.join("include"), kern_dir.to_path_buf()] {
         args.push(format!("-I{}", dir.display()));
     }
     args.extend(project.meta.cflags.iter().cloned());
-    if clang.isolated {
+    args.extend(["-isystem".into(), env.compat.display().to_string()]);
+    let libbpf = env.libbpf.clang_args();
+    args.extend(libbpf[..2].iter().cloned());
+    if env.clang.isolated {
         args.push("-nostdlibinc".into());
     }
-    for dir in &clang.system_includes {
+    for dir in &env.clang.system_includes {
         args.push("-idirafter".into());
         args.push(dir.display().to_string());
     }
+    args.extend(libbpf[2..].iter().cloned());
     args.extend(["-MD".into(), "-MF".into(), depfile.display().to_string()]);
     args.extend([
         "-c".into(),

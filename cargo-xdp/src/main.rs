@@ -11,6 +11,8 @@ mod doctor;
 mod elf;
 mod embedded;
 mod fleet;
+mod headers;
+mod isa;
 mod kern;
 mod names;
 mod ndk;

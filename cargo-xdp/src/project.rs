@@ -22,6 +22,15 @@ pub struct XdpMetadata {
     /// Android API level the loader links against (default 21).
     #[serde(default)]
     pub api: Option<u32>,
+    /// The libbpf-sys version whose libbpf headers kern code gets.
+    #[serde(default)]
+    pub libbpf: Option<String>,
+    /// A directory of the project's own holding `bpf/bpf_helpers.h` ...
+    #[serde(default, rename = "libbpf-include")]
+    pub libbpf_include: Option<PathBuf>,
+    /// The BPF instruction set to compile for (default: the target's).
+    #[serde(default, rename = "bpf-cpu")]
+    pub bpf_cpu: Option<crate::isa::BpfCpu>,
 }
 
 pub struct Project {
@@ -82,19 +91,101 @@ impl Project {
                 project.meta.name
             ))];
         }
-        for source in &project.meta.kern {
-            if !project.root.join(source).is_file() {
-                bail!(
-                    "kern source {} (listed in [workspace.metadata.xdp] kern) does not exist",
-                    project.root.join(source).display()
-                );
-            }
-        }
+        check_kern_sources(&project.root, &project.meta.kern, &manifest)?;
         Ok(project)
     }
 
     /// `target/xdp/<target>/`: kern objects, stamps and the bundle.
     pub fn xdp_dir(&self, target: &str) -> PathBuf {
         self.target_dir.join("xdp").join(target)
+    }
+}
+
+/// Kern sources are `.c` files inside the project (clang must never be fed
+/// `../../etc/passwd`), with distinct file stems (each becomes `<stem>.o` in
+/// one bundle directory).
+fn check_kern_sources(root: &Path, sources: &[PathBuf], manifest: &Path) -> Result<()> {
+    let canonical_root = root
+        .canonicalize()
+        .with_context(|| format!("cannot resolve {}", root.display()))?;
+    let mut stems: Vec<(String, &PathBuf)> = Vec::new();
+    for source in sources {
+        let path = root.join(source);
+        if source.extension().and_then(|e| e.to_str()) != Some("c") {
+            bail!(
+                "kern source `{}` (in [workspace.metadata.xdp] kern of {}) is not a .c file: \
+                 list the C sources clang compiles, headers come through #include",
+                source.display(),
+                manifest.display()
+            );
+        }
+        if !path.is_file() {
+            bail!(
+                "kern source {} (listed in [workspace.metadata.xdp] kern) does not exist",
+                path.display()
+            );
+        }
+        let resolved = path.canonicalize()?;
+        if !resolved.starts_with(&canonical_root) {
+            bail!(
+                "kern source `{}` (in [workspace.metadata.xdp] kern of {}) is outside the \
+                 project ({} is not under {}): copy it into the project, or name its \
+                 directory in cflags with -I if you only need its headers",
+                source.display(),
+                manifest.display(),
+                resolved.display(),
+                canonical_root.display()
+            );
+        }
+        let stem = source
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if let Some((_, first)) = stems.iter().find(|(s, _)| *s == stem) {
+            bail!(
+                "kern sources `{}` and `{}` would both build {stem}.o (in [workspace.metadata.xdp] \
+                 kern of {}): rename one",
+                first.display(),
+                source.display(),
+                manifest.display()
+            );
+        }
+        stems.push((stem, source));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kern_sources_are_c_files_inside_the_project_with_distinct_stems() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("proj");
+        std::fs::create_dir_all(root.join("a")).unwrap();
+        std::fs::create_dir_all(root.join("b")).unwrap();
+        for file in ["a/x_kern.c", "b/x_kern.c", "a/y.h", "a/z_kern.c"] {
+            std::fs::write(root.join(file), "").unwrap();
+        }
+        std::fs::write(dir.path().join("outside.c"), "").unwrap();
+        let manifest = root.join("Cargo.toml");
+        let check = |list: &[&str]| {
+            let list: Vec<PathBuf> = list.iter().map(PathBuf::from).collect();
+            check_kern_sources(&root, &list, &manifest).map_err(|e| e.to_string())
+        };
+        check(&["a/x_kern.c", "a/z_kern.c"]).unwrap();
+        assert!(check(&["a/x_kern.c", "b/x_kern.c"])
+            .unwrap_err()
+            .contains("would both build x_kern.o"));
+        assert!(check(&["a/y.h"]).unwrap_err().contains("is not a .c file"));
+        assert!(check(&["../outside.c"])
+            .unwrap_err()
+            .contains("is outside the project"));
+        let absolute = dir.path().join("outside.c").display().to_string();
+        assert!(check(&[absolute.as_str()])
+            .unwrap_err()
+            .contains("is outside the project"));
+        assert!(check(&["a/none.c"]).unwrap_err().contains("does not exist"));
     }
 }

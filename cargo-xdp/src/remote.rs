@@ -68,6 +68,8 @@ pub struct Probe {
     pub abi: String,
     /// `ro.build.version.sdk`: below 24, adbd has no shell protocol v2.
     pub sdk: Option<u32>,
+    /// `uname -r`: the kernel that must verify the kern objects.
+    pub kernel: Option<String>,
     /// `ro.debuggable=1`: adbd may restart as root (`adb root`).
     pub debuggable: bool,
     pub su: Option<Root>,
@@ -99,7 +101,7 @@ impl Probe {
 pub fn probe_command(name: &str, interface: Option<&str>) -> String {
     let mut script = String::from(
         "uid=$(id -u); echo uid=$uid; echo abi=$(getprop ro.product.cpu.abi); \
-         echo sdk=$(getprop ro.build.version.sdk); \
+         echo sdk=$(getprop ro.build.version.sdk); echo kernel=$(uname -r); \
          dbg=$(getprop ro.debuggable); echo debuggable=$dbg; su=none; \
          if [ \"$uid\" != 0 ] && command -v su >/dev/null 2>&1; then \
          if [ \"$(su 0 id -u </dev/null 2>/dev/null)\" = 0 ]; then su=su0; \
@@ -132,6 +134,7 @@ pub fn parse_probe(output: &str) -> Probe {
             "uid" => probe.uid = value.parse().ok(),
             "abi" => probe.abi = value.to_string(),
             "sdk" => probe.sdk = value.parse().ok(),
+            "kernel" => probe.kernel = Some(value.to_string()).filter(|k| !k.is_empty()),
             "debuggable" => probe.debuggable = value == "1",
             "su" => {
                 probe.su = match value {
@@ -285,13 +288,14 @@ mod tests {
     #[test]
     fn reads_a_probe() {
         let probe = parse_probe(
-            "uid=2000\r\nabi=arm64-v8a\r\nsdk=23\ndebuggable=0\nsu=suc\nhash=toybox sha256sum\niface=no lo wlan0 \n__rc=0\n",
+            "uid=2000\r\nabi=arm64-v8a\r\nsdk=23\nkernel=4.9.112-perf\ndebuggable=0\nsu=suc\nhash=toybox sha256sum\niface=no lo wlan0 \n__rc=0\n",
         );
         assert_eq!(probe.uid, Some(2000));
         assert_eq!(probe.abi, "arm64-v8a");
         assert_eq!(probe.su, Some(Root::SuC));
         assert_eq!(probe.hasher.as_deref(), Some("toybox sha256sum"));
         assert!(!probe.has_shell_v2());
+        assert_eq!(probe.kernel.as_deref(), Some("4.9.112-perf"));
         assert_eq!(probe.interface, Some((false, "lo wlan0".into())));
         let none = parse_probe("hash=none\nhash=md5sum\n");
         assert_eq!(none.hasher, None, "only the tools root-entry.sh accepts");

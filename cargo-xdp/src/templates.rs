@@ -15,7 +15,7 @@ use crate::names;
 use crate::embedded::TEMPLATE_FILES;
 
 /// Directories of `templates/` that are not project templates.
-const NOT_TEMPLATES: &[&str] = &["common", "bundle"];
+const NOT_TEMPLATES: &[&str] = &["common", "bundle", "kern-compat"];
 const DESCRIPTION_FILE: &str = "template.toml";
 
 pub struct Template {
@@ -140,7 +140,7 @@ mod tests {
         let kern = file(&files, "my-filter_kern/my-filter_kern.c");
         assert!(kern.contains("SEC(\"xdp\")"));
         assert!(!kern.contains("{{"));
-        file(&files, "my-filter_kern/include/xdp_helpers.h");
+        file(&files, "my-filter_kern/include/xdp_stats.h");
         let manifest = file(&files, "my-filter_user/Cargo.toml");
         assert!(manifest.contains("name = \"my-filter_user\""));
         assert!(manifest.contains("aya = \"=0.14.0\""));

@@ -4,7 +4,7 @@
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 
-use crate::embedded::TOOLCHAIN_FILES;
+use crate::{embedded::TOOLCHAIN_FILES, isa::BpfCpu};
 
 pub const DEFAULT_TARGET: &str = "linux-x86_64";
 
@@ -38,6 +38,8 @@ pub struct Target {
     /// to the linker as max-page-size).
     #[serde(default)]
     pub page_size: Option<u64>,
+    /// The BPF instruction set kern objects get unless the project raises it.
+    pub bpf_cpu: BpfCpu,
 }
 
 impl Target {

@@ -162,7 +162,7 @@ run() {
 
 # --- Probe: identity, ABI, su, a sha256 tool, the interface (cargo-xdp's
 # remote::probe_command).
-probe='uid=$(id -u); echo uid=$uid; echo abi=$(getprop ro.product.cpu.abi); echo sdk=$(getprop ro.build.version.sdk); dbg=$(getprop ro.debuggable); echo debuggable=$dbg; su=none; if [ "$uid" != 0 ] && command -v su >/dev/null 2>&1; then if [ "$(su 0 id -u </dev/null 2>/dev/null)" = 0 ]; then su=su0; elif [ "$(su -c '"'id -u'"' </dev/null 2>/dev/null)" = 0 ]; then su=suc; fi; fi; echo su=$su; hash=none; if command -v sha256sum >/dev/null 2>&1; then hash=sha256sum; elif toybox sha256sum </dev/null >/dev/null 2>&1; then hash='"'toybox sha256sum'"'; elif busybox sha256sum </dev/null >/dev/null 2>&1; then hash='"'busybox sha256sum'"'; fi; echo "hash=$hash"; '
+probe='uid=$(id -u); echo uid=$uid; echo abi=$(getprop ro.product.cpu.abi); echo sdk=$(getprop ro.build.version.sdk); echo kernel=$(uname -r); dbg=$(getprop ro.debuggable); echo debuggable=$dbg; su=none; if [ "$uid" != 0 ] && command -v su >/dev/null 2>&1; then if [ "$(su 0 id -u </dev/null 2>/dev/null)" = 0 ]; then su=su0; elif [ "$(su -c '"'id -u'"' </dev/null 2>/dev/null)" = 0 ]; then su=suc; fi; fi; echo su=$su; hash=none; if command -v sha256sum >/dev/null 2>&1; then hash=sha256sum; elif toybox sha256sum </dev/null >/dev/null 2>&1; then hash='"'toybox sha256sum'"'; elif busybox sha256sum </dev/null >/dev/null 2>&1; then hash='"'busybox sha256sum'"'; fi; echo "hash=$hash"; '
 if [ "$detach" = 0 ]; then
     probe="${probe}if [ -e /sys/class/net/$(q "$iface") ]; then echo iface=yes; if [ \"\$hash\" != none ] && { [ \"\$uid\" = 0 ] || [ \$su != none ] || [ \"\$dbg\" = 1 ]; }; then rm -rf $(q "$stage") && mkdir -p $(q "$stage"); fi; else echo iface=no \$(ls /sys/class/net); fi; "
 fi

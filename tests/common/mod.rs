@@ -48,8 +48,11 @@ pub fn standin_ndk() -> PathBuf {
             "make-standin-ndk.sh",
             "bionic-extras.syms",
             "api-levels.txt",
+            "../../../../shared/ndk/bionic-headers.tgz",
         ] {
-            std::hash::Hash::hash(&std::fs::read(fixture.join(file)).unwrap(), &mut hasher);
+            let bytes = std::fs::read(fixture.join(file))
+                .unwrap_or_else(|e| panic!("{}: {e}", fixture.join(file).display()));
+            std::hash::Hash::hash(&bytes, &mut hasher);
         }
         let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/ndk-standin");
         let ndk = base.join(format!("{:016x}", std::hash::Hasher::finish(&hasher)));

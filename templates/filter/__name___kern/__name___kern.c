@@ -7,7 +7,7 @@
  *
  *     {{name}}_user attach IFACE --drop-proto icmp --drop-port udp/9999 --drop-src 10.0.0.0/8
  *
- * Every packet is counted per XDP action in `xdp_stats` (xdp_helpers.h). */
+ * Every packet is counted per XDP action in `xdp_stats` (xdp_stats.h). */
 #include <linux/if_ether.h>
 #include <linux/in.h>
 #include <linux/ip.h>
@@ -15,7 +15,7 @@
 #include <linux/tcp.h>
 #include <linux/udp.h>
 
-#include "xdp_helpers.h"
+#include "xdp_stats.h"
 
 #define ETH_P_8021Q_ 0x8100
 #define ETH_P_8021AD_ 0x88A8

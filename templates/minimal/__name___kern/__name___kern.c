@@ -5,7 +5,7 @@
  * aya (the loader's library) names programs by function and wants the
  * section to be exactly "xdp", so the three live in one section and are
  * told apart by name. */
-#include "xdp_helpers.h"
+#include "xdp_stats.h"
 
 /* Let every packet through. */
 SEC("xdp")
