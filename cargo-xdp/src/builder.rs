@@ -181,6 +181,10 @@ fn build_target(
         loader
     };
     shell.message(serde_json::json!({"reason": "loader", "target": target.name, "path": loader}));
+    let extra_files: Vec<PathBuf> = kern_objects
+        .iter()
+        .filter_map(|k| k.sections.clone())
+        .collect();
     let kern_objects: Vec<PathBuf> = kern_objects.into_iter().map(|k| k.object).collect();
     let api = tools.android.as_ref().map(|(_, api)| *api);
     let ndk_revision = tools
@@ -200,6 +204,7 @@ fn build_target(
             ndk: ndk_revision.as_deref(),
             api,
             kern_objects: &kern_objects,
+            extra_files: &extra_files,
             loader: &loader,
         },
     )?;

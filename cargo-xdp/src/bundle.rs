@@ -48,6 +48,8 @@ pub struct Contents<'a> {
     pub ndk: Option<&'a str>,
     pub api: Option<u32>,
     pub kern_objects: &'a [PathBuf],
+    /// Bundled as they are beside the objects (`<stem>.sections`).
+    pub extra_files: &'a [PathBuf],
     pub loader: &'a Path,
 }
 
@@ -89,7 +91,12 @@ pub fn write(xdp_dir: &Path, contents: &Contents) -> Result<Written> {
         .and_then(|bytes| serde_json::from_slice(&bytes).ok())
         .unwrap_or_default();
     let key = stamp_key(contents);
-    let mut inputs: Vec<&Path> = contents.kern_objects.iter().map(PathBuf::as_path).collect();
+    let mut inputs: Vec<&Path> = contents
+        .kern_objects
+        .iter()
+        .chain(contents.extra_files)
+        .map(PathBuf::as_path)
+        .collect();
     inputs.push(contents.loader);
     let stat_all = |bundle: &Path| -> Vec<(PathBuf, u64, u128)> {
         inputs
@@ -233,7 +240,7 @@ fn header(path: &str, mode: u32, size: u64, kind: tar::EntryType) -> tar::Header
 /// The bundle's files, sorted by name, MANIFEST included.
 fn collect(contents: &Contents) -> Result<Vec<File>> {
     let mut files = Vec::new();
-    for object in contents.kern_objects {
+    for object in contents.kern_objects.iter().chain(contents.extra_files) {
         files.push(File {
             name: file_name(object)?,
             mode: 0o644,
@@ -333,6 +340,7 @@ mod tests {
             ndk: None,
             api: None,
             kern_objects: objects,
+            extra_files: &[],
             loader,
         }
     }

@@ -14,7 +14,7 @@ use crate::toolchain::Target;
 
 /// A kern object must be BPF, little-endian, with an `xdp` program section
 /// and a `license` (the kernel refuses GPL-only helpers without one).
-pub fn check_kern_object(path: &Path) -> Result<()> {
+pub fn check_kern_object(path: &Path) -> Result<Vec<ProgramSection>> {
     let data = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let file = object::File::parse(&*data)
         .with_context(|| format!("{} is not an ELF object", path.display()))?;
@@ -31,13 +31,16 @@ pub fn check_kern_object(path: &Path) -> Result<()> {
             path.display()
         );
     }
+    let programs = program_sections(&file);
     let names: Vec<&str> = file.sections().filter_map(|s| s.name().ok()).collect();
-    if !names
-        .iter()
-        .any(|n| *n == "xdp" || n.starts_with("xdp/") || n.starts_with("xdp."))
-    {
+    if !programs.iter().any(|p| {
+        matches!(
+            classify(&p.name),
+            SectionKind::Xdp | SectionKind::Legacy { .. }
+        )
+    }) {
         bail!(
-            "{} has no `xdp` section: mark the program with SEC(\"xdp\") (sections found: {})",
+            "{} has no XDP program: mark one with SEC(\"xdp\") (sections found: {})",
             path.display(),
             names.join(" ")
         );
@@ -48,7 +51,103 @@ pub fn check_kern_object(path: &Path) -> Result<()> {
             path.display()
         );
     }
-    Ok(())
+    Ok(programs)
+}
+
+/// A section of code in a kern object, and the functions (programs) in it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProgramSection {
+    pub name: String,
+    pub functions: Vec<String>,
+}
+
+/// How the loader (aya 0.14) takes a program section.
+#[derive(Debug, PartialEq)]
+pub enum SectionKind {
+    /// `xdp`, `xdp.frags`, and those `/cpumap` or `/devmap`.
+    Xdp,
+    /// A program aya knows that is not XDP (tc, kprobe ...): not attached.
+    Other,
+    /// A name aya refuses (`xdp_pass`, `xdp1`, `prog`, `xdp/foo`): older
+    /// loaders took any name; cargo-xdp renames it to `to` at build time.
+    Legacy { to: &'static str },
+}
+
+/// Program kinds aya-obj 0.3 (aya 0.14) parses from a section's first `/` piece.
+const AYA_KINDS: &[&str] = &[
+    "kprobe",
+    "kretprobe",
+    "uprobe",
+    "uprobe.s",
+    "uretprobe",
+    "uretprobe.s",
+    "tp_btf",
+    "tracepoint",
+    "tp",
+    "socket",
+    "sk_msg",
+    "sk_skb",
+    "sockops",
+    "classifier",
+    "cgroup_skb",
+    "cgroup",
+    "lirc_mode2",
+    "perf_event",
+    "raw_tp",
+    "raw_tracepoint",
+    "lsm",
+    "lsm.s",
+    "lsm_cgroup",
+    "fentry",
+    "fentry.s",
+    "fexit",
+    "fexit.s",
+    "flow_dissector",
+    "freplace",
+    "sk_lookup",
+    "sk_reuseport",
+    "iter",
+    "iter.s",
+];
+
+pub fn classify(section: &str) -> SectionKind {
+    let mut pieces = section.split('/');
+    let kind = pieces.next().unwrap_or_default();
+    let rest: Vec<&str> = pieces.collect();
+    match kind {
+        "xdp" | "xdp.frags" => match rest.as_slice() {
+            [] | ["cpumap"] | ["devmap"] => SectionKind::Xdp,
+            _ if kind == "xdp" => SectionKind::Legacy { to: "xdp" },
+            _ => SectionKind::Legacy { to: "xdp.frags" },
+        },
+        kind if AYA_KINDS.contains(&kind) => SectionKind::Other,
+        _ => SectionKind::Legacy { to: "xdp" },
+    }
+}
+
+/// Every executable section but `.text` (subprograms), with its functions.
+pub fn program_sections(file: &object::File) -> Vec<ProgramSection> {
+    file.sections()
+        .filter(|s| {
+            matches!(s.flags(), object::SectionFlags::Elf { sh_flags }
+                if sh_flags & u64::from(object::elf::SHF_EXECINSTR) != 0)
+        })
+        .filter_map(|section| {
+            let name = section.name().ok()?;
+            (name != ".text").then(|| ProgramSection {
+                name: name.to_string(),
+                functions: file
+                    .symbols()
+                    .filter(|sym| {
+                        sym.kind() == object::SymbolKind::Text
+                            && sym.section_index() == Some(section.index())
+                    })
+                    .filter_map(|sym| sym.name().ok().map(str::to_string))
+                    .filter(|n| !n.is_empty())
+                    .collect(),
+            })
+        })
+        .collect()
 }
 
 /// The loader must run on the target: ELF machine, and for Android a PIE
@@ -204,6 +303,31 @@ pub fn defines_dynamic_symbol(path: &Path, symbol: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sections_aya_refuses_are_legacy_and_renamed() {
+        for ok in ["xdp", "xdp.frags", "xdp/devmap", "xdp.frags/cpumap"] {
+            assert_eq!(classify(ok), SectionKind::Xdp, "{ok}");
+        }
+        for legacy in ["xdp_pass", "xdp1", "prog", "xdp/foo", "xdp_icmp"] {
+            assert_eq!(
+                classify(legacy),
+                SectionKind::Legacy { to: "xdp" },
+                "{legacy}"
+            );
+        }
+        assert_eq!(
+            classify("xdp.frags/x"),
+            SectionKind::Legacy { to: "xdp.frags" }
+        );
+        for other in [
+            "classifier",
+            "kprobe/tcp_v4_connect",
+            "tracepoint/xdp/xdp_exception",
+        ] {
+            assert_eq!(classify(other), SectionKind::Other, "{other}");
+        }
+    }
     use crate::toolchain;
 
     /// This test binary: x86_64, glibc's interpreter, 4 KB pages, dynamic.

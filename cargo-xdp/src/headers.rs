@@ -8,13 +8,16 @@
 //!   headers are copied once to `target/xdp/libbpf/<crate version>/`. A
 //!   project may pin another version (`libbpf = "1.6.0"`) or name its own
 //!   directory (`libbpf-include = "DIR"`, holding `bpf/bpf_helpers.h`).
-//! - A few compatibility headers per C library, so kern code written the
-//!   usual way builds against either: bionic names the uapi `struct udphdr`
-//!   `struct __kernel_udphdr` (the `struct udphdr` with Linux and BSD names
-//!   is `<netinet/udp.h>`'s), and glibc's headers under `-target bpf` look
-//!   for `gnu/stubs-32.h`, which only a 32-bit libc6-dev has. They are
-//!   written to `target/xdp/<target>/compat/`, only when they changed (their
-//!   mtimes feed the kern objects' freshness).
+//! - A few compatibility headers (`templates/kern-compat/`), so kern code
+//!   written the usual way builds against either C library and either
+//!   libbpf era: bionic names the uapi `struct udphdr` `struct
+//!   __kernel_udphdr` (the `struct udphdr` with Linux and BSD names is
+//!   `<netinet/udp.h>`'s); glibc's headers under `-target bpf` look for
+//!   `gnu/stubs-32.h`, which only a 32-bit libc6-dev has; libbpf 1.0 took
+//!   `struct bpf_map_def` out of `bpf_helpers.h`, and 2017-2019 code says
+//!   `#include "bpf_helpers.h"`. They are written to
+//!   `target/xdp/<target>/compat/`, only when they changed (their mtimes
+//!   feed the kern objects' freshness).
 
 use std::{
     fs,
@@ -224,9 +227,12 @@ fn read_version(bpf_dir: &Path) -> Option<String> {
 pub fn compat_dir(project: &Project, target: &Target) -> Result<PathBuf> {
     let libc = if target.ndk { "bionic" } else { "glibc" };
     let dir = project.xdp_dir(&target.name).join("compat");
-    let prefix = format!("kern-compat/{libc}/");
+    let prefixes = [
+        "kern-compat/all/".to_string(),
+        format!("kern-compat/{libc}/"),
+    ];
     for (path, bytes) in TEMPLATE_FILES {
-        let Some(relative) = path.strip_prefix(&prefix) else {
+        let Some(relative) = prefixes.iter().find_map(|p| path.strip_prefix(p.as_str())) else {
             continue;
         };
         let file = dir.join(relative);

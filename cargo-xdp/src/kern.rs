@@ -31,6 +31,9 @@ pub struct KernEnv<'a> {
 pub struct KernObject {
     pub source: PathBuf,
     pub object: PathBuf,
+    /// `<stem>.sections` when legacy sections were renamed (SECTION FUNCTION
+    /// lines, bundled beside the object for the loader's --prog).
+    pub sections: Option<PathBuf>,
     /// True when the object was up to date and clang did not run.
     pub fresh: bool,
 }
@@ -93,9 +96,11 @@ fn build_one(
         clang_args(project, target, env, source, &depfile, &object).join("\n")
     );
 
+    let sidecar = object.with_extension("sections");
     if is_fresh(&object, &stamp, &recipe, &depfile, &project.root) {
         return Ok(KernObject {
             source: source.to_path_buf(),
+            sections: sidecar.is_file().then_some(sidecar),
             object,
             fresh: true,
         });
@@ -111,31 +116,18 @@ fn build_one(
         .tempfile_in(out_dir)
         .with_context(|| format!("cannot write in {}", out_dir.display()))?;
     let args = clang_args(project, target, env, source, &depfile, partial.path());
-    shell.verbose_status(
-        "Running",
-        format!("`{} {}`", clang.path.display(), args.join(" ")),
-    );
-    let output = Command::new(&clang.path)
-        .args(&args)
-        .current_dir(&project.root)
-        .output()
-        .with_context(|| format!("cannot run {}", clang.path.display()))?;
-    // clang's own diagnostics name the file (relative to the project root).
-    let diagnostics = String::from_utf8_lossy(&output.stderr);
-    if !shell.quiet() || !output.status.success() {
-        shell.passthrough(&diagnostics);
-    }
-    if !diagnostics.is_empty() {
-        shell.message(serde_json::json!({
-            "reason": "kern-diagnostic", "source": source, "rendered": diagnostics,
-        }));
-    }
-    if !output.status.success() {
-        bail!(
-            "could not compile kern source `{}` (clang exited with {}); fix the errors above",
-            source.display(),
-            output.status
-        );
+    run_clang(clang, &args, &project.root, source, shell)?;
+    let renamed = rename_legacy_sections(project, target, env, source, partial.path(), shell)?;
+    if renamed.is_empty() {
+        let _ = fs::remove_file(&sidecar);
+    } else {
+        // SECTION FUNCTION per line: the loader's --prog takes either name.
+        let lines: String = renamed
+            .iter()
+            .flat_map(|s| s.functions.iter().map(move |f| format!("{} {f}\n", s.name)))
+            .collect();
+        fs::write(&sidecar, lines)
+            .with_context(|| format!("cannot write {}", sidecar.display()))?;
     }
     if let Some(strip) = &clang.strip {
         // -g drops DWARF only; .BTF and .BTF.ext (needed to load) stay.
@@ -158,9 +150,141 @@ fn build_one(
     fs::write(&stamp, &recipe)?;
     Ok(KernObject {
         source: source.to_path_buf(),
+        sections: (!renamed.is_empty()).then_some(sidecar),
         object,
         fresh: false,
     })
+}
+
+/// Runs clang, passing its diagnostics on (and as JSON messages).
+fn run_clang(
+    clang: &Clang,
+    args: &[String],
+    root: &Path,
+    source: &Path,
+    shell: &Shell,
+) -> Result<()> {
+    shell.verbose_status(
+        "Running",
+        format!("`{} {}`", clang.path.display(), args.join(" ")),
+    );
+    let output = Command::new(&clang.path)
+        .args(args)
+        .current_dir(root)
+        .output()
+        .with_context(|| format!("cannot run {}", clang.path.display()))?;
+    // clang's own diagnostics name the file (relative to the project root).
+    let diagnostics = String::from_utf8_lossy(&output.stderr);
+    if !shell.quiet() || !output.status.success() {
+        shell.passthrough(&diagnostics);
+    }
+    if !diagnostics.is_empty() {
+        shell.message(serde_json::json!({
+            "reason": "kern-diagnostic", "source": source, "rendered": diagnostics,
+        }));
+    }
+    if !output.status.success() {
+        bail!(
+            "could not compile kern source `{}` (clang exited with {}); fix the errors above",
+            source.display(),
+            output.status
+        );
+    }
+    Ok(())
+}
+
+/// Program sections aya refuses (`SEC("xdp_pass")`, `SEC("xdp1")`,
+/// `SEC("prog")`: older loaders took any name) become `xdp`: the source is
+/// compiled again to LLVM IR, the functions' sections renamed there, and the
+/// IR compiled to `object`, so clang itself merges the programs into one
+/// section with its relocations and BTF line and function info (renaming
+/// sections in the ELF would leave BTF.ext naming the old ones, and two
+/// sections called `xdp`). Returns the renamed sections, by their old names.
+fn rename_legacy_sections(
+    project: &Project,
+    target: &Target,
+    env: &KernEnv,
+    source: &Path,
+    object: &Path,
+    shell: &Shell,
+) -> Result<Vec<elf::ProgramSection>> {
+    let data = fs::read(object)?;
+    let file = ::object::File::parse(&*data)
+        .with_context(|| format!("{} is not an ELF object", object.display()))?;
+    let legacy: Vec<(elf::ProgramSection, &str)> = elf::program_sections(&file)
+        .into_iter()
+        .filter_map(|s| match elf::classify(&s.name) {
+            elf::SectionKind::Legacy { to } => Some((s, to)),
+            _ => None,
+        })
+        .collect();
+    if legacy.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ir = tempfile::Builder::new()
+        .prefix(".tmp")
+        .suffix(".ll")
+        .tempfile_in(object.parent().unwrap_or(Path::new(".")))?;
+    let mut args = compile_flags(project, target, env, source);
+    args.extend(["-S".into(), "-emit-llvm".into()]);
+    args.extend([
+        source.display().to_string(),
+        "-o".into(),
+        ir.path().display().to_string(),
+    ]);
+    run_clang(env.clang, &args, &project.root, source, shell)?;
+    let text = fs::read_to_string(ir.path())?;
+    let renamed = rename_in_ir(&text, &legacy);
+    fs::write(ir.path(), renamed)?;
+    let args: Vec<String> = ["-O2", "-g", "-target", "bpf"]
+        .map(String::from)
+        .into_iter()
+        .chain([
+            env.cpu.flag(),
+            "-c".into(),
+            ir.path().display().to_string(),
+            "-o".into(),
+            object.display().to_string(),
+        ])
+        .collect();
+    run_clang(env.clang, &args, &project.root, source, shell)?;
+    for (section, to) in &legacy {
+        shell.status(
+            "Renamed",
+            format!(
+                "section `{}` to `{to}` in {} (aya loads XDP programs only from `{to}`); attach \
+                 with --prog {} (or --prog {})",
+                section.name,
+                source.display(),
+                section.functions.join(" / --prog "),
+                section.name
+            ),
+        );
+    }
+    Ok(legacy.into_iter().map(|(s, _)| s).collect())
+}
+
+/// `define ... section "OLD"` becomes `section "NEW"` for each legacy
+/// section: only function definitions, never maps or license.
+fn rename_in_ir(ir: &str, legacy: &[(elf::ProgramSection, &str)]) -> String {
+    ir.lines()
+        .map(|line| {
+            if !line.starts_with("define ") {
+                return line.to_string();
+            }
+            let mut line = line.to_string();
+            for (section, to) in legacy {
+                let old = format!(
+                    " section \"{}\"",
+                    section.name.replace('\\', "\\5C").replace('"', "\\22")
+                );
+                line = line.replace(&old, &format!(" section \"{to}\""));
+            }
+            line
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n"
 }
 
 /// The clang command line for one source (paths relative to the project
@@ -176,6 +300,20 @@ pub fn clang_args(
     depfile: &Path,
     output: &Path,
 ) -> Vec<String> {
+    let mut args = compile_flags(project, target, env, source);
+    args.extend(["-MD".into(), "-MF".into(), depfile.display().to_string()]);
+    args.extend([
+        "-c".into(),
+        source.display().to_string(),
+        "-o".into(),
+        output.display().to_string(),
+    ]);
+    args
+}
+
+/// Everything but what to do with which files: optimisation, target, the
+/// instruction set, defines and include dirs.
+fn compile_flags(project: &Project, target: &Target, env: &KernEnv, source: &Path) -> Vec<String> {
     let kern_dir = source.parent().unwrap_or(Path::new("."));
     let mut args: Vec<String> = ["-O2", "-g", "-Wall", "-target", "bpf"]
         .map(String::from)
@@ -197,13 +335,6 @@ pub fn clang_args(
         args.push(dir.display().to_string());
     }
     args.extend(libbpf[2..].iter().cloned());
-    args.extend(["-MD".into(), "-MF".into(), depfile.display().to_string()]);
-    args.extend([
-        "-c".into(),
-        source.display().to_string(),
-        "-o".into(),
-        output.display().to_string(),
-    ]);
     args
 }
 

@@ -176,7 +176,8 @@ impl Project {
             .load_file(request.object)
             .with_context(|| format!("cannot load {}", request.object.display()))?;
         let names: Vec<String> = ebpf.programs().map(|(name, _)| name.to_string()).collect();
-        let chosen = choose_program(&names, request.program, request.default_program)?;
+        let sections = renamed_sections(request.object);
+        let chosen = choose_program(&names, &sections, request.program, request.default_program)?;
         let program: &mut Xdp = ebpf
             .program_mut(&chosen)
             .expect("program listed above")
@@ -337,10 +338,39 @@ fn pinned_program_id(pin: &Path) -> Option<u32> {
     ProgramInfo::from_pin(pin).ok().map(|info| info.id())
 }
 
-fn choose_program(names: &[String], wanted: Option<&str>, default: Option<&str>) -> Result<String> {
+/// `<object>.sections` beside a kern object whose legacy sections cargo xdp
+/// build renamed to `xdp`: (old section, function) pairs.
+fn renamed_sections(object: &Path) -> Vec<(String, String)> {
+    fs::read_to_string(object.with_extension("sections"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|line| {
+            let (section, function) = line.split_once(' ')?;
+            Some((section.to_string(), function.to_string()))
+        })
+        .collect()
+}
+
+/// The program to attach: by function name, else by the (old) section name.
+fn choose_program(
+    names: &[String],
+    sections: &[(String, String)],
+    wanted: Option<&str>,
+    default: Option<&str>,
+) -> Result<String> {
     let listed = names.join(", ");
+    let in_section: Vec<&String> = sections
+        .iter()
+        .filter(|(section, _)| Some(section.as_str()) == wanted)
+        .map(|(_, function)| function)
+        .collect();
     match wanted.or(default) {
         Some(name) if names.iter().any(|n| n == name) => Ok(name.to_string()),
+        Some(_) if in_section.len() == 1 => Ok(in_section[0].clone()),
+        Some(name) if in_section.len() > 1 => bail!(
+            "section `{name}` has several programs ({}): choose one by name with --prog",
+            in_section.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+        ),
         Some(name) => {
             bail!("no program `{name}` in the object; it has: {listed} (choose with --prog)")
         }
