@@ -51,7 +51,33 @@ pub fn check_kern_object(path: &Path) -> Result<Vec<ProgramSection>> {
             path.display()
         );
     }
+    check_aya_reads(&file, &data)?;
     Ok(programs)
+}
+
+/// The generated loader reads objects with aya 0.14: what its parser
+/// refuses is refused here, with the fix where it is known.
+fn check_aya_reads(file: &object::File, data: &[u8]) -> Result<()> {
+    let Err(error) = aya_obj::Object::parse(data) else {
+        return Ok(());
+    };
+    let error = format!("{:#}", anyhow::Error::new(error));
+    // `__array(values, ...)`, the way libbpf fills a PROG_ARRAY (or a map of
+    // maps) from C, puts a `values` member into the map's BTF; aya 0.14
+    // cannot read that, with or without initial values.
+    let btf_names_values = file
+        .section_by_name(".BTF")
+        .and_then(|s| s.data().ok())
+        .is_some_and(|btf| btf.windows(8).any(|w| w == b"\0values\0"));
+    if btf_names_values && error.contains("BTF") {
+        bail!(
+            "a map is declared with `__array(values, ...)` (a PROG_ARRAY or map of maps filled \
+             from C), which aya 0.14, the loader's library, cannot read ({error}); declare the \
+             PROG_ARRAY with `__type(key, __u32); __type(value, __u32);` and no initial values, \
+             and fill it at attach: `attach IFACE --tail MAP:INDEX=PROGRAM`"
+        );
+    }
+    bail!("aya 0.14, the loader's library, cannot read the object: {error}")
 }
 
 /// A section of code in a kern object, and the functions (programs) in it.
@@ -229,7 +255,7 @@ fn needed_libraries<'data, R: ReadRef<'data>>(
     let strings = sections.strings(endian, data, index)?;
     Ok(dynamic
         .iter()
-        .filter(|d| d.tag32(endian) == Some(elf::DT_NEEDED))
+        .filter(|d| d.d_tag(endian) == elf::DT_NEEDED)
         .filter_map(|d| strings.get(d.d_val(endian) as u32).ok())
         .map(|name| String::from_utf8_lossy(name).into_owned())
         .collect())

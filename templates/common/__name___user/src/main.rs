@@ -4,6 +4,7 @@
 mod args;
 mod netlink;
 mod rules;
+mod setup;
 mod xdp;
 
 use std::{path::PathBuf, thread, time::Duration};
@@ -22,14 +23,17 @@ fn usage() -> String {
         "{NAME}_user {version}: attach the {NAME} XDP program
 
 Usage:
-  {NAME}_user attach IFACE [--mode auto|skb|native] [--prog NAME] [--object PATH]{attach_rules}
+  {NAME}_user attach IFACE [--mode auto|skb|native] [--prog NAME] [--object PATH]
+      [--set GLOBAL=VALUE]... [--tail MAP:INDEX=PROG]...{attach_rules}
   {NAME}_user detach IFACE
   {NAME}_user status [--json]
   {NAME}_user stats [--watch] [--interval SECS] [--count N] [--json]{rules_command}
 
 Options:
   --mode MODE     auto (default: native, else skb), skb (generic) or native (driver)
-  --prog NAME     which program of the object to attach{default_prog}
+  --prog NAME     which program of the object to attach, by function or section name{default_prog}
+  --set G=V       set the `const volatile` global G of the C program to the integer V
+  --tail M:I=P    put program P into slot I of the PROG_ARRAY map M (tail calls)
   --object PATH   the kern object (default: {NAME}_kern.o beside this binary)
   --bpffs DIR     where bpffs is mounted (default: {DEFAULT_BPFFS}); pins go to DIR/{NAME}/
 {rules_help}
@@ -96,6 +100,16 @@ fn attach(project: &Project, mut args: Args) -> Result<()> {
         Some(path) => PathBuf::from(path),
         None => object_beside_exe()?,
     };
+    let globals = args
+        .values("--set")?
+        .iter()
+        .map(|v| setup::Global::parse(v))
+        .collect::<Result<Vec<_>>>()?;
+    let tails = args
+        .values("--tail")?
+        .iter()
+        .map(|v| setup::TailCall::parse(v))
+        .collect::<Result<Vec<_>>>()?;
     let rules = rules::Rules::parse(&mut args)?;
     let interface = args
         .positional()
@@ -107,6 +121,8 @@ fn attach(project: &Project, mut args: Args) -> Result<()> {
         program: program.as_deref(),
         default_program: rules::DEFAULT_PROGRAM,
         object: &object,
+        globals: &globals,
+        tails: &tails,
         prepare: &|project| rules.apply(project),
     })?;
     println!(

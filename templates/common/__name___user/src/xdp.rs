@@ -24,9 +24,10 @@ use anyhow::{anyhow, bail, Context, Result};
 use aya::{
     maps::{Map, MapData, PerCpuArray},
     programs::{ProgramError, ProgramInfo, Xdp},
-    EbpfLoader, Pod,
+    Pod,
 };
 
+use crate::setup;
 use crate::netlink::{
     self, Attached, XDP_FLAGS_DRV_MODE, XDP_FLAGS_SKB_MODE, XDP_FLAGS_UPDATE_IF_NOEXIST,
 };
@@ -100,6 +101,10 @@ pub struct AttachRequest<'a> {
     pub program: Option<&'a str>,
     pub default_program: Option<&'a str>,
     pub object: &'a Path,
+    /// `--set NAME=VALUE`: `const volatile` globals, set before the load.
+    pub globals: &'a [setup::Global],
+    /// `--tail MAP:INDEX=PROG`: tail-call slots, filled before the attach.
+    pub tails: &'a [setup::TailCall],
     /// Runs once the maps exist and before the program sees a packet
     /// (filter rules go in here).
     pub prepare: &'a dyn Fn(&Project) -> Result<()>,
@@ -171,20 +176,26 @@ impl Project {
                 request.object.display()
             );
         }
-        let mut ebpf = EbpfLoader::new()
-            .default_map_pin_directory(self.maps_dir())
-            .load_file(request.object)
-            .with_context(|| format!("cannot load {}", request.object.display()))?;
+        let mut ebpf = setup::load(request.object, &self.maps_dir(), request.globals)?;
         let names: Vec<String> = ebpf.programs().map(|(name, _)| name.to_string()).collect();
         let sections = renamed_sections(request.object);
         let chosen = choose_program(&names, &sections, request.program, request.default_program)?;
+        {
+            let program: &mut Xdp = ebpf
+                .program_mut(&chosen)
+                .expect("program listed above")
+                .try_into()
+                .with_context(|| format!("program `{chosen}` is not an XDP program"))?;
+            program.load().map_err(|error| refused(&chosen, error))?;
+        }
+        // Tail-call slots and rules, before the program sees a packet.
+        setup::fill_tail_calls(&mut ebpf, request.tails, &self.maps_dir())?;
+        (request.prepare)(self)?;
         let program: &mut Xdp = ebpf
             .program_mut(&chosen)
-            .expect("program listed above")
+            .expect("loaded above")
             .try_into()
-            .with_context(|| format!("program `{chosen}` is not an XDP program"))?;
-        program.load().map_err(|error| refused(&chosen, error))?;
-        (request.prepare)(self)?;
+            .expect("an XDP program");
         let fd = program.fd()?.as_fd().as_raw_fd();
 
         match replacing {
