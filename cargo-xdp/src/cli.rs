@@ -6,7 +6,7 @@ use std::{ffi::OsString, path::PathBuf};
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::{builder, deploy, doctor, new, run, shell::Shell};
+use crate::{builder, deploy, doctor, new, run, shell::Shell, vmlinux};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -51,6 +51,26 @@ pub enum Command {
     Stats(StatsArgs),
     /// Check what each target needs (clang, NDK, Rust targets, adb, device).
     Doctor(DoctorArgs),
+    /// Write vmlinux.h (for CO-RE programs) from a kernel's BTF.
+    Vmlinux(VmlinuxArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct VmlinuxArgs {
+    /// From the device's kernel over adb (default: this machine's).
+    #[arg(long, conflicts_with = "btf")]
+    pub adb: bool,
+    #[command(flatten)]
+    pub device: DeviceArgs,
+    /// From a BTF file (a copy of some kernel's /sys/kernel/btf/vmlinux).
+    #[arg(long, value_name = "FILE")]
+    pub btf: Option<PathBuf>,
+    /// Where to write it (default: the project's kern include/vmlinux.h, else ./vmlinux.h).
+    #[arg(long, short, value_name = "PATH")]
+    pub output: Option<PathBuf>,
+    /// Path to the project's Cargo.toml.
+    #[arg(long)]
+    pub manifest_path: Option<PathBuf>,
 }
 
 /// Choosing the device.
@@ -241,6 +261,7 @@ pub fn dispatch(cli: Cli, shell: &Shell) -> Result<()> {
         Command::Build(args) => builder::build(&args, shell).map(|_| ()),
         Command::Run(args) => run::run(&args, shell),
         Command::Doctor(args) => doctor::doctor(&args, shell),
+        Command::Vmlinux(args) => vmlinux::vmlinux(&args, shell),
         Command::Deploy(args) => deploy::deploy(&args, shell),
         Command::Status(args) => {
             let mut loader = vec!["status"];

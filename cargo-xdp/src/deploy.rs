@@ -138,7 +138,7 @@ fn interrupted_or(error: anyhow::Error) -> anyhow::Error {
     }
 }
 
-fn requested_serial(args: &DeviceArgs) -> Option<String> {
+pub fn requested_serial(args: &DeviceArgs) -> Option<String> {
     args.serial.clone().or_else(|| {
         std::env::var("ANDROID_SERIAL")
             .ok()
@@ -236,7 +236,7 @@ fn remove_staging(adb: &Adb, name: &str) {
 
 /// The probe, and how to be root: the shell itself, `adb root` on
 /// userdebug/eng builds, else su. None of them: stop, nothing pushed.
-fn reach_root(adb: &Adb, name: &str, interface: Option<&str>) -> Result<(Probe, Root)> {
+pub fn reach_root(adb: &Adb, name: &str, interface: Option<&str>) -> Result<(Probe, Root)> {
     let probe = match run_checked(adb, &remote::probe_command(name, interface), "the probe") {
         Ok(out) => remote::parse_probe(&out.stdout),
         Err(error) => {

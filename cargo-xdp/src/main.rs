@@ -25,6 +25,7 @@ mod templates;
 mod toolchain;
 mod tools;
 mod user;
+mod vmlinux;
 mod workdir;
 
 use std::process::ExitCode;

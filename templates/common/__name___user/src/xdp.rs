@@ -375,6 +375,9 @@ fn choose_program(
         .filter(|(section, _)| Some(section.as_str()) == wanted)
         .map(|(_, function)| function)
         .collect();
+    // The template's default only where the object has it: a user's own
+    // kern source with one program needs no --prog.
+    let default = default.filter(|d| names.iter().any(|n| n == d));
     match wanted.or(default) {
         Some(name) if names.iter().any(|n| n == name) => Ok(name.to_string()),
         Some(_) if in_section.len() == 1 => Ok(in_section[0].clone()),

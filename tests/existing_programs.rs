@@ -1,0 +1,226 @@
+//! XDP programs written the ways real projects write them, not by the
+//! templates (tests/fixtures/kern/): libbpf-style BTF maps, 2017-2019 code
+//! with legacy sections and `struct bpf_map_def`, CO-RE with vmlinux.h, a
+//! global and a tail call, and a parser over if_vlan.h and icmp.h. Each is
+//! put into a `cargo xdp new` project unchanged, builds for linux-x86_64 and
+//! (through the stand-in NDK, bionic's headers) android-arm64, and, as root,
+//! attaches in a namespace where real packets show what it does.
+
+mod common;
+
+use std::{
+    fs,
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    thread,
+    time::Duration,
+};
+
+use common::*;
+
+/// A `minimal` project whose kern source is the fixture `file`, built for
+/// both targets; (guard, project root, unpacked bundle dir for linux-x86_64).
+fn project_with(name: &str, file: &str) -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let (dir, root) = new_project(name, "minimal");
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/kern");
+    fs::copy(
+        fixture.join(file),
+        root.join(format!("{name}_kern/{name}_kern.c")),
+    )
+    .unwrap();
+    if file == "core_tail.c" {
+        // CO-RE: vmlinux.h from this machine's kernel, where the source includes it.
+        let said = output(cargo_xdp().current_dir(&root).args(["xdp", "vmlinux"]));
+        assert!(said.status.success(), "{}", text(&said));
+        assert!(root
+            .join(format!("{name}_kern/include/vmlinux.h"))
+            .is_file());
+    }
+    let out = output(cargo_xdp_with_ndk().current_dir(&root).args([
+        "build",
+        "--target",
+        "linux-x86_64,android-arm64",
+    ]));
+    assert!(out.status.success(), "{file}: {}", text(&out));
+    let unpacked = dir.path().join("unpacked");
+    fs::create_dir(&unpacked).unwrap();
+    let bundle = shared_target_dir().join(format!("xdp/linux-x86_64/{name}-linux-x86_64.tar.gz"));
+    ok(Command::new("tar")
+        .arg("xzf")
+        .arg(&bundle)
+        .arg("-C")
+        .arg(&unpacked));
+    let android =
+        shared_target_dir().join(format!("xdp/android-arm64/{name}-android-arm64.tar.gz"));
+    assert!(android.is_file(), "{file}: no android-arm64 bundle");
+    let manifest = fs::read_to_string(unpacked.join(name).join("MANIFEST")).unwrap();
+    assert!(
+        manifest.contains("libbpf: 1.7 (libbpf-sys 1.7.0+v1.7.0)")
+            && manifest.contains("bpf-cpu: v2"),
+        "{manifest}"
+    );
+    (dir, root, unpacked.join(name))
+}
+
+/// True when a UDP datagram sent from the sender reaches a socket listening
+/// on the receiver's `port`.
+fn udp_arrives(net: &NetPair, port: u16) -> bool {
+    let listen = format!(
+        "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.bind(('0.0.0.0',{port}))\ns.settimeout(1.5)\nn=0\ntry:\n  while True:\n    s.recv(100); n+=1\nexcept socket.timeout:\n  pass\nprint(n)"
+    );
+    let listener = Command::new("ip")
+        .args(["netns", "exec", &net.receiver, "python3", "-c", &listen])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    thread::sleep(Duration::from_millis(300));
+    net.send_udp(port, 3);
+    let out = listener.wait_with_output().unwrap();
+    String::from_utf8_lossy(&out.stdout).trim() != "0"
+}
+
+#[test]
+fn libbpf_style_btf_maps_build_and_drop_the_discard_port() {
+    let (_dir, _root, bundle) = project_with("libbpfstyle", "libbpf_maps.c");
+    if !root_or_skip("libbpf_style_btf_maps_build_and_drop_the_discard_port") {
+        return;
+    }
+    let net = NetPair::new("libbpfstyle");
+    let loader = bundle.join("libbpfstyle_user");
+    ok(net.in_receiver(&loader).args(["attach", &net.receiver_if]));
+    assert!(!udp_arrives(&net, 9), "UDP to the discard port is dropped");
+    assert!(udp_arrives(&net, 7777), "other UDP passes");
+    assert!(net.ping(), "ICMP passes");
+    ok(net.in_receiver(&loader).args(["detach", &net.receiver_if]));
+    assert!(udp_arrives(&net, 9));
+}
+
+#[test]
+fn legacy_sections_and_bpf_map_def_load_by_function_or_section_name() {
+    let (_dir, root, bundle) = project_with("legacystyle", "legacy_samples.c");
+    // The build said what it did, and the bundle knows the old names.
+    let again = fs::read_to_string(bundle.join("legacystyle_kern.sections")).unwrap();
+    assert_eq!(again, "xdp1 xdp_prog1\nxdp_pass xdp_pass_all\n");
+    let _ = root;
+    if !root_or_skip("legacy_sections_and_bpf_map_def_load_by_function_or_section_name") {
+        return;
+    }
+    let net = NetPair::new("legacystyle");
+    let loader = bundle.join("legacystyle_user");
+    ok(net
+        .in_receiver(&loader)
+        .args(["attach", &net.receiver_if, "--prog", "xdp1"]));
+    assert!(!net.ping(), "xdp1 (by its section name) drops ICMP");
+    assert!(udp_arrives(&net, 7000), "and passes UDP");
+    let stats = ok(net.in_receiver(&loader).args(["status"]));
+    assert!(stats.contains("xdp_prog1"), "{stats}");
+    ok(net
+        .in_receiver(&loader)
+        .args(["attach", &net.receiver_if, "--prog", "xdp_pass_all"]));
+    assert!(
+        net.ping(),
+        "xdp_pass_all (by its function name) passes everything"
+    );
+    let error = fails(net.in_receiver(&loader).args(["attach", &net.receiver_if]));
+    assert!(
+        error.contains("--prog"),
+        "two programs: the loader asks which: {error}"
+    );
+    ok(net.in_receiver(&loader).args(["detach", &net.receiver_if]));
+}
+
+#[test]
+fn core_program_reads_its_global_and_takes_the_tail_call() {
+    let (_dir, _root, bundle) = project_with("corestyle", "core_tail.c");
+    if !root_or_skip("core_program_reads_its_global_and_takes_the_tail_call") {
+        return;
+    }
+    let net = NetPair::new("corestyle");
+    let loader = bundle.join("corestyle_user");
+    let attach = |extra: &[&str]| {
+        ok(net
+            .in_receiver(&loader)
+            .args(["attach", &net.receiver_if, "--prog", "classify"])
+            .args(extra));
+    };
+    // ICMP blocked and the tail call filled in: pings are dropped by drop_it.
+    attach(&["--set", "blocked_proto=1", "--tail", "verdicts:0=drop_it"]);
+    assert!(!net.ping(), "the tail call was taken");
+    assert!(udp_arrives(&net, 7001), "UDP is not the blocked protocol");
+    // The global really is read: block UDP instead, and pings pass.
+    attach(&["--set", "blocked_proto=17", "--tail", "verdicts:0=drop_it"]);
+    assert!(net.ping(), "ICMP passes when UDP is the blocked protocol");
+    assert!(!udp_arrives(&net, 7002), "and UDP is dropped");
+    // Without the slot filled, the tail call falls through.
+    attach(&["--set", "blocked_proto=1"]);
+    assert!(net.ping(), "an empty PROG_ARRAY slot: the packet passes");
+    // Bad --set and --tail: clear errors, the attached program stays.
+    let error = fails(net.in_receiver(&loader).args([
+        "attach",
+        &net.receiver_if,
+        "--prog",
+        "classify",
+        "--set",
+        "blocked_protocol=1",
+    ]));
+    assert!(error.contains("no global `blocked_protocol`"), "{error}");
+    let error = fails(net.in_receiver(&loader).args([
+        "attach",
+        &net.receiver_if,
+        "--prog",
+        "classify",
+        "--set",
+        "blocked_proto=300",
+    ]));
+    assert!(
+        error.contains("does not fit the global, which is 1 bytes"),
+        "{error}"
+    );
+    let error = fails(net.in_receiver(&loader).args([
+        "attach",
+        &net.receiver_if,
+        "--prog",
+        "classify",
+        "--tail",
+        "verdicts:9=drop_it",
+    ]));
+    assert!(error.contains("cannot set entry 9"), "{error}");
+    assert_eq!(net.xdp_programs().len(), 1);
+    ok(net.in_receiver(&loader).args(["detach", &net.receiver_if]));
+}
+
+#[test]
+fn a_parser_over_if_vlan_and_icmp_drops_echo_requests() {
+    let (_dir, _root, bundle) = project_with("vlanstyle", "vlan_icmp.c");
+    if !root_or_skip("a_parser_over_if_vlan_and_icmp_drops_echo_requests") {
+        return;
+    }
+    let net = NetPair::new("vlanstyle");
+    let loader = bundle.join("vlanstyle_user");
+    ok(net.in_receiver(&loader).args(["attach", &net.receiver_if]));
+    assert!(!net.ping(), "echo requests are dropped");
+    assert!(udp_arrives(&net, 7003), "UDP passes");
+    ok(net.in_receiver(&loader).args(["detach", &net.receiver_if]));
+    assert!(net.ping());
+}
+
+/// A PROG_ARRAY initialised in C (`__array(values, ...)`): aya 0.14 cannot
+/// read it, so the build says so and what to do instead.
+#[test]
+fn a_prog_array_filled_in_c_is_a_build_error_with_the_fix() {
+    let (_dir, root) = new_project("progarray", "minimal");
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/kern");
+    let source = fs::read_to_string(fixture.join("libbpf_maps.c")).unwrap().replace(
+        "SEC(\"xdp\")\nint count_udp",
+        "int count_udp(struct xdp_md *ctx);\nstruct {\n\t__uint(type, BPF_MAP_TYPE_PROG_ARRAY);\n\t__uint(max_entries, 2);\n\t__uint(key_size, sizeof(__u32));\n\t__array(values, int (void *));\n} jump SEC(\".maps\") = {\n\t.values = { [0] = (void *)&count_udp },\n};\n\nSEC(\"xdp\")\nint count_udp",
+    );
+    fs::write(root.join("progarray_kern/progarray_kern.c"), source).unwrap();
+    let error = fails(cargo_xdp().current_dir(&root).arg("build"));
+    assert!(
+        error.contains("__array(values, ...)") && error.contains("--tail MAP:INDEX=PROGRAM"),
+        "{error}"
+    );
+    assert!(!shared_target_dir()
+        .join("xdp/linux-x86_64/progarray-linux-x86_64.tar.gz")
+        .exists());
+}
