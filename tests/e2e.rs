@@ -70,6 +70,15 @@ fn filter_drops_icmp_while_attached_and_counts_it() {
     };
     assert_eq!(delta("drop"), 5, "{before} -> {after}");
     assert!(delta("pass") >= 4, "{before} -> {after}");
+    // The rule as the map holds it: key (IPPROTO_UDP << 16) | 9999.
+    let dump = ok(net.in_receiver(&loader).args(["map", "dump", "drop_port"]));
+    assert!(dump.contains("0f271100: 01000000"), "{dump}");
+    let maps = ok(net.in_receiver(&loader).arg("maps"));
+    assert!(
+        maps.lines()
+            .any(|l| l.starts_with("drop_port") && l.contains("hash") && l.ends_with("yes")),
+        "{maps}"
+    );
 
     // Source-prefix rules, changed live on the running program.
     let sender_net = format!("{}.0/24", net.receiver_ip.rsplit_once('.').unwrap().0);

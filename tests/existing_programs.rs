@@ -91,6 +91,16 @@ fn libbpf_style_btf_maps_build_and_drop_the_discard_port() {
     assert!(!udp_arrives(&net, 9), "UDP to the discard port is dropped");
     assert!(udp_arrives(&net, 7777), "other UDP passes");
     assert!(net.ping(), "ICMP passes");
+    // Any object's maps are listed; an unpinned one cannot be dumped once
+    // the loader is gone, and the error says why.
+    let maps = ok(&mut Command::new(&loader).arg("maps"));
+    assert!(
+        maps.lines()
+            .any(|l| l.starts_with("udp_ports_seen") && l.contains("hash") && l.contains("64")),
+        "{maps}"
+    );
+    let error = fails(&mut Command::new(&loader).args(["map", "dump", "udp_ports_seen"]));
+    assert!(error.contains("LIBBPF_PIN_BY_NAME"), "{error}");
     ok(net.in_receiver(&loader).args(["detach", &net.receiver_if]));
     assert!(udp_arrives(&net, 9));
 }
@@ -151,6 +161,14 @@ fn core_program_reads_its_global_and_takes_the_tail_call() {
     attach(&["--set", "blocked_proto=17", "--tail", "verdicts:0=drop_it"]);
     assert!(net.ping(), "ICMP passes when UDP is the blocked protocol");
     assert!(!udp_arrives(&net, 7002), "and UDP is dropped");
+    // The PROG_ARRAY the loader filled is pinned, so it can be dumped; the
+    // drop counter is not (the C does not pin it).
+    let maps = ok(&mut Command::new(&loader).args(["maps", "--json"]));
+    assert!(
+        maps.contains(r#""name":"verdicts","type":"prog_array""#),
+        "{maps}"
+    );
+    assert!(maps.contains(r#""name":"verdicts","type":"prog_array","key_size":4,"value_size":4,"max_entries":4,"pinned":true"#), "{maps}");
     // Without the slot filled, the tail call falls through.
     attach(&["--set", "blocked_proto=1"]);
     assert!(net.ping(), "an empty PROG_ARRAY slot: the packet passes");

@@ -227,3 +227,62 @@ fn a_prompting_su_and_a_vanished_device_never_hang() {
     assert!(error.contains(&serial), "{error}");
     assert!(fake.device("GONE").xdp_programs().is_empty());
 }
+
+/// `cargo xdp vmlinux --adb`: the device's BTF (base64 over the shell, so
+/// old adbd's pty cannot mangle it), written as vmlinux.h by bpftool; a
+/// device without BTF is told apart, with what that means.
+#[test]
+fn vmlinux_h_comes_from_the_devices_btf() {
+    if !root_or_skip("vmlinux_h_comes_from_the_devices_btf") {
+        return;
+    }
+    let (_tmp, root) = new_project("btfdev", "minimal");
+    let mut fake = FakeAdb::real();
+    fake.add_device("SIX", "btfdev", &["root=su", "legacy_shell=1", "sdk=23"]);
+    fake.add_device(
+        "NOBTF",
+        "btfdev",
+        &["root=su", "no_btf=1", "kernel=4.14.190-perf"],
+    );
+    let out = tempfile::tempdir().unwrap();
+    let header = out.path().join("vmlinux.h");
+    ok(&mut xdp(
+        &fake,
+        &root,
+        &[
+            "vmlinux",
+            "--adb",
+            "-s",
+            &fake.serial("SIX"),
+            "-o",
+            header.to_str().unwrap(),
+        ],
+    ));
+    let text = std::fs::read_to_string(&header).unwrap();
+    assert!(
+        text.contains("struct xdp_md {") && text.contains("struct iphdr {"),
+        "{}",
+        &text[..200]
+    );
+    // The same header as this machine's own (the device runs its kernel).
+    let local = out.path().join("local.h");
+    ok(&mut xdp(
+        &fake,
+        &root,
+        &["vmlinux", "-o", local.to_str().unwrap()],
+    ));
+    assert_eq!(text, std::fs::read_to_string(&local).unwrap());
+
+    let error = fails(&mut xdp(
+        &fake,
+        &root,
+        &["vmlinux", "--adb", "-s", &fake.serial("NOBTF"), "-o", "x.h"],
+    ));
+    assert!(
+        error.contains("has no /sys/kernel/btf/vmlinux")
+            && error.contains("4.14.190-perf")
+            && error.contains("CO-RE"),
+        "{error}"
+    );
+    assert!(!root.join("x.h").exists());
+}

@@ -23,6 +23,8 @@ have mksh || need+=(mksh)
 have toybox || need+=(toybox)
 # The real AOSP adb client, driven against the fake devices' adbd.
 have adb || need+=(adb)
+# cargo xdp vmlinux writes vmlinux.h with it (CO-RE tests).
+have bpftool || [ -x /usr/sbin/bpftool ] || need+=(bpftool)
 have sha256sum || need+=(coreutils)
 [ -e /usr/include/linux/bpf.h ] || need+=(linux-libc-dev)
 # For the stand-in NDK (tests/fixtures/ndk): arm64 kernel headers (asm/).

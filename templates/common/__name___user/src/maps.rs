@@ -1,0 +1,181 @@
+//! `maps`: every map of the kern object, read from the object itself (no
+//! kernel, no root). `map dump NAME`: the entries of a pinned map, keys and
+//! values in hex, through the bpf() syscall (aya's typed maps need the key
+//! and value types at compile time; this reads any map).
+
+use std::{
+    io,
+    os::fd::{AsFd, AsRawFd, BorrowedFd},
+    path::Path,
+};
+
+use anyhow::{bail, Context, Result};
+use aya::maps::MapInfo;
+
+/// One map as the object declares it.
+pub struct Declared {
+    pub name: String,
+    pub kind: &'static str,
+    pub key_size: u32,
+    pub value_size: u32,
+    pub max_entries: u32,
+}
+
+/// The maps of `object`, by name; data sections (.rodata, .bss) included.
+pub fn declared(object: &Path) -> Result<Vec<Declared>> {
+    let bytes = std::fs::read(object).with_context(|| format!("cannot read {}", object.display()))?;
+    let parsed = aya_obj::Object::parse(&bytes)
+        .with_context(|| format!("cannot read {}", object.display()))?;
+    let mut maps: Vec<Declared> = parsed
+        .maps
+        .iter()
+        .map(|(name, map)| Declared {
+            name: name.clone(),
+            kind: type_name(map.map_type()),
+            key_size: map.key_size(),
+            value_size: map.value_size(),
+            max_entries: map.max_entries(),
+        })
+        .collect();
+    maps.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(maps)
+}
+
+/// The kernel's names for BPF_MAP_TYPE_* (uapi linux/bpf.h order).
+pub fn type_name(kind: u32) -> &'static str {
+    const NAMES: [&str; 34] = [
+        "unspec", "hash", "array", "prog_array", "perf_event_array", "percpu_hash",
+        "percpu_array", "stack_trace", "cgroup_array", "lru_hash", "lru_percpu_hash",
+        "lpm_trie", "array_of_maps", "hash_of_maps", "devmap", "sockmap", "cpumap", "xskmap",
+        "sockhash", "cgroup_storage", "reuseport_sockarray", "percpu_cgroup_storage", "queue",
+        "stack", "sk_storage", "devmap_hash", "struct_ops", "ringbuf", "inode_storage",
+        "task_storage", "bloom_filter", "user_ringbuf", "cgrp_storage", "arena",
+    ];
+    NAMES.get(kind as usize).copied().unwrap_or("unknown")
+}
+
+fn is_per_cpu(kind: u32) -> bool {
+    // percpu_hash, percpu_array, lru_percpu_hash, percpu_cgroup_storage
+    matches!(kind, 5 | 6 | 10 | 21)
+}
+
+/// One entry of a dumped map: per-CPU maps have one value per CPU.
+pub struct Entry {
+    pub key: Vec<u8>,
+    pub values: Vec<Vec<u8>>,
+}
+
+/// Every entry of the map pinned at `pin`.
+pub fn dump(pin: &Path) -> Result<(MapInfo, Vec<Entry>)> {
+    let info = MapInfo::from_pin(pin).with_context(|| format!("cannot open {}", pin.display()))?;
+    let fd = info.fd().context("cannot open the map")?;
+    let kind = info.map_type().map(|t| t as u32).unwrap_or(0);
+    let key_size = info.key_size() as usize;
+    let value_size = info.value_size() as usize;
+    let cpus = if is_per_cpu(kind) {
+        aya::util::nr_cpus().map_err(|(what, e)| anyhow::anyhow!("{what}: {e}"))?
+    } else {
+        1
+    };
+    // Per-CPU values come as one 8-byte-aligned slot per possible CPU.
+    let slot = if cpus > 1 { value_size.div_ceil(8) * 8 } else { value_size };
+    let mut entries = Vec::new();
+    let mut key: Option<Vec<u8>> = None;
+    loop {
+        let mut next = vec![0u8; key_size];
+        if !next_key(fd.as_fd(), key.as_deref(), &mut next)? {
+            break;
+        }
+        let mut value = vec![0u8; slot * cpus];
+        // An entry deleted between the two calls, or one userspace may not
+        // read (a PROG_ARRAY slot): skip it.
+        if lookup(fd.as_fd(), &next, &mut value).is_ok() {
+            entries.push(Entry {
+                key: next.clone(),
+                values: value.chunks(slot).map(|c| c[..value_size].to_vec()).collect(),
+            });
+        }
+        key = Some(next);
+        if entries.len() > 1_000_000 {
+            bail!("{} has over a million entries; stopped", pin.display());
+        }
+    }
+    Ok((info, entries))
+}
+
+/// `union bpf_attr` for the map element commands.
+#[repr(C)]
+struct ElementAttr {
+    map_fd: u32,
+    _pad: u32,
+    key: u64,
+    value: u64,
+    flags: u64,
+}
+
+const BPF_MAP_LOOKUP_ELEM: libc::c_long = 1;
+const BPF_MAP_GET_NEXT_KEY: libc::c_long = 4;
+
+fn bpf(command: libc::c_long, attr: &ElementAttr) -> io::Result<()> {
+    // SAFETY: attr is a valid bpf_attr prefix for this command; the kernel
+    // reads at most its size, and writes only through the pointers in it,
+    // which point to buffers of the map's key/value sizes.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            command,
+            attr as *const ElementAttr,
+            std::mem::size_of::<ElementAttr>(),
+        )
+    };
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// The key after `key` (the first when None); false at the end.
+fn next_key(fd: BorrowedFd, key: Option<&[u8]>, next: &mut [u8]) -> Result<bool> {
+    let attr = ElementAttr {
+        map_fd: fd.as_raw_fd() as u32,
+        _pad: 0,
+        key: key.map_or(0, |k| k.as_ptr() as u64),
+        value: next.as_mut_ptr() as u64,
+        flags: 0,
+    };
+    match bpf(BPF_MAP_GET_NEXT_KEY, &attr) {
+        Ok(()) => Ok(true),
+        Err(error) if error.raw_os_error() == Some(libc::ENOENT) => Ok(false),
+        Err(error) => Err(error).context("BPF_MAP_GET_NEXT_KEY failed"),
+    }
+}
+
+fn lookup(fd: BorrowedFd, key: &[u8], value: &mut [u8]) -> io::Result<()> {
+    let attr = ElementAttr {
+        map_fd: fd.as_raw_fd() as u32,
+        _pad: 0,
+        key: key.as_ptr() as u64,
+        value: value.as_mut_ptr() as u64,
+        flags: 0,
+    };
+    bpf(BPF_MAP_LOOKUP_ELEM, &attr)
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_map_types_and_hex() {
+        assert_eq!(type_name(2), "array");
+        assert_eq!(type_name(11), "lpm_trie");
+        assert_eq!(type_name(999), "unknown");
+        assert_eq!(hex(&[1, 0xab]), "01ab");
+        assert!(is_per_cpu(6) && !is_per_cpu(1));
+    }
+}
