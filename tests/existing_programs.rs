@@ -93,13 +93,13 @@ fn libbpf_style_btf_maps_build_and_drop_the_discard_port() {
     assert!(net.ping(), "ICMP passes");
     // Any object's maps are listed; an unpinned one cannot be dumped once
     // the loader is gone, and the error says why.
-    let maps = ok(&mut Command::new(&loader).arg("maps"));
+    let maps = ok(Command::new(&loader).arg("maps"));
     assert!(
         maps.lines()
             .any(|l| l.starts_with("udp_ports_seen") && l.contains("hash") && l.contains("64")),
         "{maps}"
     );
-    let error = fails(&mut Command::new(&loader).args(["map", "dump", "udp_ports_seen"]));
+    let error = fails(Command::new(&loader).args(["map", "dump", "udp_ports_seen"]));
     assert!(error.contains("LIBBPF_PIN_BY_NAME"), "{error}");
     ok(net.in_receiver(&loader).args(["detach", &net.receiver_if]));
     assert!(udp_arrives(&net, 9));
@@ -163,7 +163,7 @@ fn core_program_reads_its_global_and_takes_the_tail_call() {
     assert!(!udp_arrives(&net, 7002), "and UDP is dropped");
     // The PROG_ARRAY the loader filled is pinned, so it can be dumped; the
     // drop counter is not (the C does not pin it).
-    let maps = ok(&mut Command::new(&loader).args(["maps", "--json"]));
+    let maps = ok(Command::new(&loader).args(["maps", "--json"]));
     assert!(
         maps.contains(r#""name":"verdicts","type":"prog_array""#),
         "{maps}"
