@@ -125,6 +125,27 @@ fn long_commands_on_old_adbd_are_refused_clearly() {
     // With shell v2 the same command goes through.
     ok(&mut deploy("TEN"));
     assert_eq!(fake.device("TEN").xdp_programs().len(), 1);
+    // push-and-attach.sh says the same before it pushes to the old one.
+    let unpacked = tempfile::tempdir().unwrap();
+    ok(Command::new("tar")
+        .arg("xzf")
+        .arg(shared_target_dir().join("xdp/linux-x86_64/longargs-linux-x86_64.tar.gz"))
+        .arg("-C")
+        .arg(unpacked.path()));
+    let mut script = Command::new("dash");
+    fake.wire(&mut script);
+    let error = fails(
+        script
+            .arg(unpacked.path().join("longargs/push-and-attach.sh"))
+            .args(["-s", &fake.serial("SIX"), "wlan0", "--"])
+            .args(&rules),
+    );
+    assert!(error.contains("refuses commands over 4096"), "{error}");
+    let left = fake.on_device(
+        "SIX",
+        "for d in /data/local/tmp/cargo-xdp /data/local/cargo-xdp; do ls -A $d 2>/dev/null; done; true",
+    );
+    assert_eq!(left, "");
 }
 
 #[test]

@@ -245,7 +245,14 @@ set --
 for file in "$here"/*; do set -- "$@" "$file"; done
 pushed=$(call -s "$serial" push "$@" "$stage/") || fail "adb push to $serial failed; nothing was attached: $pushed"
 tail=$extra
-out=$(call -s "$serial" shell "$(as_root install "$stage" "$manifest_sha" "$script_sha" "$iface" "$mode"); rc=\$?; rm -rf $(q "$stage"); echo __rc=\$rc") || true
+install="$(as_root install "$stage" "$manifest_sha" "$script_sha" "$iface" "$mode"); rc=\$?; rm -rf $(q "$stage"); echo __rc=\$rc"
+# adbd before Android 7 (API 24) refuses commands over 4,096 bytes.
+sdk=$(fact sdk)
+case "$sdk" in '' | *[!0-9]*) sdk=0 ;; esac
+if [ "$sdk" -lt 24 ] && [ ${#install} -gt 4096 ]; then
+    fail "the attach command is ${#install} bytes, and adbd before Android 7 refuses commands over 4096: pass fewer loader arguments after -- and add the rest on the device with the loader's rules command; nothing was attached"
+fi
+out=$(call -s "$serial" shell "$install") || true
 staged=0
 printf '%s\n' "$out" | grep -v -e '^__rc=' -e '^status-json: ' -e '^previous-json: ' || true
 rc=$(printf '%s\n' "$out" | sed -n 's/^__rc=\([0-9]*\).*/\1/p' | tail -n 1)
