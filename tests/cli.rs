@@ -288,6 +288,7 @@ fn unchanged_rebuild_skips_clang_and_reproduces_the_bundle() {
         "repro/push-and-attach.sh",
         "repro/on-device.sh",
         "repro/root-entry.sh",
+        "repro/repro.attach",
     ] {
         assert!(listing.contains(entry), "{entry} not in bundle:\n{listing}");
     }
@@ -305,7 +306,7 @@ fn unchanged_rebuild_skips_clang_and_reproduces_the_bundle() {
         .filter_map(|l| l.strip_prefix("sha256: "))
         .map(|l| format!("{l}\n"))
         .collect();
-    assert_eq!(sums.lines().count(), 5, "{manifest}");
+    assert_eq!(sums.lines().count(), 6, "{manifest}");
     fs::write(extracted.path().join("repro/SUMS"), sums).unwrap();
     ok(std::process::Command::new("sha256sum")
         .args(["-c", "SUMS"])

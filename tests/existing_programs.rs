@@ -242,3 +242,72 @@ fn a_prog_array_filled_in_c_is_a_build_error_with_the_fix() {
         .join("xdp/linux-x86_64/progarray-linux-x86_64.tar.gz")
         .exists());
 }
+
+/// Two kern objects in one project: the metadata says which program of
+/// which object goes where, and the loader (so run and deploy too) follows.
+#[test]
+fn the_metadata_says_which_object_attaches_where() {
+    if !root_or_skip("the_metadata_says_which_object_attaches_where") {
+        return;
+    }
+    let (dir, root) = new_project("twoobjects", "minimal");
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/kern");
+    fs::copy(
+        fixture.join("libbpf_maps.c"),
+        root.join("twoobjects_kern/discard.c"),
+    )
+    .unwrap();
+    let net = NetPair::new("twoobjects");
+    let manifest = root.join("Cargo.toml");
+    let rules = format!(
+        "[[workspace.metadata.xdp.attach]]\nobject = \"discard\"\ninterfaces = [\"{}\"]\n\n\
+         [[workspace.metadata.xdp.attach]]\nobject = \"twoobjects_kern\"\nprogram = \"xdp_drop\"\n\n",
+        net.receiver_if
+    );
+    let text = fs::read_to_string(&manifest)
+        .unwrap()
+        .replace(
+            "kern = [\"twoobjects_kern/twoobjects_kern.c\"]",
+            "kern = [\"twoobjects_kern/twoobjects_kern.c\", \"twoobjects_kern/discard.c\"]",
+        )
+        .replace(
+            "# The loader runs on phones",
+            &format!("{rules}# The loader runs on phones"),
+        );
+    fs::write(&manifest, text).unwrap();
+    ok(cargo_xdp().current_dir(&root).arg("build"));
+    let unpacked = dir.path().join("unpacked");
+    fs::create_dir(&unpacked).unwrap();
+    ok(Command::new("tar")
+        .arg("xzf")
+        .arg(shared_target_dir().join("xdp/linux-x86_64/twoobjects-linux-x86_64.tar.gz"))
+        .arg("-C")
+        .arg(&unpacked));
+    let bundle = unpacked.join("twoobjects");
+    assert!(bundle.join("discard.o").is_file() && bundle.join("twoobjects_kern.o").is_file());
+    let loader = bundle.join("twoobjects_user");
+    // On this interface: discard.o's program (drops UDP to port 9 only).
+    let said = ok(net.in_receiver(&loader).args(["attach", &net.receiver_if]));
+    assert!(said.contains("Attached"), "{said}");
+    assert!(net.ping(), "discard.o passes ICMP");
+    assert!(!udp_arrives(&net, 9), "and drops the discard port");
+    let status = ok(net.in_receiver(&loader).arg("status"));
+    assert!(status.contains("count_udp"), "{status}");
+    ok(net.in_receiver(&loader).args(["detach", &net.receiver_if]));
+    // Elsewhere: the second rule, twoobjects_kern.o's xdp_drop.
+    let maps = ok(Command::new(&loader).arg("maps"));
+    assert!(
+        maps.contains("xdp_stats") && !maps.contains("udp_ports_seen"),
+        "{maps}"
+    );
+    // A rule naming an object the project does not build is refused.
+    let text = fs::read_to_string(&manifest)
+        .unwrap()
+        .replace("object = \"discard\"", "object = \"nosuch\"");
+    fs::write(&manifest, text).unwrap();
+    let error = fails(cargo_xdp().current_dir(&root).arg("build"));
+    assert!(
+        error.contains("object = \"nosuch\"") && error.contains("discard"),
+        "{error}"
+    );
+}

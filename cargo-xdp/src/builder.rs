@@ -181,10 +181,11 @@ fn build_target(
         loader
     };
     shell.message(serde_json::json!({"reason": "loader", "target": target.name, "path": loader}));
-    let extra_files: Vec<PathBuf> = kern_objects
+    let mut extra_files: Vec<PathBuf> = kern_objects
         .iter()
         .filter_map(|k| k.sections.clone())
         .collect();
+    extra_files.push(write_attach_table(project, &xdp_dir)?);
     let kern_objects: Vec<PathBuf> = kern_objects.into_iter().map(|k| k.object).collect();
     let api = tools.android.as_ref().map(|(_, api)| *api);
     let ndk_revision = tools
@@ -225,6 +226,18 @@ fn build_target(
         loader,
         bundle: written.bundle,
     })
+}
+
+/// `<name>.attach` for the bundle (which object and program the loader
+/// attaches where), rewritten only when it changed: its mtime is a bundle
+/// input.
+fn write_attach_table(project: &Project, xdp_dir: &std::path::Path) -> Result<PathBuf> {
+    let path = xdp_dir.join(format!("{}.attach", project.meta.name));
+    let table = project.attach_table();
+    if std::fs::read_to_string(&path).ok().as_deref() != Some(table.as_str()) {
+        std::fs::write(&path, table)?;
+    }
+    Ok(path)
 }
 
 /// The loader, or an error that says why it did not link (with the API

@@ -31,6 +31,24 @@ pub struct XdpMetadata {
     /// The BPF instruction set to compile for (default: the target's).
     #[serde(default, rename = "bpf-cpu")]
     pub bpf_cpu: Option<crate::isa::BpfCpu>,
+    /// Which program of which kern object the loader attaches where
+    /// (default: the first kern source's object, the loader's own default
+    /// program, on every interface).
+    #[serde(default)]
+    pub attach: Vec<AttachRule>,
+}
+
+/// One `[[workspace.metadata.xdp.attach]]`: attach `program` of the object
+/// built from the kern source with stem `object` to `interfaces` (all when
+/// empty). The first rule naming an interface wins, then the first for all.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AttachRule {
+    pub object: String,
+    #[serde(default)]
+    pub program: Option<String>,
+    #[serde(default)]
+    pub interfaces: Vec<String>,
 }
 
 pub struct Project {
@@ -92,7 +110,30 @@ impl Project {
             ))];
         }
         check_kern_sources(&project.root, &project.meta.kern, &manifest)?;
+        check_attach_rules(&project.meta, &manifest)?;
         Ok(project)
+    }
+
+    /// The bundle's `<name>.attach`: `INTERFACE|* OBJECT PROGRAM|-` per
+    /// line, read by the loader when `attach` gets no --object/--prog; the
+    /// default rule (the first kern object, everywhere) last.
+    pub fn attach_table(&self) -> String {
+        let mut table = String::new();
+        for rule in &self.meta.attach {
+            let program = rule.program.as_deref().unwrap_or("-");
+            if rule.interfaces.is_empty() {
+                table.push_str(&format!("* {} {program}\n", rule.object));
+            }
+            for interface in &rule.interfaces {
+                table.push_str(&format!("{interface} {} {program}\n", rule.object));
+            }
+        }
+        let first = self.meta.kern[0]
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        table.push_str(&format!("* {first} -\n"));
+        table
     }
 
     /// `target/xdp/<target>/`: kern objects, stamps and the bundle.
@@ -155,9 +196,101 @@ fn check_kern_sources(root: &Path, sources: &[PathBuf], manifest: &Path) -> Resu
     Ok(())
 }
 
+/// Attach rules name kern objects the project builds and interface names
+/// Linux allows (they reach the device's shell through the loader).
+fn check_attach_rules(meta: &XdpMetadata, manifest: &Path) -> Result<()> {
+    let stems: Vec<String> = meta
+        .kern
+        .iter()
+        .filter_map(|k| k.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .collect();
+    for rule in &meta.attach {
+        if !stems.contains(&rule.object) {
+            bail!(
+                "[[workspace.metadata.xdp.attach]] object = \"{}\" in {} is not a kern object of \
+                 the project; use the file stem of one of the kern sources: {}",
+                rule.object,
+                manifest.display(),
+                stems.join(", ")
+            );
+        }
+        for interface in &rule.interfaces {
+            crate::remote::check_interface(interface).with_context(|| {
+                format!(
+                    "[[workspace.metadata.xdp.attach]] in {}",
+                    manifest.display()
+                )
+            })?;
+        }
+        if let Some(program) = &rule.program {
+            if program.is_empty()
+                || !program
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            {
+                bail!(
+                    "[[workspace.metadata.xdp.attach]] program = \"{program}\" in {} is not a C \
+                     function name",
+                    manifest.display()
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn attach_rules_name_objects_and_interfaces_and_end_with_the_default() {
+        let meta = |attach: Vec<AttachRule>| XdpMetadata {
+            name: "p".into(),
+            kern: vec![PathBuf::from("k/p_kern.c"), PathBuf::from("k/extra.c")],
+            loader: "p_user".into(),
+            targets: vec![],
+            cflags: vec![],
+            api: None,
+            libbpf: None,
+            libbpf_include: None,
+            bpf_cpu: None,
+            attach,
+        };
+        let rule = |object: &str, program: Option<&str>, interfaces: &[&str]| AttachRule {
+            object: object.into(),
+            program: program.map(String::from),
+            interfaces: interfaces.iter().map(|s| s.to_string()).collect(),
+        };
+        let manifest = Path::new("Cargo.toml");
+        let good = meta(vec![
+            rule("extra", Some("drop_all"), &["wlan0", "rmnet_data0"]),
+            rule("p_kern", None, &[]),
+        ]);
+        check_attach_rules(&good, manifest).unwrap();
+        let project = Project {
+            root: PathBuf::from("/p"),
+            target_dir: PathBuf::from("/p/target"),
+            meta: good,
+        };
+        assert_eq!(
+            project.attach_table(),
+            "wlan0 extra drop_all\nrmnet_data0 extra drop_all\n* p_kern -\n* p_kern -\n"
+        );
+        let error = |rules| {
+            check_attach_rules(&meta(rules), manifest)
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(error(vec![rule("nope", None, &[])]).contains("not a kern object"));
+        assert!(format!(
+            "{:#}",
+            check_attach_rules(&meta(vec![rule("extra", None, &["wlan0;id"])]), manifest)
+                .unwrap_err()
+        )
+        .contains("not an interface name"));
+        assert!(error(vec![rule("extra", Some("x y"), &[])]).contains("not a C function name"));
+    }
 
     #[test]
     fn kern_sources_are_c_files_inside_the_project_with_distinct_stems() {

@@ -100,11 +100,8 @@ fn run() -> Result<()> {
 
 fn attach(project: &Project, mut args: Args) -> Result<()> {
     let mode = Mode::parse(args.value("--mode")?.as_deref().unwrap_or("auto"))?;
-    let program = args.value("--prog")?;
-    let object = match args.value("--object")? {
-        Some(path) => PathBuf::from(path),
-        None => object_beside_exe()?,
-    };
+    let mut program = args.value("--prog")?;
+    let object_arg = args.value("--object")?;
     let globals = args
         .values("--set")?
         .iter()
@@ -120,6 +117,19 @@ fn attach(project: &Project, mut args: Args) -> Result<()> {
         .positional()
         .context("attach needs an interface: attach IFACE")?;
     args.finish()?;
+    // Without --object, the project's attach table (cargo xdp build writes
+    // it from [[workspace.metadata.xdp.attach]]) says which object, and
+    // which program unless --prog does.
+    let object = match object_arg {
+        Some(path) => PathBuf::from(path),
+        None => {
+            let (object, table_program) = attach_rule_for(&interface)?;
+            if program.is_none() {
+                program = table_program;
+            }
+            object
+        }
+    };
     let used = project.attach(&AttachRequest {
         interface: &interface,
         mode,
@@ -227,9 +237,34 @@ fn map_command(project: &Project, mut args: Args) -> Result<()> {
     Ok(())
 }
 
+/// The default kern object: the attach table's, else {NAME}_kern.o, beside
+/// this binary.
 fn object_beside_exe() -> Result<PathBuf> {
+    Ok(attach_rule_for("*")?.0)
+}
+
+/// `{NAME}.attach` beside this binary: the first line for `interface`, else
+/// the first for all (`*`): (object path, program).
+fn attach_rule_for(interface: &str) -> Result<(PathBuf, Option<String>)> {
     let exe = std::env::current_exe().context("cannot find this executable's path")?;
-    Ok(exe.with_file_name(format!("{NAME}_kern.o")))
+    let table = std::fs::read_to_string(exe.with_file_name(format!("{NAME}.attach")))
+        .unwrap_or_default();
+    let rules: Vec<Vec<&str>> = table
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .filter(|w| w.len() == 3)
+        .collect();
+    let rule = rules
+        .iter()
+        .find(|w| w[0] == interface)
+        .or_else(|| rules.iter().find(|w| w[0] == "*"));
+    Ok(match rule {
+        Some(w) => (
+            exe.with_file_name(format!("{}.o", w[1])),
+            (w[2] != "-").then(|| w[2].to_string()),
+        ),
+        None => (exe.with_file_name(format!("{NAME}_kern.o")), None),
+    })
 }
 
 fn status(project: &Project, mut args: Args) -> Result<()> {
