@@ -45,6 +45,13 @@ fn new_writes_the_kern_user_pair() {
     }
     let manifest = fs::read_to_string(root.join("Cargo.toml")).unwrap();
     assert!(manifest.contains("name = \"my-filter\""));
+    let readme = fs::read_to_string(root.join("README.md")).unwrap();
+    assert!(
+        readme.contains("## Bringing an existing XDP program")
+            && readme.contains("cflags = [\"-Imy-filter_kern/common\"]")
+            && readme.contains("cargo xdp vmlinux"),
+        "{readme}"
+    );
 }
 
 #[test]

@@ -12,6 +12,7 @@ use anyhow::{bail, Result};
 use crate::{
     adb, clang,
     cli::DoctorArgs,
+    headers,
     ndk::{self, Ndk},
     project::Project,
     shell::Shell,
@@ -62,6 +63,7 @@ pub fn doctor(args: &DoctorArgs, shell: &Shell) -> Result<()> {
             checks.push(check);
         }
     }
+    checks.extend(shared_checks(project.as_ref()));
     for check in &checks {
         shell.message(serde_json::json!({
             "reason": "doctor-check", "target": check.target, "need": check.need, "ok": check.ok,
@@ -86,6 +88,42 @@ pub fn doctor(args: &DoctorArgs, shell: &Shell) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// What every target shares: libbpf's headers (fetched the way a build
+/// does, in a project), and bpftool for `cargo xdp vmlinux` (optional).
+fn shared_checks(project: Option<&Project>) -> Vec<Check> {
+    let libbpf = match project {
+        Some(project) => {
+            let quiet = Shell::new(true, false, crate::cli::MessageFormat::Human);
+            headers::libbpf(project, &quiet)
+                .map(|l| format!("libbpf {}", l.describe()))
+                .map_err(|e| format!("{e:#}"))
+        }
+        None => Ok(format!(
+            "libbpf-sys {} (libbpf's BPF headers), fetched by the first build",
+            headers::DEFAULT_LIBBPF
+        )),
+    };
+    let mut bpftool = row(
+        "any",
+        "bpftool (vmlinux)",
+        which::which("bpftool")
+            .or_else(|_| which::which("/usr/sbin/bpftool"))
+            .map(|p| p.display().to_string())
+            .map_err(|_| "not found".to_string()),
+        "only `cargo xdp vmlinux` needs it: apt-get install bpftool",
+    );
+    bpftool.required = false;
+    vec![
+        row(
+            "any",
+            "libbpf headers",
+            libbpf,
+            "check the network or cargo's registry, or set libbpf-include in [workspace.metadata.xdp]",
+        ),
+        bpftool,
+    ]
 }
 
 /// A required row; `result` is the detail when Ok, the problem when Err.
