@@ -33,15 +33,6 @@ fn deploy(fake: &FakeAdb, root: &Path, args: &[&str]) -> Command {
     command
 }
 
-/// What is in cargo-xdp's two places on the device (hidden entries too):
-/// the shell user's staging area, then root's directory.
-fn left_on(fake: &FakeAdb, serial: &str) -> String {
-    fake.on_device(
-        serial,
-        "for d in /data/local/tmp/cargo-xdp /data/local/cargo-xdp; do ls -A $d 2>/dev/null; done; true",
-    )
-}
-
 fn pwned(fake: &FakeAdb, serial: &str) -> String {
     fake.on_device(serial, "cat /data/local/tmp/pwned.* 2>/dev/null; true")
 }
@@ -162,7 +153,7 @@ fn root_refuses_what_it_cannot_check() {
     );
     let calls = fake.take_calls();
     assert_eq!(calls.len(), 2, "devices and the probe only: {calls:#?}");
-    assert_eq!(left_on(&fake, "OLDTOYBOX"), "");
+    assert_eq!(fake.left_on("OLDTOYBOX"), "");
     assert!(fake.device("OLDTOYBOX").xdp_programs().is_empty());
 
     // A directory above root's that another user can write: root runs nothing.
@@ -172,7 +163,7 @@ fn root_refuses_what_it_cannot_check() {
         error.contains("/data/local is not root's alone") && error.contains("nothing is attached"),
         "{error}"
     );
-    assert_eq!(left_on(&fake, "OPENDIR"), "");
+    assert_eq!(fake.left_on("OPENDIR"), "");
     assert!(fake.device("OPENDIR").xdp_programs().is_empty());
     // Once mended, the same deploy goes through.
     fake.on_device("OPENDIR", "chmod 0751 /data/local");
@@ -210,7 +201,7 @@ fn a_failed_redeploy_keeps_the_previous_one() {
         "its files unchanged"
     );
     assert_eq!(
-        left_on(&fake, "PHONE"),
+        fake.left_on("PHONE"),
         "keeper\n",
         "no staging, no half install"
     );
@@ -255,7 +246,7 @@ fn adb_faults_at_each_step_leave_nothing_and_never_hang() {
             said.contains(named) && said.contains("did not finish within 2 s"),
             "{step}: {said}"
         );
-        assert_eq!(left_on(&fake, "WEDGED"), "", "{step}: left on the device");
+        assert_eq!(fake.left_on("WEDGED"), "", "{step}: left on the device");
         assert!(scratch_of(pid).is_empty(), "{step}: left here");
         assert!(fake.device("WEDGED").xdp_programs().is_empty());
 
@@ -263,7 +254,7 @@ fn adb_faults_at_each_step_leave_nothing_and_never_hang() {
         fake.set("WEDGED", &[&format!("fail_at={step}")]);
         let error = fails(&mut deploy(&fake, &root, &[]));
         assert!(error.contains("protocol fault"), "{step}: {error}");
-        assert_eq!(left_on(&fake, "WEDGED"), "", "{step}: left on the device");
+        assert_eq!(fake.left_on("WEDGED"), "", "{step}: left on the device");
         assert!(fake.device("WEDGED").xdp_programs().is_empty());
     }
     // And afterwards, the device is fine.
@@ -308,7 +299,7 @@ fn an_interrupted_deploy_cleans_up() {
         let said = text(&out);
         assert!(!out.status.success(), "{signal}: {said}");
         assert!(said.contains("interrupted"), "{signal}: {said}");
-        assert_eq!(left_on(&fake, "PHONE"), "", "{signal}: left on the device");
+        assert_eq!(fake.left_on("PHONE"), "", "{signal}: left on the device");
         assert!(scratch_of(pid).is_empty(), "{signal}: left here");
         assert!(fake.device("PHONE").xdp_programs().is_empty());
     }

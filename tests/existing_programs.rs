@@ -173,35 +173,21 @@ fn core_program_reads_its_global_and_takes_the_tail_call() {
     attach(&["--set", "blocked_proto=1"]);
     assert!(net.ping(), "an empty PROG_ARRAY slot: the packet passes");
     // Bad --set and --tail: clear errors, the attached program stays.
-    let error = fails(net.in_receiver(&loader).args([
-        "attach",
-        &net.receiver_if,
-        "--prog",
-        "classify",
-        "--set",
-        "blocked_protocol=1",
-    ]));
+    let refused = |extra: &[&str]| {
+        fails(
+            net.in_receiver(&loader)
+                .args(["attach", &net.receiver_if, "--prog", "classify"])
+                .args(extra),
+        )
+    };
+    let error = refused(&["--set", "blocked_protocol=1"]);
     assert!(error.contains("no global `blocked_protocol`"), "{error}");
-    let error = fails(net.in_receiver(&loader).args([
-        "attach",
-        &net.receiver_if,
-        "--prog",
-        "classify",
-        "--set",
-        "blocked_proto=300",
-    ]));
+    let error = refused(&["--set", "blocked_proto=300"]);
     assert!(
         error.contains("does not fit the global, which is 1 bytes"),
         "{error}"
     );
-    let error = fails(net.in_receiver(&loader).args([
-        "attach",
-        &net.receiver_if,
-        "--prog",
-        "classify",
-        "--tail",
-        "verdicts:9=drop_it",
-    ]));
+    let error = refused(&["--tail", "verdicts:9=drop_it"]);
     assert!(error.contains("cannot set entry 9"), "{error}");
     assert_eq!(net.xdp_programs().len(), 1);
     ok(net.in_receiver(&loader).args(["detach", &net.receiver_if]));

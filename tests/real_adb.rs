@@ -117,11 +117,7 @@ fn long_commands_on_old_adbd_are_refused_clearly() {
         "{error}"
     );
     assert!(fake.device("SIX").xdp_programs().is_empty());
-    let left = fake.on_device(
-        "SIX",
-        "for d in /data/local/tmp/cargo-xdp /data/local/cargo-xdp; do ls -A $d 2>/dev/null; done; true",
-    );
-    assert_eq!(left, "");
+    assert_eq!(fake.left_on("SIX"), "");
     // With shell v2 the same command goes through.
     ok(&mut deploy("TEN"));
     assert_eq!(fake.device("TEN").xdp_programs().len(), 1);
@@ -141,11 +137,7 @@ fn long_commands_on_old_adbd_are_refused_clearly() {
             .args(&rules),
     );
     assert!(error.contains("refuses commands over 4096"), "{error}");
-    let left = fake.on_device(
-        "SIX",
-        "for d in /data/local/tmp/cargo-xdp /data/local/cargo-xdp; do ls -A $d 2>/dev/null; done; true",
-    );
-    assert_eq!(left, "");
+    assert_eq!(fake.left_on("SIX"), "");
 }
 
 #[test]

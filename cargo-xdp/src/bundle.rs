@@ -177,14 +177,7 @@ fn write_tarball(xdp_dir: &Path, destination: &Path, name: &str, files: &[File])
         }
         archive.into_inner()?.finish()?.flush()?;
     }
-    // tempfile creates 0600; a bundle is meant to be shared.
-    fs::set_permissions(
-        staged.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o644),
-    )?;
-    staged
-        .persist(destination)
-        .with_context(|| format!("cannot write {}", destination.display()))?;
+    crate::workdir::persist(staged, destination, 0o644)?;
     Ok(())
 }
 

@@ -170,14 +170,7 @@ pub fn stripped(
             loader.display()
         );
     }
-    // tempfile makes 0600; a loader must stay executable.
-    std::fs::set_permissions(
-        partial.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )?;
-    partial
-        .persist(&out)
-        .with_context(|| format!("cannot write {}", out.display()))?;
+    crate::workdir::persist(partial, &out, 0o755)?;
     Ok(out)
 }
 

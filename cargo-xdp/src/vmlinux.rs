@@ -85,14 +85,7 @@ pub fn vmlinux(args: &VmlinuxArgs, shell: &Shell) -> Result<()> {
             String::from_utf8_lossy(&out.stderr).trim()
         );
     }
-    // tempfile makes 0600; a header is for everyone to read.
-    fs::set_permissions(
-        header.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o644),
-    )?;
-    header
-        .persist(&output)
-        .with_context(|| format!("cannot write {}", output.display()))?;
+    crate::workdir::persist(header, &output, 0o644)?;
     shell.status(
         "Wrote",
         format!(

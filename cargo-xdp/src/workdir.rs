@@ -66,6 +66,18 @@ pub fn scratch_dir(target_dir: &Path) -> Result<tempfile::TempDir> {
         .with_context(|| format!("cannot make a scratch directory in {}", dir.display()))
 }
 
+/// Puts a finished temporary file in place as `destination` with `mode`
+/// (tempfile makes 0600; bundles, loaders and headers are for others too).
+pub fn persist(file: tempfile::NamedTempFile, destination: &Path, mode: u32) -> Result<()> {
+    fs::set_permissions(
+        file.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(mode),
+    )?;
+    file.persist(destination)
+        .with_context(|| format!("cannot write {}", destination.display()))?;
+    Ok(())
+}
+
 /// Removes `.tmp*` in every `<target>/`, `<target>/kern/` and
 /// `<target>/loader/`, and scratch directories of processes that are gone.
 fn sweep_leftovers(xdp: &Path) {

@@ -189,6 +189,15 @@ impl FakeAdb {
         ok(&mut self.in_device(serial, false, script))
     }
 
+    /// What is in cargo-xdp's two places on the device (hidden entries
+    /// too): the shell user's staging area, then root's directory.
+    pub fn left_on(&self, serial: &str) -> String {
+        self.on_device(
+            serial,
+            "for d in /data/local/tmp/cargo-xdp /data/local/cargo-xdp; do ls -A $d 2>/dev/null; done; true",
+        )
+    }
+
     /// `script` in the device as the shell user (uid 2000, no capabilities),
     /// which is what an app or anything started from `adb shell` is.
     pub fn as_shell_user(&self, serial: &str, script: &str) -> Command {
