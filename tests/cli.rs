@@ -204,6 +204,49 @@ fn kern_object_without_license_is_refused() {
         .exists());
 }
 
+/// libbpf's headers: another pinned version is checked before cargo runs,
+/// and a project's own directory must hold bpf/bpf_helpers.h.
+#[test]
+fn libbpf_headers_can_be_pinned_or_the_projects_own() {
+    let (dir, root) = new_project("ownlibbpf", "minimal");
+    // The pinned headers, fetched once into the shared target dir.
+    ok(cargo_xdp().current_dir(&root).arg("build"));
+    let manifest = root.join("Cargo.toml");
+    let original = fs::read_to_string(&manifest).unwrap();
+    let with = |line: &str| {
+        fs::write(
+            &manifest,
+            original.replace("api = 21\n", &format!("api = 21\n{line}\n")),
+        )
+        .unwrap();
+    };
+    with("libbpf = \"1.7\"");
+    let error = fails(cargo_xdp().current_dir(&root).arg("build"));
+    assert!(error.contains("is not a libbpf-sys version"), "{error}");
+    with("libbpf-include = \"nowhere\"");
+    let error = fails(cargo_xdp().current_dir(&root).arg("build"));
+    assert!(error.contains("has no bpf/bpf_helpers.h"), "{error}");
+    // A copy of the pinned headers as the project's own: used, and named.
+    let own = root.join("libbpf-own");
+    fs::create_dir_all(own.join("bpf")).unwrap();
+    for entry in fs::read_dir(shared_target_dir().join("xdp/libbpf/1.7.0/bpf")).unwrap() {
+        let entry = entry.unwrap();
+        fs::copy(entry.path(), own.join("bpf").join(entry.file_name())).unwrap();
+    }
+    with("libbpf-include = \"libbpf-own\"");
+    let out = output(cargo_xdp().current_dir(&root).args(["build", "-v"]));
+    let said = text(&out);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains(&format!(
+            "Using libbpf 1.7 (from {}) headers",
+            own.display()
+        )) && said.contains(&format!("-isystem {}", own.display())),
+        "{said}"
+    );
+    drop(dir);
+}
+
 /// Two builds of one project at once: the second waits for the first (as
 /// cargo does), both succeed, and the bundle is what a clean build makes.
 #[test]

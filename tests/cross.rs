@@ -513,7 +513,7 @@ fn doctor_reports_each_need_with_its_fix() {
         &adb,
         "#!/bin/sh\ncase \"$*\" in\n\
          'devices -l') printf 'List of devices attached\\nPHONE1 device model:Pixel_8\\nEMU offline\\n' ;;\n\
-         '-s PHONE1 shell getprop ro.product.cpu.abi; echo __rc=$?') printf 'arm64-v8a\\n__rc=0\\n' ;;\n\
+         '-s PHONE1 shell getprop ro.product.cpu.abi; uname -r; echo __rc=$?') printf 'arm64-v8a\\n4.9.112-perf\\n__rc=0\\n' ;;\n\
          *) exit 1 ;;\nesac\n",
     )
     .unwrap();
@@ -523,6 +523,12 @@ fn doctor_reports_each_need_with_its_fix() {
         .args(["--target", "android-arm64", "--deploy"]));
     assert!(
         out.contains("device, arm64-v8a (deploy)") && out.contains("PHONE1"),
+        "{out}"
+    );
+    // Its Linux 4.9 is older than BPF v2 needs: a warning row, not a failure.
+    assert!(
+        out.lines().any(|l| l.contains("kernel for BPF v2 (deploy)")
+            && l.contains("PHONE1: the device runs Linux 4.9.112-perf")),
         "{out}"
     );
     let error =

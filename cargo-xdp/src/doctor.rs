@@ -12,7 +12,7 @@ use anyhow::{bail, Result};
 use crate::{
     adb, clang,
     cli::DoctorArgs,
-    headers,
+    headers, isa,
     ndk::{self, Ndk},
     project::Project,
     shell::Shell,
@@ -146,7 +146,8 @@ struct Probe<'a> {
     ndk: Option<Result<Ndk, String>>,
     adb: Option<Result<(String, Vec<adb::Device>), String>>,
     sysroot: Option<Result<PathBuf, String>>,
-    abis: BTreeMap<String, String>,
+    /// Per serial: (ro.product.cpu.abi, uname -r).
+    abis: BTreeMap<String, (String, String)>,
 }
 
 impl<'a> Probe<'a> {
@@ -220,7 +221,8 @@ impl<'a> Probe<'a> {
         }
         if target.android_abi.is_some() {
             for mut check in self.device_checks(target) {
-                check.required = deploy;
+                // Warnings (the kernel row) stay optional.
+                check.required &= deploy;
                 checks.push(check);
             }
         }
@@ -266,8 +268,9 @@ impl<'a> Probe<'a> {
         };
         let ready: Vec<&adb::Device> = devices.iter().filter(|d| d.state == "device").collect();
         let mut matching = Vec::new();
+        let mut kernels = Vec::new();
         for device in &ready {
-            let device_abi = self
+            let (device_abi, kernel) = self
                 .abis
                 .entry(device.serial.clone())
                 .or_insert_with(|| {
@@ -276,14 +279,23 @@ impl<'a> Probe<'a> {
                         serial: device.serial.clone(),
                         limit: adb::DEFAULT_LIMIT,
                     };
-                    device
-                        .shell("getprop ro.product.cpu.abi; echo __rc=$?", "getprop")
-                        .map(|out| out.stdout.trim().to_string())
-                        .unwrap_or_default()
+                    let out = device
+                        .shell(
+                            "getprop ro.product.cpu.abi; uname -r; echo __rc=$?",
+                            "getprop",
+                        )
+                        .map(|out| out.stdout)
+                        .unwrap_or_default();
+                    let mut lines = out.lines().map(|l| l.trim().to_string());
+                    (
+                        lines.next().unwrap_or_default(),
+                        lines.next().unwrap_or_default(),
+                    )
                 })
                 .clone();
             if device_abi == abi {
                 matching.push(device.serial.clone());
+                kernels.push((device.serial.clone(), kernel));
             }
         }
         let others: Vec<String> = devices
@@ -312,6 +324,25 @@ impl<'a> Probe<'a> {
             result,
             "connect a device with USB debugging on and accept its prompt (`adb devices` lists it as `device`)",
         ));
+        // The kern objects' instruction set against each device's kernel:
+        // a warning (the device decides), never a failure.
+        let cpu = self
+            .project
+            .and_then(|p| p.meta.bpf_cpu)
+            .unwrap_or(target.bpf_cpu);
+        for (serial, kernel) in kernels {
+            let mut check = row(
+                &target.name,
+                &format!("kernel for BPF {cpu} (deploy)"),
+                match isa::check_kernel(cpu, &kernel) {
+                    None => Ok(format!("{serial}: Linux {kernel}")),
+                    Some(warning) => Err(format!("{serial}: {warning}")),
+                },
+                "lower bpf-cpu in [workspace.metadata.xdp] for this device",
+            );
+            check.required = false;
+            checks.push(check);
+        }
         checks
     }
 
