@@ -50,9 +50,9 @@ pub fn resolve(
 ) -> Result<Tools> {
     check_rust_target(project, target, options, shell)?;
     let xdp_dir = project.xdp_dir(&target.name);
-    let cache = xdp_dir.join("clang.json");
     if !target.ndk {
-        let clang = clang::inspect(&clang::locate()?, &cache, clang::Includes::Probe)?;
+        let path = clang::locate()?;
+        let clang = clang::inspect(&path, &clang_cache(&xdp_dir, &path), clang::Includes::Probe)?;
         let mut cargo_env = Vec::new();
         if let Some(linker) = &target.linker {
             cargo_env.push((cargo_target_var(&target.triple, "LINKER"), linker.into()));
@@ -76,7 +76,7 @@ pub fn resolve(
     ];
     let clang = clang::inspect(
         &ndk.clang(),
-        &cache,
+        &clang_cache(&xdp_dir, &ndk.clang()),
         clang::Includes::Sysroot(sysroot_includes),
     )?;
     Ok(Tools {
@@ -85,6 +85,18 @@ pub fn resolve(
         strip: Some(ndk.bin("llvm-strip")).filter(|p| p.is_file()),
         android: Some((ndk.clone(), api)),
     })
+}
+
+/// The probe cache of one clang binary: one file each, so projects that
+/// share a target dir with different clangs ($CLANG, another NDK) do not
+/// keep replacing each other's.
+fn clang_cache(xdp_dir: &Path, clang: &Path) -> PathBuf {
+    let mut hasher = std::hash::DefaultHasher::new();
+    std::hash::Hash::hash(clang, &mut hasher);
+    xdp_dir.join(format!(
+        "clang-{:016x}.json",
+        std::hash::Hasher::finish(&hasher)
+    ))
 }
 
 /// What cargo needs to link with the NDK: its per-API clang as linker, its
