@@ -237,6 +237,10 @@ fn a_too_low_api_level_ends_with_a_hint_naming_api() {
         1,
     );
     fs::write(&main, source).unwrap();
+    // Calling libc directly, as a user would: the crate is theirs to add.
+    let manifest = root.join("ifaces_user/Cargo.toml");
+    let with_libc = fs::read_to_string(&manifest).unwrap() + "libc = \"0.2\"\n";
+    fs::write(&manifest, with_libc).unwrap();
     let build = |api: Option<&str>| {
         let mut command = cargo_xdp_with_ndk();
         command

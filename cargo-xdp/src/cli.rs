@@ -6,7 +6,7 @@ use std::{ffi::OsString, path::PathBuf};
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::{builder, deploy, doctor, new, run, shell::Shell, vmlinux};
+use crate::{builder, deploy, doctor, new, run, shell::Shell, upgrade, vmlinux};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -53,6 +53,15 @@ pub enum Command {
     Doctor(DoctorArgs),
     /// Write vmlinux.h (for CO-RE programs) from a kernel's BTF.
     Vmlinux(VmlinuxArgs),
+    /// Move the project's loader to this cargo-xdp's runtime (cargo-xdp-loader).
+    Upgrade(UpgradeArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct UpgradeArgs {
+    /// Path to the project's Cargo.toml.
+    #[arg(long)]
+    pub manifest_path: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -262,6 +271,7 @@ pub fn dispatch(cli: Cli, shell: &Shell) -> Result<()> {
         Command::Run(args) => run::run(&args, shell),
         Command::Doctor(args) => doctor::doctor(&args, shell),
         Command::Vmlinux(args) => vmlinux::vmlinux(&args, shell),
+        Command::Upgrade(args) => upgrade::upgrade(&args, shell),
         Command::Deploy(args) => deploy::deploy(&args, shell),
         Command::Status(args) => {
             let mut loader = vec!["status"];

@@ -24,6 +24,7 @@ mod shell;
 mod templates;
 mod toolchain;
 mod tools;
+mod upgrade;
 mod user;
 mod vmlinux;
 mod workdir;

@@ -55,6 +55,8 @@ pub struct Project {
     pub root: PathBuf,
     pub target_dir: PathBuf,
     pub meta: XdpMetadata,
+    /// The loader crate's Cargo.toml.
+    pub loader_manifest: PathBuf,
 }
 
 impl Project {
@@ -86,22 +88,24 @@ impl Project {
         })?;
         crate::names::validate(&meta.name)
             .with_context(|| format!("[workspace.metadata.xdp] name in {}", manifest.display()))?;
-        if !metadata
+        let Some(loader) = metadata
             .packages
             .iter()
-            .any(|p| p.name.as_str() == meta.loader)
-        {
+            .find(|p| p.name.as_str() == meta.loader)
+        else {
             bail!(
                 "[workspace.metadata.xdp] loader = \"{}\" is not a package of the workspace in {}; \
                  add it to [workspace] members or fix the name",
                 meta.loader,
                 manifest.display()
             );
-        }
+        };
+        let loader_manifest = loader.manifest_path.clone().into_std_path_buf();
         let mut project = Project {
             root,
             target_dir: metadata.target_directory.into_std_path_buf(),
             meta,
+            loader_manifest,
         };
         if project.meta.kern.is_empty() {
             project.meta.kern = vec![PathBuf::from(format!(
@@ -272,6 +276,7 @@ mod tests {
             root: PathBuf::from("/p"),
             target_dir: PathBuf::from("/p/target"),
             meta: good,
+            loader_manifest: PathBuf::from("/p/p_user/Cargo.toml"),
         };
         assert_eq!(
             project.attach_table(),

@@ -69,10 +69,12 @@ pub fn render(template: &str, name: &str) -> Result<Vec<(PathBuf, Vec<u8>)>> {
     }
     files.sort();
     let c_name = names::c_identifier(name);
+    let loader_dependency = loader_dependency();
     let vars = [
         ("{{name}}", name),
         ("{{c_name}}", c_name.as_str()),
         ("{{template}}", template),
+        ("{{loader_dependency}}", loader_dependency.as_str()),
     ];
     Ok(files
         .into_iter()
@@ -97,6 +99,29 @@ pub fn bundle_file(file: &str, name: &str) -> Vec<u8> {
         .map(|(_, bytes)| *bytes)
         .unwrap_or_else(|| panic!("templates/{path} is embedded at build time"));
     fill(bytes, &[("{{name}}", name)])
+}
+
+/// The version of the loader runtime a new project depends on: this
+/// cargo-xdp's own (they are released together).
+pub const LOADER_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// How a new project depends on the loader runtime: the released crate
+/// (`"0.1.0"`, a normal version requirement), or by path where that crate's
+/// source is at hand: `$CARGO_XDP_LOADER_PATH`, or the checkout this
+/// cargo-xdp was built from (its tests, `cargo install --path`), so such
+/// projects build before a release and offline.
+pub fn loader_dependency() -> String {
+    let checkout = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../cargo-xdp-loader");
+    let path = std::env::var_os("CARGO_XDP_LOADER_PATH")
+        .map(PathBuf::from)
+        .or_else(|| checkout.join("Cargo.toml").is_file().then_some(checkout));
+    match path.and_then(|p| p.canonicalize().ok()) {
+        Some(dir) => format!(
+            "{{ version = \"{LOADER_VERSION}\", path = {:?} }}",
+            dir.display().to_string()
+        ),
+        None => format!("\"{LOADER_VERSION}\""),
+    }
 }
 
 fn fill(bytes: &[u8], vars: &[(&str, &str)]) -> Vec<u8> {
@@ -144,11 +169,13 @@ mod tests {
         let manifest = file(&files, "my-filter_user/Cargo.toml");
         assert!(manifest.contains("name = \"my-filter_user\""));
         assert!(manifest.contains("aya = \"=0.14.0\""));
+        // The runtime by version (and here, in a checkout, by path too).
+        assert!(manifest.contains("cargo-xdp-loader = { version = \"0.1.0\", path = "));
         let main = file(&files, "my-filter_user/src/main.rs");
-        assert!(main.contains("const NAME: &str = \"my-filter\";"));
-        // Rust's own brace escapes are left alone.
-        assert!(main.contains("{{"));
-        file(&files, "my-filter_user/src/rules.rs");
+        assert!(main.contains("cargo_xdp_loader::run(\"my-filter\", &rules::LOADER);"));
+        let rules = file(&files, "my-filter_user/src/rules.rs");
+        assert!(rules.contains("impl Extension for Filter"));
+        assert!(rules.contains("my-filter_user rules"));
         file(&files, ".gitignore");
         let root = file(&files, "Cargo.toml");
         assert!(root.contains("[workspace.metadata.xdp]"));

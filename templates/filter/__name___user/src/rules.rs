@@ -1,6 +1,8 @@
-//! Drop rules of the filter template, kept in the kern side's maps:
-//! `drop_proto` (IP protocol), `drop_port` (protocol/destination port) and
-//! `drop_src_v4` / `drop_src_v6` (source prefixes).
+//! This project's part of the loader: drop rules, kept in the kern side's
+//! maps `drop_proto` (IP protocol), `drop_port` (protocol/destination port)
+//! and `drop_src_v4` / `drop_src_v6` (source prefixes). `Filter` tells the
+//! runtime (cargo-xdp-loader) about the `attach` options and the `rules`
+//! command; everything else a loader does is the runtime's.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -10,19 +12,40 @@ use aya::maps::{
     Array, HashMap, MapData,
 };
 
-use crate::{args::Args, xdp::Project};
+use cargo_xdp_loader::{Args, AttachOptions, Extension, Project};
 
-pub const DEFAULT_PROGRAM: Option<&str> = None;
-pub const ATTACH_USAGE: &str =
-    "\n         [--drop-proto PROTO]... [--drop-port PROTO/PORT]... [--drop-src CIDR]...";
-pub const COMMAND_USAGE: &str = "\n  {{name}}_user rules [--clear] [--delete] [--drop-proto ...] [--drop-port ...] [--drop-src ...]";
-pub const HELP: &str =
-    "  --drop-proto P  drop an IP protocol: icmp, icmpv6, tcp, udp or a number (repeatable)
+/// The filter's additions to the loader.
+pub struct Filter;
+
+/// What main.rs hands the runtime.
+pub static LOADER: Filter = Filter;
+
+impl Extension for Filter {
+    fn attach_usage(&self) -> &str {
+        "\n         [--drop-proto PROTO]... [--drop-port PROTO/PORT]... [--drop-src CIDR]..."
+    }
+
+    fn command_usage(&self) -> &str {
+        "\n  {{name}}_user rules [--clear] [--delete] [--drop-proto ...] [--drop-port ...] [--drop-src ...]"
+    }
+
+    fn help(&self) -> &str {
+        "  --drop-proto P  drop an IP protocol: icmp, icmpv6, tcp, udp or a number (repeatable)
   --drop-port P/N drop TCP or UDP to a destination port, e.g. udp/9999 (repeatable)
   --drop-src CIDR drop from a source prefix, e.g. 10.0.0.0/8 or fd00::/8 (repeatable)
   `rules` lists the rules in force; with rule options it adds them (--delete
   removes them instead), --clear removes all. Rules stay until the last detach.
-";
+"
+    }
+
+    fn attach_options(&self, args: &mut Args) -> Result<Box<dyn AttachOptions>> {
+        Ok(Box::new(Rules::parse(args)?))
+    }
+
+    fn command(&self, project: &Project, name: &str, args: Args) -> Option<Result<()>> {
+        (name == "rules").then(|| command(project, args))
+    }
+}
 
 #[derive(Default)]
 pub struct Rules {
@@ -50,9 +73,6 @@ impl Rules {
         self.protocols.is_empty() && self.ports.is_empty() && self.sources.is_empty()
     }
 
-    pub fn apply(&self, project: &Project) -> Result<()> {
-        self.write(project, true)
-    }
 
     /// Adds (`drop` = true) or removes these rules.
     fn write(&self, project: &Project, drop: bool) -> Result<()> {
@@ -84,15 +104,6 @@ impl Rules {
         Ok(())
     }
 
-    /// " (drop icmp, udp/9999)" for the attach message; empty without rules.
-    pub fn describe(&self) -> String {
-        let all = self.names();
-        if all.is_empty() {
-            String::new()
-        } else {
-            format!(" (drop {})", all.join(", "))
-        }
-    }
 
     fn names(&self) -> Vec<String> {
         let protocols = self.protocols.iter().map(|&p| protocol_name(p));
@@ -144,9 +155,26 @@ impl Rules {
     }
 }
 
+impl AttachOptions for Rules {
+    /// The rules given to `attach`, into the maps before the first packet.
+    fn apply(&self, project: &Project) -> Result<()> {
+        self.write(project, true)
+    }
+
+    /// " (drop icmp, udp/9999)" for the attach message; empty without rules.
+    fn describe(&self) -> String {
+        let all = self.names();
+        if all.is_empty() {
+            String::new()
+        } else {
+            format!(" (drop {})", all.join(", "))
+        }
+    }
+}
+
 /// `rules`: list, add (`--drop-*`), remove (`--delete --drop-*`) or `--clear`.
-pub fn command(project: &Project, mut args: Args) -> Result<()> {
-    crate::xdp::require_root()?;
+fn command(project: &Project, mut args: Args) -> Result<()> {
+    cargo_xdp_loader::xdp::require_root()?;
     let clear = args.flag("--clear");
     let delete = args.flag("--delete");
     let given = Rules::parse(&mut args)?;

@@ -1,31 +1,32 @@
-//! The minimal template has no rules: it picks one of three programs.
+//! This project's part of the loader: the minimal template has no rules,
+//! only three programs to choose from. Everything else a loader does is the
+//! runtime's (cargo-xdp-loader).
 
-use anyhow::{bail, Result};
+use anyhow::Result;
+use cargo_xdp_loader::{extension, Args, Extension, Project};
 
-use crate::{args::Args, xdp::Project};
+/// The minimal template's additions to the loader.
+pub struct Minimal;
 
-/// Attaching without --prog lets traffic through: the safe choice.
-pub const DEFAULT_PROGRAM: Option<&str> = Some("xdp_pass");
-pub const ATTACH_USAGE: &str = "";
-pub const COMMAND_USAGE: &str = "";
-pub const HELP: &str = "Programs: xdp_pass, xdp_drop, xdp_abort.\n";
+/// What main.rs hands the runtime.
+pub static LOADER: Minimal = Minimal;
 
-pub struct Rules;
-
-impl Rules {
-    pub fn parse(_args: &mut Args) -> Result<Rules> {
-        Ok(Rules)
+impl Extension for Minimal {
+    /// Attaching without --prog lets traffic through: the safe choice.
+    fn default_program(&self) -> Option<&str> {
+        Some("xdp_pass")
     }
 
-    pub fn apply(&self, _project: &Project) -> Result<()> {
-        Ok(())
+    fn help(&self) -> &str {
+        "Programs: xdp_pass, xdp_drop, xdp_abort.\n"
     }
 
-    pub fn describe(&self) -> String {
-        String::new()
+    fn command(&self, _project: &Project, name: &str, _args: Args) -> Option<Result<()>> {
+        match name {
+            "rules" => extension::refuse(
+                "the minimal template has no rules; choose a program with `attach IFACE --prog xdp_drop`",
+            ),
+            _ => None,
+        }
     }
-}
-
-pub fn command(_project: &Project, _args: Args) -> Result<()> {
-    bail!("the minimal template has no rules; choose a program with `attach IFACE --prog xdp_drop`")
 }

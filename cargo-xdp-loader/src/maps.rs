@@ -23,7 +23,8 @@ pub struct Declared {
 
 /// The maps of `object`, by name; data sections (.rodata, .bss) included.
 pub fn declared(object: &Path) -> Result<Vec<Declared>> {
-    let bytes = std::fs::read(object).with_context(|| format!("cannot read {}", object.display()))?;
+    let bytes =
+        std::fs::read(object).with_context(|| format!("cannot read {}", object.display()))?;
     let parsed = aya_obj::Object::parse(&bytes)
         .with_context(|| format!("cannot read {}", object.display()))?;
     let mut maps: Vec<Declared> = parsed
@@ -44,12 +45,40 @@ pub fn declared(object: &Path) -> Result<Vec<Declared>> {
 /// The kernel's names for BPF_MAP_TYPE_* (uapi linux/bpf.h order).
 pub fn type_name(kind: u32) -> &'static str {
     const NAMES: [&str; 34] = [
-        "unspec", "hash", "array", "prog_array", "perf_event_array", "percpu_hash",
-        "percpu_array", "stack_trace", "cgroup_array", "lru_hash", "lru_percpu_hash",
-        "lpm_trie", "array_of_maps", "hash_of_maps", "devmap", "sockmap", "cpumap", "xskmap",
-        "sockhash", "cgroup_storage", "reuseport_sockarray", "percpu_cgroup_storage", "queue",
-        "stack", "sk_storage", "devmap_hash", "struct_ops", "ringbuf", "inode_storage",
-        "task_storage", "bloom_filter", "user_ringbuf", "cgrp_storage", "arena",
+        "unspec",
+        "hash",
+        "array",
+        "prog_array",
+        "perf_event_array",
+        "percpu_hash",
+        "percpu_array",
+        "stack_trace",
+        "cgroup_array",
+        "lru_hash",
+        "lru_percpu_hash",
+        "lpm_trie",
+        "array_of_maps",
+        "hash_of_maps",
+        "devmap",
+        "sockmap",
+        "cpumap",
+        "xskmap",
+        "sockhash",
+        "cgroup_storage",
+        "reuseport_sockarray",
+        "percpu_cgroup_storage",
+        "queue",
+        "stack",
+        "sk_storage",
+        "devmap_hash",
+        "struct_ops",
+        "ringbuf",
+        "inode_storage",
+        "task_storage",
+        "bloom_filter",
+        "user_ringbuf",
+        "cgrp_storage",
+        "arena",
     ];
     NAMES.get(kind as usize).copied().unwrap_or("unknown")
 }
@@ -78,7 +107,11 @@ pub fn dump(pin: &Path) -> Result<(MapInfo, Vec<Entry>)> {
         1
     };
     // Per-CPU values come as one 8-byte-aligned slot per possible CPU.
-    let slot = if cpus > 1 { value_size.div_ceil(8) * 8 } else { value_size };
+    let slot = if cpus > 1 {
+        value_size.div_ceil(8) * 8
+    } else {
+        value_size
+    };
     let mut entries = Vec::new();
     let mut key: Option<Vec<u8>> = None;
     loop {
@@ -92,7 +125,10 @@ pub fn dump(pin: &Path) -> Result<(MapInfo, Vec<Entry>)> {
         if lookup(fd.as_fd(), &next, &mut value).is_ok() {
             entries.push(Entry {
                 key: next.clone(),
-                values: value.chunks(slot).map(|c| c[..value_size].to_vec()).collect(),
+                values: value
+                    .chunks(slot)
+                    .map(|c| c[..value_size].to_vec())
+                    .collect(),
             });
         }
         key = Some(next);

@@ -27,10 +27,10 @@ use aya::{
     Pod,
 };
 
-use crate::setup;
 use crate::netlink::{
     self, Attached, XDP_FLAGS_DRV_MODE, XDP_FLAGS_SKB_MODE, XDP_FLAGS_UPDATE_IF_NOEXIST,
 };
+use crate::setup;
 
 /// Where bpffs lives unless `--bpffs` says otherwise.
 pub const DEFAULT_BPFFS: &str = "/sys/fs/bpf";
@@ -383,7 +383,11 @@ fn choose_program(
         Some(_) if in_section.len() == 1 => Ok(in_section[0].clone()),
         Some(name) if in_section.len() > 1 => bail!(
             "section `{name}` has several programs ({}): choose one by name with --prog",
-            in_section.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+            in_section
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
         Some(name) => {
             bail!("no program `{name}` in the object; it has: {listed} (choose with --prog)")

@@ -77,7 +77,8 @@ pub struct TailCall {
 
 impl TailCall {
     pub fn parse(text: &str) -> Result<TailCall> {
-        let usage = || format!("--tail {text}: write MAP:INDEX=PROG, e.g. --tail jump_table:0=parse_ipv4");
+        let usage =
+            || format!("--tail {text}: write MAP:INDEX=PROG, e.g. --tail jump_table:0=parse_ipv4");
         let (slot, program) = text.split_once('=').with_context(usage)?;
         let (map, index) = slot.rsplit_once(':').with_context(usage)?;
         let index = index.parse().with_context(usage)?;
@@ -150,9 +151,9 @@ pub fn fill_tail_calls(ebpf: &mut Ebpf, tails: &[TailCall], maps_dir: &Path) -> 
             .try_into()
             .with_context(|| format!("--tail: `{}` is not an XDP program", tail.program))?;
         if program.fd().is_err() {
-            program
-                .load()
-                .with_context(|| format!("the kernel refused tail-call program `{}`", tail.program))?;
+            program.load().with_context(|| {
+                format!("the kernel refused tail-call program `{}`", tail.program)
+            })?;
         }
         let fd = program.fd()?.try_clone()?;
         let map = ebpf.map_mut(&tail.map).with_context(|| {
@@ -184,7 +185,9 @@ pub fn fill_tail_calls(ebpf: &mut Ebpf, tails: &[TailCall], maps_dir: &Path) -> 
         ebpf.map(&tail.map)
             .expect("found above")
             .pin(&pin)
-            .with_context(|| format!("cannot pin PROG_ARRAY `{}` at {}", tail.map, pin.display()))?;
+            .with_context(|| {
+                format!("cannot pin PROG_ARRAY `{}` at {}", tail.map, pin.display())
+            })?;
         pinned.push(&tail.map);
     }
     Ok(())
@@ -199,8 +202,14 @@ mod tests {
         let global = Global::parse("drop_proto=17").unwrap();
         assert_eq!(global.encode(4).unwrap(), [17, 0, 0, 0]);
         assert_eq!(global.encode(1).unwrap(), [17]);
-        assert_eq!(Global::parse("x=0x1ff").unwrap().encode(2).unwrap(), [0xff, 1]);
-        assert_eq!(Global::parse("x=-1").unwrap().encode(2).unwrap(), [0xff, 0xff]);
+        assert_eq!(
+            Global::parse("x=0x1ff").unwrap().encode(2).unwrap(),
+            [0xff, 1]
+        );
+        assert_eq!(
+            Global::parse("x=-1").unwrap().encode(2).unwrap(),
+            [0xff, 0xff]
+        );
         assert!(Global::parse("x=256").unwrap().encode(1).is_err());
         assert!(Global::parse("x=seventeen").is_err());
         assert!(Global::parse("=1").is_err());
@@ -210,7 +219,10 @@ mod tests {
     #[test]
     fn tail_calls_name_map_index_and_program() {
         let tail = TailCall::parse("jump:3=drop_it").unwrap();
-        assert_eq!((tail.map.as_str(), tail.index, tail.program.as_str()), ("jump", 3, "drop_it"));
+        assert_eq!(
+            (tail.map.as_str(), tail.index, tail.program.as_str()),
+            ("jump", 3, "drop_it")
+        );
         for bad in ["jump=drop", "jump:x=drop", ":1=drop", "jump:1="] {
             assert!(TailCall::parse(bad).is_err(), "{bad}");
         }

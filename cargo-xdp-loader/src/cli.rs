@@ -1,0 +1,387 @@
+//! The loader's command line: `attach`, `detach`, `status`, `stats`,
+//! `maps`, `map dump`, and whatever the project's [`Extension`] adds. A
+//! generated loader's `main` is one call to [`run`].
+
+use std::{path::PathBuf, thread, time::Duration};
+
+use anyhow::{Context, Result};
+
+use crate::{
+    args::Args,
+    extension::Extension,
+    maps, setup,
+    xdp::{AttachRequest, Counter, Mode, Project, ACTIONS, DEFAULT_BPFFS},
+};
+
+fn usage(name: &str, ext: &dyn Extension) -> String {
+    format!(
+        "{name}_user {version}: attach the {name} XDP program
+
+Usage:
+  {name}_user attach IFACE [--mode auto|skb|native] [--prog NAME] [--object PATH]
+      [--set GLOBAL=VALUE]... [--tail MAP:INDEX=PROG]...{attach_rules}
+  {name}_user detach IFACE
+  {name}_user status [--json]
+  {name}_user maps [--object PATH] [--json]
+  {name}_user map dump MAP [--json]
+  {name}_user stats [--watch] [--interval SECS] [--count N] [--json]{rules_command}
+
+Options:
+  --mode MODE     auto (default: native, else skb), skb (generic) or native (driver)
+  --prog NAME     which program of the object to attach, by function or section name{default_prog}
+  --set G=V       set the `const volatile` global G of the C program to the integer V
+  --tail M:I=P    put program P into slot I of the PROG_ARRAY map M (tail calls)
+  --object PATH   the kern object (default: {name}_kern.o beside this binary)
+  --bpffs DIR     where bpffs is mounted (default: {DEFAULT_BPFFS}); pins go to DIR/{name}/
+{rules_help}
+An attach outlives this process; attaching again replaces the program.
+Needs root.",
+        version = env!("CARGO_PKG_VERSION"),
+        name = name,
+        attach_rules = ext.attach_usage(),
+        rules_command = ext.command_usage(),
+        default_prog = ext
+            .default_program()
+            .map(|p| format!(" (default: {p})"))
+            .unwrap_or_default(),
+        rules_help = ext.help(),
+    )
+}
+
+/// Runs the loader of project `name` with the project's `extension`, on
+/// this process's arguments; prints the error and exits 1 on failure.
+///
+/// ```no_run
+/// struct Rules;
+/// impl cargo_xdp_loader::Extension for Rules {}
+/// fn main() {
+///     cargo_xdp_loader::run("myfilter", &Rules);
+/// }
+/// ```
+pub fn run(name: &'static str, extension: &dyn Extension) {
+    if let Err(error) = run_with(name, extension, std::env::args().skip(1)) {
+        eprintln!("error: {error:#}");
+        std::process::exit(1);
+    }
+}
+
+/// [`run`] on the given arguments (without the program name), returning the error.
+pub fn run_with(
+    name: &'static str,
+    ext: &dyn Extension,
+    arguments: impl IntoIterator<Item = String>,
+) -> Result<()> {
+    let mut args = Args::new(arguments);
+    if args.flag("--help") || args.flag("-h") {
+        println!("{}", usage(name, ext));
+        return Ok(());
+    }
+    if args.flag("--version") || args.flag("-V") {
+        println!(
+            "{name}_user (cargo-xdp-loader {})",
+            env!("CARGO_PKG_VERSION")
+        );
+        return Ok(());
+    }
+    let project = Project {
+        name,
+        bpffs: args
+            .value("--bpffs")?
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_BPFFS)),
+    };
+    let command = args.positional();
+    match command.as_deref() {
+        Some("attach") => attach(&project, ext, args),
+        Some("detach") => {
+            let interface = args
+                .positional()
+                .context("detach needs an interface: detach IFACE")?;
+            args.finish()?;
+            project.detach(&interface)?;
+            println!("Detached {name} from {interface}");
+            Ok(())
+        }
+        Some("status") => status(&project, args),
+        Some("stats") => stats(&project, args),
+        Some("maps") => list_maps(&project, args),
+        Some("map") => map_command(&project, args),
+        Some(other) => match ext.command(&project, other, args) {
+            Some(result) => result,
+            None => anyhow::bail!("unknown command `{other}`\n\n{}", usage(name, ext)),
+        },
+        None => anyhow::bail!("no command given\n\n{}", usage(name, ext)),
+    }
+}
+
+fn attach(project: &Project, ext: &dyn Extension, mut args: Args) -> Result<()> {
+    let name = project.name;
+    let mode = Mode::parse(args.value("--mode")?.as_deref().unwrap_or("auto"))?;
+    let mut program = args.value("--prog")?;
+    let object_arg = args.value("--object")?;
+    let globals = args
+        .values("--set")?
+        .iter()
+        .map(|v| setup::Global::parse(v))
+        .collect::<Result<Vec<_>>>()?;
+    let tails = args
+        .values("--tail")?
+        .iter()
+        .map(|v| setup::TailCall::parse(v))
+        .collect::<Result<Vec<_>>>()?;
+    let options = ext.attach_options(&mut args)?;
+    let interface = args
+        .positional()
+        .context("attach needs an interface: attach IFACE")?;
+    args.finish()?;
+    // Without --object, the project's attach table (cargo xdp build writes
+    // it from [[workspace.metadata.xdp.attach]]) says which object, and
+    // which program unless --prog does.
+    let object = match object_arg {
+        Some(path) => PathBuf::from(path),
+        None => {
+            let (object, table_program) = attach_rule_for(name, &interface)?;
+            if program.is_none() {
+                program = table_program;
+            }
+            object
+        }
+    };
+    let used = project.attach(&AttachRequest {
+        interface: &interface,
+        mode,
+        program: program.as_deref(),
+        default_program: ext.default_program(),
+        object: &object,
+        globals: &globals,
+        tails: &tails,
+        prepare: &|project| options.apply(project),
+    })?;
+    println!(
+        "Attached {name} to {interface} in {used} mode{}",
+        options.describe()
+    );
+    Ok(())
+}
+
+/// `maps`: what the object declares, and which of them are pinned now.
+fn list_maps(project: &Project, mut args: Args) -> Result<()> {
+    let json = args.flag("--json");
+    let object = match args.value("--object")? {
+        Some(path) => PathBuf::from(path),
+        None => object_beside_exe(project.name)?,
+    };
+    args.finish()?;
+    let declared = maps::declared(&object)?;
+    let pinned = |name: &str| project.maps_dir().join(name).exists();
+    if json {
+        let items: Vec<String> = declared
+            .iter()
+            .map(|m| {
+                format!(
+                    r#"{{"name":"{}","type":"{}","key_size":{},"value_size":{},"max_entries":{},"pinned":{}}}"#,
+                    m.name, m.kind, m.key_size, m.value_size, m.max_entries, pinned(&m.name)
+                )
+            })
+            .collect();
+        println!("[{}]", items.join(","));
+        return Ok(());
+    }
+    println!(
+        "{:<20} {:<16} {:>5} {:>6} {:>8}  PINNED",
+        "MAP", "TYPE", "KEY", "VALUE", "ENTRIES"
+    );
+    for m in &declared {
+        println!(
+            "{:<20} {:<16} {:>5} {:>6} {:>8}  {}",
+            m.name,
+            m.kind,
+            m.key_size,
+            m.value_size,
+            m.max_entries,
+            if pinned(&m.name) { "yes" } else { "-" }
+        );
+    }
+    Ok(())
+}
+
+/// `map dump MAP`: a pinned map's entries, in hex.
+fn map_command(project: &Project, mut args: Args) -> Result<()> {
+    let name_of_project = project.name;
+    let json = args.flag("--json");
+    match args.positional().as_deref() {
+        Some("dump") => {}
+        _ => anyhow::bail!("usage: {name_of_project}_user map dump MAP [--json]"),
+    }
+    let name = args
+        .positional()
+        .context("map dump needs a map name (see `maps`)")?;
+    args.finish()?;
+    let pin = project.maps_dir().join(&name);
+    if name.contains('/') || name.starts_with('.') || !pin.exists() {
+        anyhow::bail!(
+            "no map `{name}` is pinned under {}: only maps declared with \
+             `__uint(pinning, LIBBPF_PIN_BY_NAME)` (or filled with --tail) outlive the loader; \
+             `maps` lists what the object declares",
+            project.maps_dir().display()
+        );
+    }
+    let (info, entries) = maps::dump(&pin)?;
+    if json {
+        let items: Vec<String> = entries
+            .iter()
+            .map(|e| {
+                let values: Vec<String> = e
+                    .values
+                    .iter()
+                    .map(|v| format!("\"{}\"", maps::hex(v)))
+                    .collect();
+                format!(
+                    r#"{{"key":"{}","values":[{}]}}"#,
+                    maps::hex(&e.key),
+                    values.join(",")
+                )
+            })
+            .collect();
+        println!("[{}]", items.join(","));
+        return Ok(());
+    }
+    println!(
+        "{name}: {}, key {} bytes, value {} bytes, {} entries",
+        info.map_type()
+            .map(|t| maps::type_name(t as u32))
+            .unwrap_or("unknown"),
+        info.key_size(),
+        info.value_size(),
+        entries.len()
+    );
+    for entry in &entries {
+        let values: Vec<String> = entry.values.iter().map(|v| maps::hex(v)).collect();
+        println!("{}: {}", maps::hex(&entry.key), values.join(" "));
+    }
+    Ok(())
+}
+
+/// The default kern object: the attach table's, else {name}_kern.o, beside
+/// this binary.
+fn object_beside_exe(name: &str) -> Result<PathBuf> {
+    Ok(attach_rule_for(name, "*")?.0)
+}
+
+/// `{name}.attach` beside this binary: the first line for `interface`, else
+/// the first for all (`*`): (object path, program).
+fn attach_rule_for(name: &str, interface: &str) -> Result<(PathBuf, Option<String>)> {
+    let exe = std::env::current_exe().context("cannot find this executable's path")?;
+    let table =
+        std::fs::read_to_string(exe.with_file_name(format!("{name}.attach"))).unwrap_or_default();
+    let rules: Vec<Vec<&str>> = table
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .filter(|w| w.len() == 3)
+        .collect();
+    let rule = rules
+        .iter()
+        .find(|w| w[0] == interface)
+        .or_else(|| rules.iter().find(|w| w[0] == "*"));
+    Ok(match rule {
+        Some(w) => (
+            exe.with_file_name(format!("{}.o", w[1])),
+            (w[2] != "-").then(|| w[2].to_string()),
+        ),
+        None => (exe.with_file_name(format!("{name}_kern.o")), None),
+    })
+}
+
+fn status(project: &Project, mut args: Args) -> Result<()> {
+    let name = project.name;
+    let json = args.flag("--json");
+    args.finish()?;
+    let attachments = project.attachments()?;
+    if json {
+        let items: Vec<String> = attachments
+            .iter()
+            .map(|a| {
+                format!(
+                    r#"{{"interface":"{}","mode":"{}","program":"{}","program_id":{}}}"#,
+                    a.interface, a.mode, a.program, a.program_id
+                )
+            })
+            .collect();
+        println!(r#"{{"name":"{name}","attached":[{}]}}"#, items.join(","));
+    } else if attachments.is_empty() {
+        println!("{name}: not attached");
+    } else {
+        println!(
+            "{:<16} {:<7} {:<16} {:>8}",
+            "INTERFACE", "MODE", "PROGRAM", "PROG_ID"
+        );
+        for a in &attachments {
+            println!(
+                "{:<16} {:<7} {:<16} {:>8}",
+                a.interface, a.mode, a.program, a.program_id
+            );
+        }
+    }
+    Ok(())
+}
+
+fn stats(project: &Project, mut args: Args) -> Result<()> {
+    let json = args.flag("--json");
+    let watch = args.flag("--watch");
+    let interval = match args.value("--interval")? {
+        Some(text) => crate::args::seconds(&text)
+            .filter(|d| !d.is_zero())
+            .context("--interval takes seconds, e.g. 1 or 0.5")?,
+        None => Duration::from_secs(1),
+    };
+    let count: Option<u64> = match args.value("--count")? {
+        Some(text) => Some(text.parse().context("--count takes a number of samples")?),
+        None => None,
+    };
+    args.finish()?;
+    let samples = count.unwrap_or(if watch { u64::MAX } else { 1 });
+    let mut previous: Option<[Counter; 5]> = None;
+    for sample in 0..samples {
+        if sample > 0 {
+            thread::sleep(interval);
+        }
+        let now = project.counters()?;
+        if json {
+            print_json(&now);
+        } else {
+            print_table(&now, previous.as_ref(), interval);
+        }
+        previous = Some(now);
+    }
+    Ok(())
+}
+
+fn print_json(counters: &[Counter; 5]) {
+    let fields: Vec<String> = ACTIONS
+        .iter()
+        .zip(counters)
+        .map(|(action, c)| {
+            format!(
+                r#""{action}":{{"packets":{},"bytes":{}}}"#,
+                c.packets, c.bytes
+            )
+        })
+        .collect();
+    println!("{{{}}}", fields.join(","));
+}
+
+fn print_table(counters: &[Counter; 5], previous: Option<&[Counter; 5]>, interval: Duration) {
+    println!(
+        "{:<10} {:>14} {:>16} {:>12}",
+        "ACTION", "PACKETS", "BYTES", "PKT/S"
+    );
+    for (i, (action, c)) in ACTIONS.iter().zip(counters).enumerate() {
+        let rate = previous
+            .map(|p| {
+                let packets = u128::from(c.packets.saturating_sub(p[i].packets));
+                (packets * 1000 / interval.as_millis().max(1)).to_string()
+            })
+            .unwrap_or_else(|| "-".into());
+        println!("{action:<10} {:>14} {:>16} {rate:>12}", c.packets, c.bytes);
+    }
+}

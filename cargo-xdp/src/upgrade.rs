@@ -1,0 +1,142 @@
+//! `cargo xdp upgrade`: moves a project's loader to this cargo-xdp's
+//! runtime (`cargo-xdp-loader`), the one change that brings a runtime fix
+//! to a project made before it. Only the dependency's version changes (a
+//! path, where the project has one, stays); then `cargo update` refreshes
+//! the lock file.
+
+use std::{fs, path::Path, process::Command};
+
+use anyhow::{bail, Context, Result};
+use toml_edit::{value, DocumentMut, Item};
+
+use crate::{cli::UpgradeArgs, project::Project, shell::Shell, templates::LOADER_VERSION};
+
+const RUNTIME: &str = "cargo-xdp-loader";
+
+pub fn upgrade(args: &UpgradeArgs, shell: &Shell) -> Result<()> {
+    let project = Project::find(args.manifest_path.as_deref())?;
+    let manifest = project.loader_manifest.clone();
+    let text = fs::read_to_string(&manifest)
+        .with_context(|| format!("cannot read {}", manifest.display()))?;
+    let (updated, old) = set_runtime_version(&text, LOADER_VERSION)
+        .with_context(|| format!("in {}", manifest.display()))?;
+    if old.as_deref() == Some(LOADER_VERSION) {
+        shell.status(
+            "Fresh",
+            format!(
+                "{} already uses {RUNTIME} {LOADER_VERSION}",
+                project.meta.loader
+            ),
+        );
+        return Ok(());
+    }
+    fs::write(&manifest, updated)
+        .with_context(|| format!("cannot write {}", manifest.display()))?;
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["update", "-p", RUNTIME, "--manifest-path"])
+        .arg(project.root.join("Cargo.toml"))
+        .status()
+        .context("cannot run cargo update")?;
+    if !status.success() {
+        bail!(
+            "`cargo update -p {RUNTIME}` failed (see above); {} now asks for {RUNTIME} \
+             {LOADER_VERSION}",
+            manifest.display()
+        );
+    }
+    shell.status(
+        "Upgraded",
+        format!(
+            "{} from {RUNTIME} {} to {LOADER_VERSION} ({})",
+            project.meta.loader,
+            old.as_deref().unwrap_or("?"),
+            relative(&manifest, &project.root).display()
+        ),
+    );
+    Ok(())
+}
+
+fn relative<'a>(path: &'a Path, root: &Path) -> &'a Path {
+    path.strip_prefix(root).unwrap_or(path)
+}
+
+/// The manifest with `cargo-xdp-loader`'s version requirement set to
+/// `version`, and the requirement it had.
+fn set_runtime_version(manifest: &str, version: &str) -> Result<(String, Option<String>)> {
+    let mut doc: DocumentMut = manifest.parse().context("not a valid Cargo.toml")?;
+    // (toml_edit's get_mut makes a missing key an empty item.)
+    let dependency = doc
+        .get_mut("dependencies")
+        .and_then(|d| d.as_table_like_mut())
+        .and_then(|d| d.get_mut(RUNTIME))
+        .filter(|item| !item.is_none())
+        .with_context(|| {
+            format!(
+                "the loader does not depend on {RUNTIME} (a project made before the runtime \
+                 crate existed: make a new project with `cargo xdp new` and move your C and \
+                 rules into it)"
+            )
+        })?;
+    let old = match dependency {
+        Item::Value(toml_edit::Value::String(s)) => {
+            let old = s.value().clone();
+            *dependency = value(version);
+            Some(old)
+        }
+        Item::Value(toml_edit::Value::InlineTable(table)) => {
+            let old = table
+                .get("version")
+                .and_then(|v| v.as_str())
+                .map(str::to_string);
+            table.insert("version", version.into());
+            old
+        }
+        Item::Table(table) => {
+            let old = table
+                .get("version")
+                .and_then(|v| v.as_str())
+                .map(str::to_string);
+            table.insert("version", value(version));
+            old
+        }
+        _ => bail!("the {RUNTIME} dependency is neither a version nor a table"),
+    };
+    Ok((doc.to_string(), old))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sets_the_version_and_keeps_the_rest() {
+        let (text, old) = set_runtime_version(
+            "[dependencies]\n# the runtime\ncargo-xdp-loader = \"0.0.9\"\naya = \"=0.14.0\"\n",
+            "0.1.0",
+        )
+        .unwrap();
+        assert_eq!(old.as_deref(), Some("0.0.9"));
+        assert_eq!(
+            text,
+            "[dependencies]\n# the runtime\ncargo-xdp-loader = \"0.1.0\"\naya = \"=0.14.0\"\n"
+        );
+        let (text, old) = set_runtime_version(
+            "[dependencies]\ncargo-xdp-loader = { version = \"0.0.9\", path = \"../x\" }\n",
+            "0.1.0",
+        )
+        .unwrap();
+        assert_eq!(old.as_deref(), Some("0.0.9"));
+        assert!(
+            text.contains("version = \"0.1.0\"") && text.contains("path = \"../x\""),
+            "{text}"
+        );
+        let error = set_runtime_version("[dependencies]\naya = \"=0.14.0\"\n", "0.1.0")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("does not depend on cargo-xdp-loader"),
+            "{error}"
+        );
+    }
+}
