@@ -70,9 +70,23 @@ fn filter_drops_icmp_while_attached_and_counts_it() {
     };
     assert_eq!(delta("drop"), 5, "{before} -> {after}");
     assert!(delta("pass") >= 4, "{before} -> {after}");
+    // More port rules than drop_port holds: refused whole, the limit named.
+    let many: Vec<String> = (1..=1100)
+        .flat_map(|p| ["--drop-port".to_string(), format!("tcp/{p}")])
+        .collect();
+    let error = fails(net.in_receiver(&loader).arg("rules").args(&many));
+    assert!(
+        error.contains("drop_port holds at most 1024 rules and has 1")
+            && error.contains("nothing was written"),
+        "{error}"
+    );
     // The rule as the map holds it: key (IPPROTO_UDP << 16) | 9999.
     let dump = ok(net.in_receiver(&loader).args(["map", "dump", "drop_port"]));
     assert!(dump.contains("0f271100: 01000000"), "{dump}");
+    assert!(
+        dump.contains(", 1 entries"),
+        "the refused rules left nothing: {dump}"
+    );
     let maps = ok(net.in_receiver(&loader).arg("maps"));
     assert!(
         maps.lines()
@@ -170,7 +184,12 @@ fn loader_errors_are_clear_and_leave_nothing_attached() {
     let error = attach(&["attach", "nosuchif0"]);
     assert!(error.contains("no such interface `nosuchif0`"), "{error}");
     let error = attach(&["attach", "bad;name"]);
-    assert!(error.contains("not a valid interface name"), "{error}");
+    assert!(error.contains("not an interface name"), "{error}");
+    // An interface name is never a path: detach ../maps/x touches no pin.
+    let error = attach(&["detach", "../maps/xdp_stats"]);
+    assert!(error.contains("not an interface name"), "{error}");
+    let error = attach(&["detach", ".."]);
+    assert!(error.contains("not an interface name"), "{error}");
     let error = attach(&["detach", &net.receiver_if]);
     assert!(
         error.contains("nothing of e2eerrors is attached"),
@@ -187,6 +206,17 @@ fn loader_errors_are_clear_and_leave_nothing_attached() {
     assert!(error.contains("cargo xdp build"), "{error}");
     let error = attach(&["attach", &net.receiver_if, "--bpffs", "/proc/no-bpffs-here"]);
     assert!(error.contains("bpffs is not mounted"), "{error}");
+    // --bpffs never mounts over a directory with files in it.
+    let full = tempfile::tempdir().unwrap();
+    std::fs::write(full.path().join("keep"), "x").unwrap();
+    let error = attach(&[
+        "--bpffs",
+        full.path().to_str().unwrap(),
+        "attach",
+        &net.receiver_if,
+    ]);
+    assert!(error.contains("is not empty: refusing to mount"), "{error}");
+    assert!(full.path().join("keep").exists());
     assert!(net.xdp_programs().is_empty());
 
     // Not root: refused before touching anything.
@@ -263,9 +293,16 @@ fn loader_errors_are_clear_and_leave_nothing_attached() {
     // No bpffs where pins go: the loader mounts one there.
     let fresh_bpffs = tempfile::tempdir().unwrap();
     let bpffs = fresh_bpffs.path().to_str().unwrap();
-    ok(net
-        .in_receiver(&loader)
-        .args(["--bpffs", bpffs, "attach", &net.receiver_if]));
+    let out = output(
+        net.in_receiver(&loader)
+            .args(["--bpffs", bpffs, "attach", &net.receiver_if]),
+    );
+    let said = common::text(&out);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains(&format!("note: mounted a bpffs at {bpffs}")),
+        "it says so: {said}"
+    );
     let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap();
     let mounted = mounts
         .lines()

@@ -59,6 +59,12 @@ Needs root.",
 /// }
 /// ```
 pub fn run(name: &'static str, extension: &dyn Extension) {
+    // Output into a closed pipe (`stats | head`) ends the loader quietly,
+    // as it does a C tool, instead of a panic.
+    // SAFETY: restoring the default disposition of one signal.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     if let Err(error) = run_with(name, extension, std::env::args().skip(1)) {
         eprintln!("error: {error:#}");
         std::process::exit(1);

@@ -123,7 +123,10 @@ impl Project {
         self.dir().join("progs")
     }
 
+    /// Where the program on `interface` is pinned. Callers check the name
+    /// first (check_interface): it becomes a path.
     fn pin_for(&self, interface: &str) -> PathBuf {
+        debug_assert!(check_interface(interface).is_ok());
         self.progs_dir().join(interface)
     }
 
@@ -232,6 +235,7 @@ impl Project {
     /// Detaches this project's program from `interface`; the last detach
     /// removes the project's maps too.
     pub fn detach(&self, interface: &str) -> Result<()> {
+        check_interface(interface)?;
         require_root()?;
         let pin = self.pin_for(interface);
         let Some(ours) = pinned_program_id(&pin) else {
@@ -440,16 +444,29 @@ pub fn require_root() -> Result<()> {
     Ok(())
 }
 
-/// The interface's index; refuses names no kernel accepts before asking.
-fn interface_index(interface: &str) -> Result<u32> {
+/// Interface names as cargo-xdp takes them: 1 to 15 of `[A-Za-z0-9_.:-]`,
+/// and not `.` or `..` (which Linux refuses too). Checked before a name
+/// becomes part of a pin path or reaches the kernel.
+pub fn check_interface(interface: &str) -> Result<()> {
     let valid = !interface.is_empty()
         && interface.len() <= 15
+        && interface != "."
+        && interface != ".."
         && interface
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"_.:-".contains(&b));
     if !valid {
-        bail!("`{interface}` is not a valid interface name (at most 15 of A-Z a-z 0-9 _ . : -)");
+        bail!(
+            "`{interface}` is not an interface name: Linux allows 1 to 15 of A-Z a-z 0-9 _ . : - \
+             (e.g. wlan0, rmnet_data0)"
+        );
     }
+    Ok(())
+}
+
+/// The interface's index; refuses names no kernel accepts before asking.
+fn interface_index(interface: &str) -> Result<u32> {
+    check_interface(interface)?;
     let name = CString::new(interface)?;
     // SAFETY: name is a valid C string for the duration of the call.
     match unsafe { libc::if_nametoindex(name.as_ptr()) } {
@@ -487,7 +504,9 @@ fn is_bpffs(dir: &Path) -> bool {
     (unsafe { libc::statfs(path.as_ptr(), &mut info) } == 0) && info.f_type as i64 == BPF_FS_MAGIC
 }
 
-/// Pins need bpffs; mount it when the system has not.
+/// Pins need bpffs: the one at `dir`, else a new one mounted there, but
+/// only on a missing or empty directory (never over files), and saying so;
+/// it stays mounted, as the pins live in it.
 fn ensure_bpffs(dir: &Path) -> Result<()> {
     if is_bpffs(dir) {
         return Ok(());
@@ -496,6 +515,15 @@ fn ensure_bpffs(dir: &Path) -> Result<()> {
         "mount it with `mount -t bpf bpf {}` or pass --bpffs DIR",
         dir.display()
     );
+    if let Ok(mut entries) = fs::read_dir(dir) {
+        if entries.next().is_some() {
+            bail!(
+                "{} is not a bpffs and is not empty: refusing to mount a bpffs over its files; \
+                 pass --bpffs with a bpffs (`mount | grep bpf`) or an empty or new directory",
+                dir.display()
+            );
+        }
+    }
     fs::create_dir_all(dir).with_context(|| {
         format!(
             "bpffs is not mounted at {} and the directory cannot be created; {fix}",
@@ -521,6 +549,10 @@ fn ensure_bpffs(dir: &Path) -> Result<()> {
             std::io::Error::last_os_error()
         );
     }
+    eprintln!(
+        "note: mounted a bpffs at {} (it stays mounted: the pins live there)",
+        dir.display()
+    );
     Ok(())
 }
 
@@ -534,5 +566,48 @@ fn remove_dir_contents(dir: &Path) -> Result<()> {
         }
         Err(error) if error.kind() == ErrorKind::NotFound => Ok(()),
         Err(error) => Err(error.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interface_names_never_become_other_paths() {
+        for good in ["wlan0", "rmnet_data0", "eth0.100", "a23456789012345"] {
+            check_interface(good).unwrap();
+        }
+        for bad in [
+            "",
+            ".",
+            "..",
+            "../maps/x",
+            "a234567890123456",
+            "w lan",
+            "wlan0;id",
+        ] {
+            assert!(check_interface(bad).is_err(), "{bad}");
+        }
+        let project = Project {
+            name: "p",
+            bpffs: PathBuf::from("/sys/fs/bpf"),
+        };
+        assert_eq!(
+            project.pin_for("wlan0"),
+            Path::new("/sys/fs/bpf/p/progs/wlan0")
+        );
+        assert_eq!(project.maps_dir(), Path::new("/sys/fs/bpf/p/maps"));
+    }
+
+    #[test]
+    fn bpffs_is_never_mounted_over_files() {
+        let dir = std::env::temp_dir().join(format!("cxl-bpffs-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join("precious"), "x").unwrap();
+        let error = ensure_bpffs(&dir).unwrap_err().to_string();
+        assert!(error.contains("is not empty: refusing to mount"), "{error}");
+        assert!(dir.join("precious").exists());
+        fs::remove_dir_all(&dir).unwrap();
     }
 }

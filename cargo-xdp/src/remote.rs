@@ -35,6 +35,8 @@ pub fn quote(arg: &str) -> String {
 pub fn check_interface(name: &str) -> Result<()> {
     let valid = !name.is_empty()
         && name.len() <= 15
+        && name != "."
+        && name != ".."
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"_.:-".contains(&b));
@@ -279,6 +281,8 @@ mod tests {
             "w lan",
             "$(id)",
             "wlan/0",
+            ".",
+            "..",
         ] {
             let error = check_interface(bad).unwrap_err().to_string();
             assert!(error.contains("not an interface name"), "{error}");

@@ -74,8 +74,12 @@ impl Rules {
     }
 
 
-    /// Adds (`drop` = true) or removes these rules.
+    /// Adds (`drop` = true) or removes these rules. Added rules must all
+    /// fit their maps, checked before anything is written: all or nothing.
     fn write(&self, project: &Project, drop: bool) -> Result<()> {
+        if drop {
+            self.check_capacity(project)?;
+        }
         let flag = u32::from(drop);
         if !self.protocols.is_empty() {
             let mut map: Array<MapData, u32> = Array::try_from(project.pinned_map("drop_proto")?)?;
@@ -116,6 +120,54 @@ impl Rules {
             .iter()
             .map(|(a, len)| format!("from {a}/{len}"));
         protocols.chain(ports).chain(sources).collect()
+    }
+
+    /// Each map holds at most its `max_entries` (1,024 for ports and for
+    /// each address family's prefixes): what is there plus what is new must
+    /// fit, or nothing is written.
+    fn check_capacity(&self, project: &Project) -> Result<()> {
+        let now = Rules::read(project)?;
+        let v4 = |r: &Rules| -> Vec<(IpAddr, u8)> {
+            r.sources.iter().filter(|(a, _)| a.is_ipv4()).copied().collect()
+        };
+        let v6 = |r: &Rules| -> Vec<(IpAddr, u8)> {
+            r.sources.iter().filter(|(a, _)| a.is_ipv6()).copied().collect()
+        };
+        let fits = |map: &str, have: usize, adding: usize| -> Result<()> {
+            if adding == 0 {
+                return Ok(());
+            }
+            let info = aya::maps::MapInfo::from_pin(project.maps_dir().join(map))
+                .with_context(|| format!("cannot read the map {map}"))?;
+            let max = info.max_entries() as usize;
+            if have + adding > max {
+                bail!(
+                    "{map} holds at most {max} rules and has {have}: the {adding} new ones do not \
+                     fit ({} too many); nothing was written. Remove rules first (`rules --delete`, \
+                     `rules --clear`), or raise max_entries of {map} in the kern source",
+                    have + adding - max
+                );
+            }
+            Ok(())
+        };
+        let new = |have: &[(IpAddr, u8)], given: Vec<(IpAddr, u8)>| {
+            let mut fresh: Vec<(IpAddr, u8)> = given.into_iter().filter(|s| !have.contains(s)).collect();
+            fresh.sort_unstable();
+            fresh.dedup();
+            fresh.len()
+        };
+        let mut ports: Vec<(u8, u16)> = self
+            .ports
+            .iter()
+            .filter(|p| !now.ports.contains(p))
+            .copied()
+            .collect();
+        ports.sort_unstable();
+        ports.dedup();
+        fits("drop_port", now.ports.len(), ports.len())?;
+        fits("drop_src_v4", v4(&now).len(), new(&v4(&now), v4(self)))?;
+        fits("drop_src_v6", v6(&now).len(), new(&v6(&now), v6(self)))?;
+        Ok(())
     }
 
     /// The rules currently in the maps.
