@@ -394,3 +394,72 @@ fn example_icmp_guard_builds_and_drops_pings() {
     ok(net.in_receiver(&loader).args(["detach", &net.receiver_if]));
     assert!(net.ping());
 }
+
+/// The kernel is asked, not only the pins: our program without its pin
+/// (deleted by hand) is still found by `status` and removed by `detach`;
+/// another tool's program is named as such and left alone.
+#[test]
+fn status_and_detach_ask_the_kernel_not_only_the_pins() {
+    if !root_or_skip("status_and_detach_ask_the_kernel_not_only_the_pins") {
+        return;
+    }
+    let (dir, _root, loader, _) = built_project("e2eorphan", "minimal");
+    let net = NetPair::new("e2eorphan");
+    ok(net
+        .in_receiver(&loader)
+        .args(["attach", &net.receiver_if, "--prog", "xdp_drop"]));
+    std::fs::remove_file(Path::new("/sys/fs/bpf/e2eorphan/progs").join(&net.receiver_if)).unwrap();
+    let status = ok(net.in_receiver(&loader).arg("status"));
+    assert!(
+        status.contains(&net.receiver_if)
+            && status.contains("(no pin)")
+            && status.contains("xdp_drop"),
+        "{status}"
+    );
+    let out = output(net.in_receiver(&loader).args(["detach", &net.receiver_if]));
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("without its pin; detached it"),
+        "{}",
+        text(&out)
+    );
+    assert!(net.xdp_programs().is_empty() && net.ping());
+
+    // Another tool's program (iproute2 loads one of its own here).
+    let source = dir.path().join("foreign.c");
+    std::fs::write(
+        &source,
+        "#include <linux/bpf.h>\n__attribute__((section(\"xdp\"), used)) int foreign_prog(struct xdp_md *c) { return XDP_PASS; }\nchar _license[] __attribute__((section(\"license\"), used)) = \"GPL\";\n",
+    )
+    .unwrap();
+    let object = dir.path().join("foreign.o");
+    let multiarch = ok(Command::new("gcc").arg("-print-multiarch"));
+    ok(Command::new("clang")
+        .args(["-O2", "-target", "bpf", "-idirafter"])
+        .arg(format!("/usr/include/{}", multiarch.trim()))
+        .arg("-c")
+        .arg(&source)
+        .arg("-o")
+        .arg(&object));
+    ok(Command::new("ip")
+        .args([
+            "-n",
+            &net.receiver,
+            "link",
+            "set",
+            "dev",
+            &net.receiver_if,
+            "xdpgeneric",
+            "obj",
+        ])
+        .arg(&object)
+        .args(["sec", "xdp"]));
+    let error = fails(net.in_receiver(&loader).args(["detach", &net.receiver_if]));
+    assert!(
+        error.contains("another tool's XDP program") && error.contains("foreign_prog"),
+        "{error}"
+    );
+    assert_eq!(net.xdp_programs().len(), 1, "left alone");
+    let status = ok(net.in_receiver(&loader).arg("status"));
+    assert!(status.contains("not attached"), "{status}");
+}

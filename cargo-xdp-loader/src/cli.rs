@@ -104,7 +104,7 @@ pub fn run_with(
                 .positional()
                 .context("detach needs an interface: detach IFACE")?;
             args.finish()?;
-            project.detach(&interface)?;
+            project.detach(&interface, &our_programs())?;
             println!("Detached {name} from {interface}");
             Ok(())
         }
@@ -268,6 +268,26 @@ fn map_command(project: &Project, mut args: Args) -> Result<()> {
     Ok(())
 }
 
+/// The programs of this project's objects (the kern objects beside this
+/// binary), by which the kernel's programs are told ours or another tool's.
+fn our_programs() -> Vec<String> {
+    let Ok(exe) = std::env::current_exe() else {
+        return Vec::new();
+    };
+    let dir = exe
+        .parent()
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_default();
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.extension().is_some_and(|e| e == "o") {
+            names.extend(maps::program_names(&path));
+        }
+    }
+    names
+}
+
 /// The default kern object: the attach table's, else {name}_kern.o, beside
 /// this binary.
 fn object_beside_exe(name: &str) -> Result<PathBuf> {
@@ -302,7 +322,7 @@ fn status(project: &Project, mut args: Args) -> Result<()> {
     let name = project.name;
     let json = args.flag("--json");
     args.finish()?;
-    let attachments = project.attachments()?;
+    let attachments = project.attachments(&our_programs())?;
     if json {
         let items: Vec<String> = attachments
             .iter()

@@ -42,6 +42,17 @@ pub fn declared(object: &Path) -> Result<Vec<Declared>> {
     Ok(maps)
 }
 
+/// The programs (functions) of a kern object; none when it cannot be read.
+pub fn program_names(object: &Path) -> Vec<String> {
+    let Ok(bytes) = std::fs::read(object) else {
+        return Vec::new();
+    };
+    match aya_obj::Object::parse(&bytes) {
+        Ok(parsed) => parsed.programs.keys().cloned().collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
 /// The kernel's names for BPF_MAP_TYPE_* (uapi linux/bpf.h order).
 pub fn type_name(kind: u32) -> &'static str {
     const NAMES: [&str; 34] = [

@@ -233,21 +233,41 @@ impl Project {
     }
 
     /// Detaches this project's program from `interface`; the last detach
-    /// removes the project's maps too.
-    pub fn detach(&self, interface: &str) -> Result<()> {
+    /// removes the project's maps too. The kernel is asked, not only the
+    /// pins: a program of ours whose pin is gone (`ours` names the object's
+    /// programs) is still found and removed, and a program of another tool
+    /// is named as such and left alone.
+    pub fn detach(&self, interface: &str, ours: &[String]) -> Result<()> {
         check_interface(interface)?;
         require_root()?;
         let pin = self.pin_for(interface);
-        let Some(ours) = pinned_program_id(&pin) else {
-            bail!(
-                "nothing of {} is attached to {interface} (see `{}_user status`)",
-                self.name,
-                self.name
-            );
+        let Some(pinned) = pinned_program_id(&pin) else {
+            let ifindex = interface_index(interface)?;
+            return match netlink::query_xdp(ifindex)? {
+                Some(now) if is_ours(now.program_id, ours) => {
+                    detach_from(ifindex, now)?;
+                    eprintln!(
+                        "note: {}'s program (id {}) ran on {interface} without its pin; detached it",
+                        self.name, now.program_id
+                    );
+                    self.remove_if_unused()
+                }
+                Some(now) => bail!(
+                    "nothing of {} is attached to {interface}: it runs another tool's XDP program \
+                     ({}); remove that with `ip link set dev {interface} xdp off`",
+                    self.name,
+                    describe_program(now.program_id)
+                ),
+                None => bail!(
+                    "nothing of {} is attached to {interface} (see `{}_user status`)",
+                    self.name,
+                    self.name
+                ),
+            };
         };
         if let Ok(ifindex) = interface_index(interface) {
             match netlink::query_xdp(ifindex)? {
-                Some(now) if now.program_id == ours => detach_from(ifindex, now)?,
+                Some(now) if now.program_id == pinned => detach_from(ifindex, now)?,
                 _ => eprintln!(
                     "note: {interface} no longer runs {}'s program; removing the stale pin",
                     self.name
@@ -269,8 +289,30 @@ impl Project {
         Ok(())
     }
 
-    /// Every interface with a pin, and what the kernel runs there now.
-    pub fn attachments(&self) -> Result<Vec<Attachment>> {
+    /// Every interface with a pin, and what the kernel runs there now; then
+    /// interfaces that run a program of ours (by the names in `ours`)
+    /// without a pin, as the kernel reports them.
+    pub fn attachments(&self, ours: &[String]) -> Result<Vec<Attachment>> {
+        let mut found = self.pinned_attachments()?;
+        for (interface, ifindex) in interfaces() {
+            if found.iter().any(|a| a.interface == interface) {
+                continue;
+            }
+            if let Ok(Some(now)) = netlink::query_xdp(ifindex) {
+                if is_ours(now.program_id, ours) {
+                    found.push(Attachment {
+                        interface,
+                        mode: format!("{} (no pin)", now.mode_name()),
+                        program: program_name(now.program_id).unwrap_or_else(|| "?".into()),
+                        program_id: now.program_id,
+                    });
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    fn pinned_attachments(&self) -> Result<Vec<Attachment>> {
         let mut found = Vec::new();
         for (interface, pin) in self.pins()? {
             let info = ProgramInfo::from_pin(&pin).ok();
@@ -442,6 +484,60 @@ pub fn require_root() -> Result<()> {
         bail!("attaching XDP programs needs root (bpf() and netlink): run this as root, e.g. with sudo");
     }
     Ok(())
+}
+
+/// The kernel's name of program `id` (the first 15 bytes of its function).
+fn program_name(id: u32) -> Option<String> {
+    aya::programs::loaded_programs()
+        .flatten()
+        .find(|p| p.id() == id)
+        .and_then(|p| p.name_as_str().map(str::to_string))
+}
+
+/// "id 42, xdp_prog" for messages about programs that are not ours.
+fn describe_program(id: u32) -> String {
+    match program_name(id) {
+        Some(name) if !name.is_empty() => format!("id {id}, `{name}`"),
+        _ => format!("id {id}"),
+    }
+}
+
+/// Program `id` is one of `ours`, by the name the kernel keeps (function
+/// names cut to 15 bytes).
+fn is_ours(id: u32, ours: &[String]) -> bool {
+    let Some(name) = program_name(id) else {
+        return false;
+    };
+    !name.is_empty()
+        && ours
+            .iter()
+            .any(|o| o.as_bytes()[..o.len().min(15)] == *name.as_bytes())
+}
+
+/// Every network interface of this network namespace: (name, index).
+/// From the kernel (if_nameindex), not /sys/class/net, which shows the
+/// namespace that sysfs was mounted in.
+fn interfaces() -> Vec<(String, u32)> {
+    let mut all = Vec::new();
+    // SAFETY: if_nameindex returns an array ended by a zero entry, freed
+    // with if_freenameindex; names are C strings while it lives.
+    unsafe {
+        let list = libc::if_nameindex();
+        if list.is_null() {
+            return all;
+        }
+        let mut entry = list;
+        while (*entry).if_index != 0 && !(*entry).if_name.is_null() {
+            let name = std::ffi::CStr::from_ptr((*entry).if_name)
+                .to_string_lossy()
+                .into_owned();
+            all.push((name, (*entry).if_index));
+            entry = entry.add(1);
+        }
+        libc::if_freenameindex(list);
+    }
+    all.sort();
+    all
 }
 
 /// Interface names as cargo-xdp takes them: 1 to 15 of `[A-Za-z0-9_.:-]`,
