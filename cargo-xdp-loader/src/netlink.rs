@@ -10,6 +10,7 @@ use std::{io, mem::size_of, os::fd::RawFd};
 
 use anyhow::Result;
 
+const IFLA_IFNAME: u16 = 3;
 const IFLA_XDP: u16 = 43;
 const IFLA_XDP_FD: u16 = 1;
 const IFLA_XDP_ATTACHED: u16 = 2;
@@ -90,32 +91,78 @@ pub fn query_xdp(ifindex: u32) -> Result<Option<Attached>> {
     socket.send(libc::RTM_GETLINK, 0, &ifinfomsg(ifindex))?;
     let mut found = None;
     socket.receive(|kind, payload| {
-        if kind != libc::RTM_NEWLINK || payload.len() < IFINFOMSG_LEN {
-            return;
-        }
-        for (attr, value) in attributes(&payload[IFINFOMSG_LEN..]) {
-            if attr != IFLA_XDP {
-                continue;
-            }
-            let mut attached = Attached {
-                program_id: 0,
-                how: 0,
-            };
-            for (inner, value) in attributes(value) {
-                match inner {
-                    IFLA_XDP_ATTACHED if !value.is_empty() => attached.how = value[0],
-                    IFLA_XDP_PROG_ID if value.len() >= 4 => {
-                        attached.program_id = u32::from_ne_bytes(value[..4].try_into().unwrap())
-                    }
-                    _ => {}
-                }
-            }
-            if attached.how != 0 {
-                found = Some(attached);
-            }
+        if let Some(link) = parse_link(kind, payload) {
+            found = link.xdp;
         }
     })?;
     Ok(found)
+}
+
+/// Every interface of this network namespace that runs an XDP program, as
+/// one dump of the links (RTM_GETLINK with NLM_F_DUMP): (name, index, what).
+pub fn all_xdp() -> Result<Vec<(String, u32, Attached)>> {
+    let socket = Socket::open()?;
+    socket.send(libc::RTM_GETLINK, libc::NLM_F_DUMP as u16, &ifinfomsg(0))?;
+    let mut found = Vec::new();
+    socket.receive(|kind, payload| {
+        if let Some(Link {
+            index,
+            name,
+            xdp: Some(attached),
+        }) = parse_link(kind, payload)
+        {
+            found.push((name, index, attached));
+        }
+    })?;
+    found.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(found)
+}
+
+/// One RTM_NEWLINK: the interface and its XDP program, if any.
+#[derive(Debug, PartialEq)]
+struct Link {
+    index: u32,
+    name: String,
+    xdp: Option<Attached>,
+}
+
+fn parse_link(kind: u16, payload: &[u8]) -> Option<Link> {
+    if kind != libc::RTM_NEWLINK || payload.len() < IFINFOMSG_LEN {
+        return None;
+    }
+    let mut link = Link {
+        index: i32::from_ne_bytes(payload[4..8].try_into().unwrap()) as u32,
+        name: String::new(),
+        xdp: None,
+    };
+    for (attr, value) in attributes(&payload[IFINFOMSG_LEN..]) {
+        match attr {
+            IFLA_IFNAME => {
+                link.name = String::from_utf8_lossy(value.split(|&b| b == 0).next().unwrap_or(&[]))
+                    .into_owned()
+            }
+            IFLA_XDP => {
+                let mut attached = Attached {
+                    program_id: 0,
+                    how: 0,
+                };
+                for (inner, value) in attributes(value) {
+                    match inner {
+                        IFLA_XDP_ATTACHED if !value.is_empty() => attached.how = value[0],
+                        IFLA_XDP_PROG_ID if value.len() >= 4 => {
+                            attached.program_id = u32::from_ne_bytes(value[..4].try_into().unwrap())
+                        }
+                        _ => {}
+                    }
+                }
+                if attached.how != 0 {
+                    link.xdp = Some(attached);
+                }
+            }
+            _ => {}
+        }
+    }
+    Some(link)
 }
 
 const NLMSGHDR_LEN: usize = size_of::<libc::nlmsghdr>();
@@ -294,5 +341,44 @@ fn last_error() -> NetlinkError {
             .raw_os_error()
             .unwrap_or(libc::EIO),
         message: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_a_link_with_its_xdp_program() {
+        let mut payload = ifinfomsg(7);
+        push_attr(&mut payload, IFLA_IFNAME, b"wlan0\0");
+        let mut xdp = Vec::new();
+        push_attr(&mut xdp, IFLA_XDP_ATTACHED, &[2]);
+        push_attr(&mut xdp, IFLA_XDP_PROG_ID, &42u32.to_ne_bytes());
+        push_attr(&mut payload, IFLA_XDP | NLA_F_NESTED, &xdp);
+        let link = parse_link(libc::RTM_NEWLINK, &payload).unwrap();
+        assert_eq!(
+            link,
+            Link {
+                index: 7,
+                name: "wlan0".into(),
+                xdp: Some(Attached {
+                    program_id: 42,
+                    how: 2
+                }),
+            }
+        );
+        assert_eq!(link.xdp.unwrap().mode_name(), "skb");
+        // No program: attached 0 is none.
+        let mut bare = ifinfomsg(3);
+        let mut none = Vec::new();
+        push_attr(&mut none, IFLA_XDP_ATTACHED, &[0]);
+        push_attr(&mut bare, IFLA_XDP | NLA_F_NESTED, &none);
+        assert_eq!(parse_link(libc::RTM_NEWLINK, &bare).unwrap().xdp, None);
+        assert!(parse_link(libc::RTM_DELLINK, &bare).is_none());
+        assert!(
+            parse_link(libc::RTM_NEWLINK, &[0; 4]).is_none(),
+            "too short"
+        );
     }
 }

@@ -294,19 +294,14 @@ impl Project {
     /// without a pin, as the kernel reports them.
     pub fn attachments(&self, ours: &[String]) -> Result<Vec<Attachment>> {
         let mut found = self.pinned_attachments()?;
-        for (interface, ifindex) in interfaces() {
-            if found.iter().any(|a| a.interface == interface) {
-                continue;
-            }
-            if let Ok(Some(now)) = netlink::query_xdp(ifindex) {
-                if is_ours(now.program_id, ours) {
-                    found.push(Attachment {
-                        interface,
-                        mode: format!("{} (no pin)", now.mode_name()),
-                        program: program_name(now.program_id).unwrap_or_else(|| "?".into()),
-                        program_id: now.program_id,
-                    });
-                }
+        for (interface, _, now) in netlink::all_xdp()? {
+            if !found.iter().any(|a| a.interface == interface) && is_ours(now.program_id, ours) {
+                found.push(Attachment {
+                    interface,
+                    mode: format!("{} (no pin)", now.mode_name()),
+                    program: program_name(now.program_id).unwrap_or_else(|| "?".into()),
+                    program_id: now.program_id,
+                });
             }
         }
         Ok(found)
@@ -512,32 +507,6 @@ fn is_ours(id: u32, ours: &[String]) -> bool {
         && ours
             .iter()
             .any(|o| o.as_bytes()[..o.len().min(15)] == *name.as_bytes())
-}
-
-/// Every network interface of this network namespace: (name, index).
-/// From the kernel (if_nameindex), not /sys/class/net, which shows the
-/// namespace that sysfs was mounted in.
-fn interfaces() -> Vec<(String, u32)> {
-    let mut all = Vec::new();
-    // SAFETY: if_nameindex returns an array ended by a zero entry, freed
-    // with if_freenameindex; names are C strings while it lives.
-    unsafe {
-        let list = libc::if_nameindex();
-        if list.is_null() {
-            return all;
-        }
-        let mut entry = list;
-        while (*entry).if_index != 0 && !(*entry).if_name.is_null() {
-            let name = std::ffi::CStr::from_ptr((*entry).if_name)
-                .to_string_lossy()
-                .into_owned();
-            all.push((name, (*entry).if_index));
-            entry = entry.add(1);
-        }
-        libc::if_freenameindex(list);
-    }
-    all.sort();
-    all
 }
 
 /// Interface names as cargo-xdp takes them: 1 to 15 of `[A-Za-z0-9_.:-]`,
