@@ -462,4 +462,14 @@ fn status_and_detach_ask_the_kernel_not_only_the_pins() {
     assert_eq!(net.xdp_programs().len(), 1, "left alone");
     let status = ok(net.in_receiver(&loader).arg("status"));
     assert!(status.contains("not attached"), "{status}");
+    let error = fails(net.in_receiver(&loader).arg("stats"));
+    assert!(
+        error.contains("not attached anywhere")
+            && error.contains(&format!(
+                "XDP programs of other tools run on: {}",
+                net.receiver_if
+            ))
+            && error.contains("foreign_prog"),
+        "{error}"
+    );
 }

@@ -351,8 +351,25 @@ impl Project {
     pub fn pinned_map(&self, name: &str) -> Result<Map> {
         let path = self.maps_dir().join(name);
         if !path.exists() {
+            // Not ours anywhere; but the kernel may run other tools' programs.
+            let others: Vec<String> = netlink::all_xdp()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(interface, _, now)| {
+                    format!("{interface} ({})", describe_program(now.program_id))
+                })
+                .collect();
+            let others = if others.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; XDP programs of other tools run on: {}",
+                    others.join(", ")
+                )
+            };
             bail!(
-                "{} is not attached anywhere (no {}): attach it first with `{}_user attach IFACE`",
+                "{} is not attached anywhere (no {}): attach it first with `{}_user attach \
+                 IFACE`{others}",
                 self.name,
                 path.display(),
                 self.name
