@@ -473,3 +473,127 @@ fn status_and_detach_ask_the_kernel_not_only_the_pins() {
         "{error}"
     );
 }
+
+/// A fix reaches a project by one version change: a project built against
+/// the runtime as it was (this repository's first cargo-xdp-loader, from
+/// its history, as version 0.0.9) attaches; `cargo xdp upgrade` moves it to
+/// today's runtime, and the same project, its own code unchanged, now
+/// finds its program after a pin was lost, which the old runtime could not.
+#[test]
+fn upgrade_brings_a_runtime_fix_to_an_existing_project() {
+    if !root_or_skip("upgrade_brings_a_runtime_fix_to_an_existing_project") {
+        return;
+    }
+    let (dir, root) = new_project("e2eupgrade", "filter");
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let old = dir.path().join("old-runtime");
+    std::fs::create_dir(&old).unwrap();
+    let archived = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "git -C '{}' archive 83e1845 cargo-xdp-loader | tar -x -C '{}'",
+            repo.display(),
+            old.display()
+        ))
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !archived {
+        // No history here (a shallow clone): today's runtime stands in for
+        // the old one; the version change is still what is tested.
+        ok(Command::new("cp")
+            .arg("-r")
+            .arg(repo.join("cargo-xdp-loader"))
+            .arg(&old));
+    }
+    let old = old.join("cargo-xdp-loader");
+    let manifest = old.join("Cargo.toml");
+    let runtime_manifest = std::fs::read_to_string(&manifest)
+        .unwrap()
+        .replace("version = \"0.1.0\"", "version = \"0.0.9\"")
+        .replace("edition.workspace = true", "edition = \"2021\"")
+        .replace("rust-version.workspace = true", "rust-version = \"1.89\"")
+        .replace(
+            "license.workspace = true",
+            "license = \"MIT OR Apache-2.0\"",
+        )
+        + "\n[workspace]\n";
+    std::fs::write(&manifest, runtime_manifest).unwrap();
+    let user = root.join("e2eupgrade_user/Cargo.toml");
+    let user_manifest = std::fs::read_to_string(&user).unwrap();
+    let line = user_manifest
+        .lines()
+        .find(|l| l.starts_with("cargo-xdp-loader = "))
+        .unwrap()
+        .to_string();
+    std::fs::write(
+        &user,
+        user_manifest.replace(
+            &line,
+            &format!(
+                "cargo-xdp-loader = {{ version = \"0.0.9\", path = \"{}\" }}",
+                old.display()
+            ),
+        ),
+    )
+    .unwrap();
+    let net = NetPair::new("e2eupgrade");
+    let bundle = shared_target_dir().join("xdp/linux-x86_64/e2eupgrade-linux-x86_64.tar.gz");
+    let build_and_unpack = |into: &str| {
+        ok(cargo_xdp().current_dir(&root).arg("build"));
+        let unpacked = dir.path().join(into);
+        std::fs::create_dir(&unpacked).unwrap();
+        ok(Command::new("tar")
+            .arg("xzf")
+            .arg(&bundle)
+            .arg("-C")
+            .arg(&unpacked));
+        unpacked.join("e2eupgrade/e2eupgrade_user")
+    };
+    let lost_pin = || {
+        std::fs::remove_file(Path::new("/sys/fs/bpf/e2eupgrade/progs").join(&net.receiver_if))
+            .unwrap()
+    };
+    let loader = build_and_unpack("before");
+    ok(net
+        .in_receiver(&loader)
+        .args(["attach", &net.receiver_if, "--drop-proto", "icmp"]));
+    assert!(!net.ping(), "the old runtime attaches");
+    if archived {
+        lost_pin();
+        let status = ok(net.in_receiver(&loader).arg("status"));
+        assert!(
+            status.contains("not attached"),
+            "the old runtime's blind spot: {status}"
+        );
+        ok(Command::new("ip").args([
+            "-n",
+            &net.receiver,
+            "link",
+            "set",
+            "dev",
+            &net.receiver_if,
+            "xdp",
+            "off",
+        ]));
+    } else {
+        ok(net.in_receiver(&loader).args(["detach", &net.receiver_if]));
+    }
+
+    let out = output(cargo_xdp().current_dir(&root).args(["xdp", "upgrade"]));
+    assert!(
+        text(&out).contains("Upgraded e2eupgrade_user from cargo-xdp-loader 0.0.9 to 0.1.0"),
+        "{}",
+        text(&out)
+    );
+    let loader = build_and_unpack("after");
+    ok(net
+        .in_receiver(&loader)
+        .args(["attach", &net.receiver_if, "--drop-proto", "icmp"]));
+    assert!(!net.ping(), "the upgraded project attaches, unchanged");
+    lost_pin();
+    let status = ok(net.in_receiver(&loader).arg("status"));
+    assert!(status.contains("(no pin)"), "the fix reached it: {status}");
+    ok(net.in_receiver(&loader).args(["detach", &net.receiver_if]));
+    assert!(net.ping() && net.xdp_programs().is_empty());
+}

@@ -1,15 +1,21 @@
 //! `cargo xdp upgrade`: moves a project's loader to this cargo-xdp's
 //! runtime (`cargo-xdp-loader`), the one change that brings a runtime fix
-//! to a project made before it. Only the dependency's version changes (a
-//! path, where the project has one, stays); then `cargo update` refreshes
+//! to a project made before it. The dependency becomes what `cargo xdp new`
+//! writes today (the released version, or this checkout's runtime by path);
+//! the rest of the manifest stays as it is. Then `cargo update` refreshes
 //! the lock file.
 
 use std::{fs, path::Path, process::Command};
 
 use anyhow::{bail, Context, Result};
-use toml_edit::{value, DocumentMut, Item};
+use toml_edit::{DocumentMut, Item};
 
-use crate::{cli::UpgradeArgs, project::Project, shell::Shell, templates::LOADER_VERSION};
+use crate::{
+    cli::UpgradeArgs,
+    project::Project,
+    shell::Shell,
+    templates::{self, LOADER_VERSION},
+};
 
 const RUNTIME: &str = "cargo-xdp-loader";
 
@@ -18,9 +24,9 @@ pub fn upgrade(args: &UpgradeArgs, shell: &Shell) -> Result<()> {
     let manifest = project.loader_manifest.clone();
     let text = fs::read_to_string(&manifest)
         .with_context(|| format!("cannot read {}", manifest.display()))?;
-    let (updated, old) = set_runtime_version(&text, LOADER_VERSION)
+    let (updated, old) = set_runtime(&text, &templates::loader_dependency())
         .with_context(|| format!("in {}", manifest.display()))?;
-    if old.as_deref() == Some(LOADER_VERSION) {
+    if updated == text {
         shell.status(
             "Fresh",
             format!(
@@ -61,10 +67,14 @@ fn relative<'a>(path: &'a Path, root: &Path) -> &'a Path {
     path.strip_prefix(root).unwrap_or(path)
 }
 
-/// The manifest with `cargo-xdp-loader`'s version requirement set to
-/// `version`, and the requirement it had.
-fn set_runtime_version(manifest: &str, version: &str) -> Result<(String, Option<String>)> {
+/// The manifest with the `cargo-xdp-loader` dependency replaced by `spec`
+/// (TOML: `"0.1.0"` or `{ version = .., path = .. }`), and the version it
+/// asked for before.
+fn set_runtime(manifest: &str, spec: &str) -> Result<(String, Option<String>)> {
     let mut doc: DocumentMut = manifest.parse().context("not a valid Cargo.toml")?;
+    let new: toml_edit::Value = spec
+        .parse()
+        .with_context(|| format!("cargo-xdp's own dependency spec `{spec}` is not TOML"))?;
     // (toml_edit's get_mut makes a missing key an empty item.)
     let dependency = doc
         .get_mut("dependencies")
@@ -78,30 +88,25 @@ fn set_runtime_version(manifest: &str, version: &str) -> Result<(String, Option<
                  rules into it)"
             )
         })?;
-    let old = match dependency {
-        Item::Value(toml_edit::Value::String(s)) => {
-            let old = s.value().clone();
-            *dependency = value(version);
-            Some(old)
-        }
-        Item::Value(toml_edit::Value::InlineTable(table)) => {
-            let old = table
-                .get("version")
-                .and_then(|v| v.as_str())
-                .map(str::to_string);
-            table.insert("version", version.into());
-            old
-        }
-        Item::Table(table) => {
-            let old = table
-                .get("version")
-                .and_then(|v| v.as_str())
-                .map(str::to_string);
-            table.insert("version", value(version));
-            old
-        }
+    let old = match &*dependency {
+        Item::Value(toml_edit::Value::String(s)) => Some(s.value().clone()),
+        Item::Value(toml_edit::Value::InlineTable(table)) => table
+            .get("version")
+            .and_then(|v| v.as_str())
+            .map(str::to_string),
+        Item::Table(table) => table
+            .get("version")
+            .and_then(|v| v.as_str())
+            .map(str::to_string),
         _ => bail!("the {RUNTIME} dependency is neither a version nor a table"),
     };
+    // Keep the comments around the line; replace what it says.
+    let decor = dependency.as_value().map(|v| v.decor().clone());
+    let mut new = new;
+    if let Some(decor) = decor {
+        *new.decor_mut() = decor;
+    }
+    *dependency = Item::Value(new);
     Ok((doc.to_string(), old))
 }
 
@@ -111,9 +116,9 @@ mod tests {
 
     #[test]
     fn sets_the_version_and_keeps_the_rest() {
-        let (text, old) = set_runtime_version(
+        let (text, old) = set_runtime(
             "[dependencies]\n# the runtime\ncargo-xdp-loader = \"0.0.9\"\naya = \"=0.14.0\"\n",
-            "0.1.0",
+            "\"0.1.0\"",
         )
         .unwrap();
         assert_eq!(old.as_deref(), Some("0.0.9"));
@@ -121,17 +126,17 @@ mod tests {
             text,
             "[dependencies]\n# the runtime\ncargo-xdp-loader = \"0.1.0\"\naya = \"=0.14.0\"\n"
         );
-        let (text, old) = set_runtime_version(
-            "[dependencies]\ncargo-xdp-loader = { version = \"0.0.9\", path = \"../x\" }\n",
-            "0.1.0",
+        let (text, old) = set_runtime(
+            "[dependencies]\ncargo-xdp-loader = { version = \"0.0.9\", path = \"../old\" }\n",
+            "{ version = \"0.1.0\", path = \"/new\" }",
         )
         .unwrap();
         assert_eq!(old.as_deref(), Some("0.0.9"));
-        assert!(
-            text.contains("version = \"0.1.0\"") && text.contains("path = \"../x\""),
-            "{text}"
+        assert_eq!(
+            text,
+            "[dependencies]\ncargo-xdp-loader = { version = \"0.1.0\", path = \"/new\" }\n"
         );
-        let error = set_runtime_version("[dependencies]\naya = \"=0.14.0\"\n", "0.1.0")
+        let error = set_runtime("[dependencies]\naya = \"=0.14.0\"\n", "\"0.1.0\"")
             .unwrap_err()
             .to_string();
         assert!(
