@@ -94,6 +94,44 @@ pub fn seconds(text: &str) -> Option<Duration> {
 mod tests {
     use super::*;
 
+    fn args(list: &[&str]) -> Args {
+        Args::new(list.iter().map(|s| s.to_string()))
+    }
+
+    #[test]
+    fn reads_flags_values_and_positionals_in_any_order() {
+        let mut a = args(&[
+            "attach",
+            "--mode=skb",
+            "wlan0",
+            "--json",
+            "--set",
+            "x=1",
+            "--set",
+            "y=2",
+        ]);
+        assert!(a.flag("--json"));
+        assert!(!a.flag("--json"), "taken once");
+        assert_eq!(a.value("--mode").unwrap().as_deref(), Some("skb"));
+        assert_eq!(a.values("--set").unwrap(), ["x=1", "y=2"]);
+        assert_eq!(a.positional().as_deref(), Some("attach"));
+        assert_eq!(a.positional().as_deref(), Some("wlan0"));
+        a.finish().unwrap();
+    }
+
+    #[test]
+    fn refuses_what_it_cannot_take() {
+        let error = args(&["--mode"]).value("--mode").unwrap_err().to_string();
+        assert!(error.contains("--mode needs a value"), "{error}");
+        let error = args(&["--mode", "a", "--mode", "b"])
+            .value("--mode")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("given 2 times"), "{error}");
+        let error = args(&["--typo"]).finish().unwrap_err().to_string();
+        assert!(error.contains("unexpected argument `--typo`"), "{error}");
+    }
+
     #[test]
     fn parses_decimal_seconds() {
         assert_eq!(seconds("1"), Some(Duration::from_secs(1)));
