@@ -229,19 +229,7 @@ fn loader_errors_are_clear_and_leave_nothing_attached() {
     assert!(error.contains("needs root"), "{error}");
 
     // Someone else's program on the interface is not replaced silently.
-    ok(Command::new("ip")
-        .args([
-            "-n",
-            &net.receiver,
-            "link",
-            "set",
-            "dev",
-            &net.receiver_if,
-            "xdpgeneric",
-            "obj",
-        ])
-        .arg(&object)
-        .args(["sec", "xdp"]));
+    net.attach_with_ip(&object);
     let error = attach(&["attach", &net.receiver_if]);
     assert!(
         error.contains("did not attach") && error.contains("xdp off"),
@@ -441,19 +429,7 @@ fn status_and_detach_ask_the_kernel_not_only_the_pins() {
         .arg(&source)
         .arg("-o")
         .arg(&object));
-    ok(Command::new("ip")
-        .args([
-            "-n",
-            &net.receiver,
-            "link",
-            "set",
-            "dev",
-            &net.receiver_if,
-            "xdpgeneric",
-            "obj",
-        ])
-        .arg(&object)
-        .args(["sec", "xdp"]));
+    net.attach_with_ip(&object);
     let error = fails(net.in_receiver(&loader).args(["detach", &net.receiver_if]));
     assert!(
         error.contains("another tool's XDP program") && error.contains("foreign_prog"),

@@ -266,6 +266,24 @@ impl NetPair {
         ok(Command::new("ip").args(["netns", "exec", &self.sender, "python3", "-c", &script]));
     }
 
+    /// Attaches `object`'s `xdp` section to the receiver's interface with
+    /// iproute2, as another tool would (generic mode).
+    pub fn attach_with_ip(&self, object: &Path) {
+        ok(Command::new("ip")
+            .args([
+                "-n",
+                &self.receiver,
+                "link",
+                "set",
+                "dev",
+                &self.receiver_if,
+                "xdpgeneric",
+                "obj",
+            ])
+            .arg(object)
+            .args(["sec", "xdp"]));
+    }
+
     /// The XDP program ids the kernel reports on the receiver's interface.
     pub fn xdp_programs(&self) -> Vec<String> {
         let shown = ok(Command::new("ip").args([
