@@ -13,7 +13,7 @@ use common::*;
 use object::{
     elf,
     read::elf::{ElfFile64, FileHeader, ProgramHeader},
-    Architecture, Endianness, Object,
+    Architecture, Endianness, Object, ObjectSection,
 };
 
 /// The file `name` out of a bundle, extracted into `dir`.
@@ -39,6 +39,7 @@ struct Elf {
     load_aligns: Vec<u64>,
     has_symtab: bool,
     has_dynamic: bool,
+    has_unwind_tables: bool,
 }
 
 fn read_elf(path: &Path) -> Elf {
@@ -52,6 +53,9 @@ fn read_elf(path: &Path) -> Elf {
         load_aligns: Vec::new(),
         has_symtab: file.section_by_name(".symtab").is_some(),
         has_dynamic: false,
+        has_unwind_tables: file
+            .section_by_name(".eh_frame")
+            .is_some_and(|s| s.size() > 0),
     };
     for segment in file.elf_program_headers() {
         match segment.p_type(endian) {
@@ -138,6 +142,10 @@ fn android_loaders_link_through_the_ndk_with_the_right_elf_properties() {
             info.load_aligns
         );
         assert!(!info.has_symtab, "{target}: release loaders are stripped");
+        assert!(
+            !info.has_unwind_tables,
+            "{target}: panic = abort, so no unwind tables"
+        );
         let manifest = fs::read_to_string(unpacked.path().join("droid/MANIFEST")).unwrap();
         assert!(
             manifest.contains("ndk: r26b (26.1.10909125)\napi: 21\n"),
@@ -161,7 +169,15 @@ fn android_loaders_link_through_the_ndk_with_the_right_elf_properties() {
             format!("CC_{cc}={}/clang", ndk_bin.display()),
             format!("AR_{cc}={}/llvm-ar", ndk_bin.display()),
             format!("CFLAGS_{cc}=--target={triple}21"),
-            format!("CARGO_TARGET_{upper}_RUSTFLAGS=-Clink-arg=-Wl,-z,max-page-size=16384"),
+            format!(
+                "CARGO_TARGET_{upper}_RUSTFLAGS=-Clink-arg=-Wl,-z,max-page-size=16384 \
+                 -Clink-arg=-Wl,--script={}",
+                shared_target_dir()
+                    .join("xdp")
+                    .join(target)
+                    .join("no-unwind-tables.ld")
+                    .display()
+            ),
         ] {
             assert!(
                 env.lines().any(|l| l == line),
@@ -219,8 +235,9 @@ fn android_loaders_link_through_the_ndk_with_the_right_elf_properties() {
     );
     let env = fs::read_to_string(&env_log).unwrap();
     assert!(
-        env.lines()
-            .any(|l| l == "RUSTFLAGS=-Cdebug-assertions=off -Clink-arg=-Wl,-z,max-page-size=16384"),
+        env.lines().any(|l| l.starts_with(
+            "RUSTFLAGS=-Cdebug-assertions=off -Clink-arg=-Wl,-z,max-page-size=16384 "
+        )),
         "{env}"
     );
 }
@@ -311,7 +328,7 @@ fn linux_arm64_is_static_and_runs_under_qemu() {
     );
     let info = read_elf(&loader);
     assert_eq!(info.machine, Architecture::Aarch64);
-    assert!(info.interpreter.is_none() && !info.has_symtab);
+    assert!(info.interpreter.is_none() && !info.has_symtab && !info.has_unwind_tables);
     let qemu = output(
         Command::new("qemu-aarch64-static")
             .arg(&loader)

@@ -404,8 +404,12 @@ fn print_table(counters: &[Counter; 5], previous: Option<&[Counter; 5]>, interva
     for (i, (action, c)) in ACTIONS.iter().zip(counters).enumerate() {
         let rate = previous
             .map(|p| {
-                let packets = u128::from(c.packets.saturating_sub(p[i].packets));
-                (packets * 1000 / interval.as_millis().max(1)).to_string()
+                // u64 arithmetic: u128 division and printing cost the loader 2 KiB.
+                let packets = c.packets.saturating_sub(p[i].packets);
+                let millis = u64::try_from(interval.as_millis())
+                    .unwrap_or(u64::MAX)
+                    .max(1);
+                (packets.saturating_mul(1000) / millis).to_string()
             })
             .unwrap_or_else(|| "-".into());
         println!("{action:<10} {:>14} {:>16} {rate:>12}", c.packets, c.bytes);

@@ -38,7 +38,7 @@ pub fn declared(object: &Path) -> Result<Vec<Declared>> {
             max_entries: map.max_entries(),
         })
         .collect();
-    maps.sort_by(|a, b| a.name.cmp(&b.name));
+    maps.sort_unstable_by(|a, b| a.name.cmp(&b.name));
     Ok(maps)
 }
 

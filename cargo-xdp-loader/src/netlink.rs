@@ -114,7 +114,7 @@ pub fn all_xdp() -> Result<Vec<(String, u32, Attached)>> {
             found.push((name, index, attached));
         }
     })?;
-    found.sort_by(|a, b| a.0.cmp(&b.0));
+    found.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     Ok(found)
 }
 

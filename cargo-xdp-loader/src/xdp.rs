@@ -398,7 +398,7 @@ impl Project {
                 entry.path(),
             ));
         }
-        pins.sort();
+        pins.sort_unstable();
         Ok(pins)
     }
 }

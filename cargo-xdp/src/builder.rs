@@ -55,6 +55,7 @@ pub fn build(args: &BuildArgs, shell: &Shell) -> Result<Vec<Built>> {
         install_targets: args.install_targets,
         rust_sysroot: &rust_sysroot,
         ndk: ndk.as_ref(),
+        profile: if args.release { "release" } else { "dev" },
     };
     // Everything every target needs, before the first one is built.
     let mut plans = Vec::new();

@@ -140,10 +140,54 @@ impl Project {
         table
     }
 
+    /// Whether the cargo profile `profile` (`release`, `dev`, a custom one)
+    /// aborts on panic. (A `[profile]` in .cargo/config.toml is not read:
+    /// the cost of a wrong guess is an abort instead of an unwind.)
+    pub fn profile_aborts_on_panic(&self, profile: &str) -> bool {
+        let manifest = std::fs::read_to_string(self.root.join("Cargo.toml")).unwrap_or_default();
+        profile_aborts_on_panic(&manifest, profile, |name| std::env::var(name).ok())
+    }
+
     /// `target/xdp/<target>/`: kern objects, stamps and the bundle.
     pub fn xdp_dir(&self, target: &str) -> PathBuf {
         self.target_dir.join("xdp").join(target)
     }
+}
+
+/// $CARGO_PROFILE_<NAME>_PANIC, else `panic` in the manifest's
+/// `[profile.<name>]` (following `inherits`), else cargo's default: unwind.
+fn profile_aborts_on_panic(
+    manifest: &str,
+    profile: &str,
+    env: impl Fn(&str) -> Option<String>,
+) -> bool {
+    let manifest = manifest.parse::<toml_edit::DocumentMut>().ok();
+    let mut name = profile.to_string();
+    // `inherits` chains are short; a cycle is cargo's error to report.
+    for _ in 0..8 {
+        let variable = format!(
+            "CARGO_PROFILE_{}_PANIC",
+            name.replace('-', "_").to_uppercase()
+        );
+        if let Some(value) = env(&variable) {
+            return value == "abort";
+        }
+        let table = manifest
+            .as_ref()
+            .and_then(|doc| doc.get("profile"))
+            .and_then(|profiles| profiles.get(&name));
+        if let Some(panic) = table.and_then(|t| t.get("panic")).and_then(|v| v.as_str()) {
+            return panic == "abort";
+        }
+        match table
+            .and_then(|t| t.get("inherits"))
+            .and_then(|v| v.as_str())
+        {
+            Some(parent) => name = parent.to_string(),
+            None => return false,
+        }
+    }
+    false
 }
 
 /// Kern sources are `.c` files inside the project (clang must never be fed
@@ -295,6 +339,21 @@ mod tests {
         )
         .contains("not an interface name"));
         assert!(error(vec![rule("extra", Some("x y"), &[])]).contains("not a C function name"));
+    }
+
+    #[test]
+    fn panic_strategy_of_a_profile_from_env_manifest_and_inherits() {
+        let manifest = "[profile.release]\npanic = \"abort\"\n\
+                        [profile.small]\ninherits = \"release\"\n\
+                        [profile.loud]\ninherits = \"release\"\npanic = \"unwind\"\n";
+        let no_env = |_: &str| None;
+        assert!(profile_aborts_on_panic(manifest, "release", no_env));
+        assert!(profile_aborts_on_panic(manifest, "small", no_env));
+        assert!(!profile_aborts_on_panic(manifest, "loud", no_env));
+        assert!(!profile_aborts_on_panic(manifest, "dev", no_env));
+        assert!(!profile_aborts_on_panic("", "release", no_env));
+        let unwind = |name: &str| (name == "CARGO_PROFILE_RELEASE_PANIC").then(|| "unwind".into());
+        assert!(!profile_aborts_on_panic(manifest, "small", unwind));
     }
 
     #[test]

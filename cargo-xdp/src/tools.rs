@@ -40,6 +40,8 @@ pub struct Options<'a> {
     pub rust_sysroot: &'a Result<PathBuf>,
     /// The NDK, located once for all Android targets of this build.
     pub ndk: Option<&'a Ndk>,
+    /// The cargo profile the loader is built with (`dev`, `release`).
+    pub profile: &'a str,
 }
 
 pub fn resolve(
@@ -50,6 +52,10 @@ pub fn resolve(
 ) -> Result<Tools> {
     check_rust_target(project, target, options, shell)?;
     let xdp_dir = project.xdp_dir(&target.name);
+    let mut link_args = page_size_args(target);
+    if options.profile != "dev" && project.profile_aborts_on_panic(options.profile) {
+        link_args.extend(no_unwind_tables(target, &xdp_dir)?);
+    }
     if !target.ndk {
         let path = clang::locate()?;
         let clang = clang::inspect(&path, &clang_cache(&xdp_dir, &path), clang::Includes::Probe)?;
@@ -57,7 +63,7 @@ pub fn resolve(
         if let Some(linker) = &target.linker {
             cargo_env.push((cargo_target_var(&target.triple, "LINKER"), linker.into()));
         }
-        cargo_env.extend(rustflags_env(&target.triple, &link_args(target)));
+        cargo_env.extend(rustflags_env(&target.triple, &link_args));
         return Ok(Tools {
             strip: clang.strip.clone(),
             clang,
@@ -81,7 +87,7 @@ pub fn resolve(
     )?;
     Ok(Tools {
         clang,
-        cargo_env: ndk_env(ndk, target, api),
+        cargo_env: ndk_env(ndk, target, api, link_args),
         strip: Some(ndk.bin("llvm-strip")).filter(|p| p.is_file()),
         android: Some((ndk.clone(), api)),
     })
@@ -101,7 +107,12 @@ fn clang_cache(xdp_dir: &Path, clang: &Path) -> PathBuf {
 
 /// What cargo needs to link with the NDK: its per-API clang as linker, its
 /// clang and llvm-ar for crates that build C, and the 16 KB page size.
-fn ndk_env(ndk: &Ndk, target: &Target, api: u32) -> Vec<(String, OsString)> {
+fn ndk_env(
+    ndk: &Ndk,
+    target: &Target,
+    api: u32,
+    mut link_args: Vec<String>,
+) -> Vec<(String, OsString)> {
     let triple = &target.triple;
     let cc_suffix = triple.replace('-', "_");
     let clang_target = format!("--target={triple}{api}");
@@ -124,18 +135,48 @@ fn ndk_env(ndk: &Ndk, target: &Target, api: u32) -> Vec<(String, OsString)> {
         );
         env.push((name, value));
     }
-    let mut flags = link_args(target);
-    flags.extend(relocation_packing(api));
-    env.extend(rustflags_env(triple, &flags));
+    link_args.extend(relocation_packing(api));
+    env.extend(rustflags_env(triple, &link_args));
     env
 }
 
 /// Linker arguments the target's ELF checks rely on.
-fn link_args(target: &Target) -> Vec<String> {
+fn page_size_args(target: &Target) -> Vec<String> {
     target
         .page_size
         .map(|page| vec![format!("-Clink-arg=-Wl,-z,max-page-size={page}")])
         .unwrap_or_default()
+}
+
+/// The linker script that drops `.eh_frame`, the unwind tables.
+const NO_UNWIND_TABLES: &str = "\
+/* cargo-xdp: the loader's profile aborts on panic, so nothing unwinds; its
+   unwind tables (a sixth of an Android loader) are left out. */
+SECTIONS { /DISCARD/ : { *(.eh_frame) } } INSERT AFTER .text;
+";
+
+/// Linker arguments that leave the unwind tables out of a loader whose
+/// profile aborts on panic: ~120 KiB of a 720 KiB Android loader. With LTO
+/// std's code keeps its tables whatever -C force-unwind-tables says, and
+/// nothing reads them but a backtrace (RUST_BACKTRACE=1 then shows no
+/// frames; the panic message and location still print).
+fn no_unwind_tables(target: &Target, xdp_dir: &Path) -> Result<Vec<String>> {
+    let script = xdp_dir.join("no-unwind-tables.ld");
+    if std::fs::read_to_string(&script).ok().as_deref() != Some(NO_UNWIND_TABLES) {
+        std::fs::create_dir_all(xdp_dir)
+            .with_context(|| format!("cannot create {}", xdp_dir.display()))?;
+        let mut file = tempfile::NamedTempFile::new_in(xdp_dir)
+            .with_context(|| format!("cannot write in {}", xdp_dir.display()))?;
+        std::io::Write::write_all(&mut file, NO_UNWIND_TABLES.as_bytes())?;
+        crate::workdir::persist(file, &script, 0o644)?;
+    }
+    // rust-lld is run as the linker itself; the others through a C driver.
+    let flag = if target.linker.as_deref() == Some("rust-lld") {
+        format!("-Clink-arg=--script={}", script.display())
+    } else {
+        format!("-Clink-arg=-Wl,--script={}", script.display())
+    };
+    Ok(vec![flag])
 }
 
 /// Packed relocations where bionic can read them: Android's own format from
@@ -310,6 +351,23 @@ mod tests {
         assert_eq!(
             relocation_packing(34),
             ["-Clink-arg=-Wl,--pack-dyn-relocs=android+relr"]
+        );
+    }
+
+    #[test]
+    fn unwind_tables_script_is_written_once_and_passed_the_linker_s_way() {
+        let dir = tempfile::tempdir().unwrap();
+        let xdp_dir = dir.path().join("xdp/linux-arm64");
+        let mut board = crate::toolchain::find("linux-arm64").unwrap();
+        let flags = no_unwind_tables(&board, &xdp_dir).unwrap();
+        let script = xdp_dir.join("no-unwind-tables.ld");
+        assert_eq!(flags, [format!("-Clink-arg=--script={}", script.display())]);
+        assert_eq!(std::fs::read_to_string(&script).unwrap(), NO_UNWIND_TABLES);
+        board.linker = None;
+        let flags = no_unwind_tables(&board, &xdp_dir).unwrap();
+        assert_eq!(
+            flags,
+            [format!("-Clink-arg=-Wl,--script={}", script.display())]
         );
     }
 }
