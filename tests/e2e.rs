@@ -357,30 +357,64 @@ fn run_attaches_until_interrupted_then_detaches() {
     assert!(net.ping());
 }
 
-/// The committed example builds with cargo-xdp and drops pings.
+/// The committed example (a user's project, made with `cargo xdp new` and
+/// changed): pings answered only from allowed networks, counted per type.
 #[test]
-fn example_icmp_guard_builds_and_drops_pings() {
-    if !root_or_skip("example_icmp_guard_builds_and_drops_pings") {
+fn example_icmp_guard_answers_pings_only_from_allowed_networks() {
+    if !root_or_skip("example_icmp_guard_answers_pings_only_from_allowed_networks") {
         return;
     }
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/icmp-guard");
     ok(cargo_xdp().current_dir(&example).arg("build"));
+    ok(Command::new(env!("CARGO"))
+        .current_dir(&example)
+        .env("CARGO_TARGET_DIR", shared_target_dir())
+        .args(["test", "-q", "-p", "icmp-guard_user"]));
     let loader = shared_target_dir().join("x86_64-unknown-linux-gnu/debug/icmp-guard_user");
     let object = shared_target_dir().join("xdp/linux-x86_64/kern/icmp-guard_kern.o");
     let net = NetPair::new("icmp-guard");
-    ok(net
+    let sender = format!("{}.1", net.receiver_ip.rsplit_once('.').unwrap().0);
+    let attached = ok(net
         .in_receiver(&loader)
-        .args([
-            "attach",
-            &net.receiver_if,
-            "--drop-proto",
-            "icmp",
-            "--object",
-        ])
+        .args(["attach", &net.receiver_if, "--allow"])
+        .arg(format!("{sender}/32"))
+        .arg("--object")
         .arg(&object));
-    assert!(!net.ping(), "the example let ICMP through");
-    ok(net.in_receiver(&loader).args(["detach", &net.receiver_if]));
+    assert!(
+        attached.contains(&format!("(pings answered from {sender}/32)")),
+        "{attached}"
+    );
+    assert!(net.ping(), "an allowed source got no answer");
+
+    let listed = ok(net.in_receiver(&loader).args(["allow", "--clear"]));
+    assert!(listed.contains("no network allowed"), "{listed}");
+    assert!(
+        !net.ping(),
+        "pings from a source no longer allowed were answered"
+    );
+    let counts = ok(net.in_receiver(&loader).args(["icmp", "--json"]));
+    let counts: serde_json::Value = serde_json::from_str(&counts).unwrap();
+    let echo = counts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|row| row["type"] == "icmp echo-request")
+        .unwrap_or_else(|| panic!("no echo requests counted: {counts}"));
+    assert!(echo["dropped"].as_u64().unwrap() >= 3, "{counts}");
+    assert!(echo["seen"].as_u64().unwrap() > echo["dropped"].as_u64().unwrap());
+    let table = ok(net.in_receiver(&loader).arg("icmp"));
+    assert!(table.contains("icmp echo-request"), "{table}");
+
+    // The whole subnet, added while attached.
+    let network = format!("{}.0/24", net.receiver_ip.rsplit_once('.').unwrap().0);
+    let listed = ok(net.in_receiver(&loader).args(["allow", &network]));
+    assert_eq!(listed.trim(), format!("allow {network}"));
     assert!(net.ping());
+    let refused = fails(net.in_receiver(&loader).args(["allow", "10.0.0.0/40"]));
+    assert!(refused.contains("prefix length must be 0-32"), "{refused}");
+
+    ok(net.in_receiver(&loader).args(["detach", &net.receiver_if]));
+    assert!(net.xdp_programs().is_empty());
 }
 
 /// The kernel is asked, not only the pins: our program without its pin

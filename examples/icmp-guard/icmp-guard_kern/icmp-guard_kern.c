@@ -1,19 +1,20 @@
-/* icmp-guard: an XDP packet filter driven by rules held in BPF maps.
+/* icmp-guard: the device answers pings only from the networks you allow.
  *
- * Parses Ethernet, up to two VLAN tags (802.1Q / 802.1ad), IPv4 and IPv6,
- * then ICMP, ICMPv6, TCP and UDP. A packet is dropped when its IP protocol,
- * its (protocol, destination port) or its source address matches a rule.
- * The loader fills the rule maps:
+ * An ICMP echo request (IPv4 type 8, ICMPv6 type 128) passes when its
+ * source is in allow_v4 / allow_v6 and is dropped otherwise, so ping
+ * sweeps from anywhere else see nothing. ICMP and ICMPv6 redirects are
+ * dropped too (nobody should steer a phone's routes), unless the loader
+ * sets the global drop_redirects to 0. Everything else passes untouched.
  *
- *     icmp-guard_user attach IFACE --drop-proto icmp --drop-port udp/9999 --drop-src 10.0.0.0/8
+ *     icmp-guard_user attach wlan0 --allow 192.168.1.0/24 --allow fd00::/8
+ *     icmp-guard_user icmp          # what was seen and dropped, per ICMP type
  *
- * Every packet is counted per XDP action in `xdp_stats` (xdp_stats.h). */
+ * Started from `cargo xdp new icmp-guard` (the filter template): the
+ * Ethernet/VLAN parsing and the xdp_stats counters are the template's. */
 #include <linux/if_ether.h>
 #include <linux/in.h>
 #include <linux/ip.h>
 #include <linux/ipv6.h>
-#include <linux/tcp.h>
-#include <linux/udp.h>
 
 #include "xdp_stats.h"
 
@@ -21,23 +22,13 @@
 #define ETH_P_8021AD_ 0x88A8
 #define MAX_VLAN_TAGS 2
 
-/* Index: IP protocol number (IPPROTO_ICMP, IPPROTO_ICMPV6, ...); non-zero = drop. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 256);
-	__type(key, __u32);
-	__type(value, __u32);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} drop_proto SEC(".maps");
+#define ICMP_ECHO_REQUEST 8
+#define ICMP_REDIRECT_ 5
+#define ICMPV6_ECHO_REQUEST 128
+#define ICMPV6_REDIRECT 137
 
-/* Key: (IP protocol << 16) | destination port, port in host byte order. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1024);
-	__type(key, __u32);
-	__type(value, __u32);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} drop_port SEC(".maps");
+/* Set with `--set drop_redirects=0` at attach time. */
+const volatile __u8 drop_redirects = 1;
 
 struct lpm_key_v4 {
 	__u32 prefixlen;
@@ -49,96 +40,104 @@ struct lpm_key_v6 {
 	__u8 addr[16];
 };
 
-/* Source prefixes to drop, longest-prefix match. */
+/* Sources whose echo requests are answered, longest-prefix match. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(max_entries, 1024);
+	__uint(max_entries, 256);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct lpm_key_v4);
 	__type(value, __u32);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} drop_src_v4 SEC(".maps");
+} allow_v4 SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(max_entries, 1024);
+	__uint(max_entries, 256);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct lpm_key_v6);
 	__type(value, __u32);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} drop_src_v6 SEC(".maps");
+} allow_v6 SEC(".maps");
+
+/* Slot = ICMP type (0-255), or 256 + ICMPv6 type. */
+struct icmp_count {
+	__u64 seen;
+	__u64 dropped;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 512);
+	__type(key, __u32);
+	__type(value, struct icmp_count);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} icmp_types SEC(".maps");
 
 struct vlan_hdr_ {
 	__be16 tci;
 	__be16 encapsulated_proto;
 };
 
-static __always_inline int proto_dropped(__u32 proto)
+/* The first two bytes of ICMP and ICMPv6 alike. */
+struct icmp_head {
+	__u8 type;
+	__u8 code;
+};
+
+static __always_inline int verdict(__u32 slot, int drop)
 {
-	__u32 *flag = bpf_map_lookup_elem(&drop_proto, &proto);
+	struct icmp_count *count = bpf_map_lookup_elem(&icmp_types, &slot);
 
-	return flag && *flag;
-}
-
-static __always_inline int port_dropped(__u32 proto, void *l4, void *data_end)
-{
-	__u16 dport;
-	__u32 key;
-
-	if (proto == IPPROTO_TCP) {
-		struct tcphdr *tcp = l4;
-
-		if ((void *)(tcp + 1) > data_end)
-			return 0;
-		dport = bpf_ntohs(tcp->dest);
-	} else if (proto == IPPROTO_UDP) {
-		struct udphdr *udp = l4;
-
-		if ((void *)(udp + 1) > data_end)
-			return 0;
-		dport = bpf_ntohs(udp->dest);
-	} else {
-		return 0;
+	if (count) {
+		count->seen += 1;
+		if (drop)
+			count->dropped += 1;
 	}
-	key = (proto << 16) | dport;
-	return bpf_map_lookup_elem(&drop_port, &key) != 0;
+	return drop ? XDP_DROP : XDP_PASS;
 }
 
-static __always_inline int ipv4_dropped(struct iphdr *ip, void *data_end)
+static __always_inline int guard_v4(struct iphdr *ip, void *data_end)
 {
 	struct lpm_key_v4 key = { .prefixlen = 32 };
+	struct icmp_head *icmp;
 	__u32 header_len;
 
-	if ((void *)(ip + 1) > data_end)
-		return 0;
-	__builtin_memcpy(key.addr, &ip->saddr, sizeof(key.addr));
-	if (bpf_map_lookup_elem(&drop_src_v4, &key))
-		return 1;
-	if (proto_dropped(ip->protocol))
-		return 1;
+	if ((void *)(ip + 1) > data_end || ip->protocol != IPPROTO_ICMP)
+		return XDP_PASS;
 	header_len = ip->ihl * 4;
 	if (header_len < sizeof(*ip))
-		return 0;
-	return port_dropped(ip->protocol, (void *)ip + header_len, data_end);
+		return XDP_PASS;
+	icmp = (void *)ip + header_len;
+	if ((void *)(icmp + 1) > data_end)
+		return XDP_PASS;
+	if (icmp->type == ICMP_REDIRECT_)
+		return verdict(icmp->type, drop_redirects);
+	if (icmp->type != ICMP_ECHO_REQUEST)
+		return verdict(icmp->type, 0);
+	__builtin_memcpy(key.addr, &ip->saddr, sizeof(key.addr));
+	return verdict(icmp->type, !bpf_map_lookup_elem(&allow_v4, &key));
 }
 
-static __always_inline int ipv6_dropped(struct ipv6hdr *ip6, void *data_end)
+static __always_inline int guard_v6(struct ipv6hdr *ip6, void *data_end)
 {
 	struct lpm_key_v6 key = { .prefixlen = 128 };
+	struct icmp_head *icmp = (void *)(ip6 + 1);
 
-	if ((void *)(ip6 + 1) > data_end)
-		return 0;
+	/* Extension headers are not walked: ICMPv6 right after the header. */
+	if ((void *)(ip6 + 1) > data_end || ip6->nexthdr != IPPROTO_ICMPV6)
+		return XDP_PASS;
+	if ((void *)(icmp + 1) > data_end)
+		return XDP_PASS;
+	if (icmp->type == ICMPV6_REDIRECT)
+		return verdict(256 + icmp->type, drop_redirects);
+	if (icmp->type != ICMPV6_ECHO_REQUEST)
+		return verdict(256 + icmp->type, 0);
 	__builtin_memcpy(key.addr, &ip6->saddr, sizeof(key.addr));
-	if (bpf_map_lookup_elem(&drop_src_v6, &key))
-		return 1;
-	/* Extension headers are not walked: rules see the first next-header. */
-	if (proto_dropped(ip6->nexthdr))
-		return 1;
-	return port_dropped(ip6->nexthdr, ip6 + 1, data_end);
+	return verdict(256 + icmp->type, !bpf_map_lookup_elem(&allow_v6, &key));
 }
 
 SEC("xdp")
-int xdp_filter(struct xdp_md *ctx)
+int icmp_guard(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
@@ -163,10 +162,10 @@ int xdp_filter(struct xdp_md *ctx)
 		cursor = vlan + 1;
 	}
 
-	if (proto == bpf_htons(ETH_P_IP) && ipv4_dropped(cursor, data_end))
-		return count_action(ctx, XDP_DROP);
-	if (proto == bpf_htons(ETH_P_IPV6) && ipv6_dropped(cursor, data_end))
-		return count_action(ctx, XDP_DROP);
+	if (proto == bpf_htons(ETH_P_IP))
+		return count_action(ctx, guard_v4(cursor, data_end));
+	if (proto == bpf_htons(ETH_P_IPV6))
+		return count_action(ctx, guard_v6(cursor, data_end));
 	return count_action(ctx, XDP_PASS);
 }
 

@@ -1,13 +1,12 @@
-//! icmp-guard_user: the loader of icmp-guard. It attaches icmp-guard_kern.o on this
-//! machine or on a device, which needs no cargo-xdp at run time.
+//! icmp-guard_user: the loader of icmp-guard. It attaches icmp-guard_kern.o
+//! on this machine or on a device, which needs no cargo-xdp at run time.
 //!
 //! The runtime (the cargo-xdp-loader crate) does attach, detach, status,
-//! stats and maps; this project's own part is `rules.rs`, an `Extension` of
-//! the runtime: the place for options, commands and map writers of its own.
-//! `cargo xdp upgrade` moves the runtime to a newer release.
+//! stats and maps; this project's own part is `guard.rs`: the `--allow`
+//! option of attach and the `allow` and `icmp` commands.
 
-mod rules;
+mod guard;
 
 fn main() {
-    cargo_xdp_loader::run("icmp-guard", &rules::LOADER);
+    cargo_xdp_loader::run("icmp-guard", &guard::LOADER);
 }
