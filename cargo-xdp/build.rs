@@ -1,34 +1,58 @@
 //! Embeds `templates/` and `toolchains/` in the binary, so an installed
 //! cargo-xdp needs no checkout: generates `$OUT_DIR/embedded.rs` with one
 //! `(relative path, bytes)` entry per file, sorted for reproducible builds.
+//!
+//! Both directories are part of this crate (in the repository they are
+//! links to the top-level `templates/` and `toolchains/`; `cargo package`
+//! stores the files), so the packaged crate builds on its own.
 
-use std::{env, fmt::Write as _, fs, path::Path};
+use std::{
+    env,
+    fmt::Write as _,
+    fs,
+    path::{Path, PathBuf},
+    process::exit,
+};
 
 fn main() {
+    if let Err(message) = generate() {
+        eprintln!("error: cargo-xdp's build script: {message}");
+        exit(1);
+    }
+}
+
+fn generate() -> Result<(), String> {
     // The host triple, so a build for it can skip cross-target checks.
-    println!(
-        "cargo:rustc-env=CARGO_XDP_HOST_TRIPLE={}",
-        env::var("TARGET").unwrap()
+    let target = env::var("TARGET").map_err(|_| "cargo did not set TARGET".to_string())?;
+    println!("cargo:rustc-env=CARGO_XDP_HOST_TRIPLE={target}");
+    let crate_dir = PathBuf::from(
+        env::var_os("CARGO_MANIFEST_DIR").ok_or("cargo did not set CARGO_MANIFEST_DIR")?,
     );
-    let crate_dir = env::var("CARGO_MANIFEST_DIR").unwrap();
-    let root = Path::new(&crate_dir).parent().unwrap();
     let mut out = String::new();
     for (constant, dir) in [
         ("TEMPLATE_FILES", "templates"),
         ("TOOLCHAIN_FILES", "toolchains"),
     ] {
-        let base = root.join(dir);
+        let base = crate_dir.join(dir);
+        if !base.is_dir() {
+            return Err(format!(
+                "{} is missing: it holds the files cargo-xdp embeds. In a checkout it is a \
+                 link to ../{dir} (git clone with symlinks enabled); in a packaged crate it \
+                 is a directory, so the package is incomplete: download it again",
+                base.display()
+            ));
+        }
         println!("cargo:rerun-if-changed={}", base.display());
         let mut files = Vec::new();
-        collect(&base, &mut files);
+        collect(&base, &mut files)?;
         files.sort();
         writeln!(out, "pub static {constant}: &[(&str, &[u8])] = &[").unwrap();
         for file in files {
             let relative = file
                 .strip_prefix(&base)
-                .unwrap()
-                .to_str()
-                .unwrap()
+                .ok()
+                .and_then(Path::to_str)
+                .ok_or_else(|| format!("{} is not a UTF-8 path", file.display()))?
                 .replace('\\', "/");
             println!("cargo:rerun-if-changed={}", file.display());
             writeln!(
@@ -40,20 +64,22 @@ fn main() {
         }
         writeln!(out, "];").unwrap();
     }
-    fs::write(
-        Path::new(&env::var("OUT_DIR").unwrap()).join("embedded.rs"),
-        out,
-    )
-    .unwrap();
+    let out_dir = PathBuf::from(env::var_os("OUT_DIR").ok_or("cargo did not set OUT_DIR")?);
+    let generated = out_dir.join("embedded.rs");
+    fs::write(&generated, out).map_err(|e| format!("cannot write {}: {e}", generated.display()))
 }
 
-fn collect(dir: &Path, files: &mut Vec<std::path::PathBuf>) {
-    for entry in fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
+fn collect(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), String> {
+    let entries = fs::read_dir(dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
+    for entry in entries {
+        let path = entry
+            .map_err(|e| format!("cannot read {}: {e}", dir.display()))?
+            .path();
         if path.is_dir() {
-            collect(&path, files);
+            collect(&path, files)?;
         } else {
             files.push(path);
         }
     }
+    Ok(())
 }

@@ -22,7 +22,7 @@ use common::*;
 /// both targets; (guard, project root, unpacked bundle dir for linux-x86_64).
 fn project_with(name: &str, file: &str) -> (tempfile::TempDir, PathBuf, PathBuf) {
     let (dir, root) = new_project(name, "minimal");
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/kern");
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/kern");
     fs::copy(
         fixture.join(file),
         root.join(format!("{name}_kern/{name}_kern.c")),
@@ -213,7 +213,7 @@ fn a_parser_over_if_vlan_and_icmp_drops_echo_requests() {
 #[test]
 fn a_prog_array_filled_in_c_is_a_build_error_with_the_fix() {
     let (_dir, root) = new_project("progarray", "minimal");
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/kern");
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/kern");
     let source = fs::read_to_string(fixture.join("libbpf_maps.c")).unwrap().replace(
         "SEC(\"xdp\")\nint count_udp",
         "int count_udp(struct xdp_md *ctx);\nstruct {\n\t__uint(type, BPF_MAP_TYPE_PROG_ARRAY);\n\t__uint(max_entries, 2);\n\t__uint(key_size, sizeof(__u32));\n\t__array(values, int (void *));\n} jump SEC(\".maps\") = {\n\t.values = { [0] = (void *)&count_udp },\n};\n\nSEC(\"xdp\")\nint count_udp",
@@ -237,7 +237,7 @@ fn the_metadata_says_which_object_attaches_where() {
         return;
     }
     let (dir, root) = new_project("twoobjects", "minimal");
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/kern");
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/kern");
     fs::copy(
         fixture.join("libbpf_maps.c"),
         root.join("twoobjects_kern/discard.c"),

@@ -79,15 +79,30 @@ pub fn render(template: &str, name: &str) -> Result<Vec<(PathBuf, Vec<u8>)>> {
     Ok(files
         .into_iter()
         .map(|(path, bytes)| {
-            let path = if path == "gitignore" {
-                ".gitignore".to_string()
-            } else {
-                path
-            };
-            let path = PathBuf::from(path.replace("__name__", name));
+            let path = PathBuf::from(project_path(&path).replace("__name__", name));
             (path, fill(bytes, &vars))
         })
         .collect())
+}
+
+/// A template file's name in the project. Templates hold no `Cargo.toml`
+/// (cargo would take the directory for a package of its own and leave it
+/// out of cargo-xdp's) and no `.gitignore` (git would obey it): they are
+/// `Cargo.toml.in` and `gitignore`.
+fn project_path(template_path: &str) -> String {
+    let (dir, file) = match template_path.rsplit_once('/') {
+        Some((dir, file)) => (Some(dir), file),
+        None => (None, template_path),
+    };
+    let file = match file {
+        "Cargo.toml.in" => "Cargo.toml",
+        "gitignore" => ".gitignore",
+        other => other,
+    };
+    match dir {
+        Some(dir) => format!("{dir}/{file}"),
+        None => file.to_string(),
+    }
 }
 
 /// A file of `templates/bundle/` with `{{name}}` filled in.

@@ -30,7 +30,7 @@ struct RealAdb {
 
 impl FakeAdb {
     pub fn new() -> FakeAdb {
-        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/fake-adb");
+        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fake-adb");
         FakeAdb {
             home: tempfile::tempdir().unwrap(),
             adb: fixture.join("adb"),

@@ -42,7 +42,7 @@ pub fn cargo_xdp() -> Command {
 pub fn standin_ndk() -> PathBuf {
     static NDK: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     NDK.get_or_init(|| {
-        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/ndk");
+        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ndk");
         let mut hasher = std::hash::DefaultHasher::new();
         for file in [
             "make-standin-ndk.sh",

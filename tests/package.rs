@@ -1,0 +1,119 @@
+//! `cargo install cargo-xdp` from the packaged crates: both crates package
+//! with cargo's verify step (each builds from its .crate alone), the
+//! packaged cargo-xdp installs, and the installed one makes and builds a
+//! project that depends on the runtime by a plain version requirement,
+//! which resolves to the packaged runtime as it would to crates.io's.
+
+mod common;
+
+use std::{fs, path::Path, process::Command};
+
+use common::*;
+
+#[test]
+fn packaged_crates_install_and_build_a_new_project() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let target_dir = shared_target_dir();
+    let package_dir = target_dir.join("package");
+    let cargo = || {
+        let mut command = Command::new(env!("CARGO"));
+        command
+            .env("CARGO_TARGET_DIR", &target_dir)
+            .env_remove("CARGO_XDP_LOADER_PATH")
+            .env_remove("RUSTFLAGS");
+        command
+    };
+    // --allow-dirty: the tests also run on uncommitted work.
+    let out = output(cargo().current_dir(&repo).args([
+        "package",
+        "--allow-dirty",
+        "-p",
+        "cargo-xdp-loader",
+        "-p",
+        "cargo-xdp",
+    ]));
+    assert!(out.status.success(), "{}", text(&out));
+    let log = text(&out);
+    assert!(!log.contains("warning"), "cargo package warned:\n{log}");
+    // What a registry would hand out: the .crate files, unpacked elsewhere.
+    let version = env!("CARGO_PKG_VERSION");
+    let scratch = tempfile::tempdir().unwrap();
+    for name in ["cargo-xdp", "cargo-xdp-loader"] {
+        ok(Command::new("tar")
+            .arg("xzf")
+            .arg(package_dir.join(format!("{name}-{version}.crate")))
+            .arg("-C")
+            .arg(scratch.path()));
+    }
+    let tool = scratch.path().join(format!("cargo-xdp-{version}"));
+    let runtime = scratch.path().join(format!("cargo-xdp-loader-{version}"));
+    for (dir, files) in [
+        (
+            &tool,
+            &[
+                "LICENSE-MIT",
+                "LICENSE-APACHE",
+                "README.md",
+                "templates/common/Cargo.toml.in",
+                "toolchains/android-arm64.toml",
+                "tests/cli.rs",
+            ][..],
+        ),
+        (
+            &runtime,
+            &["LICENSE-MIT", "LICENSE-APACHE", "README.md"][..],
+        ),
+    ] {
+        for file in files {
+            assert!(dir.join(file).is_file(), "{} lacks {file}", dir.display());
+        }
+    }
+    let manifest = fs::read_to_string(tool.join("Cargo.toml")).unwrap();
+    for key in ["repository", "readme", "keywords", "categories", "license"] {
+        assert!(
+            manifest.contains(&format!("\n{key} = ")),
+            "packaged Cargo.toml has no {key}"
+        );
+    }
+
+    // Installed from the package: debug, so the verify build's crates serve.
+    let install_root = scratch.path().join("installed");
+    ok(cargo()
+        .args(["install", "--debug", "--locked", "--path"])
+        .arg(&tool)
+        .arg("--root")
+        .arg(&install_root));
+    let installed = install_root.join("bin/cargo-xdp");
+
+    // crates.io's cargo-xdp-loader is the packaged one here.
+    let work = scratch.path().join("work");
+    fs::create_dir_all(work.join(".cargo")).unwrap();
+    fs::write(
+        work.join(".cargo/config.toml"),
+        format!(
+            "[patch.crates-io]\ncargo-xdp-loader = {{ path = {:?} }}\n",
+            runtime.display().to_string()
+        ),
+    )
+    .unwrap();
+    let xdp = || {
+        let mut command = Command::new(&installed);
+        command
+            .current_dir(&work)
+            .env("CARGO_TARGET_DIR", &target_dir)
+            .env_remove("CARGO_XDP_LOADER_PATH");
+        command
+    };
+    ok(xdp().args(["xdp", "new", "fromcrate"]));
+    let project = work.join("fromcrate");
+    let loader_manifest = fs::read_to_string(project.join("fromcrate_user/Cargo.toml")).unwrap();
+    assert!(
+        loader_manifest.contains(&format!("\ncargo-xdp-loader = \"{version}\"\n")),
+        "an installed cargo-xdp writes a plain version requirement:\n{loader_manifest}"
+    );
+    let built = output(xdp().current_dir(&project).args(["xdp", "build"]));
+    assert!(built.status.success(), "{}", text(&built));
+    assert!(target_dir
+        .join("xdp/linux-x86_64/fromcrate-linux-x86_64.tar.gz")
+        .is_file());
+}
