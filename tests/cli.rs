@@ -418,6 +418,210 @@ fn run_without_root_says_so() {
     assert!(error.contains("needs root"), "{error}");
 }
 
+#[test]
+fn targets_answer_to_triples_and_abis_and_near_misses_get_a_suggestion() {
+    let (_dir, root) = new_project("aliases", "minimal");
+    let build = |target: &str| {
+        fails(
+            cargo_xdp()
+                .current_dir(&root)
+                .env("ANDROID_NDK_HOME", "/nonexistent/ndk")
+                .args(["build", "--target", target]),
+        )
+    };
+    // Both reach the NDK lookup: they were understood as android-arm64.
+    for spelling in ["aarch64-linux-android", "arm64-v8a"] {
+        let error = build(spelling);
+        assert!(
+            error.contains("/nonexistent/ndk") && !error.contains("unknown target"),
+            "{spelling}: {error}"
+        );
+    }
+    let error = build("android-arm46");
+    assert!(
+        error.contains("unknown target `android-arm46`; did you mean `android-arm64`?"),
+        "{error}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let error =
+        fails(
+            cargo_xdp()
+                .current_dir(dir.path())
+                .args(["new", "x", "--template", "filtr"]),
+        );
+    assert!(error.contains("did you mean `filter`?"), "{error}");
+    assert!(!dir.path().join("x").exists());
+}
+
+/// A `$CARGO` that logs each call's arguments (one line, \x1f between)
+/// and stops at `build` (what the loader build would get is all we need).
+fn arguments_logging_cargo(dir: &Path, log: &Path) -> std::path::PathBuf {
+    let script = dir.join("logging-cargo");
+    fs::write(
+        &script,
+        format!(
+            "#!/bin/sh
+(IFS=$(printf '\\037'); echo \"$*\") >> '{log}'
+\
+             [ \"$1\" = build ] && exit 101
+exec '{cargo}' \"$@\"
+",
+            log = log.display(),
+            cargo = env!("CARGO"),
+        ),
+    )
+    .unwrap();
+    make_executable(&script);
+    script
+}
+
+#[test]
+fn cargo_flags_are_passed_on_and_a_failed_build_ends_in_json() {
+    let (dir, root) = new_project("flags", "minimal");
+    let log = dir.path().join("cargo.log");
+    let target_dir = dir.path().join("elsewhere");
+    let out = output(
+        cargo_xdp()
+            .current_dir(&root)
+            .env("CARGO", arguments_logging_cargo(dir.path(), &log))
+            .args([
+                "build",
+                "-vv",
+                "--message-format",
+                "json",
+                "--offline",
+                "--locked",
+            ])
+            .args([
+                "-F",
+                "extra",
+                "--no-default-features",
+                "-j",
+                "1",
+                "--profile",
+                "small",
+            ])
+            .arg("--target-dir")
+            .arg(&target_dir)
+            .args(["--config", "net.retry=3"]),
+    );
+    assert!(!out.status.success());
+    let calls = fs::read_to_string(&log).unwrap();
+    let call = |command: &str| -> Vec<String> {
+        calls
+            .lines()
+            .map(|l| l.split('\x1f').map(String::from).collect::<Vec<_>>())
+            .find(|args| args[0] == command)
+            .unwrap_or_else(|| panic!("no cargo {command}:\n{calls}"))
+    };
+    let build = call("build").join(" ");
+    for flag in [
+        "--profile small",
+        "--offline",
+        "--locked",
+        "--config net.retry=3",
+        "--features extra",
+        "--no-default-features",
+        "--jobs 1",
+        "--verbose --verbose",
+        "--color never",
+    ] {
+        assert!(build.contains(flag), "cargo build lacks {flag}: {build}");
+    }
+    assert!(
+        build.contains(&format!("--target-dir {}", target_dir.display())),
+        "{build}"
+    );
+    let metadata = call("metadata").join(" ");
+    for flag in ["--offline", "--locked", "--config net.retry=3"] {
+        assert!(
+            metadata.contains(flag),
+            "cargo metadata lacks {flag}: {metadata}"
+        );
+    }
+    // target/xdp moved with --target-dir.
+    assert!(target_dir
+        .join("xdp/linux-x86_64/kern/flags_kern.o")
+        .is_file());
+    // stdout is JSON only, ending with build-finished.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let messages: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}")))
+        .collect();
+    assert!(
+        messages
+            .iter()
+            .any(|m| m["reason"] == "build-finished" && m["success"] == false),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn colour_follows_the_flag_then_cargo_term_color_and_one_finished_line() {
+    let (_dir, root) = new_project("colours", "minimal");
+    ok(cargo_xdp().current_dir(&root).arg("build"));
+    let stderr = |args: &[&str], env: &[(&str, &str)]| {
+        let out = output(
+            cargo_xdp()
+                .current_dir(&root)
+                .arg("build")
+                .args(args)
+                .envs(env.iter().copied()),
+        );
+        assert!(out.status.success(), "{}", text(&out));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    const GREEN: &str = "\x1b[1;32m";
+    assert!(stderr(&["--color", "always"], &[]).contains(GREEN));
+    assert!(stderr(&[], &[("CARGO_TERM_COLOR", "always")]).contains(GREEN));
+    assert!(!stderr(&["--color", "never"], &[("CARGO_TERM_COLOR", "always")]).contains(GREEN));
+    // Not a terminal: auto means none (NO_COLOR would too).
+    let plain = stderr(&[], &[("NO_COLOR", "1")]);
+    assert!(!plain.contains('\x1b'), "{plain}");
+    assert_eq!(plain.matches("Finished").count(), 1, "{plain}");
+    assert!(
+        plain.contains("Finished `debug` bundle for linux-x86_64 in "),
+        "{plain}"
+    );
+}
+
+#[test]
+fn json_everywhere_is_json_and_doctor_errors_stand_alone() {
+    let listed = ok(cargo_xdp().args(["new", "--list", "--message-format", "json"]));
+    for line in listed.lines() {
+        let message: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(message["reason"], "template", "{line}");
+    }
+    assert!(listed.contains(r#""name":"filter""#), "{listed}");
+    let dir = tempfile::tempdir().unwrap();
+    let out = output(
+        cargo_xdp()
+            .current_dir(dir.path())
+            .env("ANDROID_NDK_HOME", "/nonexistent/ndk")
+            .args(["doctor", "--json", "--target", "android-arm64"]),
+    );
+    assert!(!out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(last["reason"], "error", "{stdout}");
+    let message = last["message"].as_str().unwrap();
+    assert!(
+        !message.contains("above") && message.contains("android-arm64"),
+        "{message}"
+    );
+    let finished = stdout
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|m| m["reason"] == "doctor-finished")
+        .unwrap();
+    assert_eq!(finished["ok"], false);
+    assert!(
+        !finished["missing"].as_array().unwrap().is_empty(),
+        "{finished}"
+    );
+}
+
 fn bundle_path(name: &str) -> std::path::PathBuf {
     shared_target_dir().join(format!("xdp/linux-x86_64/{name}-linux-x86_64.tar.gz"))
 }

@@ -315,10 +315,17 @@ fn linux_arm64_is_static_and_runs_under_qemu() {
             .args(["xdp", "build", "--release"]),
     );
     assert!(out.status.success(), "{}", text(&out));
+    // One Finished line per target; Compiling says for which.
+    let said = text(&out);
     assert!(
-        text(&out).contains("bundle for linux-arm64, linux-x86_64"),
-        "{}",
-        text(&out)
+        said.contains("Finished `release` bundle for linux-arm64 in ")
+            && said.contains("Finished `release` bundle for linux-x86_64 in "),
+        "{said}"
+    );
+    assert_eq!(said.matches("Finished").count(), 2, "{said}");
+    assert!(
+        said.contains("board_kern/board_kern.c for linux-arm64 (clang -target bpf)"),
+        "{said}"
     );
     let unpacked = tempfile::tempdir().unwrap();
     let loader = from_bundle(

@@ -51,7 +51,8 @@ fn deploy_drops_counts_replaces_and_detaches_in_three_calls() {
     fake.add_device("PHONE1", "phone", &[]);
     let phone = fake.device("PHONE1");
     assert!(phone.ping(), "traffic flows before");
-    ok(cargo_xdp().current_dir(&root).arg("build")); // not counted below
+    // Deploys build release by default; built here, so not counted below.
+    ok(cargo_xdp().current_dir(&root).args(["build", "--release"]));
 
     let out =
         output(
@@ -62,7 +63,7 @@ fn deploy_drops_counts_replaces_and_detaches_in_three_calls() {
         );
     assert!(out.status.success(), "{}", text(&out));
     assert!(
-        text(&out).contains("Deployed linux-x86_64 on PHONE1"),
+        text(&out).contains("Deployed `release` linux-x86_64 on PHONE1"),
         "{}",
         text(&out)
     );
@@ -94,8 +95,13 @@ fn deploy_drops_counts_replaces_and_detaches_in_three_calls() {
     ));
     assert_eq!(watched.matches("PKT/S").count(), 2, "{watched}");
 
-    // Redeploy: the program is replaced, never stacked.
-    ok(deploy(&fake, &root).arg("wlan0").args(HOST));
+    // Redeploy (a debug build, as asked): the program is replaced, never stacked.
+    let redeployed = output(deploy(&fake, &root).args(["wlan0", "--debug"]).args(HOST));
+    assert!(
+        text(&redeployed).contains("Deployed `debug` linux-x86_64 on PHONE1"),
+        "{}",
+        text(&redeployed)
+    );
     let second = phone.xdp_programs();
     assert_eq!(second.len(), 1);
     assert_ne!(first, second, "a new program replaced the old one");

@@ -7,10 +7,12 @@ use anyhow::{bail, Result};
 
 use crate::{
     bundle,
+    cargo_args::{CargoArgs, Profile},
     cli::BuildArgs,
     elf,
     headers::{self, Libbpf},
     kern,
+    messages::Message,
     ndk::{self, Ndk},
     project::Project,
     shell::Shell,
@@ -27,8 +29,23 @@ pub struct Built {
     pub bundle: PathBuf,
 }
 
+/// Builds every chosen target; with --message-format json, ends with one
+/// `build-finished` message either way (`success: false` on an error).
 pub fn build(args: &BuildArgs, shell: &Shell) -> Result<Vec<Built>> {
-    let started = Instant::now();
+    let result = build_targets(args, shell);
+    let targets = match &result {
+        Ok(built) => built.iter().map(|b| b.target.clone()).collect(),
+        Err(_) => Vec::new(),
+    };
+    shell.message(&Message::BuildFinished {
+        success: result.is_ok(),
+        targets,
+    });
+    result
+}
+
+fn build_targets(args: &BuildArgs, shell: &Shell) -> Result<Vec<Built>> {
+    let mut started = Instant::now();
     // Ask rustc for its sysroot while cargo metadata runs: both take tens
     // of milliseconds, a no-op build not much more.
     let here = args
@@ -39,7 +56,8 @@ pub fn build(args: &BuildArgs, shell: &Shell) -> Result<Vec<Built>> {
         .map(PathBuf::from)
         .unwrap_or_else(|| ".".into());
     let sysroot = std::thread::spawn(move || tools::rust_sysroot(&here));
-    let project = Project::find(args.manifest_path.as_deref())?;
+    let project = Project::find_with(args.manifest_path.as_deref(), &args.cargo)?;
+    let profile = args.cargo.profile_or(Profile::dev());
     // One build at a time writes target/xdp (and sweeps what killed ones left).
     let _lock = workdir::BuildLock::acquire(&project.target_dir, shell)?;
     let targets = selected_targets(args, &project)?;
@@ -55,7 +73,7 @@ pub fn build(args: &BuildArgs, shell: &Shell) -> Result<Vec<Built>> {
         install_targets: args.install_targets,
         rust_sysroot: &rust_sysroot,
         ndk: ndk.as_ref(),
-        profile: if args.release { "release" } else { "dev" },
+        profile: &profile,
     };
     // Everything every target needs, before the first one is built.
     let mut plans = Vec::new();
@@ -66,36 +84,41 @@ pub fn build(args: &BuildArgs, shell: &Shell) -> Result<Vec<Built>> {
     // libbpf's headers, fetched once (the cache makes this a stat later).
     let libbpf = headers::libbpf(&project, shell)?;
     shell.verbose_status("Using", format!("libbpf {} headers", libbpf.describe()));
-    let profile = if args.release { "release" } else { "debug" };
+    let plan = Plan {
+        project: &project,
+        libbpf: &libbpf,
+        profile: &profile,
+        cargo_args: &args.cargo,
+        several_targets: plans.len() > 1,
+    };
     let mut built = Vec::new();
-    let mut summary = Vec::new();
     for (target, tools) in plans {
-        summary.push(match &tools.android {
+        let described = match &tools.android {
             Some((ndk, api)) => format!(
                 "{} (NDK {}, API {api})",
                 target.name,
                 ndk.revision.release()
             ),
             None => target.name.clone(),
-        });
-        built.push(build_target(
-            &project,
-            target,
-            &tools,
-            &libbpf,
-            args.release,
-            shell,
-        )?);
+        };
+        let target = build_target(&plan, target, &tools, shell)?;
+        // One line per target, like cargo's own (which is not shown).
+        let bundle = target
+            .bundle
+            .strip_prefix(&project.root)
+            .unwrap_or(&target.bundle);
+        shell.status(
+            "Finished",
+            format!(
+                "`{}` bundle for {described} in {:.2}s: {}",
+                profile.dir_name(),
+                started.elapsed().as_secs_f64(),
+                bundle.display()
+            ),
+        );
+        started = Instant::now();
+        built.push(target);
     }
-    shell.status(
-        "Finished",
-        format!(
-            "`{profile}` bundle for {} in {:.2}s",
-            summary.join(", "),
-            started.elapsed().as_secs_f64()
-        ),
-    );
-    shell.message(serde_json::json!({"reason": "build-finished", "success": true}));
     Ok(built)
 }
 
@@ -109,7 +132,7 @@ fn selected_targets(args: &BuildArgs, project: &Project) -> Result<Vec<Target>> 
     } else if !project.meta.targets.is_empty() {
         project.meta.targets.clone()
     } else {
-        vec![toolchain::DEFAULT_TARGET.to_string()]
+        vec![toolchain::default_target()?.to_string()]
     };
     let mut targets: Vec<Target> = Vec::new();
     for name in names {
@@ -135,22 +158,36 @@ fn locate_ndk(args: &BuildArgs, shell: &Shell) -> Result<Ndk> {
             ndk.origin
         ),
     );
-    shell.message(serde_json::json!({
-        "reason": "ndk", "path": ndk.root, "origin": ndk.origin,
-        "revision": format!("{}.{}.{}", ndk.revision.major, ndk.revision.minor, ndk.revision.build),
-        "release": ndk.revision.release(),
-    }));
+    shell.message(&Message::Ndk {
+        path: &ndk.root,
+        origin: &ndk.origin,
+        revision: format!(
+            "{}.{}.{}",
+            ndk.revision.major, ndk.revision.minor, ndk.revision.build
+        ),
+        release: ndk.revision.release(),
+    });
     Ok(ndk)
 }
 
-fn build_target(
-    project: &Project,
-    target: Target,
-    tools: &Tools,
-    libbpf: &Libbpf,
-    release: bool,
-    shell: &Shell,
-) -> Result<Built> {
+/// What every target of one build shares.
+struct Plan<'a> {
+    project: &'a Project,
+    libbpf: &'a Libbpf,
+    profile: &'a Profile,
+    cargo_args: &'a CargoArgs,
+    /// More than one target: status lines say which one they are about.
+    several_targets: bool,
+}
+
+fn build_target(plan: &Plan, target: Target, tools: &Tools, shell: &Shell) -> Result<Built> {
+    let Plan {
+        project,
+        libbpf,
+        profile,
+        cargo_args,
+        several_targets,
+    } = *plan;
     let xdp_dir = project.xdp_dir(&target.name);
     let clang = &tools.clang;
     if clang.strip.is_none() {
@@ -161,17 +198,21 @@ fn build_target(
         libbpf,
         compat: headers::compat_dir(project, &target)?,
         cpu: project.meta.bpf_cpu.unwrap_or(target.bpf_cpu),
+        // `Compiling x_kern.c for android-arm64` when it could be another's.
+        label: several_targets.then(|| target.name.clone()),
     };
     let kern_objects = kern::build_all(project, &target, &env, shell)?;
     for object in &kern_objects {
-        shell.message(serde_json::json!({
-            "reason": "kern-object", "target": target.name, "source": object.source,
-            "object": object.object, "fresh": object.fresh,
-        }));
+        shell.message(&Message::KernObject {
+            target: &target.name,
+            source: &object.source,
+            object: &object.object,
+            fresh: object.fresh,
+        });
     }
-    let loader = build_loader(project, &target, tools, release, shell)?;
+    let loader = build_loader(project, &target, tools, profile, cargo_args, shell)?;
     let facts = elf::check_loader(&loader, &target)?;
-    let loader = if release && facts.has_symtab {
+    let loader = if !profile.is_dev() && facts.has_symtab {
         user::stripped(
             &loader,
             tools.strip.as_deref(),
@@ -181,7 +222,10 @@ fn build_target(
     } else {
         loader
     };
-    shell.message(serde_json::json!({"reason": "loader", "target": target.name, "path": loader}));
+    shell.message(&Message::Loader {
+        target: &target.name,
+        path: &loader,
+    });
     let mut extra_files: Vec<PathBuf> = kern_objects
         .iter()
         .filter_map(|k| k.sections.clone())
@@ -199,7 +243,7 @@ fn build_target(
             name: &project.meta.name,
             target: &target.name,
             triple: &target.triple,
-            profile: if release { "release" } else { "debug" },
+            profile: profile.dir_name(),
             clang_version: &clang.version,
             libbpf: &libbpf.describe(),
             bpf_cpu: env.cpu,
@@ -210,17 +254,13 @@ fn build_target(
             loader: &loader,
         },
     )?;
-    let shown = written
-        .bundle
-        .strip_prefix(&project.root)
-        .unwrap_or(&written.bundle);
-    if written.changed {
-        shell.status("Bundled", shown.display());
-    }
-    shell.message(serde_json::json!({
-        "reason": "bundle", "target": target.name, "path": written.bundle, "sha256": written.sha256,
-        "fresh": !written.changed,
-    }));
+    shell.message(&Message::Bundle {
+        target: &target.name,
+        profile: profile.dir_name(),
+        path: &written.bundle,
+        sha256: &written.sha256,
+        fresh: !written.changed,
+    });
     Ok(Built {
         target: target.name,
         kern_objects,
@@ -247,10 +287,18 @@ fn build_loader(
     project: &Project,
     target: &Target,
     tools: &Tools,
-    release: bool,
+    profile: &Profile,
+    cargo_args: &CargoArgs,
     shell: &Shell,
 ) -> Result<PathBuf> {
-    let build = user::build_loader(project, target, release, &tools.cargo_env, shell)?;
+    let build = user::build_loader(
+        project,
+        target,
+        profile,
+        cargo_args,
+        &tools.cargo_env,
+        shell,
+    )?;
     if let Some(executable) = build.executable {
         return Ok(executable);
     }

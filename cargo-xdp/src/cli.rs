@@ -6,7 +6,9 @@ use std::{ffi::OsString, path::PathBuf};
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::{builder, deploy, doctor, new, run, shell::Shell, upgrade, vmlinux};
+use crate::{
+    builder, cargo_args::CargoArgs, deploy, doctor, new, run, shell::Shell, upgrade, vmlinux,
+};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -19,14 +21,24 @@ pub struct Cli {
     /// Print nothing but errors.
     #[arg(short, long, global = true)]
     pub quiet: bool,
-    /// Show the commands run (clang, cargo).
-    #[arg(short, long, global = true)]
-    pub verbose: bool,
+    /// Show the commands run (clang, cargo); passed on to cargo (-vv: very verbose).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
     /// `json`: one JSON object per line on stdout, for scripts.
     #[arg(long, global = true, value_enum, default_value_t = MessageFormat::Human)]
     pub message_format: MessageFormat,
+    /// Coloring: auto, always, never (default: $CARGO_TERM_COLOR, else auto).
+    #[arg(long, global = true, value_enum, value_name = "WHEN")]
+    pub color: Option<ColorChoice>,
     #[command(subcommand)]
     pub command: Command,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -112,9 +124,11 @@ pub struct DeployArgs {
     /// auto (native, else skb), skb or native.
     #[arg(long, default_value = "auto")]
     pub mode: String,
-    /// Build with the release profile.
-    #[arg(long, short)]
-    pub release: bool,
+    /// Build with the dev profile (deploy builds release by default).
+    #[arg(long, conflicts_with_all = ["release", "profile"])]
+    pub debug: bool,
+    #[command(flatten)]
+    pub cargo: CargoArgs,
     /// Detach from the interface instead of deploying.
     #[arg(long)]
     pub detach: bool,
@@ -189,10 +203,10 @@ pub struct NewArgs {
 
 #[derive(Args, Debug, Clone)]
 pub struct BuildArgs {
-    /// Build with the release profile (small, optimized loader).
-    #[arg(long, short)]
-    pub release: bool,
-    /// Target(s) to build, comma-separated (default: the project's, else linux-x86_64).
+    #[command(flatten)]
+    pub cargo: CargoArgs,
+    /// Target(s) to build, comma-separated: a name, a Rust triple or an
+    /// Android ABI (default: the project's, else this machine's).
     #[arg(long, value_delimiter = ',', conflicts_with = "all_targets")]
     pub target: Vec<String>,
     /// Build every target in toolchains/.
@@ -219,9 +233,8 @@ pub struct RunArgs {
     /// auto (native, else skb), skb or native.
     #[arg(long, default_value = "auto")]
     pub mode: String,
-    /// Build with the release profile.
-    #[arg(long, short)]
-    pub release: bool,
+    #[command(flatten)]
+    pub cargo: CargoArgs,
     /// Path to the project's Cargo.toml.
     #[arg(long)]
     pub manifest_path: Option<PathBuf>,
@@ -275,10 +288,10 @@ pub fn dispatch(cli: Cli, shell: &Shell) -> Result<()> {
         Command::Deploy(args) => deploy::deploy(&args, shell),
         Command::Status(args) => {
             let mut loader = vec!["status"];
-            if args.json {
+            if args.json || !shell.human() {
                 loader.push("--json");
             }
-            deploy::on_device(&args.device, args.manifest_path.as_deref(), &loader)
+            deploy::on_device(&args.device, args.manifest_path.as_deref(), &loader, shell)
         }
         Command::Stats(args) => {
             let count = args.count.map(|c| c.to_string());
@@ -289,10 +302,10 @@ pub fn dispatch(cli: Cli, shell: &Shell) -> Result<()> {
             if let Some(count) = &count {
                 loader.extend(["--count", count]);
             }
-            if args.json {
+            if args.json || !shell.human() {
                 loader.push("--json");
             }
-            deploy::on_device(&args.device, args.manifest_path.as_deref(), &loader)
+            deploy::on_device(&args.device, args.manifest_path.as_deref(), &loader, shell)
         }
     }
 }

@@ -20,8 +20,10 @@ use flate2::read::GzDecoder;
 use crate::{
     adb::{self, Adb, Device},
     builder, bundle,
+    cargo_args::{CargoArgs, Profile},
     cli::{BuildArgs, DeployArgs, DeviceArgs},
     isa,
+    messages::Message,
     project::Project,
     remote::{self, Probe, Root},
     shell::Shell,
@@ -36,6 +38,8 @@ pub struct Session {
     pub root: Root,
     pub probe: Probe,
     pub target: Target,
+    /// What the loader is built with (release unless --debug / --profile).
+    pub profile: Profile,
 }
 
 impl Session {
@@ -73,7 +77,7 @@ pub fn deploy(args: &DeployArgs, shell: &Shell) -> Result<()> {
             args.mode
         );
     }
-    let project = Project::find(args.manifest_path.as_deref())?;
+    let project = Project::find_with(args.manifest_path.as_deref(), &args.cargo)?;
     let limit = Duration::from_secs(args.device.adb_timeout);
     let adb_path = adb::locate()?;
     // Ctrl-C from here on stops the adb call in flight; we clean up, then exit.
@@ -196,6 +200,7 @@ pub fn prepare(
         root,
         probe,
         target,
+        profile: profile(args),
     })
 }
 
@@ -315,6 +320,16 @@ fn target_for_abi(abi: &str, serial: &str) -> Result<Target> {
     )
 }
 
+/// What a deploy builds: release (what a device should run: stripped,
+/// a fraction of the debug loader's 25 MB), unless --debug or --profile.
+pub fn profile(args: &DeployArgs) -> Profile {
+    if args.debug {
+        Profile::dev()
+    } else {
+        args.cargo.profile_or(Profile::release())
+    }
+}
+
 /// Builds `targets` (a no-op when fresh); the bundle of each.
 pub fn build(
     project: &Project,
@@ -323,7 +338,11 @@ pub fn build(
     shell: &Shell,
 ) -> Result<Vec<(String, PathBuf)>> {
     let build = BuildArgs {
-        release: args.release,
+        cargo: CargoArgs {
+            release: false,
+            profile: Some(profile(args).name().to_string()),
+            ..args.cargo.clone()
+        },
         target: targets.iter().map(|t| t.name.clone()).collect(),
         all_targets: false,
         manifest_path: Some(project.root.join("Cargo.toml")),
@@ -467,7 +486,8 @@ fn report(shell: &Shell, session: &Session, interface: &str, deployed: &Deployed
     shell.status(
         "Deployed",
         format!(
-            "{} on {} ({}): attached to {interface} in {} mode, program id {}",
+            "`{}` {} on {} ({}): attached to {interface} in {} mode, program id {}",
+            session.profile.dir_name(),
             session.target.name,
             session.adb.serial,
             session.model,
@@ -475,7 +495,7 @@ fn report(shell: &Shell, session: &Session, interface: &str, deployed: &Deployed
             deployed.program_id
         ),
     );
-    shell.message(message(
+    shell.message(&message(
         &session.adb.serial,
         interface,
         Ok((session, deployed)),
@@ -483,27 +503,36 @@ fn report(shell: &Shell, session: &Session, interface: &str, deployed: &Deployed
 }
 
 /// The JSON message for one device's deploy, as it went.
-pub fn message(
-    serial: &str,
-    interface: &str,
-    result: Result<(&Session, &Deployed), &anyhow::Error>,
-) -> serde_json::Value {
+pub fn message<'a>(
+    serial: &'a str,
+    interface: &'a str,
+    result: Result<(&'a Session, &'a Deployed), &anyhow::Error>,
+) -> Message<'a> {
     match result {
-        Ok((session, deployed)) => serde_json::json!({
-            "reason": "deployed", "serial": serial, "target": session.target.name,
-            "interface": interface, "mode": deployed.mode, "program_id": deployed.program_id,
-        }),
-        Err(error) => serde_json::json!({
-            "reason": "deploy-failed", "serial": serial, "error": format!("{error:#}"),
-        }),
+        Ok((session, deployed)) => Message::Deployed {
+            serial,
+            target: &session.target.name,
+            profile: session.profile.dir_name(),
+            interface,
+            mode: &deployed.mode,
+            program_id: deployed.program_id,
+        },
+        Err(error) => Message::DeployFailed {
+            serial,
+            error: format!("{error:#}"),
+        },
     }
 }
 
 /// `cargo xdp status --adb` / `stats --adb`: root's deployed loader.
+///
+/// With --message-format json the loader answers in JSON (its `--json`),
+/// each object wrapped in a `device` message; else its text is shown as is.
 pub fn on_device(
     device_args: &DeviceArgs,
     manifest_path: Option<&Path>,
     loader_args: &[&str],
+    shell: &Shell,
 ) -> Result<()> {
     let project = Project::find(manifest_path)?;
     let limit = Duration::from_secs(device_args.adb_timeout);
@@ -520,7 +549,18 @@ pub fn on_device(
     let name = &project.meta.name;
     let (probe, root) = reach_root(&adb, name, None)?;
     let command = remote::deployed(root, probe.hasher_or_default(), name, loader_args);
-    let code = adb.shell_streaming(&command, |line| println!("{line}"))?;
+    let loader_command = loader_args.first().copied().unwrap_or_default();
+    let code = adb.shell_streaming(&command, |line| {
+        if shell.human() {
+            println!("{line}");
+        } else if let Ok(answer) = serde_json::from_str(line) {
+            shell.message(&Message::Device {
+                serial: &adb.serial,
+                command: loader_command,
+                answer,
+            });
+        }
+    })?;
     match code {
         Some(0) => Ok(()),
         Some(code) => bail!(

@@ -13,6 +13,7 @@ use crate::{
     adb, clang,
     cli::DoctorArgs,
     headers, isa,
+    messages::{Message, Missing},
     ndk::{self, Ndk},
     project::Project,
     shell::Shell,
@@ -44,7 +45,7 @@ pub fn doctor(args: &DoctorArgs, shell: &Shell) -> Result<()> {
     } else if let Some(p) = project.as_ref().filter(|p| !p.meta.targets.is_empty()) {
         p.meta.targets.clone()
     } else {
-        vec![toolchain::DEFAULT_TARGET.to_string()]
+        vec![toolchain::default_target()?.to_string()]
     };
     let shown: Vec<Target> = if args.target.is_empty() {
         toolchain::all()?
@@ -65,27 +66,41 @@ pub fn doctor(args: &DoctorArgs, shell: &Shell) -> Result<()> {
     }
     checks.extend(shared_checks(project.as_ref()));
     for check in &checks {
-        shell.message(serde_json::json!({
-            "reason": "doctor-check", "target": check.target, "need": check.need, "ok": check.ok,
-            "required": check.required, "detail": check.detail, "fix": check.fix,
-        }));
+        shell.message(&Message::DoctorCheck {
+            target: &check.target,
+            need: &check.need,
+            ok: check.ok,
+            required: check.required,
+            detail: &check.detail,
+            fix: check.fix.as_deref(),
+        });
     }
     let failed: Vec<&Check> = checks.iter().filter(|c| c.required && !c.ok).collect();
-    shell.message(serde_json::json!({
-        "reason": "doctor-finished", "ok": failed.is_empty(), "targets": chosen,
-    }));
+    shell.message(&Message::DoctorFinished {
+        ok: failed.is_empty(),
+        targets: &chosen,
+        missing: failed
+            .iter()
+            .map(|c| Missing {
+                target: &c.target,
+                need: &c.need,
+                fix: c.fix.as_deref(),
+            })
+            .collect(),
+    });
     if shell.human() && !shell.quiet() {
         print!("{}", table(&checks));
     }
     if !failed.is_empty() {
+        // Self-contained: with --json there is no table to point at.
         let needs: Vec<String> = failed
             .iter()
-            .map(|c| format!("{} for {}", c.need, c.target))
+            .map(|c| match &c.fix {
+                Some(fix) => format!("{} for {} ({fix})", c.need, c.target),
+                None => format!("{} for {}", c.need, c.target),
+            })
             .collect();
-        bail!(
-            "missing: {}; the fix for each is in the table above",
-            needs.join(", ")
-        );
+        bail!("missing: {}", needs.join("; "));
     }
     Ok(())
 }
@@ -95,7 +110,7 @@ pub fn doctor(args: &DoctorArgs, shell: &Shell) -> Result<()> {
 fn shared_checks(project: Option<&Project>) -> Vec<Check> {
     let libbpf = match project {
         Some(project) => {
-            let quiet = Shell::new(true, false, crate::cli::MessageFormat::Human);
+            let quiet = Shell::new(true, 0, crate::cli::MessageFormat::Human);
             headers::libbpf(project, &quiet)
                 .map(|l| format!("libbpf {}", l.describe()))
                 .map_err(|e| format!("{e:#}"))

@@ -80,7 +80,7 @@ pub fn deploy_all(
         "{:<20} {:<16} {:<15} {}\n",
         "device", "model", "target", "result"
     );
-    let mut failed = 0;
+    let mut failed = Vec::new();
     for (device, result) in &results {
         let model = device.model.as_deref().unwrap_or("-");
         let (target, outcome) = match result {
@@ -92,7 +92,7 @@ pub fn deploy_all(
                 ),
             ),
             Err(error) => {
-                failed += 1;
+                failed.push(device.serial.as_str());
                 let first = format!("{error:#}");
                 (
                     "-",
@@ -107,15 +107,18 @@ pub fn deploy_all(
         let result = result
             .as_ref()
             .map(|(session, deployed)| (session, deployed));
-        shell.message(message(&device.serial, &args.interface, result));
+        shell.message(&message(&device.serial, &args.interface, result));
     }
     if shell.human() && !shell.quiet() {
         print!("{table}");
     }
-    if failed > 0 {
+    if !failed.is_empty() {
         bail!(
-            "{failed} of {} devices failed (see the table above)",
-            results.len()
+            "{} of {} devices failed: {} (each one's error is in its deploy-failed message or \
+             the table)",
+            failed.len(),
+            results.len(),
+            failed.join(", ")
         );
     }
     Ok(())

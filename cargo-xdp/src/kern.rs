@@ -26,6 +26,8 @@ pub struct KernEnv<'a> {
     /// The target's compatibility headers (headers::compat_dir).
     pub compat: PathBuf,
     pub cpu: BpfCpu,
+    /// The target's name, for the status lines of a build of several.
+    pub label: Option<String>,
 }
 
 pub struct KernObject {
@@ -66,7 +68,7 @@ pub fn build_all(
             .map(|h| h.join().expect("kern build thread panicked"))
             .collect()
     });
-    bar.finish_and_clear();
+    drop(bar);
     results.into_iter().collect()
 }
 
@@ -105,9 +107,14 @@ fn build_one(
             fresh: true,
         });
     }
+    let target_label = env
+        .label
+        .as_ref()
+        .map(|name| format!(" for {name}"))
+        .unwrap_or_default();
     shell.status(
         "Compiling",
-        format!("{} (clang -target bpf)", source.display()),
+        format!("{}{target_label} (clang -target bpf)", source.display()),
     );
     let _ = fs::remove_file(&stamp);
     let partial = tempfile::Builder::new()
@@ -179,9 +186,10 @@ fn run_clang(
         shell.passthrough(&diagnostics);
     }
     if !diagnostics.is_empty() {
-        shell.message(serde_json::json!({
-            "reason": "kern-diagnostic", "source": source, "rendered": diagnostics,
-        }));
+        shell.message(&crate::messages::Message::KernDiagnostic {
+            source,
+            rendered: &diagnostics,
+        });
     }
     if !output.status.success() {
         bail!(

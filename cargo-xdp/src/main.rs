@@ -4,6 +4,7 @@
 mod adb;
 mod builder;
 mod bundle;
+mod cargo_args;
 mod clang;
 mod cli;
 mod deploy;
@@ -14,6 +15,7 @@ mod fleet;
 mod headers;
 mod isa;
 mod kern;
+mod messages;
 mod names;
 mod ndk;
 mod new;
@@ -33,7 +35,7 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse_from_cargo(std::env::args_os());
-    let shell = shell::Shell::new(args.quiet, args.verbose, args.message_format);
+    let shell = shell::Shell::with_color(args.quiet, args.verbose, args.message_format, args.color);
     match cli::dispatch(args, &shell) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

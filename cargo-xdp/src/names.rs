@@ -128,6 +128,23 @@ fn suggest(name: &str) -> Option<String> {
     (!cleaned.is_empty()).then_some(cleaned)
 }
 
+/// What a near miss was meant to be: among `(spelling, meaning)` pairs,
+/// the meaning of the spelling closest to `given`, if it is close enough
+/// to be a typo (cargo's rule: an edit distance of at most a third of the
+/// length, and at least 1).
+pub fn closest<'a>(
+    given: &str,
+    candidates: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Option<&'a str> {
+    let limit = (given.chars().count() / 3).max(1);
+    candidates
+        .into_iter()
+        .map(|(spelling, meaning)| (strsim::levenshtein(given, spelling), meaning))
+        .filter(|(distance, _)| *distance <= limit)
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, meaning)| meaning)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

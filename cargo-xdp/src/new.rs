@@ -4,12 +4,18 @@ use std::{fs, path::Path};
 
 use anyhow::{bail, Context, Result};
 
-use crate::{cli::NewArgs, names, shell::Shell, templates};
+use crate::{cli::NewArgs, messages::Message, names, shell::Shell, templates};
 
 pub fn new(args: &NewArgs, shell: &Shell) -> Result<()> {
     if args.list {
         for template in templates::list() {
-            println!("{:<10} {}", template.name, template.description);
+            if shell.human() {
+                println!("{:<10} {}", template.name, template.description);
+            }
+            shell.message(&Message::Template {
+                name: template.name,
+                description: &template.description,
+            });
         }
         return Ok(());
     }
@@ -64,8 +70,10 @@ pub fn new(args: &NewArgs, shell: &Shell) -> Result<()> {
             dest.display()
         ),
     );
-    shell.message(serde_json::json!({
-        "reason": "project-created", "name": name, "template": args.template, "path": dest,
-    }));
+    shell.message(&Message::ProjectCreated {
+        name,
+        template: &args.template,
+        path: &dest,
+    });
     Ok(())
 }

@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use cargo_metadata::MetadataCommand;
+
+use crate::cargo_args::CargoArgs;
 use serde::Deserialize;
 
 /// `[workspace.metadata.xdp]` as `cargo xdp new` writes it.
@@ -62,11 +64,18 @@ pub struct Project {
 impl Project {
     /// The project around `manifest_path`, or around the current directory.
     pub fn find(manifest_path: Option<&Path>) -> Result<Project> {
+        Self::find_with(manifest_path, &CargoArgs::default())
+    }
+
+    /// The same, as cargo sees it with the flags the build passes on
+    /// (`--config`, `--offline` ...; `--target-dir` moves target/xdp too).
+    pub fn find_with(manifest_path: Option<&Path>, cargo_args: &CargoArgs) -> Result<Project> {
         let mut command = MetadataCommand::new();
         command.no_deps();
         if let Some(path) = manifest_path {
             command.manifest_path(path);
         }
+        command.other_options(cargo_args.global());
         let metadata = command.exec().context(
             "cannot read the project with `cargo metadata`: run this inside a project made by \
              `cargo xdp new`, or pass --manifest-path",
@@ -103,7 +112,9 @@ impl Project {
         let loader_manifest = loader.manifest_path.clone().into_std_path_buf();
         let mut project = Project {
             root,
-            target_dir: metadata.target_directory.into_std_path_buf(),
+            target_dir: cargo_args
+                .target_dir()
+                .unwrap_or_else(|| metadata.target_directory.into_std_path_buf()),
             meta,
             loader_manifest,
         };

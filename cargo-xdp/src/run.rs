@@ -15,7 +15,7 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 
-use crate::{builder, cli::BuildArgs, cli::RunArgs, shell::Shell, toolchain::DEFAULT_TARGET};
+use crate::{builder, cli::BuildArgs, cli::RunArgs, shell::Shell, toolchain};
 
 pub fn run(args: &RunArgs, shell: &Shell) -> Result<()> {
     // /proc/self belongs to our effective uid.
@@ -31,8 +31,8 @@ pub fn run(args: &RunArgs, shell: &Shell) -> Result<()> {
         );
     }
     let build = BuildArgs {
-        release: args.release,
-        target: vec![DEFAULT_TARGET.to_string()],
+        cargo: args.cargo.clone(),
+        target: vec![toolchain::default_target()?.to_string()],
         manifest_path: args.manifest_path.clone(),
         all_targets: false,
         ndk: None,

@@ -5,27 +5,77 @@
 use std::{
     fmt::Display,
     io::{IsTerminal, Write},
+    sync::Mutex,
 };
 
+use crate::{
+    cli::{ColorChoice, MessageFormat},
+    messages::Message,
+};
 use indicatif::{ProgressBar, ProgressStyle};
-use serde_json::Value;
-
-use crate::cli::MessageFormat;
 
 pub struct Shell {
     quiet: bool,
-    verbose: bool,
+    /// -v count: 1 shows the commands run, and cargo gets as many -v.
+    verbose: u8,
     json: bool,
     color: bool,
+    /// The progress bar on screen, if any: lines are printed above it, so
+    /// no half-drawn bar is left in the scrollback.
+    bar: Mutex<Option<ProgressBar>>,
+}
+
+/// Whether stderr gets colours: --color, else $CARGO_TERM_COLOR (as cargo
+/// reads it), else auto: on a terminal, unless $NO_COLOR is set.
+pub fn use_color(choice: Option<ColorChoice>, stderr_is_terminal: bool) -> bool {
+    let from_env = || match std::env::var("CARGO_TERM_COLOR").ok()?.as_str() {
+        "always" => Some(ColorChoice::Always),
+        "never" => Some(ColorChoice::Never),
+        _ => Some(ColorChoice::Auto),
+    };
+    match choice.or_else(from_env).unwrap_or(ColorChoice::Auto) {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => stderr_is_terminal && std::env::var_os("NO_COLOR").is_none(),
+    }
+}
+
+/// A progress bar that leaves the screen (and the shell) when dropped.
+pub struct Progress<'a> {
+    shell: &'a Shell,
+    bar: ProgressBar,
+}
+
+impl Progress<'_> {
+    pub fn inc(&self, steps: u64) {
+        self.bar.inc(steps);
+    }
+}
+
+impl Drop for Progress<'_> {
+    fn drop(&mut self) {
+        self.bar.finish_and_clear();
+        *self.shell.bar.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
 }
 
 impl Shell {
-    pub fn new(quiet: bool, verbose: bool, format: MessageFormat) -> Shell {
+    pub fn new(quiet: bool, verbose: u8, format: MessageFormat) -> Shell {
+        Self::with_color(quiet, verbose, format, None)
+    }
+
+    pub fn with_color(
+        quiet: bool,
+        verbose: u8,
+        format: MessageFormat,
+        color: Option<ColorChoice>,
+    ) -> Shell {
         Shell {
             quiet,
             verbose,
             json: format == MessageFormat::Json,
-            color: std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+            color: use_color(color, std::io::stderr().is_terminal()),
+            bar: Mutex::new(None),
         }
     }
 
@@ -34,13 +84,18 @@ impl Shell {
         !self.json
     }
 
-    /// Colored output on stderr (a terminal, no NO_COLOR).
+    /// Colored output on stderr (see [`use_color`]).
     pub fn color(&self) -> bool {
         self.color
     }
 
     pub fn quiet(&self) -> bool {
         self.quiet
+    }
+
+    /// How many -v were given.
+    pub fn verbosity(&self) -> u8 {
+        self.verbose
     }
 
     /// `   Compiling what` in cargo's style: a right-aligned green verb.
@@ -52,7 +107,7 @@ impl Shell {
 
     /// A status line shown only with --verbose (the commands we run).
     pub fn verbose_status(&self, verb: &str, message: impl Display) {
-        if self.verbose && !self.quiet {
+        if self.verbose > 0 && !self.quiet {
             self.line(verb, "1;36", message);
         }
     }
@@ -65,57 +120,90 @@ impl Shell {
 
     pub fn error(&self, error: &anyhow::Error) {
         self.prefixed("error", "1;31", format!("{error:#}"));
-        if self.json {
-            self.message(serde_json::json!({"reason": "error", "message": format!("{error:#}")}));
-        }
+        self.message(&Message::Error {
+            message: format!("{error:#}"),
+        });
     }
 
     /// One JSON message on stdout (only with --message-format json).
-    pub fn message(&self, value: Value) {
+    pub fn message(&self, message: &Message) {
         if self.json {
+            let line = serde_json::to_string(message).expect("messages serialize");
             let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "{value}");
+            let _ = writeln!(out, "{line}");
         }
     }
 
     /// Text a tool printed (clang diagnostics), passed through as-is.
     pub fn passthrough(&self, text: &str) {
         if !text.is_empty() {
-            eprint!("{text}");
-            if !text.ends_with('\n') {
-                eprintln!();
-            }
+            let newline = if text.ends_with('\n') { "" } else { "\n" };
+            self.print(&format!("{text}{newline}"));
         }
     }
 
-    /// A progress bar of `len` steps, hidden unless stderr is a terminal.
-    pub fn progress(&self, len: u64, what: &str) -> ProgressBar {
-        if self.quiet || !std::io::stderr().is_terminal() {
-            return ProgressBar::hidden();
-        }
-        let bar = ProgressBar::new(len);
-        bar.set_style(
-            ProgressStyle::with_template("{prefix:>12.cyan.bold} [{bar:25}] {pos}/{len} {msg}")
-                .expect("valid template")
-                .progress_chars("=> "),
-        );
-        bar.set_prefix(what.to_string());
-        bar
+    /// A progress bar of `len` steps, drawn only on a terminal (cleared
+    /// when dropped; status lines meanwhile print above it).
+    pub fn progress(&self, len: u64, what: &str) -> Progress<'_> {
+        let bar = if self.quiet || !std::io::stderr().is_terminal() {
+            ProgressBar::hidden()
+        } else {
+            let style = if self.color {
+                "{prefix:>12.cyan.bold} [{bar:25}] {pos}/{len} {msg}"
+            } else {
+                "{prefix:>12} [{bar:25}] {pos}/{len} {msg}"
+            };
+            let bar = ProgressBar::new(len);
+            bar.set_style(
+                ProgressStyle::with_template(style)
+                    .expect("valid template")
+                    .progress_chars("=> "),
+            );
+            bar.set_prefix(what.to_string());
+            bar
+        };
+        *self.bar.lock().unwrap_or_else(|e| e.into_inner()) = Some(bar.clone());
+        Progress { shell: self, bar }
     }
 
     fn line(&self, verb: &str, color: &str, message: impl Display) {
-        if self.color {
-            eprintln!("\x1b[{color}m{verb:>12}\x1b[0m {message}");
+        self.print(&if self.color {
+            format!("\x1b[{color}m{verb:>12}\x1b[0m {message}\n")
         } else {
-            eprintln!("{verb:>12} {message}");
-        }
+            format!("{verb:>12} {message}\n")
+        });
     }
 
     fn prefixed(&self, label: &str, color: &str, message: impl Display) {
-        if self.color {
-            eprintln!("\x1b[{color}m{label}\x1b[0m: {message}");
+        self.print(&if self.color {
+            format!("\x1b[{color}m{label}\x1b[0m: {message}\n")
         } else {
-            eprintln!("{label}: {message}");
+            format!("{label}: {message}\n")
+        });
+    }
+
+    /// Writes to stderr, above the progress bar when one is shown.
+    fn print(&self, text: &str) {
+        let bar = self.bar.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let write = || {
+            let _ = std::io::stderr().lock().write_all(text.as_bytes());
+        };
+        match bar {
+            Some(bar) if !bar.is_hidden() => bar.suspend(write),
+            _ => write(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_color_flag_wins_then_auto_decides_by_terminal() {
+        // (CARGO_TERM_COLOR is read from the environment: not set here.)
+        assert!(use_color(Some(ColorChoice::Always), false));
+        assert!(!use_color(Some(ColorChoice::Never), true));
+        assert!(!use_color(Some(ColorChoice::Auto), false));
     }
 }

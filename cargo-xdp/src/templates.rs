@@ -49,6 +49,9 @@ fn description(bytes: &[u8]) -> String {
 pub fn render(template: &str, name: &str) -> Result<Vec<(PathBuf, Vec<u8>)>> {
     if !list().iter().any(|t| t.name == template) {
         let known: Vec<_> = list().iter().map(|t| t.name).collect();
+        if let Some(meant) = names::closest(template, known.iter().map(|t| (*t, *t))) {
+            bail!("there is no template `{template}`; did you mean `{meant}`?");
+        }
         bail!(
             "there is no template `{template}`; choose one of: {} (see `cargo xdp new --list`)",
             known.join(", ")
@@ -201,6 +204,12 @@ mod tests {
         let minimal = render("minimal", "m").unwrap();
         assert!(file(&minimal, "m_user/src/rules.rs").contains("no rules"));
         assert!(file(&minimal, "m_kern/m_kern.c").contains("xdp_abort"));
+    }
+
+    #[test]
+    fn a_misspelt_template_gets_a_did_you_mean() {
+        let error = render("filtre", "x").unwrap_err().to_string();
+        assert!(error.contains("did you mean `filter`?"), "{error}");
     }
 
     #[test]

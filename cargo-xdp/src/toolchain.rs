@@ -6,8 +6,6 @@ use serde::Deserialize;
 
 use crate::{embedded::TOOLCHAIN_FILES, isa::BpfCpu};
 
-pub const DEFAULT_TARGET: &str = "linux-x86_64";
-
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Target {
@@ -74,17 +72,50 @@ pub fn all() -> Result<Vec<Target>> {
     Ok(targets)
 }
 
+/// The target of this machine, which `build`, `run` and `doctor` take when
+/// neither --target nor the project's `targets` names one.
+pub fn default_target() -> Result<&'static str> {
+    default_for(std::env::consts::OS, std::env::consts::ARCH)
+}
+
+fn default_for(os: &str, arch: &str) -> Result<&'static str> {
+    match (os, arch) {
+        ("linux", "x86_64") => Ok("linux-x86_64"),
+        ("linux", "aarch64") => Ok("linux-arm64"),
+        _ => bail!(
+            "this machine ({arch} {os}) is none of cargo-xdp's targets, so there is no default \
+             one: pass --target (see `cargo xdp doctor`), or set `targets` in \
+             [workspace.metadata.xdp]"
+        ),
+    }
+}
+
+/// A target by its name (`android-arm64`), its Rust triple
+/// (`aarch64-linux-android`) or, for Android, its ABI (`arm64-v8a`), as
+/// cargo-ndk users write it.
 pub fn find(name: &str) -> Result<Target> {
     let targets = all()?;
-    if let Some(target) = targets.iter().find(|t| t.name == name) {
+    let matches =
+        |t: &&Target| t.name == name || t.triple == name || t.android_abi.as_deref() == Some(name);
+    if let Some(target) = targets.iter().find(matches) {
         return Ok(target.clone());
+    }
+    let spellings = targets.iter().flat_map(|t| {
+        [Some(&t.name), Some(&t.triple), t.android_abi.as_ref()]
+            .into_iter()
+            .flatten()
+            .map(move |spelling| (spelling.as_str(), t.name.as_str()))
+    });
+    if let Some(target) = crate::names::closest(name, spellings) {
+        bail!("unknown target `{name}`; did you mean `{target}`?");
     }
     let known: Vec<_> = targets
         .iter()
         .map(|t| format!("{} ({})", t.name, t.description))
         .collect();
     bail!(
-        "unknown target `{name}`; known targets: {}",
+        "unknown target `{name}`; known targets: {} (each also answers to its Rust triple, \
+         and Android ones to their ABI, e.g. arm64-v8a)",
         known.join(", ")
     )
 }
@@ -96,7 +127,42 @@ mod tests {
     #[test]
     fn every_toolchain_file_parses() {
         let targets = all().unwrap();
-        assert!(targets.iter().any(|t| t.name == DEFAULT_TARGET));
+        assert!(targets.iter().any(|t| t.name == default_target().unwrap()));
+    }
+
+    #[test]
+    fn the_default_is_this_machine_s_target() {
+        assert_eq!(default_for("linux", "x86_64").unwrap(), "linux-x86_64");
+        assert_eq!(default_for("linux", "aarch64").unwrap(), "linux-arm64");
+        let error = default_for("linux", "riscv64").unwrap_err().to_string();
+        assert!(
+            error.contains("riscv64 linux") && error.contains("--target"),
+            "{error}"
+        );
+        assert!(default_for("macos", "aarch64").is_err());
+    }
+
+    #[test]
+    fn targets_answer_to_triples_and_abis() {
+        for (spelling, name) in [
+            ("aarch64-linux-android", "android-arm64"),
+            ("arm64-v8a", "android-arm64"),
+            ("x86_64", "android-x86_64"),
+            ("x86_64-linux-android", "android-x86_64"),
+            ("aarch64-unknown-linux-musl", "linux-arm64"),
+            ("x86_64-unknown-linux-gnu", "linux-x86_64"),
+        ] {
+            assert_eq!(find(spelling).unwrap().name, name, "{spelling}");
+        }
+    }
+
+    #[test]
+    fn near_misses_get_a_did_you_mean() {
+        let error = |name| find(name).unwrap_err().to_string();
+        assert!(error("android-arm46").contains("did you mean `android-arm64`?"));
+        assert!(error("arm64-v8").contains("did you mean `android-arm64`?"));
+        assert!(error("linux-x86-64").contains("did you mean `linux-x86_64`?"));
+        assert!(error("aarch64-linux-androideabi").contains("did you mean `android-arm64`?"));
     }
 
     #[test]

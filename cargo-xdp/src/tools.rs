@@ -40,8 +40,8 @@ pub struct Options<'a> {
     pub rust_sysroot: &'a Result<PathBuf>,
     /// The NDK, located once for all Android targets of this build.
     pub ndk: Option<&'a Ndk>,
-    /// The cargo profile the loader is built with (`dev`, `release`).
-    pub profile: &'a str,
+    /// The cargo profile the loader is built with.
+    pub profile: &'a crate::cargo_args::Profile,
 }
 
 pub fn resolve(
@@ -53,7 +53,7 @@ pub fn resolve(
     check_rust_target(project, target, options, shell)?;
     let xdp_dir = project.xdp_dir(&target.name);
     let mut link_args = page_size_args(target);
-    if options.profile != "dev" && project.profile_aborts_on_panic(options.profile) {
+    if !options.profile.is_dev() && project.profile_aborts_on_panic(options.profile.name()) {
         link_args.extend(no_unwind_tables(target, &xdp_dir)?);
     }
     if !target.ndk {

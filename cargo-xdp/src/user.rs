@@ -11,7 +11,12 @@ use std::{
 use anyhow::{bail, Context, Result};
 use cargo_metadata::Message;
 
-use crate::{project::Project, shell::Shell, toolchain::Target};
+use crate::{
+    cargo_args::{CargoArgs, Profile},
+    project::Project,
+    shell::Shell,
+    toolchain::Target,
+};
 
 pub fn cargo() -> PathBuf {
     // Set by cargo when it runs us as `cargo xdp`.
@@ -35,7 +40,8 @@ pub struct LoaderBuild {
 pub fn build_loader(
     project: &Project,
     target: &Target,
-    release: bool,
+    profile: &Profile,
+    cargo_args: &CargoArgs,
     env: &[(String, OsString)],
     shell: &Shell,
 ) -> Result<LoaderBuild> {
@@ -59,13 +65,17 @@ pub fn build_loader(
             &target.triple,
         ])
         .args(["--message-format", format])
+        .args(["--profile", profile.name()])
+        .args(cargo_args.build())
+        .args(["--color", if shell.color() { "always" } else { "never" }])
         .envs(env.iter().map(|(k, v)| (k, v)))
-        .stdout(Stdio::piped());
-    if release {
-        command.arg("--release");
-    }
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     if shell.quiet() {
         command.arg("--quiet");
+    }
+    for _ in 0..shell.verbosity() {
+        command.arg("--verbose");
     }
     let shown_env: Vec<String> = env
         .iter()
@@ -76,23 +86,37 @@ pub fn build_loader(
     let mut executable = None;
     let mut undefined_symbols = Vec::new();
     let stdout = child.stdout.take().expect("stdout is piped");
-    for message in Message::parse_stream(BufReader::new(stdout)) {
-        match message.context("reading cargo's output")? {
-            Message::CompilerArtifact(artifact) if artifact.target.name == *loader => {
-                if let Some(path) = artifact.executable {
-                    executable = Some(path.into_std_path_buf());
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let forwarding = std::thread::scope(|scope| -> Result<()> {
+        scope.spawn(|| forward_cargo_status(stderr, shell));
+        for message in Message::parse_stream(BufReader::new(stdout)) {
+            let message = match message {
+                Ok(message) => message,
+                Err(error) => {
+                    // Unread, cargo would block on its output and never end.
+                    let _ = child.kill();
+                    return Err(anyhow::Error::new(error).context("reading cargo's output"));
                 }
-            }
-            Message::CompilerMessage(message) => {
-                if let Some(rendered) = &message.message.rendered {
-                    shell.passthrough(rendered);
-                    undefined_symbols.extend(undefined_symbols_in(rendered));
+            };
+            match message {
+                Message::CompilerArtifact(artifact) if artifact.target.name == *loader => {
+                    if let Some(path) = artifact.executable {
+                        executable = Some(path.into_std_path_buf());
+                    }
                 }
+                Message::CompilerMessage(message) => {
+                    if let Some(rendered) = &message.message.rendered {
+                        shell.passthrough(rendered);
+                        undefined_symbols.extend(undefined_symbols_in(rendered));
+                    }
+                }
+                _ => {}
             }
-            _ => {}
         }
-    }
+        Ok(())
+    });
     let status = child.wait()?;
+    forwarding?;
     if status.success() && executable.is_none() {
         bail!("cargo built `{loader}` but reported no executable for it");
     }
@@ -101,6 +125,19 @@ pub fn build_loader(
         undefined_symbols,
         status,
     })
+}
+
+/// cargo's own lines (Compiling, warnings), all but its `Finished`: the
+/// build prints one for the whole target, bundle included.
+fn forward_cargo_status(stderr: impl std::io::Read, shell: &Shell) {
+    use std::io::BufRead;
+    for line in BufReader::new(stderr).split(b'\n').map_while(|l| l.ok()) {
+        let text = String::from_utf8_lossy(&line);
+        if strip_ansi(&text).trim_start().starts_with("Finished ") {
+            continue;
+        }
+        shell.passthrough(&format!("{text}\n"));
+    }
 }
 
 /// `ld.lld: error: undefined symbol: getifaddrs` -> getifaddrs.
@@ -133,7 +170,7 @@ fn strip_ansi(text: &str) -> String {
     out
 }
 
-/// A stripped copy, in `out_dir`, of a release loader that kept its symbol
+/// A stripped copy, in `out_dir`, of a device loader that kept its symbol
 /// table (the generated profile's `strip = true` usually spares this).
 pub fn stripped(
     loader: &Path,

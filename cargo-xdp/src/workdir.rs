@@ -147,7 +147,7 @@ mod tests {
         fs::create_dir_all(scratch.join("0-gone/f")).unwrap();
         let mine = scratch_dir(dir.path()).unwrap();
 
-        let shell = Shell::new(true, false, MessageFormat::Human);
+        let shell = Shell::new(true, 0, MessageFormat::Human);
         let _lock = BuildLock::acquire(dir.path(), &shell).unwrap();
         assert!(kern.join("f_kern.o").exists());
         assert!(!kern.join(".tmpAbC123.o").exists());
@@ -159,12 +159,12 @@ mod tests {
     #[test]
     fn a_second_lock_waits_for_the_first() {
         let dir = tempfile::tempdir().unwrap();
-        let shell = Shell::new(true, false, MessageFormat::Human);
+        let shell = Shell::new(true, 0, MessageFormat::Human);
         let first = BuildLock::acquire(dir.path(), &shell).unwrap();
         let (sender, receiver) = std::sync::mpsc::channel();
         let path = dir.path().to_path_buf();
         let waiter = std::thread::spawn(move || {
-            let shell = Shell::new(true, false, MessageFormat::Human);
+            let shell = Shell::new(true, 0, MessageFormat::Human);
             let _second = BuildLock::acquire(&path, &shell).unwrap();
             sender.send(()).unwrap();
         });

@@ -1,0 +1,120 @@
+//! `--message-format json`: every message cargo-xdp prints on stdout, one
+//! JSON object per line, told apart by `reason` (as cargo's are). README's
+//! "JSON messages" lists them; a new kind is a new variant here.
+
+use std::path::Path;
+
+use serde::Serialize;
+
+#[derive(Serialize, Debug)]
+#[serde(tag = "reason", rename_all = "kebab-case")]
+pub enum Message<'a> {
+    /// `new`: the project was written.
+    ProjectCreated {
+        name: &'a str,
+        template: &'a str,
+        path: &'a Path,
+    },
+    /// `new --list`: one per template.
+    Template { name: &'a str, description: &'a str },
+    /// A build found its Android NDK.
+    Ndk {
+        path: &'a Path,
+        /// Where the path came from (`$ANDROID_NDK_HOME`, `--ndk` ...).
+        origin: &'a str,
+        /// `26.1.10909125`.
+        revision: String,
+        /// `r26b`.
+        release: String,
+    },
+    /// clang printed something for a kern source (warnings, errors).
+    KernDiagnostic { source: &'a Path, rendered: &'a str },
+    /// A kern object is in place (`fresh`: it was up to date).
+    KernObject {
+        target: &'a str,
+        source: &'a Path,
+        object: &'a Path,
+        fresh: bool,
+    },
+    /// The loader executable that goes into the bundle.
+    Loader { target: &'a str, path: &'a Path },
+    /// A target's bundle (`fresh`: it was up to date).
+    Bundle {
+        target: &'a str,
+        profile: &'a str,
+        path: &'a Path,
+        sha256: &'a str,
+        fresh: bool,
+    },
+    /// The last message of every build, also of one that failed.
+    BuildFinished { success: bool, targets: Vec<String> },
+    /// `deploy`: attached on one device.
+    Deployed {
+        serial: &'a str,
+        target: &'a str,
+        profile: &'a str,
+        interface: &'a str,
+        mode: &'a str,
+        program_id: u64,
+    },
+    /// `deploy`: one device's deploy failed (with --all-devices, the others go on).
+    DeployFailed { serial: &'a str, error: String },
+    /// `status --adb` / `stats --adb`: what the device's loader answered
+    /// (its own `--json` object: interfaces, or counters per action).
+    Device {
+        serial: &'a str,
+        command: &'a str,
+        answer: serde_json::Value,
+    },
+    /// `doctor`: one need of one target (`required`: a chosen target's).
+    DoctorCheck {
+        target: &'a str,
+        need: &'a str,
+        ok: bool,
+        required: bool,
+        detail: &'a str,
+        fix: Option<&'a str>,
+    },
+    /// `doctor`: the verdict, and what is missing with each fix.
+    DoctorFinished {
+        ok: bool,
+        targets: &'a [String],
+        missing: Vec<Missing<'a>>,
+    },
+    /// The command failed; `message` is the whole error.
+    Error { message: String },
+}
+
+/// One unmet need in `doctor-finished`.
+#[derive(Serialize, Debug)]
+pub struct Missing<'a> {
+    pub target: &'a str,
+    pub need: &'a str,
+    pub fix: Option<&'a str>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_are_tagged_by_reason_in_kebab_case() {
+        let text = serde_json::to_string(&Message::BuildFinished {
+            success: false,
+            targets: vec![],
+        })
+        .unwrap();
+        assert_eq!(
+            text,
+            r#"{"reason":"build-finished","success":false,"targets":[]}"#
+        );
+        let text = serde_json::to_string(&Message::KernObject {
+            target: "linux-x86_64",
+            source: Path::new("p_kern/p_kern.c"),
+            object: Path::new("/t/p_kern.o"),
+            fresh: true,
+        })
+        .unwrap();
+        assert!(text.starts_with(r#"{"reason":"kern-object","target":"linux-x86_64""#));
+    }
+}
