@@ -402,20 +402,51 @@ fn unchanged_rebuild_skips_clang_and_reproduces_the_bundle() {
 }
 
 #[test]
-fn run_without_root_says_so() {
-    if !is_root() {
-        let error = fails(cargo_xdp().args(["run", "eth0"]));
-        assert!(error.contains("needs root"), "{error}");
-        return;
+fn run_without_root_uses_sudo_and_says_when_there_is_none_or_it_refuses() {
+    if !root_or_skip("run_without_root_uses_sudo_and_says_when_there_is_none_or_it_refuses") {
+        return; // (root, to become nobody)
     }
-    // As root: drop to nobody to see the same error.
-    let error = fails(
-        std::process::Command::new("setpriv")
-            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+    // As nobody, with only a directory we control on PATH.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let as_nobody = |path: &Path, args: &[&str]| {
+        let mut run = std::process::Command::new("/usr/bin/setpriv");
+        run.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
             .arg(env!("CARGO_BIN_EXE_cargo-xdp"))
-            .args(["run", "eth0"]),
+            .args(args)
+            .env("PATH", path)
+            .env_remove("CARGO_XDP_SUDO")
+            .current_dir(dir.path());
+        fails(&mut run)
+    };
+    let error = as_nobody(dir.path(), &["run", "eth0"]);
+    assert!(
+        error.contains("needs root to attach on this machine, and there is no `sudo`")
+            && error.contains("the build itself needs no root"),
+        "{error}"
     );
-    assert!(error.contains("needs root"), "{error}");
+    let sudo = dir.path().join("sudo");
+    fs::write(
+        &sudo,
+        "#!/bin/sh
+echo 'Sorry, user nobody may not run sudo here.' >&2
+exit 1
+",
+    )
+    .unwrap();
+    make_executable(&sudo);
+    let error = as_nobody(dir.path(), &["run", "eth0"]);
+    assert!(
+        error.contains("may not run sudo") && error.contains("-v` refused"),
+        "{error}"
+    );
+    // Local status asks the same way.
+    let error = as_nobody(dir.path(), &["status"]);
+    assert!(error.contains("`cargo xdp status` needs root"), "{error}");
 }
 
 #[test]

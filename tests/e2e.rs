@@ -425,11 +425,32 @@ fn status_and_detach_ask_the_kernel_not_only_the_pins() {
     if !root_or_skip("status_and_detach_ask_the_kernel_not_only_the_pins") {
         return;
     }
-    let (dir, _root, loader, _) = built_project("e2eorphan", "minimal");
+    let (dir, root, loader, _) = built_project("e2eorphan", "minimal");
     let net = NetPair::new("e2eorphan");
     ok(net
         .in_receiver(&loader)
         .args(["attach", &net.receiver_if, "--prog", "xdp_drop"]));
+    // `cargo xdp status` / `stats` without --adb: this machine's loader.
+    let here = |args: &[&str]| {
+        ok(net
+            .in_receiver(env!("CARGO_BIN_EXE_cargo-xdp"))
+            .current_dir(&root)
+            .env("CARGO_TARGET_DIR", shared_target_dir())
+            .arg("xdp")
+            .args(args))
+    };
+    let status = here(&["status"]);
+    assert!(
+        status.contains(&net.receiver_if) && status.contains("xdp_drop"),
+        "{status}"
+    );
+    let stats = here(&["stats", "--message-format", "json"]);
+    let answer: serde_json::Value = serde_json::from_str(stats.trim()).unwrap();
+    assert_eq!(answer["reason"], "loader-answer", "{stats}");
+    assert!(
+        answer["serial"].is_null() && answer["answer"]["drop"].is_object(),
+        "{stats}"
+    );
     std::fs::remove_file(Path::new("/sys/fs/bpf/e2eorphan/progs").join(&net.receiver_if)).unwrap();
     let status = ok(net.in_receiver(&loader).arg("status"));
     assert!(

@@ -57,9 +57,9 @@ pub enum Command {
     Run(RunArgs),
     /// Build, push to a device over adb, attach as root, verify.
     Deploy(DeployArgs),
-    /// Show where the program is attached (on a device with --adb).
+    /// Show where the program is attached (here, or on a device with --adb).
     Status(StatusArgs),
-    /// Show the program's counters (on a device with --adb).
+    /// Show the program's counters (here, or on a device with --adb).
     Stats(StatsArgs),
     /// Check what each target needs (clang, NDK, Rust targets, adb, device).
     Doctor(DoctorArgs),
@@ -148,9 +148,11 @@ pub struct DeployArgs {
 
 #[derive(Args, Debug)]
 pub struct StatusArgs {
-    /// Ask the device over adb (required: the only place for now).
-    #[arg(long, required = true)]
+    /// Ask the device over adb (default: this machine, through sudo unless root).
+    #[arg(long)]
     pub adb: bool,
+    #[command(flatten)]
+    pub cargo: CargoArgs,
     #[command(flatten)]
     pub device: DeviceArgs,
     /// One JSON object, for scripts.
@@ -163,9 +165,11 @@ pub struct StatusArgs {
 
 #[derive(Args, Debug)]
 pub struct StatsArgs {
-    /// Ask the device over adb (required: the only place for now).
-    #[arg(long, required = true)]
+    /// Ask the device over adb (default: this machine, through sudo unless root).
+    #[arg(long)]
     pub adb: bool,
+    #[command(flatten)]
+    pub cargo: CargoArgs,
     #[command(flatten)]
     pub device: DeviceArgs,
     /// Print again every --interval until Ctrl-C.
@@ -291,7 +295,11 @@ pub fn dispatch(cli: Cli, shell: &Shell) -> Result<()> {
             if args.json || !shell.human() {
                 loader.push("--json");
             }
-            deploy::on_device(&args.device, args.manifest_path.as_deref(), &loader, shell)
+            if args.adb {
+                deploy::on_device(&args.device, args.manifest_path.as_deref(), &loader, shell)
+            } else {
+                run::on_this_machine(&args.cargo, args.manifest_path.as_deref(), &loader, shell)
+            }
         }
         Command::Stats(args) => {
             let count = args.count.map(|c| c.to_string());
@@ -305,7 +313,11 @@ pub fn dispatch(cli: Cli, shell: &Shell) -> Result<()> {
             if args.json || !shell.human() {
                 loader.push("--json");
             }
-            deploy::on_device(&args.device, args.manifest_path.as_deref(), &loader, shell)
+            if args.adb {
+                deploy::on_device(&args.device, args.manifest_path.as_deref(), &loader, shell)
+            } else {
+                run::on_this_machine(&args.cargo, args.manifest_path.as_deref(), &loader, shell)
+            }
         }
     }
 }

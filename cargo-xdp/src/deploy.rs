@@ -554,8 +554,8 @@ pub fn on_device(
         if shell.human() {
             println!("{line}");
         } else if let Ok(answer) = serde_json::from_str(line) {
-            shell.message(&Message::Device {
-                serial: &adb.serial,
+            shell.message(&Message::LoaderAnswer {
+                serial: Some(&adb.serial),
                 command: loader_command,
                 answer,
             });

@@ -59,10 +59,11 @@ pub enum Message<'a> {
     },
     /// `deploy`: one device's deploy failed (with --all-devices, the others go on).
     DeployFailed { serial: &'a str, error: String },
-    /// `status --adb` / `stats --adb`: what the device's loader answered
-    /// (its own `--json` object: interfaces, or counters per action).
-    Device {
-        serial: &'a str,
+    /// `status` / `stats`: what the loader answered (its own `--json`
+    /// object: interfaces, or counters per action); `serial` is the
+    /// device's with --adb, null for this machine.
+    LoaderAnswer {
+        serial: Option<&'a str>,
         command: &'a str,
         answer: serde_json::Value,
     },

@@ -1,10 +1,13 @@
-//! `cargo xdp run IFACE`: build for this machine, attach, print live
-//! counters until Ctrl-C (or SIGTERM), then detach, whatever ended the run.
+//! This machine: `cargo xdp run IFACE` (build, attach, live counters until
+//! Ctrl-C or SIGTERM, then detach, whatever ended the run) and `cargo xdp
+//! status` / `stats` without --adb. The build runs as the user; only the
+//! loader runs with privilege, through sudo when the user is not root (as
+//! aya-template's `runner = "sudo -E"` does).
 
 use std::{
-    os::unix::fs::MetadataExt,
-    path::Path,
-    process::Command,
+    ffi::OsStr,
+    path::{Path, PathBuf},
+    process::{Command, ExitStatus},
     sync::{
         atomic::{AtomicBool, Ordering},
         Arc,
@@ -15,45 +18,103 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 
-use crate::{builder, cli::BuildArgs, cli::RunArgs, shell::Shell, toolchain};
+use crate::{
+    builder::{self, Built},
+    cargo_args::CargoArgs,
+    cli::{BuildArgs, RunArgs},
+    messages::Message,
+    shell::Shell,
+    toolchain,
+};
 
-pub fn run(args: &RunArgs, shell: &Shell) -> Result<()> {
-    // /proc/self belongs to our effective uid.
-    if std::fs::metadata("/proc/self")
-        .map(|m| m.uid())
-        .unwrap_or(0)
-        != 0
-    {
-        bail!(
-            "`cargo xdp run` attaches on this machine and needs root: run `sudo -E cargo xdp run {}` \
-             (or build with `cargo xdp build` and attach the bundle's loader as root)",
-            args.interface
-        );
+/// How the loader gets root: it already has it, or through sudo (or what
+/// $CARGO_XDP_SUDO names, e.g. doas).
+enum Privilege {
+    Root,
+    Sudo(PathBuf),
+}
+
+impl Privilege {
+    /// Root, or a sudo that agreed (its password asked now, before the
+    /// build, not half way through a run).
+    fn acquire(what: &str, shell: &Shell) -> Result<Privilege> {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } == 0 {
+            return Ok(Privilege::Root);
+        }
+        let (sudo, origin) = match std::env::var_os("CARGO_XDP_SUDO") {
+            Some(sudo) => (PathBuf::from(sudo), "$CARGO_XDP_SUDO"),
+            None => (PathBuf::from("sudo"), "PATH"),
+        };
+        let Ok(sudo) = which::which(&sudo) else {
+            bail!(
+                "{what} needs root to attach on this machine, and there is no `{}` (looked up \
+                 in {origin}): install sudo, name another tool with CARGO_XDP_SUDO (e.g. doas), \
+                 or run as root; the build itself needs no root",
+                sudo.display()
+            );
+        };
+        shell.verbose_status("Running", format!("{} -v", sudo.display()));
+        let validated = Command::new(&sudo)
+            .arg("-v")
+            .status()
+            .with_context(|| format!("cannot run {}", sudo.display()))?;
+        if !validated.success() {
+            bail!(
+                "{what} needs root to attach on this machine, and `{} -v` refused ({validated}; \
+                 its reason is above): ask for sudo rights, or run as root",
+                sudo.display()
+            );
+        }
+        Ok(Privilege::Sudo(sudo))
     }
+
+    /// `loader args...`, as root.
+    fn command(&self, loader: &Path, args: &[&OsStr]) -> Command {
+        let mut command = match self {
+            Privilege::Root => Command::new(loader),
+            Privilege::Sudo(sudo) => {
+                let mut command = Command::new(sudo);
+                command.arg("--").arg(loader);
+                command
+            }
+        };
+        command.args(args);
+        command
+    }
+}
+
+/// Builds this machine's target (a no-op when fresh).
+fn build_here(cargo: &CargoArgs, manifest_path: Option<&Path>, shell: &Shell) -> Result<Built> {
     let build = BuildArgs {
-        cargo: args.cargo.clone(),
+        cargo: cargo.clone(),
         target: vec![toolchain::default_target()?.to_string()],
-        manifest_path: args.manifest_path.clone(),
+        manifest_path: manifest_path.map(Path::to_path_buf),
         all_targets: false,
         ndk: None,
         api: None,
         install_targets: false,
     };
-    let built = builder::build(&build, shell)?
+    Ok(builder::build(&build, shell)?
         .pop()
-        .expect("one target built");
+        .expect("one target built"))
+}
+
+pub fn run(args: &RunArgs, shell: &Shell) -> Result<()> {
+    let privilege = Privilege::acquire("`cargo xdp run`", shell)?;
+    let built = build_here(&args.cargo, args.manifest_path.as_deref(), shell)?;
     let loader = built.loader.as_path();
     let object = built
         .kern_objects
         .first()
         .context("the project has no kern object")?;
 
-    let mut attach = Command::new(loader);
-    attach
-        .args(["attach", &args.interface, "--mode", &args.mode])
-        .arg("--object")
-        .arg(object)
-        .args(&args.attach_args);
+    let mut attach_args: Vec<&OsStr> = ["attach", &args.interface, "--mode", &args.mode]
+        .map(OsStr::new)
+        .to_vec();
+    attach_args.extend([OsStr::new("--object"), object.as_os_str()]);
+    attach_args.extend(args.attach_args.iter().map(OsStr::new));
+    let mut attach = privilege.command(loader, &attach_args);
     shell.verbose_status("Running", format!("{attach:?}"));
     if !attach.status().context("cannot run the loader")?.success() {
         bail!(
@@ -71,15 +132,59 @@ pub fn run(args: &RunArgs, shell: &Shell) -> Result<()> {
         "Watching",
         format!("{} (Ctrl-C detaches and exits)", args.interface),
     );
-    let watched = watch(loader, args.interval, &stop);
-    let detached = detach(loader, &args.interface);
+    let watched = watch(&privilege, loader, args.interval, &stop);
+    let detached = detach(&privilege, loader, &args.interface);
     watched.and(detached)
 }
 
+/// `cargo xdp status` / `stats` here: the loader of this machine's build,
+/// with `loader_args`, as root.
+pub fn on_this_machine(
+    cargo: &CargoArgs,
+    manifest_path: Option<&Path>,
+    loader_args: &[&str],
+    shell: &Shell,
+) -> Result<()> {
+    let what = format!("`cargo xdp {}`", loader_args.first().unwrap_or(&"status"));
+    let privilege = Privilege::acquire(&what, shell)?;
+    let built = build_here(cargo, manifest_path, shell)?;
+    let args: Vec<&OsStr> = loader_args.iter().map(OsStr::new).collect();
+    let mut command = privilege.command(&built.loader, &args);
+    let status = if shell.human() {
+        command.status().context("cannot run the loader")?
+    } else {
+        // Its JSON objects (one per line, as they come), wrapped as ours.
+        let mut child = command
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .context("cannot run the loader")?;
+        let stdout = child.stdout.take().expect("stdout is piped");
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)) {
+            if let Ok(answer) = serde_json::from_str(&line?) {
+                shell.message(&Message::LoaderAnswer {
+                    serial: None,
+                    command: loader_args[0],
+                    answer,
+                });
+            }
+        }
+        child.wait()?
+    };
+    if !status.success() {
+        bail!(
+            "the loader's `{}` exited with {status} (it said why above)",
+            loader_args[0]
+        );
+    }
+    Ok(())
+}
+
 /// Runs `stats --watch` until it ends or we are told to stop.
-fn watch(loader: &Path, interval: f64, stop: &AtomicBool) -> Result<()> {
-    let mut stats = Command::new(loader)
-        .args(["stats", "--watch", "--interval", &format!("{interval:.3}")])
+fn watch(privilege: &Privilege, loader: &Path, interval: f64, stop: &AtomicBool) -> Result<()> {
+    let interval = format!("{interval:.3}");
+    let args = ["stats", "--watch", "--interval", &interval].map(OsStr::new);
+    let mut stats = privilege
+        .command(loader, &args)
         .spawn()
         .context("cannot run the loader's stats")?;
     loop {
@@ -91,17 +196,32 @@ fn watch(loader: &Path, interval: f64, stop: &AtomicBool) -> Result<()> {
             return Ok(());
         }
         if stop.load(Ordering::SeqCst) {
-            let _ = stats.kill();
-            let _ = stats.wait();
+            // SIGTERM, not SIGKILL: sudo passes it on to the root loader,
+            // which a user cannot signal itself.
+            // SAFETY: kill with a pid of our own child.
+            unsafe { libc::kill(stats.id() as libc::pid_t, libc::SIGTERM) };
+            let _ = wait_a_little(&mut stats);
             return Ok(());
         }
         thread::sleep(Duration::from_millis(100));
     }
 }
 
-fn detach(loader: &Path, interface: &str) -> Result<()> {
-    let status = Command::new(loader)
-        .args(["detach", interface])
+/// Waits up to two seconds for a child told to stop, then kills it.
+fn wait_a_little(child: &mut std::process::Child) -> Result<ExitStatus> {
+    for _ in 0..20 {
+        if let Some(status) = child.try_wait()? {
+            return Ok(status);
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    Ok(child.wait()?)
+}
+
+fn detach(privilege: &Privilege, loader: &Path, interface: &str) -> Result<()> {
+    let status = privilege
+        .command(loader, &["detach", interface].map(OsStr::new))
         .status()
         .context("cannot run the loader")?;
     if !status.success() {
