@@ -378,6 +378,17 @@ fn unchanged_rebuild_skips_clang_and_reproduces_the_bundle() {
         .arg(extracted.path()));
     let manifest = fs::read_to_string(extracted.path().join("repro/MANIFEST")).unwrap();
     assert!(manifest.contains("target: linux-x86_64"), "{manifest}");
+    assert!(manifest.contains("\nrustc: rustc 1."), "{manifest}");
+    let lock = fs::read(root.join("Cargo.lock")).unwrap();
+    let lock_sum = ok(std::process::Command::new("sha256sum").arg(root.join("Cargo.lock")));
+    assert!(!lock.is_empty());
+    assert!(
+        manifest.contains(&format!(
+            "\ncargo-lock-sha256: {}\n",
+            lock_sum.split_whitespace().next().unwrap()
+        )),
+        "{manifest}"
+    );
     // sha256sum agrees with every hash in the MANIFEST.
     let sums: String = manifest
         .lines()
@@ -651,6 +662,48 @@ fn json_everywhere_is_json_and_doctor_errors_stand_alone() {
         !finished["missing"].as_array().unwrap().is_empty(),
         "{finished}"
     );
+}
+
+#[test]
+fn completions_for_bash_zsh_and_fish() {
+    for shell in ["bash", "zsh", "fish"] {
+        let script = ok(cargo_xdp().args(["completions", shell]));
+        assert!(
+            script.contains("cargo-xdp") && script.contains("deploy"),
+            "{shell}"
+        );
+    }
+    // bash really completes options of a subcommand.
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("cargo-xdp.bash");
+    fs::write(&script, ok(cargo_xdp().args(["completions", "bash"]))).unwrap();
+    let completed = ok(std::process::Command::new("bash").arg("-c").arg(format!(
+        "source '{}'; f=$(complete -p cargo-xdp | sed 's/.*-F \\([^ ]*\\).*/\\1/'); \
+         COMP_WORDS=(cargo-xdp build --ta); COMP_CWORD=2; $f cargo-xdp --ta build; \
+         echo \"${{COMPREPLY[@]}}\"",
+        script.display()
+    )));
+    assert!(completed.contains("--target"), "{completed}");
+}
+
+#[test]
+fn new_starts_a_git_repository_unless_inside_one_or_told_not_to() {
+    let dir = tempfile::tempdir().unwrap();
+    let new = |args: &[&str], cwd: &Path| ok(cargo_xdp().current_dir(cwd).arg("new").args(args));
+    new(&["alone", "--template", "minimal"], dir.path());
+    assert!(dir.path().join("alone/.git").is_dir());
+    assert!(dir.path().join("alone/.gitignore").is_file());
+    new(&["plain", "--vcs", "none"], dir.path());
+    assert!(!dir.path().join("plain/.git").exists());
+    // Inside a repository: the project joins it.
+    let repo = dir.path().join("repo");
+    fs::create_dir_all(repo.join("sub")).unwrap();
+    ok(std::process::Command::new("git")
+        .args(["init", "-q"])
+        .arg(&repo));
+    new(&["inner"], &repo.join("sub"));
+    assert!(repo.join("sub/inner/Cargo.toml").is_file());
+    assert!(!repo.join("sub/inner/.git").exists());
 }
 
 fn bundle_path(name: &str) -> std::path::PathBuf {

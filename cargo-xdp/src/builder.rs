@@ -84,12 +84,14 @@ fn build_targets(args: &BuildArgs, shell: &Shell) -> Result<Vec<Built>> {
     // libbpf's headers, fetched once (the cache makes this a stat later).
     let libbpf = headers::libbpf(&project, shell)?;
     shell.verbose_status("Using", format!("libbpf {} headers", libbpf.describe()));
+    let rustc_version = tools::rustc_version(&rust_sysroot, &project.target_dir.join("xdp"));
     let plan = Plan {
         project: &project,
         libbpf: &libbpf,
         profile: &profile,
         cargo_args: &args.cargo,
         several_targets: plans.len() > 1,
+        rustc_version: &rustc_version,
     };
     let mut built = Vec::new();
     for (target, tools) in plans {
@@ -178,6 +180,8 @@ struct Plan<'a> {
     cargo_args: &'a CargoArgs,
     /// More than one target: status lines say which one they are about.
     several_targets: bool,
+    /// For the MANIFEST.
+    rustc_version: &'a str,
 }
 
 fn build_target(plan: &Plan, target: Target, tools: &Tools, shell: &Shell) -> Result<Built> {
@@ -187,6 +191,7 @@ fn build_target(plan: &Plan, target: Target, tools: &Tools, shell: &Shell) -> Re
         profile,
         cargo_args,
         several_targets,
+        rustc_version: _,
     } = *plan;
     let xdp_dir = project.xdp_dir(&target.name);
     let clang = &tools.clang;
@@ -222,6 +227,10 @@ fn build_target(plan: &Plan, target: Target, tools: &Tools, shell: &Shell) -> Re
     } else {
         loader
     };
+    // Read after cargo ran: the first build of a project writes Cargo.lock.
+    let cargo_lock_sha256 = std::fs::read(project.root.join("Cargo.lock"))
+        .ok()
+        .map(|lock| bundle::sha256_hex(&lock));
     shell.message(&Message::Loader {
         target: &target.name,
         path: &loader,
@@ -245,6 +254,8 @@ fn build_target(plan: &Plan, target: Target, tools: &Tools, shell: &Shell) -> Re
             triple: &target.triple,
             profile: profile.dir_name(),
             clang_version: &clang.version,
+            rustc_version: plan.rustc_version,
+            cargo_lock_sha256: cargo_lock_sha256.as_deref(),
             libbpf: &libbpf.describe(),
             bpf_cpu: env.cpu,
             ndk: ndk_revision.as_deref(),

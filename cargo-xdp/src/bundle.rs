@@ -41,6 +41,10 @@ pub struct Contents<'a> {
     pub triple: &'a str,
     pub profile: &'a str,
     pub clang_version: &'a str,
+    /// `rustc --version` of the loader's compiler.
+    pub rustc_version: &'a str,
+    /// The sha256 of the project's Cargo.lock (the loader's exact crates).
+    pub cargo_lock_sha256: Option<&'a str>,
     /// libbpf's headers, as headers::Libbpf::describe says.
     pub libbpf: &'a str,
     pub bpf_cpu: crate::isa::BpfCpu,
@@ -183,12 +187,14 @@ fn write_tarball(xdp_dir: &Path, destination: &Path, name: &str, files: &[File])
 
 fn stamp_key(contents: &Contents) -> String {
     format!(
-        "{}|{}|{}|{}|{}|{}|{}|{:?}|{:?}|{}|{}",
+        "{}|{}|{}|{}|{}|{}|{:?}|{}|{}|{:?}|{:?}|{}|{}",
         contents.name,
         contents.target,
         contents.triple,
         contents.profile,
         contents.clang_version,
+        contents.rustc_version,
+        contents.cargo_lock_sha256,
         contents.libbpf,
         contents.bpf_cpu,
         contents.ndk,
@@ -295,6 +301,10 @@ pub fn manifest(contents: &Contents, files: &[File]) -> String {
         contents.bpf_cpu,
         kern.join(" "),
     );
+    text.push_str(&format!("rustc: {}\n", contents.rustc_version));
+    if let Some(lock) = contents.cargo_lock_sha256 {
+        text.push_str(&format!("cargo-lock-sha256: {lock}\n"));
+    }
     if let (Some(ndk), Some(api)) = (contents.ndk, contents.api) {
         text.push_str(&format!("ndk: {ndk}\napi: {api}\n"));
     }
@@ -328,6 +338,8 @@ mod tests {
             triple: "x86_64-unknown-linux-gnu",
             profile: "debug",
             clang_version: "clang version 14",
+            rustc_version: "rustc 1.95.0",
+            cargo_lock_sha256: Some("ab12"),
             libbpf: "1.7 (libbpf-sys 1.7.0+v1.7.0)",
             bpf_cpu: crate::isa::BpfCpu::V2,
             ndk: None,

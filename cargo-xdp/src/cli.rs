@@ -67,6 +67,14 @@ pub enum Command {
     Vmlinux(VmlinuxArgs),
     /// Move the project's loader to this cargo-xdp's runtime (cargo-xdp-loader).
     Upgrade(UpgradeArgs),
+    /// Print a shell completion script (for `cargo-xdp`), e.g.
+    /// `cargo xdp completions bash > ~/.local/share/bash-completion/completions/cargo-xdp`.
+    Completions(CompletionsArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct CompletionsArgs {
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Args, Debug)]
@@ -203,6 +211,16 @@ pub struct NewArgs {
     /// List the templates and exit.
     #[arg(long)]
     pub list: bool,
+    /// Version control for the new project: git (unless already inside a
+    /// git repository, as cargo does) or none.
+    #[arg(long, value_enum, default_value_t = Vcs::Git)]
+    pub vcs: Vcs,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Vcs {
+    Git,
+    None,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -289,6 +307,26 @@ pub fn dispatch(cli: Cli, shell: &Shell) -> Result<()> {
         Command::Doctor(args) => doctor::doctor(&args, shell),
         Command::Vmlinux(args) => vmlinux::vmlinux(&args, shell),
         Command::Upgrade(args) => upgrade::upgrade(&args, shell),
+        Command::Completions(args) => {
+            // For the `cargo-xdp` executable: "cargo xdp" (our usage
+            // name) is two words to a shell.
+            let mut command = <Cli as clap::CommandFactory>::command();
+            let mut script = Vec::new();
+            clap_complete::generate(args.shell, &mut command, "cargo-xdp", &mut script);
+            if args.shell == clap_complete::Shell::Bash {
+                // clap_complete 4.6 names bash's cases for `cargo-xdp build`
+                // `cargo__xdp__subcmd__build` in one place and
+                // `cargo__subcmd__xdp__subcmd__build` in another (a `-` in
+                // the executable's name): make the second match the first.
+                let text =
+                    String::from_utf8_lossy(&script).replace("cargo__subcmd__xdp", "cargo__xdp");
+                script = text.into_bytes();
+            }
+            match std::io::Write::write_all(&mut std::io::stdout(), &script) {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+                _ => Ok(()),
+            }
+        }
         Command::Deploy(args) => deploy::deploy(&args, shell),
         Command::Status(args) => {
             let mut loader = vec!["status"];

@@ -4,7 +4,13 @@ use std::{fs, path::Path};
 
 use anyhow::{bail, Context, Result};
 
-use crate::{cli::NewArgs, messages::Message, names, shell::Shell, templates};
+use crate::{
+    cli::{NewArgs, Vcs},
+    messages::Message,
+    names,
+    shell::Shell,
+    templates,
+};
 
 pub fn new(args: &NewArgs, shell: &Shell) -> Result<()> {
     if args.list {
@@ -58,6 +64,9 @@ pub fn new(args: &NewArgs, shell: &Shell) -> Result<()> {
         fs::create_dir_all(path.parent().expect("files are inside the staging dir"))?;
         fs::write(&path, contents).with_context(|| format!("cannot write {}", path.display()))?;
     }
+    if args.vcs == Vcs::Git && !inside_git_repository(parent) {
+        init_git(staging.path(), shell);
+    }
     fs::rename(staging.path(), &dest)
         .with_context(|| format!("cannot create `{}`", dest.display()))?;
     // The directory now lives at `dest`; the TempDir guard must not delete it.
@@ -76,4 +85,35 @@ pub fn new(args: &NewArgs, shell: &Shell) -> Result<()> {
         path: &dest,
     });
     Ok(())
+}
+
+/// `dir` or a directory above it holds `.git` (a directory, or a file for
+/// worktrees and submodules): the new project joins that repository.
+fn inside_git_repository(dir: &Path) -> bool {
+    let Ok(dir) = dir.canonicalize() else {
+        return false;
+    };
+    dir.ancestors().any(|d| d.join(".git").exists())
+}
+
+/// `git init` in the (still hidden) project. Without git the project is
+/// made all the same, with a warning: it needs no repository to build.
+fn init_git(dir: &Path, shell: &Shell) {
+    let outcome = std::process::Command::new("git")
+        .args(["init", "--quiet"])
+        .arg(dir)
+        .stdout(std::process::Stdio::null())
+        .output();
+    match outcome {
+        Ok(out) if out.status.success() => {}
+        Ok(out) => shell.warn(format!(
+            "`git init` failed ({}), so the project is not a git repository: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )),
+        Err(_) => shell.warn(
+            "git is not installed, so the project is not a git repository (pass --vcs none to \
+             say that is what you want)",
+        ),
+    }
 }

@@ -280,6 +280,47 @@ fn check_rust_target(
     Ok(())
 }
 
+/// `rustc --version` of the rustc that builds the loader ($RUSTC, else the
+/// sysroot's), for the MANIFEST: cached in `xdp_dir` per rustc binary (path,
+/// size, mtime), so a no-op build starts no process for it.
+pub fn rustc_version(sysroot: &Result<PathBuf>, xdp_dir: &Path) -> String {
+    let rustc = match (std::env::var_os("RUSTC"), sysroot) {
+        (Some(rustc), _) => which::which(rustc).ok(),
+        (None, Ok(sysroot)) => Some(sysroot.join("bin/rustc")),
+        (None, Err(_)) => which::which("rustc").ok(),
+    };
+    let Some(rustc) = rustc else {
+        return "unknown".into();
+    };
+    let identity = std::fs::metadata(&rustc).ok().map(|m| {
+        let mtime = m
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
+        format!("{}|{}|{:?}", rustc.display(), m.len(), mtime)
+    });
+    let mut hasher = std::hash::DefaultHasher::new();
+    std::hash::Hash::hash(&identity, &mut hasher);
+    let cache = xdp_dir.join(format!(
+        "rustc-{:016x}.txt",
+        std::hash::Hasher::finish(&hasher)
+    ));
+    if let Ok(version) = std::fs::read_to_string(&cache) {
+        return version;
+    }
+    let version = Command::new(&rustc)
+        .arg("--version")
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "unknown".into());
+    if version != "unknown" && std::fs::create_dir_all(xdp_dir).is_ok() {
+        let _ = std::fs::write(&cache, &version);
+    }
+    version
+}
+
 /// The sysroot of the rustc that builds in `dir` (rustup picks the
 /// toolchain per directory).
 pub fn rust_sysroot(dir: &Path) -> Result<PathBuf> {
