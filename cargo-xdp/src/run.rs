@@ -132,7 +132,7 @@ pub fn run(args: &RunArgs, shell: &Shell) -> Result<()> {
         "Watching",
         format!("{} (Ctrl-C detaches and exits)", args.interface),
     );
-    let watched = watch(&privilege, loader, args.interval, &stop);
+    let watched = watch(&privilege, loader, args.interval, &stop, shell);
     let detached = detach(&privilege, loader, &args.interface);
     watched.and(detached)
 }
@@ -159,15 +159,7 @@ pub fn on_this_machine(
             .spawn()
             .context("cannot run the loader")?;
         let stdout = child.stdout.take().expect("stdout is piped");
-        for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)) {
-            if let Ok(answer) = serde_json::from_str(&line?) {
-                shell.message(&Message::LoaderAnswer {
-                    serial: None,
-                    command: loader_args[0],
-                    answer,
-                });
-            }
-        }
+        wrap_answers(stdout, loader_args[0], shell);
         child.wait()?
     };
     if !status.success() {
@@ -180,30 +172,63 @@ pub fn on_this_machine(
 }
 
 /// Runs `stats --watch` until it ends or we are told to stop.
-fn watch(privilege: &Privilege, loader: &Path, interval: f64, stop: &AtomicBool) -> Result<()> {
+fn watch(
+    privilege: &Privilege,
+    loader: &Path,
+    interval: f64,
+    stop: &AtomicBool,
+    shell: &Shell,
+) -> Result<()> {
     let interval = format!("{interval:.3}");
-    let args = ["stats", "--watch", "--interval", &interval].map(OsStr::new);
-    let mut stats = privilege
-        .command(loader, &args)
-        .spawn()
-        .context("cannot run the loader's stats")?;
-    loop {
-        if let Some(status) = stats.try_wait()? {
-            // Ctrl-C reaches the whole process group, so the loader may end first.
-            if !status.success() && !stop.load(Ordering::SeqCst) {
-                bail!("the loader's `stats` exited with {status}");
+    let mut args = ["stats", "--watch", "--interval", &interval]
+        .map(OsStr::new)
+        .to_vec();
+    let mut command = if shell.human() {
+        privilege.command(loader, &args)
+    } else {
+        args.push(OsStr::new("--json"));
+        let mut command = privilege.command(loader, &args);
+        command.stdout(std::process::Stdio::piped());
+        command
+    };
+    let mut stats = command.spawn().context("cannot run the loader's stats")?;
+    let stdout = stats.stdout.take();
+    thread::scope(|scope| {
+        // JSON: each sample wrapped as ours, as it comes.
+        if let Some(stdout) = stdout {
+            scope.spawn(|| wrap_answers(stdout, "stats", shell));
+        }
+        loop {
+            if let Some(status) = stats.try_wait()? {
+                // Ctrl-C reaches the whole process group, so the loader may end first.
+                if !status.success() && !stop.load(Ordering::SeqCst) {
+                    bail!("the loader's `stats` exited with {status}");
+                }
+                return Ok(());
             }
-            return Ok(());
+            if stop.load(Ordering::SeqCst) {
+                // SIGTERM, not SIGKILL: sudo passes it on to the root loader,
+                // which a user cannot signal itself.
+                // SAFETY: kill with a pid of our own child.
+                unsafe { libc::kill(stats.id() as libc::pid_t, libc::SIGTERM) };
+                let _ = wait_a_little(&mut stats);
+                return Ok(());
+            }
+            thread::sleep(Duration::from_millis(100));
         }
-        if stop.load(Ordering::SeqCst) {
-            // SIGTERM, not SIGKILL: sudo passes it on to the root loader,
-            // which a user cannot signal itself.
-            // SAFETY: kill with a pid of our own child.
-            unsafe { libc::kill(stats.id() as libc::pid_t, libc::SIGTERM) };
-            let _ = wait_a_little(&mut stats);
-            return Ok(());
+    })
+}
+
+/// The loader's JSON lines on stdout, each as a `loader-answer` message.
+fn wrap_answers(stdout: impl std::io::Read, command: &str, shell: &Shell) {
+    for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)).map_while(|l| l.ok()) {
+        if let Ok(answer) = serde_json::from_str(&line) {
+            shell.message(&Message::LoaderAnswer {
+                serial: None,
+                command,
+                answer,
+            });
         }
-        thread::sleep(Duration::from_millis(100));
     }
 }
 
