@@ -337,13 +337,20 @@ fn status(project: &Project, mut args: Args) -> Result<()> {
     } else if attachments.is_empty() {
         println!("{name}: not attached");
     } else {
+        // Modes can be long ("native (no pin)"): the column fits them.
+        let mode = attachments
+            .iter()
+            .map(|a| a.mode.len())
+            .max()
+            .unwrap_or(0)
+            .max(7);
         println!(
-            "{:<16} {:<7} {:<16} {:>8}",
+            "{:<16} {:<mode$} {:<16} {:>8}",
             "INTERFACE", "MODE", "PROGRAM", "PROG_ID"
         );
         for a in &attachments {
             println!(
-                "{:<16} {:<7} {:<16} {:>8}",
+                "{:<16} {:<mode$} {:<16} {:>8}",
                 a.interface, a.mode, a.program, a.program_id
             );
         }
