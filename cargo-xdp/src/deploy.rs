@@ -527,7 +527,7 @@ pub fn message<'a>(
 /// `cargo xdp status --adb` / `stats --adb`: root's deployed loader.
 ///
 /// With --message-format json the loader answers in JSON (its `--json`),
-/// each object wrapped in a `device` message; else its text is shown as is.
+/// each object wrapped in a `loader-answer` message; else its text is shown as is.
 pub fn on_device(
     device_args: &DeviceArgs,
     manifest_path: Option<&Path>,
@@ -553,12 +553,10 @@ pub fn on_device(
     let code = adb.shell_streaming(&command, |line| {
         if shell.human() {
             println!("{line}");
-        } else if let Ok(answer) = serde_json::from_str(line) {
-            shell.message(&Message::LoaderAnswer {
-                serial: Some(&adb.serial),
-                command: loader_command,
-                answer,
-            });
+        } else if let Some(message) =
+            crate::messages::loader_answer(Some(&adb.serial), loader_command, line)
+        {
+            shell.message(&message);
         }
     })?;
     match code {

@@ -86,6 +86,21 @@ pub enum Message<'a> {
     Error { message: String },
 }
 
+/// A line the loader printed with `--json`, as a `loader-answer`; None
+/// for a line that is not JSON (stdout stays JSON only).
+pub fn loader_answer<'a>(
+    serial: Option<&'a str>,
+    command: &'a str,
+    line: &str,
+) -> Option<Message<'a>> {
+    let answer = serde_json::from_str(line).ok()?;
+    Some(Message::LoaderAnswer {
+        serial,
+        command,
+        answer,
+    })
+}
+
 /// One unmet need in `doctor-finished`.
 #[derive(Serialize, Debug)]
 pub struct Missing<'a> {

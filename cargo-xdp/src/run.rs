@@ -22,7 +22,7 @@ use crate::{
     builder::{self, Built},
     cargo_args::CargoArgs,
     cli::{BuildArgs, RunArgs},
-    messages::Message,
+    messages,
     shell::Shell,
     toolchain,
 };
@@ -222,12 +222,8 @@ fn watch(
 /// The loader's JSON lines on stdout, each as a `loader-answer` message.
 fn wrap_answers(stdout: impl std::io::Read, command: &str, shell: &Shell) {
     for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)).map_while(|l| l.ok()) {
-        if let Ok(answer) = serde_json::from_str(&line) {
-            shell.message(&Message::LoaderAnswer {
-                serial: None,
-                command,
-                answer,
-            });
+        if let Some(message) = messages::loader_answer(None, command, &line) {
+            shell.message(&message);
         }
     }
 }
