@@ -36,19 +36,24 @@ fn new_writes_the_kern_user_pair() {
         "Cargo.toml",
         ".gitignore",
         "README.md",
-        "my-filter_kern/my-filter_kern.c",
-        "my-filter_kern/include/xdp_stats.h",
-        "my-filter_user/Cargo.toml",
-        "my-filter_user/src/main.rs",
+        "my-filter-kern/my-filter-kern.c",
+        "my-filter-kern/include/xdp_stats.h",
+        "my-filter-user/Cargo.toml",
+        "my-filter-user/src/main.rs",
     ] {
         assert!(root.join(file).is_file(), "{file} missing");
     }
     let manifest = fs::read_to_string(root.join("Cargo.toml")).unwrap();
     assert!(manifest.contains("name = \"my-filter\""));
+    // One style per name: hyphens throughout (`myfilter` gets myfilter_user).
+    assert!(
+        manifest.contains("loader = \"my-filter-user\""),
+        "{manifest}"
+    );
     let readme = fs::read_to_string(root.join("README.md")).unwrap();
     assert!(
         readme.contains("## Bringing an existing XDP program")
-            && readme.contains("cflags = [\"-Imy-filter_kern/common\"]")
+            && readme.contains("cflags = [\"-Imy-filter-kern/common\"]")
             && readme.contains("cargo xdp vmlinux"),
         "{readme}"
     );

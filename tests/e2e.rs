@@ -369,9 +369,9 @@ fn example_icmp_guard_answers_pings_only_from_allowed_networks() {
     ok(Command::new(env!("CARGO"))
         .current_dir(&example)
         .env("CARGO_TARGET_DIR", shared_target_dir())
-        .args(["test", "-q", "-p", "icmp-guard_user"]));
-    let loader = shared_target_dir().join("x86_64-unknown-linux-gnu/debug/icmp-guard_user");
-    let object = shared_target_dir().join("xdp/linux-x86_64/kern/icmp-guard_kern.o");
+        .args(["test", "-q", "-p", "icmp-guard-user"]));
+    let loader = shared_target_dir().join("x86_64-unknown-linux-gnu/debug/icmp-guard-user");
+    let object = shared_target_dir().join("xdp/linux-x86_64/kern/icmp-guard-kern.o");
     let net = NetPair::new("icmp-guard");
     let sender = format!("{}.1", net.receiver_ip.rsplit_once('.').unwrap().0);
     let attached = ok(net
@@ -445,7 +445,16 @@ fn status_and_detach_ask_the_kernel_not_only_the_pins() {
         "{status}"
     );
     let stats = here(&["stats", "--message-format", "json"]);
-    let answer: serde_json::Value = serde_json::from_str(stats.trim()).unwrap();
+    // The build's messages, then the loader's answer.
+    let messages: Vec<serde_json::Value> = stats
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        messages.iter().any(|m| m["reason"] == "build-finished"),
+        "{stats}"
+    );
+    let answer = messages.last().unwrap();
     assert_eq!(answer["reason"], "loader-answer", "{stats}");
     assert!(
         answer["serial"].is_null() && answer["answer"]["drop"].is_object(),

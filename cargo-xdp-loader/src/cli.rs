@@ -13,31 +13,33 @@ use crate::{
     xdp::{AttachRequest, Counter, Mode, Project, ACTIONS, DEFAULT_BPFFS},
 };
 
-fn usage(name: &str, ext: &dyn Extension) -> String {
+fn usage(project: &Project, ext: &dyn Extension) -> String {
     format!(
-        "{name}_user {version}: attach the {name} XDP program
+        "{command} {version}: attach the {name} XDP program
 
 Usage:
-  {name}_user attach IFACE [--mode auto|skb|native] [--prog NAME] [--object PATH]
+  {command} attach IFACE [--mode auto|skb|native] [--prog NAME] [--object PATH]
       [--set GLOBAL=VALUE]... [--tail MAP:INDEX=PROG]...{attach_rules}
-  {name}_user detach IFACE
-  {name}_user status [--json]
-  {name}_user maps [--object PATH] [--json]
-  {name}_user map dump MAP [--json]
-  {name}_user stats [--watch] [--interval SECS] [--count N] [--json]{rules_command}
+  {command} detach IFACE
+  {command} status [--json]
+  {command} maps [--object PATH] [--json]
+  {command} map dump MAP [--json]
+  {command} stats [--watch] [--interval SECS] [--count N] [--json]{rules_command}
 
 Options:
   --mode MODE     auto (default: native, else skb), skb (generic) or native (driver)
   --prog NAME     which program of the object to attach, by function or section name{default_prog}
   --set G=V       set the `const volatile` global G of the C program to the integer V
   --tail M:I=P    put program P into slot I of the PROG_ARRAY map M (tail calls)
-  --object PATH   the kern object (default: {name}_kern.o beside this binary)
+  --object PATH   the kern object (default: {kern}.o beside this binary)
   --bpffs DIR     where bpffs is mounted (default: {DEFAULT_BPFFS}); pins go to DIR/{name}/
 {rules_help}
 An attach outlives this process; attaching again replaces the program.
 Needs root.",
         version = env!("CARGO_PKG_VERSION"),
-        name = name,
+        name = project.name,
+        command = project.command(),
+        kern = project.kern_stem(),
         attach_rules = ext.attach_usage(),
         rules_command = ext.command_usage(),
         default_prog = ext
@@ -65,7 +67,18 @@ pub fn run(name: &'static str, extension: &dyn Extension) {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    if let Err(error) = run_with(name, extension, std::env::args().skip(1)) {
+    let mut arguments = std::env::args();
+    // Its own file name, for usage and hints (a project made before the
+    // naming rule, or a renamed binary, keeps its name).
+    let invoked_as = arguments.next().and_then(|arg0| {
+        Some(
+            std::path::Path::new(&arg0)
+                .file_name()?
+                .to_str()?
+                .to_string(),
+        )
+    });
+    if let Err(error) = run_as(name, invoked_as, extension, arguments) {
         eprintln!("error: {error:#}");
         std::process::exit(1);
     }
@@ -77,25 +90,36 @@ pub fn run_with(
     ext: &dyn Extension,
     arguments: impl IntoIterator<Item = String>,
 ) -> Result<()> {
+    run_as(name, None, ext, arguments)
+}
+
+fn run_as(
+    name: &'static str,
+    invoked_as: Option<String>,
+    ext: &dyn Extension,
+    arguments: impl IntoIterator<Item = String>,
+) -> Result<()> {
     let mut args = Args::new(arguments);
-    if args.flag("--help") || args.flag("-h") {
-        println!("{}", usage(name, ext));
-        return Ok(());
-    }
-    if args.flag("--version") || args.flag("-V") {
-        println!(
-            "{name}_user (cargo-xdp-loader {})",
-            env!("CARGO_PKG_VERSION")
-        );
-        return Ok(());
-    }
     let project = Project {
         name,
+        invoked_as,
         bpffs: args
             .value("--bpffs")?
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from(DEFAULT_BPFFS)),
     };
+    if args.flag("--help") || args.flag("-h") {
+        println!("{}", usage(&project, ext));
+        return Ok(());
+    }
+    if args.flag("--version") || args.flag("-V") {
+        println!(
+            "{} (cargo-xdp-loader {})",
+            project.command(),
+            env!("CARGO_PKG_VERSION")
+        );
+        return Ok(());
+    }
     let command = args.positional();
     match command.as_deref() {
         Some("attach") => attach(&project, ext, args),
@@ -114,9 +138,9 @@ pub fn run_with(
         Some("map") => map_command(&project, args),
         Some(other) => match ext.command(&project, other, args) {
             Some(result) => result,
-            None => anyhow::bail!("unknown command `{other}`\n\n{}", usage(name, ext)),
+            None => anyhow::bail!("unknown command `{other}`\n\n{}", usage(&project, ext)),
         },
-        None => anyhow::bail!("no command given\n\n{}", usage(name, ext)),
+        None => anyhow::bail!("no command given\n\n{}", usage(&project, ext)),
     }
 }
 
@@ -146,7 +170,7 @@ fn attach(project: &Project, ext: &dyn Extension, mut args: Args) -> Result<()> 
     let object = match object_arg {
         Some(path) => PathBuf::from(path),
         None => {
-            let (object, table_program) = attach_rule_for(name, &interface)?;
+            let (object, table_program) = attach_rule_for(project, &interface)?;
             if program.is_none() {
                 program = table_program;
             }
@@ -175,7 +199,7 @@ fn list_maps(project: &Project, mut args: Args) -> Result<()> {
     let json = args.flag("--json");
     let object = match args.value("--object")? {
         Some(path) => PathBuf::from(path),
-        None => object_beside_exe(project.name)?,
+        None => object_beside_exe(project)?,
     };
     args.finish()?;
     let declared = maps::declared(&object)?;
@@ -213,11 +237,10 @@ fn list_maps(project: &Project, mut args: Args) -> Result<()> {
 
 /// `map dump MAP`: a pinned map's entries, in hex.
 fn map_command(project: &Project, mut args: Args) -> Result<()> {
-    let name_of_project = project.name;
     let json = args.flag("--json");
     match args.positional().as_deref() {
         Some("dump") => {}
-        _ => anyhow::bail!("usage: {name_of_project}_user map dump MAP [--json]"),
+        _ => anyhow::bail!("usage: {} map dump MAP [--json]", project.command()),
     }
     let name = args
         .positional()
@@ -288,15 +311,16 @@ fn our_programs() -> Vec<String> {
     names
 }
 
-/// The default kern object: the attach table's, else {name}_kern.o, beside
+/// The default kern object: the attach table's, else NAME_kern.o, beside
 /// this binary.
-fn object_beside_exe(name: &str) -> Result<PathBuf> {
-    Ok(attach_rule_for(name, "*")?.0)
+fn object_beside_exe(project: &Project) -> Result<PathBuf> {
+    Ok(attach_rule_for(project, "*")?.0)
 }
 
 /// `{name}.attach` beside this binary: the first line for `interface`, else
 /// the first for all (`*`): (object path, program).
-fn attach_rule_for(name: &str, interface: &str) -> Result<(PathBuf, Option<String>)> {
+fn attach_rule_for(project: &Project, interface: &str) -> Result<(PathBuf, Option<String>)> {
+    let name = project.name;
     let exe = std::env::current_exe().context("cannot find this executable's path")?;
     let table =
         std::fs::read_to_string(exe.with_file_name(format!("{name}.attach"))).unwrap_or_default();
@@ -314,7 +338,10 @@ fn attach_rule_for(name: &str, interface: &str) -> Result<(PathBuf, Option<Strin
             exe.with_file_name(format!("{}.o", w[1])),
             (w[2] != "-").then(|| w[2].to_string()),
         ),
-        None => (exe.with_file_name(format!("{name}_kern.o")), None),
+        None => (
+            exe.with_file_name(format!("{}.o", project.kern_stem())),
+            None,
+        ),
     })
 }
 

@@ -93,6 +93,9 @@ pub struct Attachment {
 pub struct Project {
     pub name: &'static str,
     pub bpffs: PathBuf,
+    /// How the loader was run (its file name), for usage and hints; None:
+    /// by cargo-xdp's naming rule.
+    pub invoked_as: Option<String>,
 }
 
 pub struct AttachRequest<'a> {
@@ -111,6 +114,19 @@ pub struct AttachRequest<'a> {
 }
 
 impl Project {
+    /// The loader's command (`myfilter_user`; `my-filter-user` for a name
+    /// with hyphens): cargo-xdp's names::loader_crate rule, kept in step.
+    pub fn command(&self) -> String {
+        self.invoked_as
+            .clone()
+            .unwrap_or_else(|| joined(self.name, "user"))
+    }
+
+    /// The first kern source's stem (`myfilter_kern`, `my-filter-kern`).
+    pub fn kern_stem(&self) -> String {
+        joined(self.name, "kern")
+    }
+
     fn dir(&self) -> PathBuf {
         self.bpffs.join(self.name)
     }
@@ -259,9 +275,9 @@ impl Project {
                     describe_program(now.program_id)
                 ),
                 None => bail!(
-                    "nothing of {} is attached to {interface} (see `{}_user status`)",
+                    "nothing of {} is attached to {interface} (see `{} status`)",
                     self.name,
-                    self.name
+                    self.command()
                 ),
             };
         };
@@ -368,11 +384,11 @@ impl Project {
                 )
             };
             bail!(
-                "{} is not attached anywhere (no {}): attach it first with `{}_user attach \
+                "{} is not attached anywhere (no {}): attach it first with `{} attach \
                  IFACE`{others}",
                 self.name,
                 path.display(),
-                self.name
+                self.command()
             );
         }
         let data =
@@ -488,6 +504,12 @@ fn refused(program: &str, error: ProgramError) -> anyhow::Error {
         ),
         other => anyhow!(other).context(format!("cannot load program `{program}`")),
     }
+}
+
+/// `name` and `part` joined in the name's own style: `-` if it has one.
+fn joined(name: &str, part: &str) -> String {
+    let separator = if name.contains('-') { '-' } else { '_' };
+    format!("{name}{separator}{part}")
 }
 
 pub fn require_root() -> Result<()> {
@@ -674,7 +696,18 @@ mod tests {
         let project = Project {
             name: "p",
             bpffs: PathBuf::from("/sys/fs/bpf"),
+            invoked_as: None,
         };
+        assert_eq!(project.command(), "p_user");
+        let hyphenated = Project {
+            name: "wifi-guard",
+            bpffs: PathBuf::from("/sys/fs/bpf"),
+            invoked_as: None,
+        };
+        assert_eq!(
+            (hyphenated.command(), hyphenated.kern_stem()),
+            ("wifi-guard-user".to_string(), "wifi-guard-kern".to_string())
+        );
         assert_eq!(
             project.pin_for("wlan0"),
             Path::new("/sys/fs/bpf/p/progs/wlan0")

@@ -201,7 +201,11 @@ fn stamp_key(contents: &Contents) -> String {
         contents.api,
         env!("CARGO_PKG_VERSION"),
         SCRIPTS
-            .map(|(script, _)| sha256_hex(&templates::bundle_file(script, contents.name)))
+            .map(|(script, _)| sha256_hex(&templates::bundle_file(
+                script,
+                contents.name,
+                &loader_name(contents)
+            )))
             .join(","),
     )
 }
@@ -256,7 +260,7 @@ fn collect(contents: &Contents) -> Result<Vec<File>> {
         files.push(File {
             name: script.into(),
             mode,
-            bytes: templates::bundle_file(script, contents.name),
+            bytes: templates::bundle_file(script, contents.name, &loader_name(contents)),
         });
     }
     files.sort_by(|a, b| a.name.cmp(&b.name));
@@ -281,6 +285,11 @@ fn file_name(path: &Path) -> Result<String> {
 /// `key: value` lines, then per file `sha256: HEX  FILE` (the hash and name
 /// as `sha256sum` prints them) and `size: BYTES  FILE` (root copies no more
 /// than that from the shell user's staging directory).
+/// The loader's file name in the bundle.
+fn loader_name(contents: &Contents) -> String {
+    file_name(contents.loader).unwrap_or_default()
+}
+
 pub fn manifest(contents: &Contents, files: &[File]) -> String {
     let loader = file_name(contents.loader).unwrap_or_default();
     let kern: Vec<String> = contents

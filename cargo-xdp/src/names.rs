@@ -106,6 +106,24 @@ pub fn validate(name: &str) -> Result<()> {
     Ok(())
 }
 
+/// The loader crate (and its executable): `myfilter_user`, or for a name
+/// written with hyphens `my-filter-user`: one style per name, as cargo
+/// users write package names.
+pub fn loader_crate(name: &str) -> String {
+    joined(name, "user")
+}
+
+/// The kern directory and its first source's stem: `myfilter_kern`,
+/// `my-filter-kern`.
+pub fn kern_stem(name: &str) -> String {
+    joined(name, "kern")
+}
+
+fn joined(name: &str, part: &str) -> String {
+    let separator = if name.contains('-') { '-' } else { '_' };
+    format!("{name}{separator}{part}")
+}
+
 /// The name as a C identifier: `-` becomes `_`.
 pub fn c_identifier(name: &str) -> String {
     name.replace('-', "_")
@@ -148,6 +166,15 @@ pub fn closest<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn crate_names_keep_the_style_of_the_project_name() {
+        assert_eq!(loader_crate("myfilter"), "myfilter_user");
+        assert_eq!(loader_crate("my_filter"), "my_filter_user");
+        assert_eq!(loader_crate("my-filter"), "my-filter-user");
+        assert_eq!(kern_stem("my-filter"), "my-filter-kern");
+        assert_eq!(kern_stem("wifi"), "wifi_kern");
+    }
 
     #[test]
     fn accepts_ordinary_names() {

@@ -119,10 +119,8 @@ impl Project {
             loader_manifest,
         };
         if project.meta.kern.is_empty() {
-            project.meta.kern = vec![PathBuf::from(format!(
-                "{0}_kern/{0}_kern.c",
-                project.meta.name
-            ))];
+            let kern = crate::names::kern_stem(&project.meta.name);
+            project.meta.kern = vec![PathBuf::from(format!("{kern}/{kern}.c"))];
         }
         check_kern_sources(&project.root, &project.meta.kern, &manifest)?;
         check_attach_rules(&project.meta, &manifest)?;

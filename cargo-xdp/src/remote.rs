@@ -159,7 +159,7 @@ pub fn parse_probe(output: &str) -> Probe {
 /// root-entry.sh as it is sent: without indentation, comment and blank
 /// lines (push-and-attach.sh strips it the same way).
 pub fn root_entry_text() -> String {
-    let script = templates::bundle_file(bundle::ROOT_ENTRY, "");
+    let script = templates::bundle_file(bundle::ROOT_ENTRY, "", "");
     String::from_utf8_lossy(&script)
         .lines()
         .map(str::trim_start)

@@ -2,7 +2,9 @@
 //!
 //! `templates/common/` is written for every project, then the chosen
 //! template's directory on top of it. In paths `__name__` becomes the
-//! project name; in contents `{{name}}`, `{{c_name}}` (C identifier) and
+//! project name, `__loader__` and `__kern__` the loader crate and kern
+//! directory (names::loader_crate, names::kern_stem); in contents
+//! `{{name}}`, `{{loader}}`, `{{kern}}`, `{{c_name}}` (C identifier) and
 //! `{{template}}` are replaced. Nothing else is touched, so Rust's own `{{`
 //! escapes in the templates stay as they are.
 
@@ -72,9 +74,13 @@ pub fn render(template: &str, name: &str) -> Result<Vec<(PathBuf, Vec<u8>)>> {
     }
     files.sort();
     let c_name = names::c_identifier(name);
+    let loader = names::loader_crate(name);
+    let kern = names::kern_stem(name);
     let loader_dependency = loader_dependency();
     let vars = [
         ("{{name}}", name),
+        ("{{loader}}", loader.as_str()),
+        ("{{kern}}", kern.as_str()),
         ("{{c_name}}", c_name.as_str()),
         ("{{template}}", template),
         ("{{loader_dependency}}", loader_dependency.as_str()),
@@ -82,7 +88,11 @@ pub fn render(template: &str, name: &str) -> Result<Vec<(PathBuf, Vec<u8>)>> {
     Ok(files
         .into_iter()
         .map(|(path, bytes)| {
-            let path = PathBuf::from(project_path(&path).replace("__name__", name));
+            let path = project_path(&path)
+                .replace("__loader__", &loader)
+                .replace("__kern__", &kern)
+                .replace("__name__", name);
+            let path = PathBuf::from(path);
             (path, fill(bytes, &vars))
         })
         .collect())
@@ -108,15 +118,16 @@ fn project_path(template_path: &str) -> String {
     }
 }
 
-/// A file of `templates/bundle/` with `{{name}}` filled in.
-pub fn bundle_file(file: &str, name: &str) -> Vec<u8> {
+/// A file of `templates/bundle/` with `{{name}}` and `{{loader}}` (the
+/// loader executable's file name) filled in.
+pub fn bundle_file(file: &str, name: &str, loader: &str) -> Vec<u8> {
     let path = format!("bundle/{file}");
     let bytes = TEMPLATE_FILES
         .iter()
         .find(|(p, _)| *p == path)
         .map(|(_, bytes)| *bytes)
         .unwrap_or_else(|| panic!("templates/{path} is embedded at build time"));
-    fill(bytes, &[("{{name}}", name)])
+    fill(bytes, &[("{{name}}", name), ("{{loader}}", loader)])
 }
 
 /// The version of the loader runtime a new project depends on: this
@@ -180,20 +191,20 @@ mod tests {
     #[test]
     fn renders_the_kern_user_pair() {
         let files = render("filter", "my-filter").unwrap();
-        let kern = file(&files, "my-filter_kern/my-filter_kern.c");
+        let kern = file(&files, "my-filter-kern/my-filter-kern.c");
         assert!(kern.contains("SEC(\"xdp\")"));
         assert!(!kern.contains("{{"));
-        file(&files, "my-filter_kern/include/xdp_stats.h");
-        let manifest = file(&files, "my-filter_user/Cargo.toml");
-        assert!(manifest.contains("name = \"my-filter_user\""));
+        file(&files, "my-filter-kern/include/xdp_stats.h");
+        let manifest = file(&files, "my-filter-user/Cargo.toml");
+        assert!(manifest.contains("name = \"my-filter-user\""));
         assert!(manifest.contains("aya = \"=0.14.0\""));
         // The runtime by version (and here, in a checkout, by path too).
         assert!(manifest.contains("cargo-xdp-loader = { version = \"0.1.0\", path = "));
-        let main = file(&files, "my-filter_user/src/main.rs");
+        let main = file(&files, "my-filter-user/src/main.rs");
         assert!(main.contains("cargo_xdp_loader::run(\"my-filter\", &rules::LOADER);"));
-        let rules = file(&files, "my-filter_user/src/rules.rs");
+        let rules = file(&files, "my-filter-user/src/rules.rs");
         assert!(rules.contains("impl Extension for Filter"));
-        assert!(rules.contains("my-filter_user rules"));
+        assert!(rules.contains("my-filter-user rules"));
         file(&files, ".gitignore");
         let root = file(&files, "Cargo.toml");
         assert!(root.contains("[workspace.metadata.xdp]"));

@@ -19,7 +19,7 @@ base=/data/local/cargo-xdp
 final=$base/$name
 new=$base/.$name.new
 old=$base/.$name.old
-loader=${name}_user
+loader='{{loader}}'
 
 fail() {
     echo "error: $*" >&2

@@ -1,4 +1,4 @@
-//! icmp-guard_user: the loader of icmp-guard. It attaches icmp-guard_kern.o
+//! icmp-guard-user: the loader of icmp-guard. It attaches icmp-guard-kern.o
 //! on this machine or on a device, which needs no cargo-xdp at run time.
 //!
 //! The runtime (the cargo-xdp-loader crate) does attach, detach, status,

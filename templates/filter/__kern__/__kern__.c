@@ -5,7 +5,7 @@
  * its (protocol, destination port) or its source address matches a rule.
  * The loader fills the rule maps:
  *
- *     {{name}}_user attach IFACE --drop-proto icmp --drop-port udp/9999 --drop-src 10.0.0.0/8
+ *     {{loader}} attach IFACE --drop-proto icmp --drop-port udp/9999 --drop-src 10.0.0.0/8
  *
  * Every packet is counted per XDP action in `xdp_stats` (xdp_stats.h). */
 #include <linux/if_ether.h>

@@ -6,8 +6,8 @@
  * dropped too (nobody should steer a phone's routes), unless the loader
  * sets the global drop_redirects to 0. Everything else passes untouched.
  *
- *     icmp-guard_user attach wlan0 --allow 192.168.1.0/24 --allow fd00::/8
- *     icmp-guard_user icmp          # what was seen and dropped, per ICMP type
+ *     icmp-guard-user attach wlan0 --allow 192.168.1.0/24 --allow fd00::/8
+ *     icmp-guard-user icmp          # what was seen and dropped, per ICMP type
  *
  * Started from `cargo xdp new icmp-guard` (the filter template): the
  * Ethernet/VLAN parsing and the xdp_stats counters are the template's. */

@@ -1,4 +1,4 @@
-//! {{name}}_user: the loader of {{name}}. It attaches {{name}}_kern.o on this
+//! {{loader}}: the loader of {{name}}. It attaches {{kern}}.o on this
 //! machine or on a device, which needs no cargo-xdp at run time.
 //!
 //! The runtime (the cargo-xdp-loader crate) does attach, detach, status,

@@ -1,6 +1,6 @@
 /* {{name}}: the classic three XDP programs. Pick one when attaching:
  *
- *     {{name}}_user attach IFACE --prog xdp_drop
+ *     {{loader}} attach IFACE --prog xdp_drop
  *
  * aya (the loader's library) names programs by function and wants the
  * section to be exactly "xdp", so the three live in one section and are

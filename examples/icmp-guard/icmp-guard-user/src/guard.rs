@@ -2,10 +2,10 @@
 //! side's LPM tries `allow_v4` and `allow_v6`) and the per-type ICMP
 //! counters (`icmp_types`).
 //!
-//!     icmp-guard_user attach wlan0 --allow 192.168.1.0/24
-//!     icmp-guard_user allow 10.8.0.0/16          # one more, while attached
-//!     icmp-guard_user allow --delete 10.8.0.0/16
-//!     icmp-guard_user icmp                        # seen and dropped per type
+//!     icmp-guard-user attach wlan0 --allow 192.168.1.0/24
+//!     icmp-guard-user allow 10.8.0.0/16          # one more, while attached
+//!     icmp-guard-user allow --delete 10.8.0.0/16
+//!     icmp-guard-user icmp                        # seen and dropped per type
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -28,7 +28,7 @@ impl Extension for Guard {
     }
 
     fn command_usage(&self) -> &str {
-        "\n  icmp-guard_user allow [--delete | --clear] [CIDR]...\n  icmp-guard_user icmp [--json]"
+        "\n  icmp-guard-user allow [--delete | --clear] [CIDR]...\n  icmp-guard-user icmp [--json]"
     }
 
     fn help(&self) -> &str {
@@ -129,7 +129,7 @@ fn write_networks(project: &Project, networks: &[Network], allow: bool) -> Resul
                 bail!(
                     "{map} holds at most {max} networks and has {have}: the {adding} new ones do \
                      not fit; nothing was written. Remove some (`allow --delete`), or raise \
-                     max_entries of {map} in icmp-guard_kern.c"
+                     max_entries of {map} in icmp-guard-kern.c"
                 );
             }
         }

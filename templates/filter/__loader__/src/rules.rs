@@ -26,7 +26,7 @@ impl Extension for Filter {
     }
 
     fn command_usage(&self) -> &str {
-        "\n  {{name}}_user rules [--clear] [--delete] [--drop-proto ...] [--drop-port ...] [--drop-src ...]"
+        "\n  {{loader}} rules [--clear] [--delete] [--drop-proto ...] [--drop-port ...] [--drop-src ...]"
     }
 
     fn help(&self) -> &str {
