@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use crate::{
     args::Args,
     extension::Extension,
-    maps, setup,
+    maps, setup, testrun,
     xdp::{AttachRequest, Counter, Mode, Project, ACTIONS, DEFAULT_BPFFS},
 };
 
@@ -24,7 +24,8 @@ Usage:
   {command} status [--json]
   {command} maps [--object PATH] [--json]
   {command} map dump MAP [--json]
-  {command} stats [--watch] [--interval SECS] [--count N] [--json]{rules_command}
+  {command} stats [--watch] [--interval SECS] [--count N] [--json]
+  {command} test-run CASES [--object PATH]   (packets through the program: cargo xdp test){rules_command}
 
 Options:
   --mode MODE     auto (default: native, else skb), skb (generic) or native (driver)
@@ -133,6 +134,18 @@ fn run_as(
             Ok(())
         }
         Some("status") => status(&project, args),
+        Some("test-run") => {
+            let object = args.value("--object")?;
+            let cases = args
+                .positional()
+                .context("test-run needs the cases file: test-run CASES [--object PATH]")?;
+            args.finish()?;
+            let object = match object {
+                Some(path) => PathBuf::from(path),
+                None => object_beside_exe(&project)?,
+            };
+            testrun::command(&project, ext, std::path::Path::new(&cases), &object)
+        }
         Some("stats") => stats(&project, args),
         Some("maps") => list_maps(&project, args),
         Some("map") => map_command(&project, args),

@@ -23,8 +23,10 @@
 //!
 //! Modules: [`cli`] (the commands), [`xdp`] (attach, detach, status,
 //! counters, bpffs and pins), [`netlink`] (XDP over rtnetlink), [`setup`]
-//! (globals and tail calls), [`maps`] (listing and dumping maps), [`args`]
-//! (the argument reader: no clap, a loader stays small).
+//! (globals and tail calls), [`maps`] (listing and dumping maps),
+//! [`testrun`] (`test-run`: packets through BPF_PROG_TEST_RUN, for `cargo
+//! xdp test`), [`args`] (the argument reader: no clap, a loader stays
+//! small); `sys` holds the raw bpf() calls aya does not make.
 
 pub mod args;
 pub mod cli;
@@ -32,6 +34,8 @@ pub mod extension;
 pub mod maps;
 pub mod netlink;
 pub mod setup;
+mod sys;
+pub mod testrun;
 pub mod xdp;
 
 pub use args::Args;

@@ -163,23 +163,10 @@ struct ElementAttr {
 const BPF_MAP_LOOKUP_ELEM: libc::c_long = 1;
 const BPF_MAP_GET_NEXT_KEY: libc::c_long = 4;
 
-fn bpf(command: libc::c_long, attr: &ElementAttr) -> io::Result<()> {
-    // SAFETY: attr is a valid bpf_attr prefix for this command; the kernel
-    // reads at most its size, and writes only through the pointers in it,
-    // which point to buffers of the map's key/value sizes.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_bpf,
-            command,
-            attr as *const ElementAttr,
-            std::mem::size_of::<ElementAttr>(),
-        )
-    };
-    if rc < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
+fn bpf(command: libc::c_long, mut attr: ElementAttr) -> io::Result<()> {
+    // SAFETY: ElementAttr is the map element commands' bpf_attr; its
+    // pointers point to buffers of the map's key and value sizes.
+    unsafe { crate::sys::bpf(command, &mut attr) }.map(|_| ())
 }
 
 /// The key after `key` (the first when None); false at the end.
@@ -191,7 +178,7 @@ fn next_key(fd: BorrowedFd, key: Option<&[u8]>, next: &mut [u8]) -> Result<bool>
         value: next.as_mut_ptr() as u64,
         flags: 0,
     };
-    match bpf(BPF_MAP_GET_NEXT_KEY, &attr) {
+    match bpf(BPF_MAP_GET_NEXT_KEY, attr) {
         Ok(()) => Ok(true),
         Err(error) if error.raw_os_error() == Some(libc::ENOENT) => Ok(false),
         Err(error) => Err(error).context("BPF_MAP_GET_NEXT_KEY failed"),
@@ -206,7 +193,7 @@ fn lookup(fd: BorrowedFd, key: &[u8], value: &mut [u8]) -> io::Result<()> {
         value: value.as_mut_ptr() as u64,
         flags: 0,
     };
-    bpf(BPF_MAP_LOOKUP_ELEM, &attr)
+    bpf(BPF_MAP_LOOKUP_ELEM, attr)
 }
 
 pub fn hex(bytes: &[u8]) -> String {

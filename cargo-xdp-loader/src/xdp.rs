@@ -425,7 +425,7 @@ fn pinned_program_id(pin: &Path) -> Option<u32> {
 
 /// `<object>.sections` beside a kern object whose legacy sections cargo xdp
 /// build renamed to `xdp`: (old section, function) pairs.
-fn renamed_sections(object: &Path) -> Vec<(String, String)> {
+pub(crate) fn renamed_sections(object: &Path) -> Vec<(String, String)> {
     fs::read_to_string(object.with_extension("sections"))
         .unwrap_or_default()
         .lines()
@@ -437,7 +437,7 @@ fn renamed_sections(object: &Path) -> Vec<(String, String)> {
 }
 
 /// The program to attach: by function name, else by the (old) section name.
-fn choose_program(
+pub(crate) fn choose_program(
     names: &[String],
     sections: &[(String, String)],
     wanted: Option<&str>,
@@ -492,7 +492,7 @@ fn detach_from(ifindex: u32, now: Attached) -> Result<()> {
         .map_err(|e| anyhow!("the kernel refused to detach: {e}"))
 }
 
-fn refused(program: &str, error: ProgramError) -> anyhow::Error {
+pub(crate) fn refused(program: &str, error: ProgramError) -> anyhow::Error {
     match error {
         ProgramError::LoadError {
             io_error,
@@ -582,7 +582,7 @@ fn interface_index(interface: &str) -> Result<u32> {
 /// Kernels before 5.11 charge BPF maps to RLIMIT_MEMLOCK, which is 64 KiB on
 /// many phones: lift it for this process. Without CAP_SYS_RESOURCE (some
 /// containers) only up to the hard limit; newer kernels do not use it.
-fn raise_memlock() {
+pub(crate) fn raise_memlock() {
     let unlimited = libc::rlimit {
         rlim_cur: libc::RLIM_INFINITY,
         rlim_max: libc::RLIM_INFINITY,
@@ -611,7 +611,7 @@ fn is_bpffs(dir: &Path) -> bool {
 /// Pins need bpffs: the one at `dir`, else a new one mounted there, but
 /// only on a missing or empty directory (never over files), and saying so;
 /// it stays mounted, as the pins live in it.
-fn ensure_bpffs(dir: &Path) -> Result<()> {
+pub(crate) fn ensure_bpffs(dir: &Path) -> Result<()> {
     if is_bpffs(dir) {
         return Ok(());
     }

@@ -1,0 +1,369 @@
+//! `test-run CASES`: each case's packet through the project's program with
+//! BPF_PROG_TEST_RUN, on this machine's kernel and verifier, answered as one
+//! JSON line per case. `cargo xdp test` writes the cases (and reads the
+//! answers), here or on a device. Every case gets maps of its own: the
+//! object is loaded afresh with its maps pinned in a private directory of
+//! the bpffs, the case's options written into them as `attach` would, and
+//! the directory removed after. Nothing is attached to any interface.
+//!
+//! The cases file, one field per line (written by cargo-xdp, so no quoting):
+//!
+//! ```text
+//! case drop_dns
+//! arg --drop-port
+//! arg udp/53
+//! map drop_port
+//! packet 0200000000010200...
+//! repeat 1
+//! end
+//! ```
+//!
+//! `arg`s are what `attach` takes (the project's options, `--prog`, `--set`,
+//! `--tail`); `map` names a map whose entries the answer carries.
+
+use std::{
+    fs,
+    os::fd::{AsFd, AsRawFd},
+    path::{Path, PathBuf},
+};
+
+use anyhow::{bail, Context, Result};
+use aya::programs::Xdp;
+
+use crate::{
+    args::Args,
+    extension::Extension,
+    maps, setup,
+    xdp::{self, Project, ACTIONS},
+};
+
+/// One case of a cases file.
+#[derive(Debug, Default, PartialEq)]
+pub struct Case {
+    pub name: String,
+    pub args: Vec<String>,
+    pub maps: Vec<String>,
+    pub packet: Vec<u8>,
+    pub repeat: u32,
+}
+
+/// Reads a cases file (see the module's documentation).
+pub fn parse_cases(text: &str) -> Result<Vec<Case>> {
+    let mut cases = Vec::new();
+    let mut current: Option<Case> = None;
+    for (number, line) in text.lines().enumerate() {
+        let line = line.trim_end_matches('\r');
+        if line.is_empty() {
+            continue;
+        }
+        let (key, value) = line.split_once(' ').unwrap_or((line, ""));
+        let at = || format!("line {} of the cases", number + 1);
+        match (key, current.as_mut()) {
+            ("case", None) => {
+                current = Some(Case {
+                    name: value.to_string(),
+                    repeat: 1,
+                    ..Case::default()
+                })
+            }
+            ("arg", Some(case)) => case.args.push(value.to_string()),
+            ("map", Some(case)) => case.maps.push(value.to_string()),
+            ("packet", Some(case)) => {
+                case.packet = unhex(value).with_context(|| format!("{}: bad hex", at()))?
+            }
+            ("repeat", Some(case)) => {
+                case.repeat = value
+                    .parse()
+                    .ok()
+                    .filter(|&n| n > 0)
+                    .with_context(|| format!("{}: repeat takes a count", at()))?
+            }
+            ("end", Some(_)) => cases.extend(current.take()),
+            _ => bail!("{}: `{line}` is not expected here", at()),
+        }
+    }
+    if let Some(case) = current {
+        bail!("case `{}` has no `end`", case.name);
+    }
+    Ok(cases)
+}
+
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+/// What the kernel returned for one packet.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The XDP action (XDP_DROP is 1, XDP_PASS 2 ...).
+    pub action: u32,
+    /// The packet as the program left it.
+    pub packet: Vec<u8>,
+    /// Mean time per run, in nanoseconds, as the kernel measured it.
+    pub duration_ns: u32,
+}
+
+/// `union bpf_attr` for BPF_PROG_TEST_RUN (the `test` member, up to `cpu`).
+#[repr(C)]
+#[derive(Default)]
+struct TestRunAttr {
+    prog_fd: u32,
+    retval: u32,
+    data_size_in: u32,
+    data_size_out: u32,
+    data_in: u64,
+    data_out: u64,
+    repeat: u32,
+    duration: u32,
+    ctx_size_in: u32,
+    ctx_size_out: u32,
+    ctx_in: u64,
+    ctx_out: u64,
+    flags: u32,
+    cpu: u32,
+}
+
+const BPF_PROG_TEST_RUN: libc::c_long = 10;
+
+/// Runs `packet` through the loaded program `fd`, `repeat` times.
+pub fn run_packet(fd: std::os::fd::BorrowedFd, packet: &[u8], repeat: u32) -> Result<Outcome> {
+    // Room for a program that grows the packet (bpf_xdp_adjust_tail).
+    let mut out = vec![0u8; packet.len() + 4096];
+    let mut attr = TestRunAttr {
+        prog_fd: fd.as_raw_fd() as u32,
+        data_size_in: packet.len() as u32,
+        data_size_out: out.len() as u32,
+        data_in: packet.as_ptr() as u64,
+        data_out: out.as_mut_ptr() as u64,
+        repeat,
+        ..TestRunAttr::default()
+    };
+    // SAFETY: TestRunAttr is the `test` member of bpf_attr; data_in and
+    // data_out point to buffers of data_size_in and data_size_out bytes.
+    unsafe { crate::sys::bpf(BPF_PROG_TEST_RUN, &mut attr) }.map_err(|error| {
+        let hint = match error.raw_os_error() {
+            Some(libc::EINVAL) if packet.len() < 14 => {
+                " (a packet shorter than an Ethernet header)"
+            }
+            Some(libc::EPERM) => " (needs root, or CAP_BPF and CAP_NET_ADMIN)",
+            _ => "",
+        };
+        anyhow::anyhow!("the kernel refused BPF_PROG_TEST_RUN: {error}{hint}")
+    })?;
+    out.truncate(attr.data_size_out as usize);
+    Ok(Outcome {
+        action: attr.retval,
+        packet: out,
+        duration_ns: attr.duration,
+    })
+}
+
+/// `test-run CASES [--object O]`: every case, one JSON answer each, in order.
+pub fn command(project: &Project, ext: &dyn Extension, cases: &Path, object: &Path) -> Result<()> {
+    xdp::require_root()?;
+    let text = fs::read_to_string(cases)
+        .with_context(|| format!("cannot read the cases {}", cases.display()))?;
+    for case in parse_cases(&text)? {
+        let answer = match run_case(project, ext, object, &case) {
+            Ok(answer) => answer,
+            Err(error) => format!(
+                r#"{{"case":{},"error":{}}}"#,
+                json_string(&case.name),
+                json_string(&format!("{error:#}"))
+            ),
+        };
+        println!("{answer}");
+    }
+    Ok(())
+}
+
+/// One case in maps of its own, removed afterwards whatever happened.
+fn run_case(project: &Project, ext: &dyn Extension, object: &Path, case: &Case) -> Result<String> {
+    let scratch = Scratch::new(project)?;
+    let result = run_in(&scratch.project, ext, object, case);
+    drop(scratch);
+    result
+}
+
+/// A private bpffs directory for one case's pins.
+struct Scratch {
+    project: Project,
+    root: PathBuf,
+}
+
+impl Scratch {
+    fn new(project: &Project) -> Result<Scratch> {
+        xdp::ensure_bpffs(&project.bpffs)?;
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let root = project
+            .bpffs
+            .join(format!(".{}-test-{}-{n}", project.name, std::process::id()));
+        let scratch = Scratch {
+            project: Project {
+                name: project.name,
+                bpffs: root.clone(),
+                invoked_as: project.invoked_as.clone(),
+            },
+            root,
+        };
+        fs::create_dir_all(scratch.project.maps_dir())
+            .with_context(|| format!("cannot create {}", scratch.root.display()))?;
+        Ok(scratch)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.root);
+    }
+}
+
+fn run_in(project: &Project, ext: &dyn Extension, object: &Path, case: &Case) -> Result<String> {
+    let mut args = Args::new(case.args.iter().cloned());
+    let program = args.value("--prog")?;
+    let globals = args
+        .values("--set")?
+        .iter()
+        .map(|v| setup::Global::parse(v))
+        .collect::<Result<Vec<_>>>()?;
+    let tails = args
+        .values("--tail")?
+        .iter()
+        .map(|v| setup::TailCall::parse(v))
+        .collect::<Result<Vec<_>>>()?;
+    let options = ext.attach_options(&mut args)?;
+    args.finish()?;
+    xdp::raise_memlock();
+    let maps_dir = project.maps_dir();
+    let mut ebpf = setup::load(object, &maps_dir, &globals)?;
+    let names: Vec<String> = ebpf.programs().map(|(name, _)| name.to_string()).collect();
+    let sections = xdp::renamed_sections(object);
+    let chosen = xdp::choose_program(&names, &sections, program.as_deref(), ext.default_program())?;
+    let xdp_program: &mut Xdp = ebpf
+        .program_mut(&chosen)
+        .expect("program listed above")
+        .try_into()
+        .with_context(|| format!("program `{chosen}` is not an XDP program"))?;
+    xdp_program
+        .load()
+        .map_err(|error| xdp::refused(&chosen, error))?;
+    setup::fill_tail_calls(&mut ebpf, &tails, &maps_dir)?;
+    options.apply(project)?;
+    let xdp_program: &mut Xdp = ebpf
+        .program_mut(&chosen)
+        .expect("loaded above")
+        .try_into()
+        .expect("an XDP program");
+    let fd = xdp_program.fd()?.as_fd();
+    let outcome = run_packet(fd, &case.packet, case.repeat)?;
+
+    let counters = if maps_dir.join("xdp_stats").exists() {
+        let counters = project.counters()?;
+        let fields: Vec<String> = ACTIONS
+            .iter()
+            .zip(counters.iter())
+            .map(|(action, c)| {
+                format!(
+                    r#""{action}":{{"packets":{},"bytes":{}}}"#,
+                    c.packets, c.bytes
+                )
+            })
+            .collect();
+        format!("{{{}}}", fields.join(","))
+    } else {
+        "null".into()
+    };
+    let mut dumped = Vec::new();
+    for map in &case.maps {
+        let (_, entries) = maps::dump(&maps_dir.join(map))
+            .with_context(|| format!("map `{map}` (is it pinned, LIBBPF_PIN_BY_NAME?)"))?;
+        let entries: Vec<String> = entries
+            .iter()
+            .map(|e| {
+                let values: Vec<String> = e
+                    .values
+                    .iter()
+                    .map(|v| format!(r#""{}""#, maps::hex(v)))
+                    .collect();
+                format!(
+                    r#"{{"key":"{}","values":[{}]}}"#,
+                    maps::hex(&e.key),
+                    values.join(",")
+                )
+            })
+            .collect();
+        dumped.push(format!("{}:[{}]", json_string(map), entries.join(",")));
+    }
+    Ok(format!(
+        r#"{{"case":{},"program":{},"action":{},"packet":"{}","ns":{},"counters":{counters},"maps":{{{}}}}}"#,
+        json_string(&case.name),
+        json_string(&chosen),
+        outcome.action,
+        maps::hex(&outcome.packet),
+        outcome.duration_ns,
+        dumped.join(",")
+    ))
+}
+
+/// `text` as a JSON string.
+pub fn json_string(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cases_are_read_field_by_field() {
+        let cases = parse_cases(
+            "case a\narg --drop-port\narg udp/53\nmap drop_port\npacket 00ff10\nend\n\
+             case b\npacket 01\nrepeat 1000\nend\n",
+        )
+        .unwrap();
+        assert_eq!(
+            cases[0],
+            Case {
+                name: "a".into(),
+                args: vec!["--drop-port".into(), "udp/53".into()],
+                maps: vec!["drop_port".into()],
+                packet: vec![0, 0xff, 0x10],
+                repeat: 1,
+            }
+        );
+        assert_eq!(cases[1].repeat, 1000);
+    }
+
+    #[test]
+    fn malformed_cases_name_the_line() {
+        let error = |text: &str| parse_cases(text).unwrap_err().to_string();
+        assert!(error("packet 00\n").contains("line 1"));
+        assert!(error("case a\npacket 0g\nend\n").contains("line 2 of the cases: bad hex"));
+        assert!(error("case a\nrepeat 0\nend\n").contains("repeat takes a count"));
+        assert!(error("case a\n").contains("case `a` has no `end`"));
+    }
+
+    #[test]
+    fn json_strings_are_escaped() {
+        assert_eq!(json_string("a\"b\\c\n\u{1}"), r#""a\"b\\c\n\u0001""#);
+    }
+}
