@@ -370,6 +370,12 @@ fn example_icmp_guard_answers_pings_only_from_allowed_networks() {
         .current_dir(&example)
         .env("CARGO_TARGET_DIR", shared_target_dir())
         .args(["test", "-q", "-p", "icmp-guard-user"]));
+    // Its packet tests, through the kernel.
+    let tested = ok(cargo_xdp().current_dir(&example).args(["xdp", "test"]));
+    assert!(
+        tested.contains("test result: ok. 9 passed; 0 failed"),
+        "{tested}"
+    );
     let loader = shared_target_dir().join("x86_64-unknown-linux-gnu/debug/icmp-guard-user");
     let object = shared_target_dir().join("xdp/linux-x86_64/kern/icmp-guard-kern.o");
     let net = NetPair::new("icmp-guard");
@@ -636,4 +642,93 @@ fn upgrade_brings_a_runtime_fix_to_an_existing_project() {
     assert!(status.contains("(no pin)"), "the fix reached it: {status}");
     ok(net.in_receiver(&loader).args(["detach", &net.receiver_if]));
     assert!(net.ping() && net.xdp_programs().is_empty());
+}
+
+/// `cargo xdp test`: the templates' own packet tests pass on this kernel; a
+/// wrong expectation fails with expected vs got; a malformed case file is
+/// an error naming file, case and field; JSON messages for scripts.
+#[test]
+fn packet_tests_of_the_templates_pass_and_failures_say_why() {
+    if !root_or_skip("packet_tests_of_the_templates_pass_and_failures_say_why") {
+        return;
+    }
+    for (name, template, count) in [("pktfilter", "filter", 11), ("pktminimal", "minimal", 3)] {
+        let (_dir, root) = new_project(name, template);
+        let out = ok(cargo_xdp().current_dir(&root).args(["xdp", "test"]));
+        assert!(
+            out.contains(&format!("running {count} tests"))
+                && out.contains(&format!("test result: ok. {count} passed; 0 failed")),
+            "{out}"
+        );
+        assert!(
+            !std::fs::read_dir("/sys/fs/bpf")
+                .unwrap()
+                .flatten()
+                .any(|e| e
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with("cargo-xdp-test-")),
+            "test-run left its maps in /sys/fs/bpf"
+        );
+        if template != "filter" {
+            continue;
+        }
+        let cases = root.join(format!("{name}_kern/tests/filter.toml"));
+        let written = std::fs::read_to_string(&cases).unwrap();
+        std::fs::write(
+            &cases,
+            format!(
+                "{written}\n[[case]]\nname = \"wrong_on_purpose\"\n\
+                 packet = {{ ipv4 = {{ src = \"10.0.0.1\", dst = \"10.0.0.2\" }}, udp = {{ dst = 53 }} }}\n\
+                 expect = {{ action = \"drop\" }}\n"
+            ),
+        )
+        .unwrap();
+        let failed = output(
+            cargo_xdp()
+                .current_dir(&root)
+                .args(["xdp", "test", "on_purpose"]),
+        );
+        assert!(!failed.status.success());
+        let said = text(&failed);
+        assert!(
+            said.contains("test wrong_on_purpose ... FAILED")
+                && said.contains("action: expected drop, got pass")
+                && said.contains("test result: FAILED. 0 passed; 1 failed; 11 filtered out"),
+            "{said}"
+        );
+        let json = output(cargo_xdp().current_dir(&root).args([
+            "xdp",
+            "test",
+            "--message-format",
+            "json",
+        ]));
+        let messages: Vec<serde_json::Value> = String::from_utf8_lossy(&json.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let result = messages
+            .iter()
+            .find(|m| m["reason"] == "test-result")
+            .unwrap();
+        assert_eq!(
+            (result["passed"].as_u64(), result["failed"].as_u64()),
+            (Some(11), Some(1))
+        );
+        assert!(messages.iter().any(|m| m["reason"] == "test-case"
+            && m["name"] == "wrong_on_purpose"
+            && m["ok"] == false));
+
+        std::fs::write(
+            &cases,
+            "[[case]]\nname = \"typo\"\npacket = { ipv4 = { src = \"10.0.0.1\", dst = \"10.0.0.2\" } }\nexpect = { acton = \"drop\" }\n",
+        )
+        .unwrap();
+        let error = fails(cargo_xdp().current_dir(&root).args(["xdp", "test"]));
+        assert!(
+            error.contains(&format!("{name}_kern/tests/filter.toml, case `typo`"))
+                && error.contains("acton"),
+            "{error}"
+        );
+    }
 }

@@ -202,9 +202,12 @@ impl Scratch {
         xdp::ensure_bpffs(&project.bpffs)?;
         static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let root = project
-            .bpffs
-            .join(format!(".{}-test-{}-{n}", project.name, std::process::id()));
+        // (bpffs refuses names with a dot.)
+        let root = project.bpffs.join(format!(
+            "cargo-xdp-test-{}-{}-{n}",
+            project.name,
+            std::process::id()
+        ));
         let scratch = Scratch {
             project: Project {
                 name: project.name,

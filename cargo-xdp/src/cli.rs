@@ -55,6 +55,9 @@ pub enum Command {
     Build(BuildArgs),
     /// Build, attach on this machine, show counters until Ctrl-C, detach.
     Run(RunArgs),
+    /// Run the packet tests (<kern dir>/tests/*.toml) through the kernel
+    /// (BPF_PROG_TEST_RUN), like `cargo test`.
+    Test(TestArgs),
     /// Build, push to a device over adb, attach as root, verify.
     Deploy(DeployArgs),
     /// Show where the program is attached (here, or on a device with --adb).
@@ -269,6 +272,17 @@ pub struct RunArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct TestArgs {
+    /// Run only the tests whose name contains this.
+    pub filter: Option<String>,
+    #[command(flatten)]
+    pub cargo: CargoArgs,
+    /// Path to the project's Cargo.toml.
+    #[arg(long)]
+    pub manifest_path: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
 pub struct DoctorArgs {
     /// Target(s) to check, comma-separated (default: all; the project's decide the exit code).
     #[arg(long, value_delimiter = ',')]
@@ -304,6 +318,7 @@ pub fn dispatch(cli: Cli, shell: &Shell) -> Result<()> {
         Command::New(args) => new::new(&args, shell),
         Command::Build(args) => builder::build(&args, shell).map(|_| ()),
         Command::Run(args) => run::run(&args, shell),
+        Command::Test(args) => crate::packet_test::test(&args, shell),
         Command::Doctor(args) => doctor::doctor(&args, shell),
         Command::Vmlinux(args) => vmlinux::vmlinux(&args, shell),
         Command::Upgrade(args) => upgrade::upgrade(&args, shell),

@@ -19,6 +19,8 @@ mod messages;
 mod names;
 mod ndk;
 mod new;
+mod packet_test;
+mod packets;
 mod project;
 mod remote;
 mod run;

@@ -82,6 +82,19 @@ pub enum Message<'a> {
         targets: &'a [String],
         missing: Vec<Missing<'a>>,
     },
+    /// `test`: one packet test (`problems`: expected vs got, empty when ok).
+    TestCase {
+        name: &'a str,
+        file: &'a Path,
+        ok: bool,
+        problems: &'a [String],
+    },
+    /// `test`: the totals, last.
+    TestResult {
+        passed: usize,
+        failed: usize,
+        filtered_out: usize,
+    },
     /// The command failed; `message` is the whole error.
     Error { message: String },
 }

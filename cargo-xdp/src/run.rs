@@ -29,7 +29,7 @@ use crate::{
 
 /// How the loader gets root: it already has it, or through sudo (or what
 /// $CARGO_XDP_SUDO names, e.g. doas).
-enum Privilege {
+pub(crate) enum Privilege {
     Root,
     Sudo(PathBuf),
 }
@@ -37,7 +37,7 @@ enum Privilege {
 impl Privilege {
     /// Root, or a sudo that agreed (its password asked now, before the
     /// build, not half way through a run).
-    fn acquire(what: &str, shell: &Shell) -> Result<Privilege> {
+    pub(crate) fn acquire(what: &str, shell: &Shell) -> Result<Privilege> {
         // SAFETY: geteuid has no preconditions.
         if unsafe { libc::geteuid() } == 0 {
             return Ok(Privilege::Root);
@@ -70,7 +70,7 @@ impl Privilege {
     }
 
     /// `loader args...`, as root.
-    fn command(&self, loader: &Path, args: &[&OsStr]) -> Command {
+    pub(crate) fn command(&self, loader: &Path, args: &[&OsStr]) -> Command {
         let mut command = match self {
             Privilege::Root => Command::new(loader),
             Privilege::Sudo(sudo) => {
@@ -85,7 +85,11 @@ impl Privilege {
 }
 
 /// Builds this machine's target (a no-op when fresh).
-fn build_here(cargo: &CargoArgs, manifest_path: Option<&Path>, shell: &Shell) -> Result<Built> {
+pub(crate) fn build_here(
+    cargo: &CargoArgs,
+    manifest_path: Option<&Path>,
+    shell: &Shell,
+) -> Result<Built> {
     let build = BuildArgs {
         cargo: cargo.clone(),
         target: vec![toolchain::default_target()?.to_string()],

@@ -1,0 +1,510 @@
+//! `cargo xdp test [FILTER]`: the project's packet tests, through the
+//! kernel's BPF_PROG_TEST_RUN on this machine, like `cargo test`.
+//!
+//! Cases live beside the kern sources, in `<kern dir>/tests/*.toml`:
+//!
+//! ```toml
+//! [[case]]
+//! name = "drops_dns"
+//! args = ["--drop-port", "udp/53"]          # what `attach` takes
+//! packet = { ipv4 = { src = "10.0.0.1", dst = "10.0.0.2" }, udp = { dst = 53 } }
+//! expect = { action = "drop", counters = { drop = 1 } }
+//! ```
+//!
+//! The loader does the running (`test-run`, see cargo-xdp-loader's
+//! testrun), so the project's own options write the maps exactly as on an
+//! attach; this module reads the cases, builds the packets, and judges the
+//! answers.
+
+use std::{
+    collections::BTreeMap,
+    ffi::OsStr,
+    fmt::Write as _,
+    path::{Path, PathBuf},
+};
+
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+
+use crate::{
+    cli::TestArgs,
+    messages::Message,
+    packets::{self, PacketSpec},
+    project::Project,
+    run::{self, Privilege},
+    shell::Shell,
+};
+
+/// One case as a file writes it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CaseSpec {
+    name: String,
+    /// What `attach` takes: the project's options, `--prog`, `--set`, `--tail`.
+    #[serde(default)]
+    args: Vec<String>,
+    packet: PacketSpec,
+    expect: Expect,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Expect {
+    action: Option<Action>,
+    /// The whole packet the program leaves (for programs that rewrite).
+    packet: Option<PacketSpec>,
+    /// Packets counted per action in `xdp_stats`.
+    counters: Option<BTreeMap<Action, u64>>,
+    /// Entries that must be in these (pinned) maps afterwards.
+    maps: Option<BTreeMap<String, Vec<MapEntry>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MapEntry {
+    key: String,
+    /// The value (the first CPU's, for per-CPU maps); any when left out.
+    value: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Action {
+    Aborted,
+    Drop,
+    Pass,
+    Tx,
+    Redirect,
+}
+
+impl Action {
+    const ALL: [Action; 5] = [
+        Action::Aborted,
+        Action::Drop,
+        Action::Pass,
+        Action::Tx,
+        Action::Redirect,
+    ];
+
+    fn name(self) -> &'static str {
+        ["aborted", "drop", "pass", "tx", "redirect"][self as usize]
+    }
+
+    fn of(code: u64) -> String {
+        Action::ALL
+            .get(code as usize)
+            .map_or_else(|| format!("action {code}"), |a| a.name().to_string())
+    }
+}
+
+/// A case ready to run: its packet built, its file known.
+struct Case {
+    spec: CaseSpec,
+    file: PathBuf,
+    packet: Vec<u8>,
+    object: PathBuf,
+}
+
+pub fn test(args: &TestArgs, shell: &Shell) -> Result<()> {
+    let project = Project::find_with(args.manifest_path.as_deref(), &args.cargo)?;
+    let files = case_files(&project)?;
+    if files.is_empty() {
+        bail!(
+            "no packet tests: write cases in {} (see the generated README, \"Packet tests\")",
+            default_tests_dir(&project).display()
+        );
+    }
+    let privilege = Privilege::acquire("`cargo xdp test`", shell)?;
+    let built = run::build_here(&args.cargo, args.manifest_path.as_deref(), shell)?;
+    let mut cases = Vec::new();
+    for file in &files {
+        let object = object_for(&project, &built.kern_objects, file);
+        cases.extend(read_cases(&project.root, file, &object)?);
+    }
+    check_unique(&cases)?;
+    let total = cases.len();
+    cases.retain(|c| {
+        args.filter
+            .as_deref()
+            .is_none_or(|f| c.spec.name.contains(f))
+    });
+    let filtered_out = total - cases.len();
+
+    let scratch = crate::workdir::scratch_dir(&project.target_dir)?;
+    let mut answers: BTreeMap<String, serde_json::Value> = BTreeMap::new();
+    let mut objects: Vec<&PathBuf> = cases.iter().map(|c| &c.object).collect();
+    objects.dedup();
+    for (n, object) in objects.into_iter().enumerate() {
+        let file = scratch.path().join(format!("cases-{n}.txt"));
+        let text: String = cases
+            .iter()
+            .filter(|c| &c.object == object)
+            .map(cases_text)
+            .collect();
+        std::fs::write(&file, text)?;
+        let loader_args = [
+            OsStr::new("test-run"),
+            file.as_os_str(),
+            OsStr::new("--object"),
+            object.as_os_str(),
+        ];
+        let mut command = privilege.command(&built.loader, &loader_args);
+        shell.verbose_status("Running", format!("{command:?}"));
+        let out = command.output().context("cannot run the loader")?;
+        if !out.status.success() {
+            bail!(
+                "the loader's test-run failed ({}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            let answer: serde_json::Value = serde_json::from_str(line)
+                .with_context(|| format!("the loader's test-run answered `{line}`"))?;
+            if let Some(name) = answer["case"].as_str() {
+                answers.insert(name.to_string(), answer.clone());
+            }
+        }
+    }
+
+    if shell.human() {
+        let plural = if cases.len() == 1 { "" } else { "s" };
+        println!("\nrunning {} test{plural}", cases.len());
+    }
+    let mut failed = Vec::new();
+    for case in &cases {
+        let problems = match answers.get(&case.spec.name) {
+            Some(answer) => judge(case, answer),
+            None => vec!["the loader gave no answer for it".into()],
+        };
+        let ok = problems.is_empty();
+        if shell.human() {
+            println!(
+                "test {} ... {}",
+                case.spec.name,
+                if ok { "ok" } else { "FAILED" }
+            );
+        }
+        shell.message(&Message::TestCase {
+            name: &case.spec.name,
+            file: &case.file,
+            ok,
+            problems: &problems,
+        });
+        if !ok {
+            failed.push((case, problems));
+        }
+    }
+    let passed = cases.len() - failed.len();
+    if shell.human() {
+        if !failed.is_empty() {
+            println!("\nfailures:\n");
+            for (case, problems) in &failed {
+                println!("---- {} ({}) ----", case.spec.name, case.file.display());
+                for problem in problems {
+                    println!("{problem}");
+                }
+                println!();
+            }
+            println!("failures:");
+            for (case, _) in &failed {
+                println!("    {}", case.spec.name);
+            }
+        }
+        println!(
+            "\ntest result: {}. {passed} passed; {} failed; {filtered_out} filtered out\n",
+            if failed.is_empty() { "ok" } else { "FAILED" },
+            failed.len()
+        );
+    }
+    shell.message(&Message::TestResult {
+        passed,
+        failed: failed.len(),
+        filtered_out,
+    });
+    if !failed.is_empty() {
+        bail!("{} of {} packet tests failed", failed.len(), cases.len());
+    }
+    Ok(())
+}
+
+/// `<dir of the first kern source>/tests`, where a first case file goes.
+fn default_tests_dir(project: &Project) -> PathBuf {
+    let first = project.root.join(&project.meta.kern[0]);
+    first.parent().unwrap_or(&project.root).join("tests")
+}
+
+/// Every `tests/*.toml` beside a kern source, sorted.
+fn case_files(project: &Project) -> Result<Vec<PathBuf>> {
+    let mut dirs: Vec<PathBuf> = project
+        .meta
+        .kern
+        .iter()
+        .filter_map(|k| project.root.join(k).parent().map(|d| d.join("tests")))
+        .collect();
+    dirs.sort();
+    dirs.dedup();
+    let mut files = Vec::new();
+    for dir in dirs.iter().filter(|d| d.is_dir()) {
+        for entry in
+            std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))?
+        {
+            let path = entry?.path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// The object a case file tests: that of the first kern source in the
+/// directory above its `tests/`, else the project's first.
+fn object_for(project: &Project, objects: &[PathBuf], file: &Path) -> PathBuf {
+    let kern_dir = file.parent().and_then(Path::parent);
+    project
+        .meta
+        .kern
+        .iter()
+        .zip(objects)
+        .find(|(source, _)| project.root.join(source).parent() == kern_dir)
+        .map_or_else(|| objects[0].clone(), |(_, object)| object.clone())
+}
+
+/// The cases of one file; an error names the file, the case and the field.
+fn read_cases(root: &Path, file: &Path, object: &Path) -> Result<Vec<Case>> {
+    let shown = file.strip_prefix(root).unwrap_or(file).to_path_buf();
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("cannot read {}", shown.display()))?;
+    let document: toml_edit::DocumentMut = text
+        .parse()
+        .with_context(|| format!("{} is not TOML", shown.display()))?;
+    let Some(tables) = document.get("case").and_then(|c| c.as_array_of_tables()) else {
+        bail!(
+            "{} has no [[case]] tables: each case is a [[case]] with name, packet and expect",
+            shown.display()
+        );
+    };
+    let mut cases = Vec::new();
+    for (index, table) in tables.iter().enumerate() {
+        let label = match table.get("name").and_then(|n| n.as_str()) {
+            Some(name) => format!("case `{name}`"),
+            None => format!("case {} (no name)", index + 1),
+        };
+        let in_case = || format!("{}, {label}", shown.display());
+        let spec: CaseSpec = toml_edit::de::from_str(&table.to_string())
+            .map_err(|e| anyhow::anyhow!("{}", e.message().trim()))
+            .with_context(in_case)?;
+        let expect = &spec.expect;
+        if expect.action.is_none()
+            && expect.packet.is_none()
+            && expect.counters.is_none()
+            && expect.maps.is_none()
+        {
+            bail!(
+                "{}: `expect` says nothing: give action, packet, counters or maps",
+                in_case()
+            );
+        }
+        let packet = spec
+            .packet
+            .build()
+            .with_context(|| format!("{}, packet", in_case()))?;
+        if let Some(expected) = &expect.packet {
+            expected
+                .build()
+                .with_context(|| format!("{}, expect.packet", in_case()))?;
+        }
+        cases.push(Case {
+            spec,
+            file: shown.clone(),
+            packet,
+            object: object.to_path_buf(),
+        });
+    }
+    Ok(cases)
+}
+
+fn check_unique(cases: &[Case]) -> Result<()> {
+    let mut seen: BTreeMap<&str, &Path> = BTreeMap::new();
+    for case in cases {
+        if let Some(first) = seen.insert(&case.spec.name, &case.file) {
+            bail!(
+                "two packet tests are named `{}` ({} and {}): names must be unique",
+                case.spec.name,
+                first.display(),
+                case.file.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The case in the loader's cases format (see cargo-xdp-loader's testrun).
+fn cases_text(case: &Case) -> String {
+    let mut text = format!("case {}\n", case.spec.name);
+    for arg in &case.spec.args {
+        let _ = writeln!(text, "arg {arg}");
+    }
+    for map in case.spec.expect.maps.iter().flat_map(|m| m.keys()) {
+        let _ = writeln!(text, "map {map}");
+    }
+    let _ = writeln!(text, "packet {}\nend", packets::hex(&case.packet));
+    text
+}
+
+/// What is wrong with the answer, as lines of "expected ..., got ...".
+fn judge(case: &Case, answer: &serde_json::Value) -> Vec<String> {
+    if let Some(error) = answer["error"].as_str() {
+        return vec![format!("could not run: {error}")];
+    }
+    let expect = &case.spec.expect;
+    let mut problems = Vec::new();
+    let action = answer["action"].as_u64().unwrap_or(u64::MAX);
+    if let Some(wanted) = expect.action {
+        if action != wanted as u64 {
+            problems.push(format!(
+                "action: expected {}, got {}",
+                wanted.name(),
+                Action::of(action)
+            ));
+        }
+    }
+    if let Some(wanted) = &expect.packet {
+        let wanted = wanted.build().expect("checked when read");
+        let got = answer["packet"]
+            .as_str()
+            .and_then(packets::unhex)
+            .unwrap_or_default();
+        if wanted != got {
+            problems.extend(packet_diff(&wanted, &got));
+        }
+    }
+    if let Some(counters) = &expect.counters {
+        for (wanted_action, count) in counters {
+            let got = answer["counters"][wanted_action.name()]["packets"].as_u64();
+            match got {
+                Some(got) if got == *count => {}
+                Some(got) => problems.push(format!(
+                    "counters.{}: expected {count} packets, got {got}",
+                    wanted_action.name()
+                )),
+                None => problems
+                    .push("counters: the object has no xdp_stats map to count in".to_string()),
+            }
+        }
+    }
+    for (map, entries) in expect.maps.iter().flatten() {
+        let got = answer["maps"][map].as_array().cloned().unwrap_or_default();
+        for entry in entries {
+            let key = entry.key.to_ascii_lowercase();
+            let found = got.iter().find(|e| e["key"].as_str() == Some(key.as_str()));
+            match (found, &entry.value) {
+                (None, _) => problems.push(format!("maps.{map}: no entry with key {key}")),
+                (Some(found), Some(value)) => {
+                    let value = value.to_ascii_lowercase();
+                    let first = found["values"][0].as_str().unwrap_or_default();
+                    if first != value {
+                        problems.push(format!("maps.{map}[{key}]: expected {value}, got {first}"));
+                    }
+                }
+                (Some(_), None) => {}
+            }
+        }
+    }
+    problems
+}
+
+/// The packet fields that differ, `field: expected X, got Y`.
+fn packet_diff(wanted: &[u8], got: &[u8]) -> Vec<String> {
+    let wanted_fields = packets::fields(wanted);
+    let got_fields: BTreeMap<String, String> = packets::fields(got).into_iter().collect();
+    let mut lines: Vec<String> = wanted_fields
+        .iter()
+        .filter(|(k, v)| got_fields.get(k) != Some(v))
+        .map(|(k, v)| {
+            format!(
+                "packet {k}: expected {v}, got {}",
+                got_fields.get(k).map_or("(none)", String::as_str)
+            )
+        })
+        .collect();
+    if lines.is_empty() {
+        lines.push(format!(
+            "packet: expected {} ({} bytes), got {} ({} bytes)",
+            packets::hex(wanted),
+            wanted.len(),
+            packets::hex(got),
+            got.len()
+        ));
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn case(toml: &str) -> Result<Vec<Case>> {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("t.toml");
+        std::fs::write(&file, toml).unwrap();
+        read_cases(dir.path(), &file, Path::new("x.o"))
+    }
+
+    const PACKET: &str =
+        "packet = { ipv4 = { src = \"10.0.0.1\", dst = \"10.0.0.2\" }, udp = { dst = 53 } }";
+
+    #[test]
+    fn malformed_cases_name_file_case_and_field() {
+        let error = |toml: String| format!("{:#}", case(&toml).err().unwrap());
+        let bad_field = error(format!(
+            "[[case]]\nname = \"a\"\n{PACKET}\nexpect = {{ actoin = \"drop\" }}\n"
+        ));
+        assert!(
+            bad_field.contains("t.toml, case `a`") && bad_field.contains("actoin"),
+            "{bad_field}"
+        );
+        let bad_action = error(format!(
+            "[[case]]\nname = \"b\"\n{PACKET}\nexpect = {{ action = \"eat\" }}\n"
+        ));
+        assert!(
+            bad_action.contains("case `b`") && bad_action.contains("eat"),
+            "{bad_action}"
+        );
+        let empty = error(format!("[[case]]\nname = \"c\"\n{PACKET}\nexpect = {{}}\n"));
+        assert!(empty.contains("`expect` says nothing"), "{empty}");
+        let packet = error("[[case]]\nname = \"d\"\npacket = { udp = { dst = 1 } }\nexpect = { action = \"pass\" }\n".into());
+        assert!(
+            packet.contains("case `d`, packet") && packet.contains("no `ipv4`"),
+            "{packet}"
+        );
+        assert!(error("name = 1\n".into()).contains("no [[case]] tables"));
+    }
+
+    #[test]
+    fn answers_are_judged_field_by_field() {
+        let cases = case(&format!(
+            "[[case]]\nname = \"a\"\n{PACKET}\nexpect = {{ action = \"drop\", counters = {{ drop = 1 }} }}\n"
+        ))
+        .unwrap();
+        let ok =
+            serde_json::json!({"case": "a", "action": 1, "counters": {"drop": {"packets": 1}}});
+        assert!(judge(&cases[0], &ok).is_empty());
+        let wrong =
+            serde_json::json!({"case": "a", "action": 2, "counters": {"drop": {"packets": 0}}});
+        assert_eq!(
+            judge(&cases[0], &wrong),
+            [
+                "action: expected drop, got pass",
+                "counters.drop: expected 1 packets, got 0"
+            ]
+        );
+        let text = cases_text(&cases[0]);
+        assert!(
+            text.starts_with("case a\npacket ") && text.ends_with("\nend\n"),
+            "{text}"
+        );
+    }
+}
