@@ -732,3 +732,67 @@ fn packet_tests_of_the_templates_pass_and_failures_say_why() {
         );
     }
 }
+
+/// `cargo xdp test --pcap`: a real capture (tcpdump on a veth while pings
+/// and DNS-port datagrams cross it) replayed with a rule, counted per action.
+#[test]
+fn a_real_capture_replays_through_the_program() {
+    if !root_or_skip("a_real_capture_replays_through_the_program") {
+        return;
+    }
+    let (dir, root) = new_project("pktreplay", "filter");
+    let net = NetPair::new("pktreplay");
+    let capture = dir.path().join("wire.pcap");
+    let mut tcpdump = net
+        .in_receiver("tcpdump")
+        .args(["-i", &net.receiver_if, "--immediate-mode", "-U", "-w"])
+        .arg(&capture)
+        .args(["inbound and (udp port 53 or icmp)"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    thread::sleep(Duration::from_millis(800));
+    net.send_udp(53, 5);
+    assert!(net.ping()); // 3 echo requests in
+    thread::sleep(Duration::from_millis(300));
+    // SAFETY: our own child.
+    unsafe { libc::kill(tcpdump.id() as libc::pid_t, libc::SIGINT) };
+    tcpdump.wait().unwrap();
+
+    let out = ok(cargo_xdp()
+        .current_dir(&root)
+        .args(["xdp", "test", "-v", "--pcap"])
+        .arg(&capture)
+        .args(["--", "--drop-port", "udp/53"]));
+    // What tcpdump itself reads in the capture: the DNS-port datagrams must
+    // be the drops, the pings the passes.
+    let count = |filter: &str| {
+        ok(Command::new("tcpdump")
+            .args(["-nr"])
+            .arg(&capture)
+            .arg(filter))
+        .lines()
+        .count()
+    };
+    let (udp, icmp) = (count("udp"), count("icmp"));
+    assert!(udp >= 1 && icmp >= 1, "the capture missed the traffic");
+    assert!(
+        out.contains(&format!("replayed {} packets of", udp + icmp))
+            && out.contains(&format!("drop {udp}, pass {icmp}")),
+        "{out}"
+    );
+    assert_eq!(out.matches(": drop\n").count(), udp, "{out}");
+
+    // Not Ethernet (Linux cooked capture): refused by name.
+    let cooked = dir.path().join("cooked.pcap");
+    let mut bytes = std::fs::read(&capture).unwrap();
+    bytes[20..24].copy_from_slice(&113u32.to_le_bytes());
+    std::fs::write(&cooked, bytes).unwrap();
+    let error = fails(
+        cargo_xdp()
+            .current_dir(&root)
+            .args(["xdp", "test", "--pcap"])
+            .arg(&cooked),
+    );
+    assert!(error.contains("link-type 113"), "{error}");
+}

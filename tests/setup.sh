@@ -32,6 +32,8 @@ have sha256sum || need+=(coreutils)
 have nm || need+=(binutils)
 # Runs the linux-arm64 loader in the tests.
 have qemu-aarch64-static || need+=(qemu-user-static)
+# Real captures for `cargo xdp test --pcap`.
+have tcpdump || [ -x /usr/sbin/tcpdump ] || need+=(tcpdump)
 
 if [ ${#need[@]} -gt 0 ]; then
     echo "setup: installing ${need[*]}" >&2

@@ -19,7 +19,9 @@
 //! ```
 //!
 //! `arg`s are what `attach` takes (the project's options, `--prog`, `--set`,
-//! `--tail`); `map` names a map whose entries the answer carries.
+//! `--tail`); `map` names a map whose entries the answer carries. A case
+//! with several `packet`s runs them in order through the same maps (a
+//! capture replayed), the answer's `actions` holding each one's action.
 
 use std::{
     fs,
@@ -43,7 +45,7 @@ pub struct Case {
     pub name: String,
     pub args: Vec<String>,
     pub maps: Vec<String>,
-    pub packet: Vec<u8>,
+    pub packets: Vec<Vec<u8>>,
     pub repeat: u32,
 }
 
@@ -68,15 +70,18 @@ pub fn parse_cases(text: &str) -> Result<Vec<Case>> {
             }
             ("arg", Some(case)) => case.args.push(value.to_string()),
             ("map", Some(case)) => case.maps.push(value.to_string()),
-            ("packet", Some(case)) => {
-                case.packet = unhex(value).with_context(|| format!("{}: bad hex", at()))?
-            }
+            ("packet", Some(case)) => case
+                .packets
+                .push(unhex(value).with_context(|| format!("{}: bad hex", at()))?),
             ("repeat", Some(case)) => {
                 case.repeat = value
                     .parse()
                     .ok()
                     .filter(|&n| n > 0)
                     .with_context(|| format!("{}: repeat takes a count", at()))?
+            }
+            ("end", Some(case)) if case.packets.is_empty() => {
+                bail!("{}: case `{}` has no packet", at(), case.name)
             }
             ("end", Some(_)) => cases.extend(current.take()),
             _ => bail!("{}: `{line}` is not expected here", at()),
@@ -265,7 +270,14 @@ fn run_in(project: &Project, ext: &dyn Extension, object: &Path, case: &Case) ->
         .try_into()
         .expect("an XDP program");
     let fd = xdp_program.fd()?.as_fd();
-    let outcome = run_packet(fd, &case.packet, case.repeat)?;
+    let mut actions = Vec::with_capacity(case.packets.len());
+    let mut last = None;
+    for packet in &case.packets {
+        let outcome = run_packet(fd, packet, case.repeat)?;
+        actions.push(outcome.action.to_string());
+        last = Some(outcome);
+    }
+    let outcome = last.expect("a case has a packet");
 
     let counters = if maps_dir.join("xdp_stats").exists() {
         let counters = project.counters()?;
@@ -305,10 +317,11 @@ fn run_in(project: &Project, ext: &dyn Extension, object: &Path, case: &Case) ->
         dumped.push(format!("{}:[{}]", json_string(map), entries.join(",")));
     }
     Ok(format!(
-        r#"{{"case":{},"program":{},"action":{},"packet":"{}","ns":{},"counters":{counters},"maps":{{{}}}}}"#,
+        r#"{{"case":{},"program":{},"action":{},"actions":[{}],"packet":"{}","ns":{},"counters":{counters},"maps":{{{}}}}}"#,
         json_string(&case.name),
         json_string(&chosen),
         outcome.action,
+        actions.join(","),
         maps::hex(&outcome.packet),
         outcome.duration_ns,
         dumped.join(",")
@@ -349,7 +362,7 @@ mod tests {
                 name: "a".into(),
                 args: vec!["--drop-port".into(), "udp/53".into()],
                 maps: vec!["drop_port".into()],
-                packet: vec![0, 0xff, 0x10],
+                packets: vec![vec![0, 0xff, 0x10]],
                 repeat: 1,
             }
         );
@@ -362,6 +375,7 @@ mod tests {
         assert!(error("packet 00\n").contains("line 1"));
         assert!(error("case a\npacket 0g\nend\n").contains("line 2 of the cases: bad hex"));
         assert!(error("case a\nrepeat 0\nend\n").contains("repeat takes a count"));
+        assert!(error("case a\nend\n").contains("case `a` has no packet"));
         assert!(error("case a\n").contains("case `a` has no `end`"));
     }
 

@@ -275,6 +275,13 @@ pub struct RunArgs {
 pub struct TestArgs {
     /// Run only the tests whose name contains this.
     pub filter: Option<String>,
+    /// Replay every frame of a capture (pcap or pcapng, Ethernet) instead,
+    /// with the options after `--` written into the maps as `attach` would.
+    #[arg(long, value_name = "FILE")]
+    pub pcap: Option<PathBuf>,
+    /// For --pcap: what `attach` takes (e.g. `-- --drop-port udp/53`).
+    #[arg(last = true)]
+    pub attach_args: Vec<String>,
     #[command(flatten)]
     pub cargo: CargoArgs,
     /// Path to the project's Cargo.toml.

@@ -4,6 +4,7 @@
 mod adb;
 mod builder;
 mod bundle;
+mod capture;
 mod cargo_args;
 mod clang;
 mod cli;

@@ -95,6 +95,14 @@ pub enum Message<'a> {
         failed: usize,
         filtered_out: usize,
     },
+    /// `test --pcap`: a capture replayed: packets per action, and each
+    /// packet's action in order.
+    Replayed {
+        file: &'a Path,
+        packets: usize,
+        actions: &'a std::collections::BTreeMap<&'a str, usize>,
+        verdicts: &'a [String],
+    },
     /// The command failed; `message` is the whole error.
     Error { message: String },
 }

@@ -107,6 +107,12 @@ struct Case {
 
 pub fn test(args: &TestArgs, shell: &Shell) -> Result<()> {
     let project = Project::find_with(args.manifest_path.as_deref(), &args.cargo)?;
+    if let Some(pcap) = &args.pcap {
+        return replay(args, &project, pcap, shell);
+    }
+    if !args.attach_args.is_empty() {
+        bail!("options after `--` go with --pcap; a case file's cases carry their own `args`");
+    }
     let files = case_files(&project)?;
     if files.is_empty() {
         bail!(
@@ -135,32 +141,13 @@ pub fn test(args: &TestArgs, shell: &Shell) -> Result<()> {
     let mut objects: Vec<&PathBuf> = cases.iter().map(|c| &c.object).collect();
     objects.dedup();
     for (n, object) in objects.into_iter().enumerate() {
-        let file = scratch.path().join(format!("cases-{n}.txt"));
         let text: String = cases
             .iter()
             .filter(|c| &c.object == object)
             .map(cases_text)
             .collect();
-        std::fs::write(&file, text)?;
-        let loader_args = [
-            OsStr::new("test-run"),
-            file.as_os_str(),
-            OsStr::new("--object"),
-            object.as_os_str(),
-        ];
-        let mut command = privilege.command(&built.loader, &loader_args);
-        shell.verbose_status("Running", format!("{command:?}"));
-        let out = command.output().context("cannot run the loader")?;
-        if !out.status.success() {
-            bail!(
-                "the loader's test-run failed ({}): {}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-        }
-        for line in String::from_utf8_lossy(&out.stdout).lines() {
-            let answer: serde_json::Value = serde_json::from_str(line)
-                .with_context(|| format!("the loader's test-run answered `{line}`"))?;
+        let file = scratch.path().join(format!("cases-{n}.txt"));
+        for answer in test_run(&privilege, &built.loader, object, &file, &text, shell)? {
             if let Some(name) = answer["case"].as_str() {
                 answers.insert(name.to_string(), answer.clone());
             }
@@ -225,6 +212,122 @@ pub fn test(args: &TestArgs, shell: &Shell) -> Result<()> {
     if !failed.is_empty() {
         bail!("{} of {} packet tests failed", failed.len(), cases.len());
     }
+    Ok(())
+}
+
+/// Writes `text` (cases) to `file` and has the loader run them; its answers.
+fn test_run(
+    privilege: &Privilege,
+    loader: &Path,
+    object: &Path,
+    file: &Path,
+    text: &str,
+    shell: &Shell,
+) -> Result<Vec<serde_json::Value>> {
+    std::fs::write(file, text).with_context(|| format!("cannot write {}", file.display()))?;
+    let loader_args = [
+        OsStr::new("test-run"),
+        file.as_os_str(),
+        OsStr::new("--object"),
+        object.as_os_str(),
+    ];
+    let mut command = privilege.command(loader, &loader_args);
+    shell.verbose_status("Running", format!("{command:?}"));
+    let out = command.output().context("cannot run the loader")?;
+    if !out.status.success() {
+        bail!(
+            "the loader's test-run failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|line| {
+            serde_json::from_str(line)
+                .with_context(|| format!("the loader's test-run answered `{line}`"))
+        })
+        .collect()
+}
+
+/// `--pcap FILE`: every frame through the program, in order, in one set of
+/// maps (state carries from frame to frame, as on the wire); the count per
+/// action, and with -v each frame's.
+fn replay(args: &TestArgs, project: &Project, pcap: &Path, shell: &Shell) -> Result<()> {
+    let capture = crate::capture::read(pcap)?;
+    if capture.frames.is_empty() {
+        bail!("{} holds no frames to replay", pcap.display());
+    }
+    if capture.cut_short {
+        shell.warn(format!(
+            "{} ends inside a record (was the capture stopped while writing?): replaying the {} \
+             whole frames before it",
+            pcap.display(),
+            capture.frames.len()
+        ));
+    }
+    if capture.snapped > 0 {
+        shell.warn(format!(
+            "{} of the frames were captured shorter than they were (tcpdump -s): the program \
+             sees only what was captured",
+            capture.snapped
+        ));
+    }
+    let privilege = Privilege::acquire("`cargo xdp test --pcap`", shell)?;
+    let built = run::build_here(&args.cargo, args.manifest_path.as_deref(), shell)?;
+    let mut text = String::from("case pcap\n");
+    for arg in &args.attach_args {
+        let _ = writeln!(text, "arg {arg}");
+    }
+    for frame in &capture.frames {
+        let _ = writeln!(text, "packet {}", packets::hex(frame));
+    }
+    text.push_str("end\n");
+    let scratch = crate::workdir::scratch_dir(&project.target_dir)?;
+    let answers = test_run(
+        &privilege,
+        &built.loader,
+        &built.kern_objects[0],
+        &scratch.path().join("pcap.txt"),
+        &text,
+        shell,
+    )?;
+    let answer = answers.first().context("the loader gave no answer")?;
+    if let Some(error) = answer["error"].as_str() {
+        bail!("could not replay {}: {error}", pcap.display());
+    }
+    let verdicts: Vec<String> = answer["actions"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|v| Action::of(v.as_u64().unwrap_or(u64::MAX)))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for verdict in &verdicts {
+        *counts.entry(verdict.as_str()).or_default() += 1;
+    }
+    if shell.human() {
+        if shell.verbosity() > 0 {
+            for (n, verdict) in verdicts.iter().enumerate() {
+                println!("packet {}: {verdict}", n + 1);
+            }
+        }
+        let summary: Vec<String> = counts.iter().map(|(a, n)| format!("{a} {n}")).collect();
+        println!(
+            "replayed {} packets of {}: {}",
+            verdicts.len(),
+            pcap.display(),
+            summary.join(", ")
+        );
+    }
+    shell.message(&Message::Replayed {
+        file: pcap,
+        packets: verdicts.len(),
+        actions: &counts,
+        verdicts: &verdicts,
+    });
     Ok(())
 }
 
