@@ -124,9 +124,7 @@ pub mod tests {
     /// A classic pcap (microseconds, little-endian) of `frames` with link-type `link`.
     pub fn pcap(link: u32, frames: &[&[u8]]) -> Vec<u8> {
         let mut out = Vec::new();
-        for word in [0xa1b2c3d4u32] {
-            out.extend(word.to_le_bytes());
-        }
+        out.extend(0xa1b2c3d4u32.to_le_bytes());
         out.extend(2u16.to_le_bytes());
         out.extend(4u16.to_le_bytes());
         out.extend(0i32.to_le_bytes());
