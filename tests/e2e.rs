@@ -671,6 +671,27 @@ fn packet_tests_of_the_templates_pass_and_failures_say_why() {
             "test-run left its maps in /sys/fs/bpf"
         );
         if template != "filter" {
+            // bench: each case's packet timed next to a bare XDP_PASS.
+            let out = ok(cargo_xdp().current_dir(&root).args([
+                "xdp",
+                "bench",
+                "--repeat",
+                "1000",
+                "--rounds",
+                "2",
+                "--message-format",
+                "json",
+            ]));
+            let benched: Vec<serde_json::Value> = out
+                .lines()
+                .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+                .filter(|m| m["reason"] == "bench")
+                .collect();
+            assert_eq!(benched.len(), count, "{out}");
+            assert!(
+                benched.iter().all(|m| m["ratio"].as_f64().unwrap() > 0.0),
+                "{out}"
+            );
             continue;
         }
         let cases = root.join(format!("{name}_kern/tests/filter.toml"));

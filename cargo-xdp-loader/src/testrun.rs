@@ -21,7 +21,9 @@
 //! `arg`s are what `attach` takes (the project's options, `--prog`, `--set`,
 //! `--tail`); `map` names a map whose entries the answer carries. A case
 //! with several `packet`s runs them in order through the same maps (a
-//! capture replayed), the answer's `actions` holding each one's action.
+//! capture replayed), the answer's `actions` holding each one's action. A
+//! case with a line `bare` is for an object that is not the project's (a
+//! baseline to compare with): the project's options are not applied.
 
 use std::{
     fs,
@@ -47,6 +49,8 @@ pub struct Case {
     pub maps: Vec<String>,
     pub packets: Vec<Vec<u8>>,
     pub repeat: u32,
+    /// Not the project's object: its options are not applied.
+    pub bare: bool,
 }
 
 /// Reads a cases file (see the module's documentation).
@@ -70,6 +74,7 @@ pub fn parse_cases(text: &str) -> Result<Vec<Case>> {
             }
             ("arg", Some(case)) => case.args.push(value.to_string()),
             ("map", Some(case)) => case.maps.push(value.to_string()),
+            ("bare", Some(case)) => case.bare = true,
             ("packet", Some(case)) => case
                 .packets
                 .push(unhex(value).with_context(|| format!("{}: bad hex", at()))?),
@@ -246,14 +251,23 @@ fn run_in(project: &Project, ext: &dyn Extension, object: &Path, case: &Case) ->
         .iter()
         .map(|v| setup::TailCall::parse(v))
         .collect::<Result<Vec<_>>>()?;
-    let options = ext.attach_options(&mut args)?;
+    let options: Box<dyn crate::AttachOptions> = if case.bare {
+        Box::new(crate::NoOptions)
+    } else {
+        ext.attach_options(&mut args)?
+    };
     args.finish()?;
     xdp::raise_memlock();
     let maps_dir = project.maps_dir();
     let mut ebpf = setup::load(object, &maps_dir, &globals)?;
     let names: Vec<String> = ebpf.programs().map(|(name, _)| name.to_string()).collect();
     let sections = xdp::renamed_sections(object);
-    let chosen = xdp::choose_program(&names, &sections, program.as_deref(), ext.default_program())?;
+    let default_program = if case.bare {
+        None
+    } else {
+        ext.default_program()
+    };
+    let chosen = xdp::choose_program(&names, &sections, program.as_deref(), default_program)?;
     let xdp_program: &mut Xdp = ebpf
         .program_mut(&chosen)
         .expect("program listed above")
@@ -364,6 +378,7 @@ mod tests {
                 maps: vec!["drop_port".into()],
                 packets: vec![vec![0, 0xff, 0x10]],
                 repeat: 1,
+                bare: false,
             }
         );
         assert_eq!(cases[1].repeat, 1000);

@@ -58,6 +58,9 @@ pub enum Command {
     /// Run the packet tests (<kern dir>/tests/*.toml) through the kernel
     /// (BPF_PROG_TEST_RUN), like `cargo test`.
     Test(TestArgs),
+    /// ns per packet of the program on the packet tests' packets, next to a
+    /// bare XDP_PASS program, as a ratio (BPF_PROG_TEST_RUN, repeated).
+    Bench(BenchArgs),
     /// Build, push to a device over adb, attach as root, verify.
     Deploy(DeployArgs),
     /// Show where the program is attached (here, or on a device with --adb).
@@ -290,6 +293,23 @@ pub struct TestArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Bench only the cases whose name contains this.
+    pub filter: Option<String>,
+    /// Runs of each packet per measurement (the kernel times their mean).
+    #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub repeat: u32,
+    /// Rounds, alternating program and baseline (min/median/max over them).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rounds: u32,
+    #[command(flatten)]
+    pub cargo: CargoArgs,
+    /// Path to the project's Cargo.toml.
+    #[arg(long)]
+    pub manifest_path: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
 pub struct DoctorArgs {
     /// Target(s) to check, comma-separated (default: all; the project's decide the exit code).
     #[arg(long, value_delimiter = ',')]
@@ -326,6 +346,7 @@ pub fn dispatch(cli: Cli, shell: &Shell) -> Result<()> {
         Command::Build(args) => builder::build(&args, shell).map(|_| ()),
         Command::Run(args) => run::run(&args, shell),
         Command::Test(args) => crate::packet_test::test(&args, shell),
+        Command::Bench(args) => crate::bench::bench(&args, shell),
         Command::Doctor(args) => doctor::doctor(&args, shell),
         Command::Vmlinux(args) => vmlinux::vmlinux(&args, shell),
         Command::Upgrade(args) => upgrade::upgrade(&args, shell),

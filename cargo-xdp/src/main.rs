@@ -2,6 +2,7 @@
 //! Each concern lives in its own module; this file only dispatches.
 
 mod adb;
+mod bench;
 mod builder;
 mod bundle;
 mod capture;

@@ -103,6 +103,14 @@ pub enum Message<'a> {
         actions: &'a std::collections::BTreeMap<&'a str, usize>,
         verdicts: &'a [String],
     },
+    /// `bench`: one packet's ns per run (min, median, max over the rounds),
+    /// the bare XDP_PASS program's, and the ratio of the medians.
+    Bench {
+        name: &'a str,
+        ns: [u64; 3],
+        bare_ns: [u64; 3],
+        ratio: f64,
+    },
     /// The command failed; `message` is the whole error.
     Error { message: String },
 }

@@ -38,8 +38,8 @@ use crate::{
 /// One case as a file writes it.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct CaseSpec {
-    name: String,
+pub(crate) struct CaseSpec {
+    pub(crate) name: String,
     /// What `attach` takes: the project's options, `--prog`, `--set`, `--tail`.
     #[serde(default)]
     args: Vec<String>,
@@ -98,11 +98,12 @@ impl Action {
 }
 
 /// A case ready to run: its packet built, its file known.
-struct Case {
-    spec: CaseSpec,
+pub(crate) struct Case {
+    pub(crate) spec: CaseSpec,
     file: PathBuf,
     packet: Vec<u8>,
-    object: PathBuf,
+    /// The kern object it tests.
+    pub(crate) object: PathBuf,
 }
 
 pub fn test(args: &TestArgs, shell: &Shell) -> Result<()> {
@@ -113,8 +114,7 @@ pub fn test(args: &TestArgs, shell: &Shell) -> Result<()> {
     if !args.attach_args.is_empty() {
         bail!("options after `--` go with --pcap; a case file's cases carry their own `args`");
     }
-    let files = case_files(&project)?;
-    if files.is_empty() {
+    if case_files(&project)?.is_empty() {
         bail!(
             "no packet tests: write cases in {} (see the generated README, \"Packet tests\")",
             default_tests_dir(&project).display()
@@ -122,12 +122,7 @@ pub fn test(args: &TestArgs, shell: &Shell) -> Result<()> {
     }
     let privilege = Privilege::acquire("`cargo xdp test`", shell)?;
     let built = run::build_here(&args.cargo, args.manifest_path.as_deref(), shell)?;
-    let mut cases = Vec::new();
-    for file in &files {
-        let object = object_for(&project, &built.kern_objects, file);
-        cases.extend(read_cases(&project.root, file, &object)?);
-    }
-    check_unique(&cases)?;
+    let mut cases = project_cases(&project, &built.kern_objects)?;
     let total = cases.len();
     cases.retain(|c| {
         args.filter
@@ -215,8 +210,20 @@ pub fn test(args: &TestArgs, shell: &Shell) -> Result<()> {
     Ok(())
 }
 
+/// Every case of the project, each with the object it tests (`objects`
+/// in the order of the project's kern sources); names unique.
+pub(crate) fn project_cases(project: &Project, objects: &[PathBuf]) -> Result<Vec<Case>> {
+    let mut cases = Vec::new();
+    for file in case_files(project)? {
+        let object = object_for(project, objects, &file);
+        cases.extend(read_cases(&project.root, &file, &object)?);
+    }
+    check_unique(&cases)?;
+    Ok(cases)
+}
+
 /// Writes `text` (cases) to `file` and has the loader run them; its answers.
-fn test_run(
+pub(crate) fn test_run(
     privilege: &Privilege,
     loader: &Path,
     object: &Path,
@@ -446,12 +453,26 @@ fn check_unique(cases: &[Case]) -> Result<()> {
 
 /// The case in the loader's cases format (see cargo-xdp-loader's testrun).
 fn cases_text(case: &Case) -> String {
+    cases_text_with(case, 1, true)
+}
+
+/// The same, run `repeat` times; without its args (and maps) for a
+/// program that takes none (bench's baseline).
+pub(crate) fn cases_text_with(case: &Case, repeat: u32, with_args: bool) -> String {
     let mut text = format!("case {}\n", case.spec.name);
-    for arg in &case.spec.args {
-        let _ = writeln!(text, "arg {arg}");
+    if !with_args {
+        text.push_str("bare\n");
     }
-    for map in case.spec.expect.maps.iter().flat_map(|m| m.keys()) {
-        let _ = writeln!(text, "map {map}");
+    if with_args {
+        for arg in &case.spec.args {
+            let _ = writeln!(text, "arg {arg}");
+        }
+        for map in case.spec.expect.maps.iter().flat_map(|m| m.keys()) {
+            let _ = writeln!(text, "map {map}");
+        }
+    }
+    if repeat > 1 {
+        let _ = writeln!(text, "repeat {repeat}");
     }
     let _ = writeln!(text, "packet {}\nend", packets::hex(&case.packet));
     text
