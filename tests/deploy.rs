@@ -567,3 +567,49 @@ fn which(tool: &str) -> std::path::PathBuf {
     let found = ok(Command::new("sh").args(["-c", &format!("command -v {tool}")]));
     std::path::PathBuf::from(found.trim())
 }
+
+/// `cargo xdp test --adb`: the bundle carries the packet tests; the
+/// deployed loader runs them on the device's kernel, and cases that are not
+/// the deployed ones are refused until the next deploy.
+#[test]
+fn packet_tests_run_on_the_device_through_the_deployed_loader() {
+    if !root_or_skip("packet_tests_run_on_the_device_through_the_deployed_loader") {
+        return;
+    }
+    let (_tmp, root) = new_project("phonetest", "filter");
+    let mut fake = FakeAdb::new();
+    fake.add_device("TESTER", "phonetest", &["root=su"]);
+    let error = fails(&mut xdp_cmd(&fake, &root, &["test", "--adb"]));
+    assert!(error.contains("not deployed on this device"), "{error}");
+
+    ok(deploy(&fake, &root).arg("wlan0").args(HOST));
+    let out = ok(&mut xdp_cmd(&fake, &root, &["test", "--adb"]));
+    assert!(
+        out.contains("test drops_a_port ... ok")
+            && out.contains("test result: ok. 11 passed; 0 failed; 0 filtered out"),
+        "{out}"
+    );
+    let filtered = ok(&mut xdp_cmd(&fake, &root, &["test", "--adb", "vlan"]));
+    assert!(
+        filtered.contains("test result: ok. 1 passed; 0 failed; 10 filtered out"),
+        "{filtered}"
+    );
+
+    // A case changed here but not deployed: refused, not run stale.
+    let cases = root.join("phonetest_kern/tests/filter.toml");
+    let text = std::fs::read_to_string(&cases).unwrap();
+    std::fs::write(
+        &cases,
+        text.replace("\"drops_a_port\"", "\"drops_a_dns_port\""),
+    )
+    .unwrap();
+    let error = fails(&mut xdp_cmd(&fake, &root, &["test", "--adb"]));
+    assert!(
+        error.contains("are not these (filter.cases differs)")
+            || error.contains("phonetest_kern.cases differs"),
+        "{error}"
+    );
+    assert!(error.contains("deploy again"), "{error}");
+    ok(deploy(&fake, &root).arg("wlan0").args(HOST));
+    ok(&mut xdp_cmd(&fake, &root, &["test", "--adb"]));
+}

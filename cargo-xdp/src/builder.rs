@@ -3,7 +3,7 @@
 
 use std::{path::PathBuf, time::Instant};
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 
 use crate::{
     bundle,
@@ -241,6 +241,23 @@ fn build_target(plan: &Plan, target: Target, tools: &Tools, shell: &Shell) -> Re
         .collect();
     extra_files.push(write_attach_table(project, &xdp_dir)?);
     let kern_objects: Vec<PathBuf> = kern_objects.into_iter().map(|k| k.object).collect();
+    // The packet tests travel with the bundle, for `cargo xdp test --adb`.
+    match crate::packet_test::bundle_cases(project, &kern_objects) {
+        Ok(files) => {
+            for (file, text) in files {
+                let path = xdp_dir.join("kern").join(file);
+                // Rewritten only when changed: its mtime is a bundle input.
+                if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
+                    std::fs::write(&path, text)
+                        .with_context(|| format!("cannot write {}", path.display()))?;
+                }
+                extra_files.push(path);
+            }
+        }
+        Err(error) => shell.warn(format!(
+            "the packet tests are not in the bundle (`cargo xdp test` says why): {error:#}"
+        )),
+    }
     let api = tools.android.as_ref().map(|(_, api)| *api);
     let ndk_revision = tools
         .android

@@ -285,6 +285,12 @@ pub struct TestArgs {
     /// For --pcap: what `attach` takes (e.g. `-- --drop-port udp/53`).
     #[arg(last = true)]
     pub attach_args: Vec<String>,
+    /// Run the cases on the device's kernel, through the deployed loader
+    /// (deploy first: the bundle carries the cases).
+    #[arg(long, conflicts_with = "pcap")]
+    pub adb: bool,
+    #[command(flatten)]
+    pub device: DeviceArgs,
     #[command(flatten)]
     pub cargo: CargoArgs,
     /// Path to the project's Cargo.toml.

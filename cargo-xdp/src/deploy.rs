@@ -535,6 +535,27 @@ pub fn on_device(
     shell: &Shell,
 ) -> Result<()> {
     let project = Project::find(manifest_path)?;
+    let loader_command = loader_args.first().copied().unwrap_or_default();
+    run_on_device(device_args, &project, loader_args, |serial, line| {
+        if shell.human() {
+            println!("{line}");
+        } else if let Some(message) =
+            crate::messages::loader_answer(Some(serial), loader_command, line)
+        {
+            shell.message(&message);
+        }
+    })
+}
+
+/// Root's deployed copy of the project runs `args` (on-device.sh's
+/// commands: status, stats, test-run ...); each line it prints goes to
+/// `on_line` with the device's serial, as it comes.
+pub fn run_on_device(
+    device_args: &DeviceArgs,
+    project: &Project,
+    args: &[&str],
+    mut on_line: impl FnMut(&str, &str),
+) -> Result<()> {
     let limit = Duration::from_secs(device_args.adb_timeout);
     let adb_path = adb::locate()?;
     let device = adb::select(
@@ -548,17 +569,8 @@ pub fn on_device(
     };
     let name = &project.meta.name;
     let (probe, root) = reach_root(&adb, name, None)?;
-    let command = remote::deployed(root, probe.hasher_or_default(), name, loader_args);
-    let loader_command = loader_args.first().copied().unwrap_or_default();
-    let code = adb.shell_streaming(&command, |line| {
-        if shell.human() {
-            println!("{line}");
-        } else if let Some(message) =
-            crate::messages::loader_answer(Some(&adb.serial), loader_command, line)
-        {
-            shell.message(&message);
-        }
-    })?;
+    let command = remote::deployed(root, probe.hasher_or_default(), name, args);
+    let code = adb.shell_streaming(&command, |line| on_line(&adb.serial, line))?;
     match code {
         Some(0) => Ok(()),
         Some(code) => bail!(

@@ -120,6 +120,9 @@ pub fn test(args: &TestArgs, shell: &Shell) -> Result<()> {
             default_tests_dir(&project).display()
         );
     }
+    if args.adb {
+        return on_device(args, &project, shell);
+    }
     let privilege = Privilege::acquire("`cargo xdp test`", shell)?;
     let built = run::build_here(&args.cargo, args.manifest_path.as_deref(), shell)?;
     let mut cases = project_cases(&project, &built.kern_objects)?;
@@ -149,12 +152,23 @@ pub fn test(args: &TestArgs, shell: &Shell) -> Result<()> {
         }
     }
 
+    report(&cases, &answers, filtered_out, shell)
+}
+
+/// Prints each case's verdict like `cargo test` (and as JSON messages);
+/// an error when one failed.
+fn report(
+    cases: &[Case],
+    answers: &BTreeMap<String, serde_json::Value>,
+    filtered_out: usize,
+    shell: &Shell,
+) -> Result<()> {
     if shell.human() {
         let plural = if cases.len() == 1 { "" } else { "s" };
         println!("\nrunning {} test{plural}", cases.len());
     }
     let mut failed = Vec::new();
-    for case in &cases {
+    for case in cases {
         let problems = match answers.get(&case.spec.name) {
             Some(answer) => judge(case, answer),
             None => vec!["the loader gave no answer for it".into()],
@@ -210,6 +224,66 @@ pub fn test(args: &TestArgs, shell: &Shell) -> Result<()> {
     Ok(())
 }
 
+/// `test --adb`: the cases on the device's kernel, by root's deployed
+/// loader, which must carry these very cases (checked by sha256).
+fn on_device(args: &TestArgs, project: &Project, shell: &Shell) -> Result<()> {
+    // The device's bundle names each object by its stem.
+    let objects: Vec<PathBuf> = project
+        .meta
+        .kern
+        .iter()
+        .map(|k| {
+            let stem = k.file_stem().map(|s| s.to_string_lossy().into_owned());
+            PathBuf::from(format!("{}.o", stem.unwrap_or_default()))
+        })
+        .collect();
+    let mut cases = project_cases(project, &objects)?;
+    let expected: Vec<(String, String)> = bundle_cases(project, &objects)?
+        .into_iter()
+        .map(|(file, text)| (file, crate::bundle::sha256_hex(text.as_bytes())))
+        .collect();
+    let mut answers: BTreeMap<String, serde_json::Value> = BTreeMap::new();
+    let mut on_device: BTreeMap<String, String> = BTreeMap::new();
+    let mut serial = String::new();
+    crate::deploy::run_on_device(&args.device, project, &["test-run"], |device, line| {
+        serial = device.to_string();
+        if let Some((sum, file)) = line
+            .strip_prefix("cases-sha256: ")
+            .and_then(|rest| rest.split_once(' '))
+        {
+            on_device.insert(file.to_string(), sum.to_string());
+        } else if let Ok(answer) = serde_json::from_str::<serde_json::Value>(line) {
+            shell.verbose_status("Answered", line);
+            if let Some(name) = answer["case"].as_str() {
+                answers.insert(name.to_string(), answer.clone());
+            }
+        } else {
+            shell.passthrough(&format!("{line}\n"));
+        }
+    })?;
+    for (file, sum) in &expected {
+        if on_device.get(file) != Some(sum) {
+            bail!(
+                "the packet tests deployed on {serial} are not these ({file} {}): deploy again \
+                 (`cargo xdp deploy --adb IFACE`), then test",
+                if on_device.contains_key(file) {
+                    "differs"
+                } else {
+                    "is missing"
+                }
+            );
+        }
+    }
+    shell.status("Tested", format!("on {serial}'s kernel"));
+    let total = cases.len();
+    cases.retain(|c| {
+        args.filter
+            .as_deref()
+            .is_none_or(|f| c.spec.name.contains(f))
+    });
+    report(&cases, &answers, total - cases.len(), shell)
+}
+
 /// Every case of the project, each with the object it tests (`objects`
 /// in the order of the project's kern sources); names unique.
 pub(crate) fn project_cases(project: &Project, objects: &[PathBuf]) -> Result<Vec<Case>> {
@@ -220,6 +294,33 @@ pub(crate) fn project_cases(project: &Project, objects: &[PathBuf]) -> Result<Ve
     }
     check_unique(&cases)?;
     Ok(cases)
+}
+
+/// The packet tests as the bundle carries them, for `test --adb`: per kern
+/// object (`objects`, in the order of the kern sources) that has cases,
+/// `STEM.cases` and its text. Nothing when the project has no cases.
+pub(crate) fn bundle_cases(
+    project: &Project,
+    objects: &[PathBuf],
+) -> Result<Vec<(String, String)>> {
+    let cases = project_cases(project, objects)?;
+    let mut files = Vec::new();
+    for object in objects {
+        let text: String = cases
+            .iter()
+            .filter(|c| &c.object == object)
+            .map(cases_text)
+            .collect();
+        if text.is_empty() {
+            continue;
+        }
+        let stem = object
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        files.push((format!("{stem}.cases"), text));
+    }
+    Ok(files)
 }
 
 /// Writes `text` (cases) to `file` and has the loader run them; its answers.

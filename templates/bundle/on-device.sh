@@ -5,7 +5,7 @@
 # (see there); it needs only mksh (or any POSIX sh) and toybox.
 #
 #   sh on-device.sh install HASHER STAGE IFACE MODE [LOADER ATTACH ARGS...]
-#   sh on-device.sh detach IFACE | status [--json] | stats [ARGS...] | remove
+#   sh on-device.sh detach IFACE | status [--json] | stats [ARGS...] | test-run | remove
 #
 # `install` runs from /data/local/cargo-xdp/.{{name}}.new: it copies the
 # other files from the shell user's STAGE (no more bytes than MANIFEST
@@ -87,10 +87,25 @@ detach)
 status | stats)
     "$final/$loader" "$@"
     ;;
+test-run)
+    # The bundle's packet tests (STEM.cases, for STEM.o) through this
+    # kernel. Their sha256s come from MANIFEST, checked at install, so the
+    # host knows these are the cases it has.
+    cd "$final" || fail "$name is not deployed here"
+    found=
+    while read -r tag sum file; do
+        [ "$tag" = sha256: ] || continue
+        case $file in *.cases) echo "cases-sha256: $sum $file" && found=1 ;; esac
+    done <MANIFEST
+    [ -n "$found" ] || fail "the deployed $name carries no packet tests: write cases in its kern tests/ directory and deploy again"
+    for cases in *.cases; do
+        "./$loader" test-run "$cases" --object "./${cases%.cases}.o" || exit
+    done
+    ;;
 remove)
     rm -rf "$final" "$new" "$old"
     ;;
 *)
-    fail "usage: on-device.sh install|detach|status|stats|remove ..."
+    fail "usage: on-device.sh install|detach|status|stats|test-run|remove ..."
     ;;
 esac
