@@ -652,7 +652,11 @@ fn packet_tests_of_the_templates_pass_and_failures_say_why() {
     if !root_or_skip("packet_tests_of_the_templates_pass_and_failures_say_why") {
         return;
     }
-    for (name, template, count) in [("pktfilter", "filter", 11), ("pktminimal", "minimal", 3)] {
+    for (name, template, count) in [
+        ("pktfilter", "filter", 11),
+        ("pktminimal", "minimal", 3),
+        ("pktreflect", "reflect", 6),
+    ] {
         let (_dir, root) = new_project(name, template);
         let out = ok(cargo_xdp().current_dir(&root).args(["xdp", "test"]));
         assert!(
@@ -670,7 +674,7 @@ fn packet_tests_of_the_templates_pass_and_failures_say_why() {
                     .starts_with("cargo-xdp-test-")),
             "test-run left its maps in /sys/fs/bpf"
         );
-        if template != "filter" {
+        if template == "minimal" {
             // bench: each case's packet timed next to a bare XDP_PASS.
             let out = ok(cargo_xdp().current_dir(&root).args([
                 "xdp",
@@ -816,4 +820,63 @@ fn a_real_capture_replays_through_the_program() {
             .arg(&cooked),
     );
     assert!(error.contains("link-type 113"), "{error}");
+}
+
+/// The reflect template answers pings and its UDP echo port itself: the
+/// receiver has no IP address (its kernel could not answer), the sender
+/// knows its MAC, and replies come back across the namespaces.
+#[test]
+fn reflect_answers_pings_and_udp_from_xdp_across_namespaces() {
+    if !root_or_skip("reflect_answers_pings_and_udp_from_xdp_across_namespaces") {
+        return;
+    }
+    let (_dir, _root, loader, _) = built_project("e2ereflect", "reflect");
+    let net = NetPair::new("e2ereflect");
+    let ip = |ns: &str, args: &[&str]| ok(Command::new("ip").args(["-n", ns]).args(args));
+    let shown = ip(&net.receiver, &["link", "show", "dev", &net.receiver_if]);
+    let mac = shown
+        .split_whitespace()
+        .skip_while(|w| *w != "link/ether")
+        .nth(1)
+        .unwrap()
+        .to_string();
+    ip(&net.receiver, &["addr", "flush", "dev", &net.receiver_if]);
+    ip(
+        &net.sender,
+        &[
+            "neigh",
+            "replace",
+            &net.receiver_ip,
+            "lladdr",
+            &mac,
+            "dev",
+            &net.sender_if,
+        ],
+    );
+    assert!(
+        !net.ping(),
+        "with no address the receiver's kernel cannot answer"
+    );
+
+    ok(net.in_receiver(&loader).args([
+        "attach",
+        &net.receiver_if,
+        "--mode",
+        "skb",
+        "--udp-port",
+        "7",
+    ]));
+    assert!(net.ping(), "no echo replies from XDP");
+    let script = format!(
+        "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.settimeout(2)\n\
+         s.sendto(b'hello xdp',('{}',7))\nprint(s.recvfrom(100)[0].decode())",
+        net.receiver_ip
+    );
+    let echoed =
+        ok(Command::new("ip").args(["netns", "exec", &net.sender, "python3", "-c", &script]));
+    assert_eq!(echoed.trim(), "hello xdp");
+    let stats = ok(net.in_receiver(&loader).args(["stats", "--json"]));
+    let stats: serde_json::Value = serde_json::from_str(stats.trim()).unwrap();
+    assert!(stats["tx"]["packets"].as_u64().unwrap() >= 4, "{stats}");
+    ok(net.in_receiver(&loader).args(["detach", &net.receiver_if]));
 }

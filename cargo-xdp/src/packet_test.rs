@@ -44,7 +44,15 @@ pub(crate) struct CaseSpec {
     #[serde(default)]
     args: Vec<String>,
     packet: PacketSpec,
+    /// Runs of the packet, back to back in the same maps (a burst: what a
+    /// rate limiter sees); `expect.action` is the last run's.
+    #[serde(default = "one")]
+    repeat: u32,
     expect: Expect,
+}
+
+fn one() -> u32 {
+    1
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -554,7 +562,7 @@ fn check_unique(cases: &[Case]) -> Result<()> {
 
 /// The case in the loader's cases format (see cargo-xdp-loader's testrun).
 fn cases_text(case: &Case) -> String {
-    cases_text_with(case, 1, true)
+    cases_text_with(case, case.spec.repeat, true)
 }
 
 /// The same, run `repeat` times; without its args (and maps) for a

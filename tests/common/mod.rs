@@ -155,6 +155,7 @@ static NEXT: AtomicUsize = AtomicUsize::new(0);
 pub struct NetPair {
     pub sender: String,
     pub receiver: String,
+    pub sender_if: String,
     pub receiver_if: String,
     pub receiver_ip: String,
     bpffs_dir: PathBuf,
@@ -174,11 +175,12 @@ impl NetPair {
         let pair = NetPair {
             sender: format!("cxdp-s{id}"),
             receiver: format!("cxdp-r{id}"),
+            sender_if: format!("xs{id}"),
             receiver_if: receiver_if.map_or_else(|| format!("xr{id}"), String::from),
             receiver_ip: format!("{subnet}.2"),
             bpffs_dir: Path::new("/sys/fs/bpf").join(project),
         };
-        let sender_if = format!("xs{id}");
+        let sender_if = pair.sender_if.clone();
         let sender_ip = format!("{subnet}.1");
         let ip = |args: &[&str]| ok(Command::new("ip").args(args));
         ip(&["netns", "add", &pair.sender]);
