@@ -570,3 +570,34 @@ fn doctor_reports_each_need_with_its_fix() {
         "{error}"
     );
 }
+
+/// Every template builds for every target (debug: what differs between
+/// templates is their kern C and rules.rs, not the release profile).
+#[test]
+fn every_template_builds_for_every_target() {
+    let listed = ok(cargo_xdp().args(["xdp", "new", "--list"]));
+    let templates: Vec<&str> = listed
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert!(templates.len() >= 6, "{listed}");
+    for template in templates {
+        let name = format!("every{}", template.replace('-', ""));
+        let (_tmp, root) = new_project(&name, template);
+        let out =
+            output(
+                cargo_xdp_with_ndk()
+                    .current_dir(&root)
+                    .args(["xdp", "build", "--all-targets"]),
+            );
+        assert!(out.status.success(), "{template}: {}", text(&out));
+        for target in [
+            "android-arm64",
+            "android-x86_64",
+            "linux-arm64",
+            "linux-x86_64",
+        ] {
+            assert!(bundle(&name, target).is_file(), "{template} for {target}");
+        }
+    }
+}

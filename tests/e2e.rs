@@ -656,8 +656,16 @@ fn packet_tests_of_the_templates_pass_and_failures_say_why() {
         ("pktfilter", "filter", 11),
         ("pktminimal", "minimal", 3),
         ("pktreflect", "reflect", 6),
+        ("pktratelimit", "ratelimit", 5),
+        ("pktstats", "stats", 4),
+        ("pktredirect", "redirect", 2),
     ] {
         let (_dir, root) = new_project(name, template);
+        // The loader's own unit tests (rules.rs), as a user runs them.
+        ok(Command::new(env!("CARGO"))
+            .current_dir(&root)
+            .env("CARGO_TARGET_DIR", shared_target_dir())
+            .args(["test", "-q"]));
         let out = ok(cargo_xdp().current_dir(&root).args(["xdp", "test"]));
         assert!(
             out.contains(&format!("running {count} tests"))
@@ -696,6 +704,8 @@ fn packet_tests_of_the_templates_pass_and_failures_say_why() {
                 benched.iter().all(|m| m["ratio"].as_f64().unwrap() > 0.0),
                 "{out}"
             );
+        }
+        if template != "filter" {
             continue;
         }
         let cases = root.join(format!("{name}_kern/tests/filter.toml"));
@@ -832,27 +842,15 @@ fn reflect_answers_pings_and_udp_from_xdp_across_namespaces() {
     }
     let (_dir, _root, loader, _) = built_project("e2ereflect", "reflect");
     let net = NetPair::new("e2ereflect");
-    let ip = |ns: &str, args: &[&str]| ok(Command::new("ip").args(["-n", ns]).args(args));
-    let shown = ip(&net.receiver, &["link", "show", "dev", &net.receiver_if]);
-    let mac = shown
-        .split_whitespace()
-        .skip_while(|w| *w != "link/ether")
-        .nth(1)
-        .unwrap()
-        .to_string();
-    ip(&net.receiver, &["addr", "flush", "dev", &net.receiver_if]);
-    ip(
-        &net.sender,
-        &[
-            "neigh",
-            "replace",
-            &net.receiver_ip,
-            "lladdr",
-            &mac,
-            "dev",
-            &net.sender_if,
-        ],
-    );
+    net.sender_knows_receiver_mac();
+    ok(Command::new("ip").args([
+        "-n",
+        &net.receiver,
+        "addr",
+        "flush",
+        "dev",
+        &net.receiver_if,
+    ]));
     assert!(
         !net.ping(),
         "with no address the receiver's kernel cannot answer"
@@ -879,4 +877,91 @@ fn reflect_answers_pings_and_udp_from_xdp_across_namespaces() {
     let stats: serde_json::Value = serde_json::from_str(stats.trim()).unwrap();
     assert!(stats["tx"]["packets"].as_u64().unwrap() >= 4, "{stats}");
     ok(net.in_receiver(&loader).args(["detach", &net.receiver_if]));
+}
+
+/// The redirect template forwards across namespaces: what the sender sends
+/// to the receiver's interface leaves through another veth into a third
+/// namespace, without the receiver's stack seeing it.
+#[test]
+fn redirect_forwards_packets_out_of_another_interface() {
+    if !root_or_skip("redirect_forwards_packets_out_of_another_interface") {
+        return;
+    }
+    let (_dir, _root, loader, _) = built_project("e2eredirect", "redirect");
+    let net = NetPair::new("e2eredirect");
+    let sink = format!("{}-sink", net.receiver);
+    let (out_if, sink_if) = (
+        format!("{}o", net.receiver_if),
+        format!("{}k", net.receiver_if),
+    );
+    let ip = |args: &[&str]| ok(Command::new("ip").args(args));
+    ip(&["netns", "add", &sink]);
+    struct RemoveNetns(String);
+    impl Drop for RemoveNetns {
+        fn drop(&mut self) {
+            let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+        }
+    }
+    let _sink_guard = RemoveNetns(sink.clone());
+    ip(&[
+        "link",
+        "add",
+        &out_if,
+        "netns",
+        &net.receiver,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        &sink_if,
+        "netns",
+        &sink,
+    ]);
+    ip(&["-n", &net.receiver, "link", "set", &out_if, "up"]);
+    ip(&["-n", &sink, "link", "set", &sink_if, "up"]);
+    let received = || -> u64 {
+        ok(Command::new("ip").args([
+            "netns",
+            "exec",
+            &sink,
+            "cat",
+            &format!("/sys/class/net/{sink_if}/statistics/rx_packets"),
+        ]))
+        .trim()
+        .parse()
+        .unwrap()
+    };
+    // ARP would be forwarded too: the sender knows the receiver's MAC.
+    net.sender_knows_receiver_mac();
+    let before = received();
+    ok(net.in_receiver(&loader).args([
+        "attach",
+        &net.receiver_if,
+        "--mode",
+        "skb",
+        "--to",
+        &out_if,
+    ]));
+    let target = ok(net.in_receiver(&loader).arg("target"));
+    assert!(
+        target.contains(&format!("packets go out of {out_if}")),
+        "{target}"
+    );
+    net.send_udp(9, 20);
+    thread::sleep(Duration::from_millis(300));
+    let arrived = received() - before;
+    assert!(
+        arrived >= 20,
+        "only {arrived} of 20 datagrams reached the sink"
+    );
+    let stats = ok(net.in_receiver(&loader).args(["stats", "--json"]));
+    let stats: serde_json::Value = serde_json::from_str(stats.trim()).unwrap();
+    assert!(
+        stats["redirect"]["packets"].as_u64().unwrap() >= 20,
+        "{stats}"
+    );
+    // Without --to, attach says what it needs.
+    ok(net.in_receiver(&loader).args(["detach", &net.receiver_if]));
+    let error = fails(net.in_receiver(&loader).args(["attach", &net.receiver_if]));
+    assert!(error.contains("attach needs --to IFACE"), "{error}");
 }

@@ -445,20 +445,27 @@ fn print_json(counters: &[Counter; 5]) {
 
 fn print_table(counters: &[Counter; 5], previous: Option<&[Counter; 5]>, interval: Duration) {
     println!(
-        "{:<10} {:>14} {:>16} {:>12}",
-        "ACTION", "PACKETS", "BYTES", "PKT/S"
+        "{:<10} {:>14} {:>16} {:>12} {:>14}",
+        "ACTION", "PACKETS", "BYTES", "PKT/S", "BIT/S"
     );
+    // u64 arithmetic: u128 division and printing cost the loader 2 KiB.
+    let millis = u64::try_from(interval.as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1);
     for (i, (action, c)) in ACTIONS.iter().zip(counters).enumerate() {
-        let rate = previous
+        let (pps, bps) = previous
             .map(|p| {
-                // u64 arithmetic: u128 division and printing cost the loader 2 KiB.
                 let packets = c.packets.saturating_sub(p[i].packets);
-                let millis = u64::try_from(interval.as_millis())
-                    .unwrap_or(u64::MAX)
-                    .max(1);
-                (packets.saturating_mul(1000) / millis).to_string()
+                let bits = c.bytes.saturating_sub(p[i].bytes).saturating_mul(8);
+                (
+                    (packets.saturating_mul(1000) / millis).to_string(),
+                    (bits.saturating_mul(1000) / millis).to_string(),
+                )
             })
-            .unwrap_or_else(|| "-".into());
-        println!("{action:<10} {:>14} {:>16} {rate:>12}", c.packets, c.bytes);
+            .unwrap_or_else(|| ("-".into(), "-".into()));
+        println!(
+            "{action:<10} {:>14} {:>16} {pps:>12} {bps:>14}",
+            c.packets, c.bytes
+        );
     }
 }

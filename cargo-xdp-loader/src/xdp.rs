@@ -569,7 +569,7 @@ pub fn check_interface(interface: &str) -> Result<()> {
 }
 
 /// The interface's index; refuses names no kernel accepts before asking.
-fn interface_index(interface: &str) -> Result<u32> {
+pub fn interface_index(interface: &str) -> Result<u32> {
     check_interface(interface)?;
     let name = CString::new(interface)?;
     // SAFETY: name is a valid C string for the duration of the call.
@@ -577,6 +577,19 @@ fn interface_index(interface: &str) -> Result<u32> {
         0 => bail!("no such interface `{interface}` (see `ip link`)"),
         index => Ok(index),
     }
+}
+
+/// The name of interface `index`, if it (still) exists.
+pub fn interface_name(index: u32) -> Option<String> {
+    let mut buffer = [0 as libc::c_char; libc::IF_NAMESIZE];
+    // SAFETY: the buffer holds IF_NAMESIZE bytes, as if_indextoname needs.
+    let name = unsafe { libc::if_indextoname(index, buffer.as_mut_ptr()) };
+    if name.is_null() {
+        return None;
+    }
+    // SAFETY: if_indextoname wrote a NUL-terminated name into the buffer.
+    let name = unsafe { std::ffi::CStr::from_ptr(buffer.as_ptr()) };
+    Some(name.to_string_lossy().into_owned())
 }
 
 /// Kernels before 5.11 charge BPF maps to RLIMIT_MEMLOCK, which is 64 KiB on

@@ -286,6 +286,37 @@ impl NetPair {
             .args(["sec", "xdp"]));
     }
 
+    /// Lets the sender reach the receiver without ARP (a static neighbour
+    /// entry with the receiver's MAC): for programs that answer or forward
+    /// instead of the receiver's stack.
+    pub fn sender_knows_receiver_mac(&self) {
+        let shown = ok(Command::new("ip").args([
+            "-n",
+            &self.receiver,
+            "link",
+            "show",
+            "dev",
+            &self.receiver_if,
+        ]));
+        let mac = shown
+            .split_whitespace()
+            .skip_while(|w| *w != "link/ether")
+            .nth(1)
+            .expect("a veth has a MAC")
+            .to_string();
+        ok(Command::new("ip").args([
+            "-n",
+            &self.sender,
+            "neigh",
+            "replace",
+            &self.receiver_ip,
+            "lladdr",
+            &mac,
+            "dev",
+            &self.sender_if,
+        ]));
+    }
+
     /// The XDP program ids the kernel reports on the receiver's interface.
     pub fn xdp_programs(&self) -> Vec<String> {
         let shown = ok(Command::new("ip").args([
