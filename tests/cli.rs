@@ -711,6 +711,41 @@ fn new_starts_a_git_repository_unless_inside_one_or_told_not_to() {
     assert!(!repo.join("sub/inner/.git").exists());
 }
 
+#[test]
+fn packet_tests_say_what_they_need() {
+    let (_dir, root) = new_project("needs", "minimal");
+    let error = fails(
+        cargo_xdp()
+            .current_dir(&root)
+            .args(["test", "--target", "arm64-v8a"]),
+    );
+    assert!(
+        error.contains("for android-arm64 run them on a device with `cargo xdp test --adb`"),
+        "{error}"
+    );
+    std::fs::remove_dir_all(root.join("needs_kern/tests")).unwrap();
+    let error = fails(cargo_xdp().current_dir(&root).arg("test"));
+    assert!(
+        error.contains("no packet tests: write cases in") && error.contains("needs_kern/tests"),
+        "{error}"
+    );
+    let error = fails(
+        cargo_xdp()
+            .current_dir(&root)
+            .args(["test", "--", "--prog", "x"]),
+    );
+    assert!(
+        error.contains("options after `--` go with --pcap"),
+        "{error}"
+    );
+    let error = fails(
+        cargo_xdp()
+            .current_dir(&root)
+            .args(["test", "--pcap", "/nonexistent.pcap"]),
+    );
+    assert!(error.contains("cannot read /nonexistent.pcap"), "{error}");
+}
+
 fn bundle_path(name: &str) -> std::path::PathBuf {
     shared_target_dir().join(format!("xdp/linux-x86_64/{name}-linux-x86_64.tar.gz"))
 }

@@ -289,6 +289,10 @@ pub struct TestArgs {
     /// (deploy first: the bundle carries the cases).
     #[arg(long, conflicts_with = "pcap")]
     pub adb: bool,
+    /// The target whose kernel runs the cases: this machine's (the
+    /// default), or with --adb the device's.
+    #[arg(long)]
+    pub target: Option<String>,
     #[command(flatten)]
     pub device: DeviceArgs,
     #[command(flatten)]

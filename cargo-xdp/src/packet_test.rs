@@ -115,6 +115,17 @@ pub(crate) struct Case {
 }
 
 pub fn test(args: &TestArgs, shell: &Shell) -> Result<()> {
+    if let (Some(target), false) = (&args.target, args.adb) {
+        let target = crate::toolchain::find(target)?;
+        let here = crate::toolchain::default_target()?;
+        if target.name != here {
+            bail!(
+                "packet tests run on a kernel, here this machine's ({here}); for {} run them on \
+                 a device with `cargo xdp test --adb` (after `cargo xdp deploy --adb IFACE`)",
+                target.name
+            );
+        }
+    }
     let project = Project::find_with(args.manifest_path.as_deref(), &args.cargo)?;
     if let Some(pcap) = &args.pcap {
         return replay(args, &project, pcap, shell);
