@@ -679,7 +679,7 @@ fn packet_tests_of_the_templates_pass_and_failures_say_why() {
                 .any(|e| e
                     .file_name()
                     .to_string_lossy()
-                    .starts_with("cargo-xdp-test-")),
+                    .starts_with(&format!("cargo-xdp-test-{name}-"))),
             "test-run left its maps in /sys/fs/bpf"
         );
         if template == "minimal" {

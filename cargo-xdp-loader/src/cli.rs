@@ -160,18 +160,12 @@ fn run_as(
 fn attach(project: &Project, ext: &dyn Extension, mut args: Args) -> Result<()> {
     let name = project.name;
     let mode = Mode::parse(args.value("--mode")?.as_deref().unwrap_or("auto"))?;
-    let mut program = args.value("--prog")?;
     let object_arg = args.value("--object")?;
-    let globals = args
-        .values("--set")?
-        .iter()
-        .map(|v| setup::Global::parse(v))
-        .collect::<Result<Vec<_>>>()?;
-    let tails = args
-        .values("--tail")?
-        .iter()
-        .map(|v| setup::TailCall::parse(v))
-        .collect::<Result<Vec<_>>>()?;
+    let setup::ObjectOptions {
+        mut program,
+        globals,
+        tails,
+    } = setup::ObjectOptions::take(&mut args)?;
     let options = ext.attach_options(&mut args)?;
     let interface = args
         .positional()

@@ -11,6 +11,32 @@ use std::{
 use anyhow::{bail, Context, Result};
 use aya::{maps::ProgramArray, programs::Xdp, Ebpf, EbpfError, EbpfLoader};
 
+/// What `attach` (and `test-run`'s cases) take about the object itself:
+/// `--prog`, `--set` and `--tail`, taken off `args`.
+pub struct ObjectOptions {
+    pub program: Option<String>,
+    pub globals: Vec<Global>,
+    pub tails: Vec<TailCall>,
+}
+
+impl ObjectOptions {
+    pub fn take(args: &mut crate::Args) -> Result<ObjectOptions> {
+        Ok(ObjectOptions {
+            program: args.value("--prog")?,
+            globals: args
+                .values("--set")?
+                .iter()
+                .map(|v| Global::parse(v))
+                .collect::<Result<_>>()?,
+            tails: args
+                .values("--tail")?
+                .iter()
+                .map(|v| TailCall::parse(v))
+                .collect::<Result<_>>()?,
+        })
+    }
+}
+
 /// `--set NAME=VALUE`: an integer (decimal, `0x` hex, or negative) written
 /// at the size the global has in the object.
 pub struct Global {

@@ -240,17 +240,11 @@ impl Drop for Scratch {
 
 fn run_in(project: &Project, ext: &dyn Extension, object: &Path, case: &Case) -> Result<String> {
     let mut args = Args::new(case.args.iter().cloned());
-    let program = args.value("--prog")?;
-    let globals = args
-        .values("--set")?
-        .iter()
-        .map(|v| setup::Global::parse(v))
-        .collect::<Result<Vec<_>>>()?;
-    let tails = args
-        .values("--tail")?
-        .iter()
-        .map(|v| setup::TailCall::parse(v))
-        .collect::<Result<Vec<_>>>()?;
+    let setup::ObjectOptions {
+        program,
+        globals,
+        tails,
+    } = setup::ObjectOptions::take(&mut args)?;
     let options: Box<dyn crate::AttachOptions> = if case.bare {
         Box::new(crate::NoOptions)
     } else {

@@ -15,11 +15,9 @@
 #include <linux/tcp.h>
 #include <linux/udp.h>
 
+#include "xdp_parse.h"
 #include "xdp_stats.h"
 
-#define ETH_P_8021Q_ 0x8100
-#define ETH_P_8021AD_ 0x88A8
-#define MAX_VLAN_TAGS 2
 
 /* Index: IP protocol number (IPPROTO_ICMP, IPPROTO_ICMPV6, ...); non-zero = drop. */
 struct {
@@ -67,11 +65,6 @@ struct {
 	__type(value, __u32);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } drop_src_v6 SEC(".maps");
-
-struct vlan_hdr_ {
-	__be16 tci;
-	__be16 encapsulated_proto;
-};
 
 static __always_inline int proto_dropped(__u32 proto)
 {
@@ -142,26 +135,10 @@ int xdp_filter(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
-	struct ethhdr *eth = data;
-	void *cursor = eth + 1;
+	void *cursor;
 	__u16 proto;
-	int i;
 
-	if (cursor > data_end)
-		return count_action(ctx, XDP_PASS);
-	proto = eth->h_proto;
-
-#pragma unroll
-	for (i = 0; i < MAX_VLAN_TAGS; i++) {
-		struct vlan_hdr_ *vlan = cursor;
-
-		if (proto != bpf_htons(ETH_P_8021Q_) && proto != bpf_htons(ETH_P_8021AD_))
-			break;
-		if ((void *)(vlan + 1) > data_end)
-			return count_action(ctx, XDP_PASS);
-		proto = vlan->encapsulated_proto;
-		cursor = vlan + 1;
-	}
+	proto = parse_ethernet(data, data_end, &cursor);
 
 	if (proto == bpf_htons(ETH_P_IP) && ipv4_dropped(cursor, data_end))
 		return count_action(ctx, XDP_DROP);

@@ -12,10 +12,9 @@
 #include <linux/ip.h>
 #include <linux/ipv6.h>
 
+#include "xdp_parse.h"
 #include "xdp_stats.h"
 
-#define ETH_P_8021Q_ 0x8100
-#define ETH_P_8021AD_ 0x88A8
 /* Tokens are counted in thousandths, so slow rates refill smoothly. */
 #define MILLI 1000ULL
 #define NS_PER_SEC 1000000000ULL
@@ -50,11 +49,6 @@ struct {
 	__type(value, struct bucket);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } buckets SEC(".maps");
-
-struct vlan_hdr_ {
-	__be16 tci;
-	__be16 encapsulated_proto;
-};
 
 /* XDP_PASS or XDP_DROP for one packet of `src`. (Two CPUs may update one
  * bucket at once; the rate is then a little above the limit, never far.) */
@@ -97,26 +91,11 @@ int xdp_ratelimit(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
-	struct ethhdr *eth = data;
-	void *cursor = eth + 1;
+	void *cursor;
 	struct source src = {};
 	__u16 proto;
-	int i;
 
-	if (cursor > data_end)
-		return count_action(ctx, XDP_PASS);
-	proto = eth->h_proto;
-#pragma unroll
-	for (i = 0; i < 2; i++) {
-		struct vlan_hdr_ *vlan = cursor;
-
-		if (proto != bpf_htons(ETH_P_8021Q_) && proto != bpf_htons(ETH_P_8021AD_))
-			break;
-		if ((void *)(vlan + 1) > data_end)
-			return count_action(ctx, XDP_PASS);
-		proto = vlan->encapsulated_proto;
-		cursor = vlan + 1;
-	}
+	proto = parse_ethernet(data, data_end, &cursor);
 	if (proto == bpf_htons(ETH_P_IP)) {
 		struct iphdr *ip = cursor;
 

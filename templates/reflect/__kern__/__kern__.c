@@ -17,10 +17,9 @@
 #include <linux/ipv6.h>
 #include <linux/udp.h>
 
+#include "xdp_parse.h"
 #include "xdp_stats.h"
 
-#define ETH_P_8021Q_ 0x8100
-#define ETH_P_8021AD_ 0x88A8
 
 /* Slot 0: the UDP port echoed (host order; 0 = none). Written by the loader. */
 struct {
@@ -30,11 +29,6 @@ struct {
 	__type(value, __u32);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } echo_port SEC(".maps");
-
-struct vlan_hdr_ {
-	__be16 tci;
-	__be16 encapsulated_proto;
-};
 
 /* The first four bytes of ICMP and ICMPv6 alike. */
 struct icmp_head {
@@ -146,24 +140,11 @@ int xdp_reflect(struct xdp_md *ctx)
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 	struct ethhdr *eth = data;
-	void *cursor = eth + 1;
+	void *cursor;
 	__u16 proto;
-	int i, answered = 0;
+	int answered = 0;
 
-	if (cursor > data_end)
-		return count_action(ctx, XDP_PASS);
-	proto = eth->h_proto;
-#pragma unroll
-	for (i = 0; i < 2; i++) {
-		struct vlan_hdr_ *vlan = cursor;
-
-		if (proto != bpf_htons(ETH_P_8021Q_) && proto != bpf_htons(ETH_P_8021AD_))
-			break;
-		if ((void *)(vlan + 1) > data_end)
-			return count_action(ctx, XDP_PASS);
-		proto = vlan->encapsulated_proto;
-		cursor = vlan + 1;
-	}
+	proto = parse_ethernet(data, data_end, &cursor);
 	if (proto == bpf_htons(ETH_P_IP))
 		answered = reflect_v4(cursor, data_end);
 	else if (proto == bpf_htons(ETH_P_IPV6))

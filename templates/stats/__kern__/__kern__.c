@@ -15,10 +15,9 @@
 #include <linux/tcp.h>
 #include <linux/udp.h>
 
+#include "xdp_parse.h"
 #include "xdp_stats.h"
 
-#define ETH_P_8021Q_ 0x8100
-#define ETH_P_8021AD_ 0x88A8
 
 struct flow {
 	__u8 proto;
@@ -33,11 +32,6 @@ struct {
 	__type(value, struct xdp_counter);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } traffic SEC(".maps");
-
-struct vlan_hdr_ {
-	__be16 tci;
-	__be16 encapsulated_proto;
-};
 
 static __always_inline __u16 dest_port(__u8 proto, void *l4, void *data_end)
 {
@@ -74,26 +68,11 @@ int xdp_stats_by_port(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
-	struct ethhdr *eth = data;
-	void *cursor = eth + 1;
+	void *cursor;
 	struct flow flow = {};
 	__u16 proto;
-	int i;
 
-	if (cursor > data_end)
-		return count_action(ctx, XDP_PASS);
-	proto = eth->h_proto;
-#pragma unroll
-	for (i = 0; i < 2; i++) {
-		struct vlan_hdr_ *vlan = cursor;
-
-		if (proto != bpf_htons(ETH_P_8021Q_) && proto != bpf_htons(ETH_P_8021AD_))
-			break;
-		if ((void *)(vlan + 1) > data_end)
-			return count_action(ctx, XDP_PASS);
-		proto = vlan->encapsulated_proto;
-		cursor = vlan + 1;
-	}
+	proto = parse_ethernet(data, data_end, &cursor);
 	if (proto == bpf_htons(ETH_P_IP)) {
 		struct iphdr *ip = cursor;
 
