@@ -629,7 +629,8 @@ fn colour_follows_the_flag_then_cargo_term_color_and_one_finished_line() {
         assert!(out.status.success(), "{}", text(&out));
         String::from_utf8_lossy(&out.stderr).into_owned()
     };
-    const GREEN: &str = "\x1b[1;32m";
+    // cargo's own: bold bright green.
+    const GREEN: &str = "\x1b[1;92m";
     assert!(stderr(&["--color", "always"], &[]).contains(GREEN));
     assert!(stderr(&[], &[("CARGO_TERM_COLOR", "always")]).contains(GREEN));
     assert!(!stderr(&["--color", "never"], &[("CARGO_TERM_COLOR", "always")]).contains(GREEN));
@@ -754,6 +755,66 @@ fn packet_tests_say_what_they_need() {
             .args(["test", "--pcap", "/nonexistent.pcap"]),
     );
     assert!(error.contains("cannot read /nonexistent.pcap"), "{error}");
+}
+
+/// On a terminal (a pty from `script`): colours by default, and the kern
+/// progress bar is cleared, never left among the status lines.
+#[test]
+fn on_a_terminal_bars_leave_no_trace() {
+    let (_dir, root) = new_project("onatty", "minimal");
+    let command = format!(
+        "CARGO_TARGET_DIR='{}' '{}' xdp build",
+        shared_target_dir().display(),
+        env!("CARGO_BIN_EXE_cargo-xdp")
+    );
+    let out = ok(std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .current_dir(&root)
+        .env_remove("CARGO_TERM_COLOR")
+        .env_remove("NO_COLOR"));
+    assert!(
+        out.contains("\x1b[1;92m"),
+        "no colour on a terminal: {out:?}"
+    );
+    // What stays on screen: each line's text after its last carriage return
+    // or clear-line, without colours.
+    let visible: Vec<String> = out
+        .split('\n')
+        .map(|line| {
+            let line = line.trim_end_matches('\r');
+            let start = [
+                line.rfind('\r').map(|i| i + 1),
+                line.rfind("\x1b[2K").map(|i| i + 4),
+            ]
+            .into_iter()
+            .flatten()
+            .max()
+            .unwrap_or(0);
+            let mut text = String::new();
+            let mut chars = line[start..].chars();
+            while let Some(c) = chars.next() {
+                if c == '\x1b' {
+                    chars.by_ref().find(|c| c.is_ascii_alphabetic());
+                } else {
+                    text.push(c);
+                }
+            }
+            text
+        })
+        .collect();
+    assert!(
+        !visible.iter().any(|l| l.contains("Kern [")),
+        "a bar stayed: {visible:#?}"
+    );
+    assert!(
+        visible
+            .iter()
+            .any(|l| l.contains("Compiling onatty_kern/onatty_kern.c"))
+            && visible
+                .iter()
+                .any(|l| l.contains("Finished `debug` bundle")),
+        "{visible:#?}"
+    );
 }
 
 fn bundle_path(name: &str) -> std::path::PathBuf {

@@ -101,25 +101,25 @@ impl Shell {
     /// `   Compiling what` in cargo's style: a right-aligned green verb.
     pub fn status(&self, verb: &str, message: impl Display) {
         if !self.quiet {
-            self.line(verb, "1;32", message);
+            self.line(verb, "1;92", message);
         }
     }
 
     /// A status line shown only with --verbose (the commands we run).
     pub fn verbose_status(&self, verb: &str, message: impl Display) {
         if self.verbose > 0 && !self.quiet {
-            self.line(verb, "1;36", message);
+            self.line(verb, "1;96", message);
         }
     }
 
     pub fn warn(&self, message: impl Display) {
         if !self.quiet {
-            self.prefixed("warning", "1;33", message);
+            self.prefixed("warning", "1;93", message);
         }
     }
 
     pub fn error(&self, error: &anyhow::Error) {
-        self.prefixed("error", "1;31", format!("{error:#}"));
+        self.prefixed("error", "1;91", format!("{error:#}"));
         self.message(&Message::Error {
             message: format!("{error:#}"),
         });
