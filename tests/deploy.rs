@@ -586,12 +586,12 @@ fn packet_tests_run_on_the_device_through_the_deployed_loader() {
     let out = ok(&mut xdp_cmd(&fake, &root, &["test", "--adb"]));
     assert!(
         out.contains("test drops_a_port ... ok")
-            && out.contains("test result: ok. 11 passed; 0 failed; 0 filtered out"),
+            && out.contains("test result: ok. 13 passed; 0 failed; 0 filtered out"),
         "{out}"
     );
     let filtered = ok(&mut xdp_cmd(&fake, &root, &["test", "--adb", "vlan"]));
     assert!(
-        filtered.contains("test result: ok. 1 passed; 0 failed; 10 filtered out"),
+        filtered.contains("test result: ok. 1 passed; 0 failed; 12 filtered out"),
         "{filtered}"
     );
 

@@ -653,9 +653,9 @@ fn packet_tests_of_the_templates_pass_and_failures_say_why() {
         return;
     }
     for (name, template, count) in [
-        ("pktfilter", "filter", 11),
+        ("pktfilter", "filter", 13),
         ("pktminimal", "minimal", 3),
-        ("pktreflect", "reflect", 6),
+        ("pktreflect", "reflect", 7),
         ("pktratelimit", "ratelimit", 5),
         ("pktstats", "stats", 4),
         ("pktredirect", "redirect", 2),
@@ -729,7 +729,7 @@ fn packet_tests_of_the_templates_pass_and_failures_say_why() {
         assert!(
             said.contains("test wrong_on_purpose ... FAILED")
                 && said.contains("action: expected drop, got pass")
-                && said.contains("test result: FAILED. 0 passed; 1 failed; 11 filtered out"),
+                && said.contains("test result: FAILED. 0 passed; 1 failed; 13 filtered out"),
             "{said}"
         );
         let json = output(cargo_xdp().current_dir(&root).args([
@@ -748,7 +748,7 @@ fn packet_tests_of_the_templates_pass_and_failures_say_why() {
             .unwrap();
         assert_eq!(
             (result["passed"].as_u64(), result["failed"].as_u64()),
-            (Some(11), Some(1))
+            (Some(13), Some(1))
         );
         assert!(messages.iter().any(|m| m["reason"] == "test-case"
             && m["name"] == "wrong_on_purpose"

@@ -160,7 +160,43 @@ struct ElementAttr {
     flags: u64,
 }
 
+/// Writes one entry of the map pinned at `pin`, raw: `key` and `value` of
+/// the map's sizes (for a per-CPU map, `value` goes to every CPU).
+pub fn update(pin: &Path, key: &[u8], value: &[u8]) -> Result<()> {
+    let info = MapInfo::from_pin(pin).with_context(|| format!("cannot open {}", pin.display()))?;
+    let (key_size, value_size) = (info.key_size() as usize, info.value_size() as usize);
+    if key.len() != key_size || value.len() != value_size {
+        bail!(
+            "the map takes {key_size}-byte keys and {value_size}-byte values, not {} and {}",
+            key.len(),
+            value.len()
+        );
+    }
+    let kind = info.map_type().map(|t| t as u32).unwrap_or(0);
+    let value = if is_per_cpu(kind) {
+        let cpus = aya::util::nr_cpus().map_err(|(what, e)| anyhow::anyhow!("{what}: {e}"))?;
+        let slot = value_size.div_ceil(8) * 8;
+        let mut all = vec![0u8; slot * cpus];
+        for chunk in all.chunks_mut(slot) {
+            chunk[..value_size].copy_from_slice(value);
+        }
+        all
+    } else {
+        value.to_vec()
+    };
+    let fd = info.fd().context("cannot open the map")?;
+    let attr = ElementAttr {
+        map_fd: fd.as_fd().as_raw_fd() as u32,
+        _pad: 0,
+        key: key.as_ptr() as u64,
+        value: value.as_ptr() as u64,
+        flags: 0,
+    };
+    bpf(BPF_MAP_UPDATE_ELEM, attr).context("BPF_MAP_UPDATE_ELEM failed")
+}
+
 const BPF_MAP_LOOKUP_ELEM: libc::c_long = 1;
+const BPF_MAP_UPDATE_ELEM: libc::c_long = 2;
 const BPF_MAP_GET_NEXT_KEY: libc::c_long = 4;
 
 fn bpf(command: libc::c_long, mut attr: ElementAttr) -> io::Result<()> {

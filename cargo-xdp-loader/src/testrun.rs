@@ -19,7 +19,8 @@
 //! ```
 //!
 //! `arg`s are what `attach` takes (the project's options, `--prog`, `--set`,
-//! `--tail`); `map` names a map whose entries the answer carries. A case
+//! `--tail`); `entry MAP KEY VALUE` (hex) writes a map entry after them;
+//! `map` names a map whose entries the answer carries. A case
 //! with several `packet`s runs them in order through the same maps (a
 //! capture replayed), the answer's `actions` holding each one's action. A
 //! case with a line `bare` is for an object that is not the project's (a
@@ -47,6 +48,8 @@ pub struct Case {
     pub name: String,
     pub args: Vec<String>,
     pub maps: Vec<String>,
+    /// (map, key, value) written before the packet runs.
+    pub entries: Vec<(String, Vec<u8>, Vec<u8>)>,
     pub packets: Vec<Vec<u8>>,
     pub repeat: u32,
     /// Not the project's object: its options are not applied.
@@ -75,6 +78,17 @@ pub fn parse_cases(text: &str) -> Result<Vec<Case>> {
             ("arg", Some(case)) => case.args.push(value.to_string()),
             ("map", Some(case)) => case.maps.push(value.to_string()),
             ("bare", Some(case)) => case.bare = true,
+            ("entry", Some(case)) => {
+                let mut words = value.split(' ');
+                let (Some(map), Some(key), Some(value), None) =
+                    (words.next(), words.next(), words.next(), words.next())
+                else {
+                    bail!("{}: write `entry MAP KEY VALUE` (hex)", at());
+                };
+                let bytes = |hex| unhex(hex).with_context(|| format!("{}: bad hex", at()));
+                case.entries
+                    .push((map.to_string(), bytes(key)?, bytes(value)?));
+            }
             ("packet", Some(case)) => case
                 .packets
                 .push(unhex(value).with_context(|| format!("{}: bad hex", at()))?),
@@ -272,6 +286,10 @@ fn run_in(project: &Project, ext: &dyn Extension, object: &Path, case: &Case) ->
         .map_err(|error| xdp::refused(&chosen, error))?;
     setup::fill_tail_calls(&mut ebpf, &tails, &maps_dir)?;
     options.apply(project)?;
+    for (map, key, value) in &case.entries {
+        maps::update(&maps_dir.join(map), key, value)
+            .with_context(|| format!("map `{map}` (is it pinned, LIBBPF_PIN_BY_NAME?)"))?;
+    }
     let xdp_program: &mut Xdp = ebpf
         .program_mut(&chosen)
         .expect("loaded above")
@@ -370,12 +388,24 @@ mod tests {
                 name: "a".into(),
                 args: vec!["--drop-port".into(), "udp/53".into()],
                 maps: vec!["drop_port".into()],
+                entries: vec![],
                 packets: vec![vec![0, 0xff, 0x10]],
                 repeat: 1,
                 bare: false,
             }
         );
         assert_eq!(cases[1].repeat, 1000);
+        let with_entry =
+            parse_cases("case c\nentry drop_proto 11000000 01000000\npacket 00\nend\n").unwrap();
+        assert_eq!(
+            with_entry[0].entries,
+            [(
+                "drop_proto".to_string(),
+                vec![0x11, 0, 0, 0],
+                vec![1, 0, 0, 0]
+            )]
+        );
+        assert!(parse_cases("case c\nentry m 00\npacket 00\nend\n").is_err());
     }
 
     #[test]

@@ -43,6 +43,10 @@ pub(crate) struct CaseSpec {
     /// What `attach` takes: the project's options, `--prog`, `--set`, `--tail`.
     #[serde(default)]
     args: Vec<String>,
+    /// Entries written into (pinned) maps after `args`, raw: hex keys and
+    /// values of the map's sizes.
+    #[serde(default)]
+    maps: BTreeMap<String, Vec<RawEntry>>,
     packet: PacketSpec,
     /// Runs of the packet, back to back in the same maps (a burst: what a
     /// rate limiter sees); `expect.action` is the last run's.
@@ -61,10 +65,37 @@ struct Expect {
     action: Option<Action>,
     /// The whole packet the program leaves (for programs that rewrite).
     packet: Option<PacketSpec>,
+    /// Only these fields of the packet it leaves (`"ipv4.ttl" = 63`,
+    /// `"eth.dst" = "02:00:00:00:00:01"`): the names a failure shows.
+    fields: Option<BTreeMap<String, FieldValue>>,
     /// Packets counted per action in `xdp_stats`.
     counters: Option<BTreeMap<Action, u64>>,
     /// Entries that must be in these (pinned) maps afterwards.
     maps: Option<BTreeMap<String, Vec<MapEntry>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEntry {
+    key: String,
+    value: String,
+}
+
+/// A field's expected value: a number or text, as `packets::fields` shows it.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum FieldValue {
+    Number(i64),
+    Text(String),
+}
+
+impl FieldValue {
+    fn text(&self) -> String {
+        match self {
+            FieldValue::Number(n) => n.to_string(),
+            FieldValue::Text(t) => t.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -529,13 +560,23 @@ fn read_cases(root: &Path, file: &Path, object: &Path) -> Result<Vec<Case>> {
         let expect = &spec.expect;
         if expect.action.is_none()
             && expect.packet.is_none()
+            && expect.fields.is_none()
             && expect.counters.is_none()
             && expect.maps.is_none()
         {
             bail!(
-                "{}: `expect` says nothing: give action, packet, counters or maps",
+                "{}: `expect` says nothing: give action, packet, fields, counters or maps",
                 in_case()
             );
+        }
+        for (map, entries) in &spec.maps {
+            for entry in entries {
+                for (what, hex) in [("key", &entry.key), ("value", &entry.value)] {
+                    if packets::unhex(hex).is_none() {
+                        bail!("{}, maps.{map}: the {what} `{hex}` is not hex", in_case());
+                    }
+                }
+            }
         }
         let packet = spec
             .packet
@@ -587,6 +628,18 @@ pub(crate) fn cases_text_with(case: &Case, repeat: u32, with_args: bool) -> Stri
         for arg in &case.spec.args {
             let _ = writeln!(text, "arg {arg}");
         }
+        for (map, entries) in &case.spec.maps {
+            for entry in entries {
+                let clean =
+                    |hex: &str| packets::hex(&packets::unhex(hex).expect("checked when read"));
+                let _ = writeln!(
+                    text,
+                    "entry {map} {} {}",
+                    clean(&entry.key),
+                    clean(&entry.value)
+                );
+            }
+        }
         for map in case.spec.expect.maps.iter().flat_map(|m| m.keys()) {
             let _ = writeln!(text, "map {map}");
         }
@@ -623,6 +676,24 @@ fn judge(case: &Case, answer: &serde_json::Value) -> Vec<String> {
             .unwrap_or_default();
         if wanted != got {
             problems.extend(packet_diff(&wanted, &got));
+        }
+    }
+    if let Some(wanted) = &expect.fields {
+        let got = answer["packet"]
+            .as_str()
+            .and_then(packets::unhex)
+            .unwrap_or_default();
+        let fields: BTreeMap<String, String> = packets::fields(&got).into_iter().collect();
+        for (name, value) in wanted {
+            let value = value.text();
+            match fields.get(name) {
+                Some(now) if now.eq_ignore_ascii_case(&value) => {}
+                Some(now) => problems.push(format!("packet {name}: expected {value}, got {now}")),
+                None => problems.push(format!(
+                    "packet {name}: no such field in it (it has {})",
+                    fields.keys().cloned().collect::<Vec<_>>().join(", ")
+                )),
+            }
         }
     }
     if let Some(counters) = &expect.counters {
@@ -725,6 +796,13 @@ mod tests {
             "{packet}"
         );
         assert!(error("name = 1\n".into()).contains("no [[case]] tables"));
+        let raw = error(format!(
+            "[[case]]\nname = \"e\"\n{PACKET}\nmaps = {{ m = [{{ key = \"zz\", value = \"00\" }}] }}\nexpect = {{ action = \"pass\" }}\n"
+        ));
+        assert!(
+            raw.contains("case `e`, maps.m: the key `zz` is not hex"),
+            "{raw}"
+        );
     }
 
     #[test]
@@ -736,6 +814,19 @@ mod tests {
         let ok =
             serde_json::json!({"case": "a", "action": 1, "counters": {"drop": {"packets": 1}}});
         assert!(judge(&cases[0], &ok).is_empty());
+        let fields = case(&format!(
+            "[[case]]\nname = \"f\"\n{PACKET}\nexpect = {{ fields = {{ \"ipv4.ttl\" = 63, \"udp.dst\" = 53, \"nope\" = 1 }} }}\n"
+        ))
+        .unwrap();
+        let unchanged = packets::hex(&fields[0].packet);
+        let answer = serde_json::json!({"case": "f", "action": 2, "packet": unchanged});
+        let problems = judge(&fields[0], &answer);
+        assert_eq!(problems[0], "packet ipv4.ttl: expected 63, got 64");
+        assert!(
+            problems[1].starts_with("packet nope: no such field in it (it has eth.dst, "),
+            "{problems:?}"
+        );
+        assert_eq!(problems.len(), 2);
         let wrong =
             serde_json::json!({"case": "a", "action": 2, "counters": {"drop": {"packets": 0}}});
         assert_eq!(

@@ -6,7 +6,7 @@
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use anyhow::{bail, Context, Result};
-use etherparse::{IpNumber, PacketBuilder, SlicedPacket};
+use etherparse::{IpNumber, PacketBuilder};
 use serde::Deserialize;
 
 /// A packet as a case file writes it.
@@ -45,6 +45,9 @@ pub struct Ipv4 {
     pub dst: Ipv4Addr,
     #[serde(default = "default_ttl")]
     pub ttl: u8,
+    /// Written over the computed header checksum / total length.
+    pub checksum: Option<u16>,
+    pub length: Option<u16>,
 }
 
 #[derive(Debug, Deserialize, Clone)]
@@ -66,6 +69,9 @@ pub struct Ports {
     #[serde(default = "default_port")]
     pub src: u16,
     pub dst: u16,
+    /// Written over the computed checksum (and, for UDP, length).
+    pub checksum: Option<u16>,
+    pub length: Option<u16>,
 }
 
 fn default_port() -> u16 {
@@ -84,6 +90,8 @@ pub struct Icmp {
     pub id: u16,
     #[serde(default)]
     pub seq: u16,
+    /// Written over the computed checksum.
+    pub checksum: Option<u16>,
 }
 
 #[derive(Debug, Deserialize, Clone)]
@@ -196,6 +204,7 @@ impl PacketSpec {
             step.write(&mut out, IpNumber(253), &payload)
         };
         written.map_err(|e| anyhow::anyhow!("cannot write the packet: {e}"))?;
+        override_fields(&mut out, self)?;
         Ok(out)
     }
 }
@@ -242,80 +251,174 @@ pub fn unhex(text: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-/// The packet's fields by name (`ipv4.ttl`, `udp.destination_port` ...),
-/// for telling which differ; the bytes past what etherparse reads as one
-/// `payload` field.
-pub fn fields(bytes: &[u8]) -> Vec<(String, String)> {
-    let mut fields = Vec::new();
-    let Ok(packet) = SlicedPacket::from_ethernet(bytes) else {
-        fields.push(("bytes".into(), hex(bytes)));
-        return fields;
-    };
-    let mut add = |layer: &str, debug: String| {
-        // `Header { a: 1, b: [2, 3] }` -> a = 1, b = [2, 3]
-        let inner = debug
-            .split_once('{')
-            .and_then(|(_, rest)| rest.rsplit_once('}'))
-            .map(|(inner, _)| inner.to_string())
-            .unwrap_or(debug);
-        for part in split_top_level(&inner) {
-            if let Some((key, value)) = part.split_once(':') {
-                fields.push((format!("{layer}.{}", key.trim()), value.trim().to_string()));
-            }
-        }
-    };
-    if let Some(link) = &packet.link {
-        if let Some(eth) = link.to_header() {
-            add("eth", format!("{eth:?}"));
-        }
-    }
-    for (i, vlan) in packet.link_exts.iter().enumerate() {
-        add(&format!("vlan{i}"), format!("{:?}", vlan));
-    }
-    match &packet.net {
-        Some(etherparse::NetSlice::Ipv4(ip)) => {
-            add("ipv4", format!("{:?}", ip.header().to_header()))
-        }
-        Some(etherparse::NetSlice::Ipv6(ip)) => {
-            add("ipv6", format!("{:?}", ip.header().to_header()))
-        }
-        _ => {}
-    }
-    match &packet.transport {
-        Some(etherparse::TransportSlice::Udp(udp)) => add("udp", format!("{:?}", udp.to_header())),
-        Some(etherparse::TransportSlice::Tcp(tcp)) => add("tcp", format!("{:?}", tcp.to_header())),
-        Some(etherparse::TransportSlice::Icmpv4(icmp)) => {
-            add("icmp", format!("{:?}", icmp.header()))
-        }
-        Some(etherparse::TransportSlice::Icmpv6(icmp)) => {
-            add("icmpv6", format!("{:?}", icmp.header()))
-        }
-        _ => {}
-    }
-    fields
+/// Where a frame's layers start.
+struct Layout {
+    vlans: Vec<u16>,
+    ether_type: u16,
+    /// (offset, 4 or 6)
+    ip: Option<(usize, u8)>,
+    /// (offset, IP protocol)
+    l4: Option<(usize, u8)>,
 }
 
-/// `a: 1, b: X { c: 2 }` -> [`a: 1`, `b: X { c: 2 }`]: commas outside brackets.
-fn split_top_level(text: &str) -> Vec<String> {
-    let mut parts = Vec::new();
-    let mut depth = 0i32;
-    let mut current = String::new();
-    for c in text.chars() {
-        match c {
-            '{' | '[' | '(' => depth += 1,
-            '}' | ']' | ')' => depth -= 1,
-            ',' if depth == 0 => {
-                parts.push(std::mem::take(&mut current));
-                continue;
-            }
-            _ => {}
+fn be16(bytes: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_be_bytes([*bytes.get(at)?, *bytes.get(at + 1)?]))
+}
+
+fn layout(bytes: &[u8]) -> Option<Layout> {
+    let mut ether_type = be16(bytes, 12)?;
+    let mut at = 14;
+    let mut vlans = Vec::new();
+    while (ether_type == 0x8100 || ether_type == 0x88a8) && vlans.len() < 2 {
+        vlans.push(be16(bytes, at)? & 0x0fff);
+        ether_type = be16(bytes, at + 2)?;
+        at += 4;
+    }
+    let (ip, l4) = match ether_type {
+        0x0800 if bytes.len() >= at + 20 => {
+            let ihl = usize::from(bytes[at] & 0x0f) * 4;
+            (Some((at, 4)), Some((at + ihl, bytes[at + 9])))
         }
-        current.push(c);
+        0x86dd if bytes.len() >= at + 40 => (Some((at, 6)), Some((at + 40, bytes[at + 6]))),
+        _ => (None, None),
+    };
+    Some(Layout {
+        vlans,
+        ether_type,
+        ip,
+        l4,
+    })
+}
+
+/// The frame's fields by name (`eth.src`, `ipv4.ttl`, `udp.dst`,
+/// `icmp.checksum` ...), as `expect.fields` names them and a failed case
+/// shows them; what follows the headers is `payload`, in hex.
+pub fn fields(bytes: &[u8]) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let Some(layout) = layout(bytes) else {
+        out.push(("frame".into(), hex(bytes)));
+        return out;
+    };
+    let mut add = |name: &str, value: String| out.push((name.to_string(), value));
+    let mac = |b: &[u8]| {
+        b.iter()
+            .map(|x| format!("{x:02x}"))
+            .collect::<Vec<_>>()
+            .join(":")
+    };
+    add("eth.dst", mac(&bytes[0..6]));
+    add("eth.src", mac(&bytes[6..12]));
+    for (i, id) in layout.vlans.iter().enumerate() {
+        add(&format!("vlan{i}.id"), id.to_string());
     }
-    if !current.trim().is_empty() {
-        parts.push(current);
+    add("eth.type", format!("0x{:04x}", layout.ether_type));
+    let word = |at: usize| be16(bytes, at).map_or("-".into(), |v| v.to_string());
+    let checksum = |at: usize| be16(bytes, at).map_or("-".into(), |v| format!("0x{v:04x}"));
+    let mut payload_at = None;
+    match layout.ip {
+        Some((at, 4)) => {
+            add("ipv4.length", word(at + 2));
+            add("ipv4.ttl", bytes[at + 8].to_string());
+            add("ipv4.protocol", bytes[at + 9].to_string());
+            add("ipv4.checksum", checksum(at + 10));
+            add(
+                "ipv4.src",
+                Ipv4Addr::from(<[u8; 4]>::try_from(&bytes[at + 12..at + 16]).expect("4"))
+                    .to_string(),
+            );
+            add(
+                "ipv4.dst",
+                Ipv4Addr::from(<[u8; 4]>::try_from(&bytes[at + 16..at + 20]).expect("4"))
+                    .to_string(),
+            );
+        }
+        Some((at, _)) => {
+            add("ipv6.next_header", bytes[at + 6].to_string());
+            add("ipv6.hop_limit", bytes[at + 7].to_string());
+            add(
+                "ipv6.src",
+                Ipv6Addr::from(<[u8; 16]>::try_from(&bytes[at + 8..at + 24]).expect("16"))
+                    .to_string(),
+            );
+            add(
+                "ipv6.dst",
+                Ipv6Addr::from(<[u8; 16]>::try_from(&bytes[at + 24..at + 40]).expect("16"))
+                    .to_string(),
+            );
+        }
+        None => payload_at = Some(14 + 4 * layout.vlans.len()),
     }
-    parts
+    if let Some((at, proto)) = layout.l4 {
+        match proto {
+            17 => {
+                add("udp.src", word(at));
+                add("udp.dst", word(at + 2));
+                add("udp.length", word(at + 4));
+                add("udp.checksum", checksum(at + 6));
+                payload_at = Some(at + 8);
+            }
+            6 => {
+                add("tcp.src", word(at));
+                add("tcp.dst", word(at + 2));
+                add("tcp.checksum", checksum(at + 16));
+                let offset = bytes.get(at + 12).map_or(20, |b| usize::from(b >> 4) * 4);
+                payload_at = Some(at + offset);
+            }
+            1 | 58 => {
+                let layer = if proto == 1 { "icmp" } else { "icmpv6" };
+                add(
+                    &format!("{layer}.type"),
+                    bytes.get(at).map_or("-".into(), |b| b.to_string()),
+                );
+                add(
+                    &format!("{layer}.code"),
+                    bytes.get(at + 1).map_or("-".into(), |b| b.to_string()),
+                );
+                add(&format!("{layer}.checksum"), checksum(at + 2));
+                payload_at = Some(at + 4);
+            }
+            _ => payload_at = Some(at),
+        }
+    }
+    if let Some(at) = payload_at {
+        add("payload", hex(bytes.get(at..).unwrap_or_default()));
+    }
+    out
+}
+
+/// Writes given checksums and lengths over the computed ones (for cases
+/// about broken packets).
+fn override_fields(bytes: &mut [u8], spec: &PacketSpec) -> Result<()> {
+    let layout = layout(bytes).context("the frame is too short to override its fields")?;
+    let mut put = |at: usize, value: u16| {
+        bytes[at..at + 2].copy_from_slice(&value.to_be_bytes());
+    };
+    if let (Some(v4), Some((at, 4))) = (&spec.ipv4, layout.ip) {
+        if let Some(length) = v4.length {
+            put(at + 2, length);
+        }
+        if let Some(sum) = v4.checksum {
+            put(at + 10, sum);
+        }
+    }
+    if let Some((at, proto)) = layout.l4 {
+        let given = match proto {
+            17 => spec.udp.as_ref().map(|u| (u.checksum, u.length, 6, 4)),
+            6 => spec.tcp.as_ref().map(|t| (t.checksum, None, 16, 0)),
+            1 => spec.icmp.as_ref().map(|i| (i.checksum, None, 2, 0)),
+            58 => spec.icmpv6.as_ref().map(|i| (i.checksum, None, 2, 0)),
+            _ => None,
+        };
+        if let Some((checksum, length, checksum_at, length_at)) = given {
+            if let Some(sum) = checksum {
+                put(at + checksum_at, sum);
+            }
+            if let Some(length) = length {
+                put(at + length_at, length);
+            }
+        }
+    }
+    Ok(())
 }
 
 pub fn hex(bytes: &[u8]) -> String {
@@ -340,18 +443,15 @@ mod tests {
         // 14 Ethernet + 4 VLAN + 20 IPv4 + 8 UDP + 2 payload
         assert_eq!(frame.len(), 48);
         assert_eq!(&frame[12..14], &[0x81, 0x00]);
-        let parsed = SlicedPacket::from_ethernet(&frame).unwrap();
-        let Some(etherparse::TransportSlice::Udp(udp)) = parsed.transport else {
-            panic!("no udp")
-        };
-        assert_eq!(udp.destination_port(), 53);
-        let fields = fields(&frame);
-        assert!(
-            fields
-                .iter()
-                .any(|(k, v)| k == "ipv4.time_to_live" && v == "64"),
-            "{fields:?}"
-        );
+        let fields: std::collections::BTreeMap<String, String> =
+            fields(&frame).into_iter().collect();
+        assert_eq!(fields["vlan0.id"], "100");
+        assert_eq!(fields["ipv4.ttl"], "64");
+        assert_eq!(fields["ipv4.src"], "10.0.0.1");
+        assert_eq!(fields["udp.dst"], "53");
+        assert_eq!(fields["udp.length"], "10");
+        assert_eq!(fields["payload"], "6869");
+        assert_eq!(fields["eth.src"], "02:00:00:00:00:01");
     }
 
     #[test]
@@ -366,6 +466,20 @@ mod tests {
             .build()
             .unwrap();
         assert_eq!(raw.len(), 14);
+    }
+
+    #[test]
+    fn given_checksums_and_lengths_win() {
+        let frame = spec(
+            "ipv4 = { src = \"10.0.0.1\", dst = \"10.0.0.2\", checksum = 0x1234 }\nudp = { dst = 53, checksum = 0, length = 99 }",
+        )
+        .build()
+        .unwrap();
+        let fields: std::collections::BTreeMap<String, String> =
+            fields(&frame).into_iter().collect();
+        assert_eq!(fields["ipv4.checksum"], "0x1234");
+        assert_eq!(fields["udp.checksum"], "0x0000");
+        assert_eq!(fields["udp.length"], "99");
     }
 
     #[test]
