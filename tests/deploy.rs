@@ -589,6 +589,26 @@ fn packet_tests_run_on_the_device_through_the_deployed_loader() {
             && out.contains("test result: ok. 13 passed; 0 failed; 0 filtered out"),
         "{out}"
     );
+    // bench --adb: the deployed baseline beside each case, on the device.
+    let benched = ok(&mut xdp_cmd(
+        &fake,
+        &root,
+        &[
+            "bench",
+            "--adb",
+            "--repeat",
+            "100",
+            "--rounds",
+            "2",
+            "--message-format",
+            "json",
+        ],
+    ));
+    let rows = benched
+        .lines()
+        .filter(|l| l.contains(r#""reason":"bench""#))
+        .count();
+    assert_eq!(rows, 13, "{benched}");
     let filtered = ok(&mut xdp_cmd(&fake, &root, &["test", "--adb", "vlan"]));
     assert!(
         filtered.contains("test result: ok. 1 passed; 0 failed; 12 filtered out"),

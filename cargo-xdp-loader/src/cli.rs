@@ -25,7 +25,7 @@ Usage:
   {command} maps [--object PATH] [--json]
   {command} map dump MAP [--json]
   {command} stats [--watch] [--interval SECS] [--count N] [--json]
-  {command} test-run CASES [--object PATH]   (packets through the program: cargo xdp test){rules_command}
+  {command} test-run CASES [--object PATH] [--repeat N] [--bare]   (cargo xdp test, bench){rules_command}
 
 Options:
   --mode MODE     auto (default: native, else skb), skb (generic) or native (driver)
@@ -136,15 +136,33 @@ fn run_as(
         Some("status") => status(&project, args),
         Some("test-run") => {
             let object = args.value("--object")?;
-            let cases = args
-                .positional()
-                .context("test-run needs the cases file: test-run CASES [--object PATH]")?;
+            // For a benchmark: every case repeated, or run as a baseline.
+            let repeat = args
+                .value("--repeat")?
+                .map(|n| {
+                    n.parse::<u32>()
+                        .ok()
+                        .filter(|&n| n > 0)
+                        .context("--repeat takes a count")
+                })
+                .transpose()?;
+            let bare = args.flag("--bare");
+            let cases = args.positional().context(
+                "test-run needs the cases file: test-run CASES [--object PATH] [--repeat N] [--bare]",
+            )?;
             args.finish()?;
             let object = match object {
                 Some(path) => PathBuf::from(path),
                 None => object_beside_exe(&project)?,
             };
-            testrun::command(&project, ext, std::path::Path::new(&cases), &object)
+            let overrides = testrun::Overrides { repeat, bare };
+            testrun::command(
+                &project,
+                ext,
+                std::path::Path::new(&cases),
+                &object,
+                overrides,
+            )
         }
         Some("stats") => stats(&project, args),
         Some("maps") => list_maps(&project, args),

@@ -188,12 +188,29 @@ pub fn run_packet(fd: std::os::fd::BorrowedFd, packet: &[u8], repeat: u32) -> Re
     })
 }
 
-/// `test-run CASES [--object O]`: every case, one JSON answer each, in order.
-pub fn command(project: &Project, ext: &dyn Extension, cases: &Path, object: &Path) -> Result<()> {
+/// What `test-run` changes in every case of the file (for `cargo xdp
+/// bench`): the repeat count, and `bare` (a baseline object).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Overrides {
+    pub repeat: Option<u32>,
+    pub bare: bool,
+}
+
+/// `test-run CASES [--object O] [--repeat N] [--bare]`: every case, one
+/// JSON answer each, in order.
+pub fn command(
+    project: &Project,
+    ext: &dyn Extension,
+    cases: &Path,
+    object: &Path,
+    overrides: Overrides,
+) -> Result<()> {
     xdp::require_root()?;
     let text = fs::read_to_string(cases)
         .with_context(|| format!("cannot read the cases {}", cases.display()))?;
-    for case in parse_cases(&text)? {
+    for mut case in parse_cases(&text)? {
+        case.repeat = overrides.repeat.unwrap_or(case.repeat);
+        case.bare |= overrides.bare;
         let answer = match run_case(project, ext, object, &case) {
             Ok(answer) => answer,
             Err(error) => format!(
@@ -253,7 +270,9 @@ impl Drop for Scratch {
 }
 
 fn run_in(project: &Project, ext: &dyn Extension, object: &Path, case: &Case) -> Result<String> {
-    let mut args = Args::new(case.args.iter().cloned());
+    // A baseline object takes none of the project's options or entries.
+    let given: &[String] = if case.bare { &[] } else { &case.args };
+    let mut args = Args::new(given.iter().cloned());
     let setup::ObjectOptions {
         program,
         globals,
@@ -286,7 +305,7 @@ fn run_in(project: &Project, ext: &dyn Extension, object: &Path, case: &Case) ->
         .map_err(|error| xdp::refused(&chosen, error))?;
     setup::fill_tail_calls(&mut ebpf, &tails, &maps_dir)?;
     options.apply(project)?;
-    for (map, key, value) in &case.entries {
+    for (map, key, value) in case.entries.iter().filter(|_| !case.bare) {
         maps::update(&maps_dir.join(map), key, value)
             .with_context(|| format!("map `{map}` (is it pinned, LIBBPF_PIN_BY_NAME?)"))?;
     }
@@ -322,7 +341,7 @@ fn run_in(project: &Project, ext: &dyn Extension, object: &Path, case: &Case) ->
         "null".into()
     };
     let mut dumped = Vec::new();
-    for map in &case.maps {
+    for map in case.maps.iter().filter(|_| !case.bare) {
         let (_, entries) = maps::dump(&maps_dir.join(map))
             .with_context(|| format!("map `{map}` (is it pinned, LIBBPF_PIN_BY_NAME?)"))?;
         let entries: Vec<String> = entries

@@ -24,59 +24,18 @@ __attribute__((section(\"xdp\"), used)) int bare_pass(void *ctx) { return 2; /* 
 char _license[] __attribute__((section(\"license\"), used)) = \"GPL\";
 ";
 
+/// Per case, in order: its name, the program's ns per round, the baseline's.
+type Times = Vec<(String, Vec<u64>, Vec<u64>)>;
+
 pub fn bench(args: &BenchArgs, shell: &Shell) -> Result<()> {
     let project = Project::find_with(args.manifest_path.as_deref(), &args.cargo)?;
-    let privilege = Privilege::acquire("`cargo xdp bench`", shell)?;
-    let built = run::build_here(&args.cargo, args.manifest_path.as_deref(), shell)?;
-    let mut cases = packet_test::project_cases(&project, &built.kern_objects)?;
-    cases.retain(|c| {
-        args.filter
-            .as_deref()
-            .is_none_or(|f| c.spec.name.contains(f))
-    });
-    if cases.is_empty() {
+    let times = if args.adb {
+        on_device(args, &project, shell)?
+    } else {
+        here(args, &project, shell)?
+    };
+    if times.is_empty() {
         bail!("no packet tests to bench with: `cargo xdp bench` times the packets of the cases in <kern dir>/tests/*.toml");
-    }
-    let scratch = crate::workdir::scratch_dir(&project.target_dir)?;
-    let bare = compile_bare(scratch.path())?;
-
-    let mut times: BTreeMap<&str, (Vec<u64>, Vec<u64>)> = BTreeMap::new();
-    for round in 0..args.rounds {
-        shell.status(
-            "Benching",
-            format!(
-                "round {} of {}: {} packets x {} runs each",
-                round + 1,
-                args.rounds,
-                cases.len(),
-                args.repeat
-            ),
-        );
-        for case in &cases {
-            let program = once(
-                &privilege,
-                &built.loader,
-                &case.object,
-                case,
-                args.repeat,
-                scratch.path(),
-                shell,
-                true,
-            )?;
-            let baseline = once(
-                &privilege,
-                &built.loader,
-                &bare,
-                case,
-                args.repeat,
-                scratch.path(),
-                shell,
-                false,
-            )?;
-            let entry = times.entry(&case.spec.name).or_default();
-            entry.0.push(program);
-            entry.1.push(baseline);
-        }
     }
     if shell.human() {
         println!(
@@ -84,27 +43,132 @@ pub fn bench(args: &BenchArgs, shell: &Shell) -> Result<()> {
             "packet (case)", "ns/packet min/med/max", "bare XDP_PASS", "ratio"
         );
     }
-    for case in &cases {
-        let (program, baseline) = &times[case.spec.name.as_str()];
+    for (name, program, baseline) in &times {
+        if program.is_empty() || baseline.is_empty() {
+            bail!("no time came back for `{name}`");
+        }
         let (p, b) = (spread(program), spread(baseline));
         let ratio = p.1 as f64 / b.1.max(1) as f64;
         if shell.human() {
             println!(
                 "{:<40} {:>22} {:>22} {:>6.2}x",
-                case.spec.name,
+                name,
                 format!("{}/{}/{}", p.0, p.1, p.2),
                 format!("{}/{}/{}", b.0, b.1, b.2),
                 ratio
             );
         }
         shell.message(&Message::Bench {
-            name: &case.spec.name,
+            name,
             ns: [p.0, p.1, p.2],
             bare_ns: [b.0, b.1, b.2],
             ratio,
         });
     }
     Ok(())
+}
+
+fn wanted(args: &BenchArgs, case: &Case) -> bool {
+    args.filter
+        .as_deref()
+        .is_none_or(|f| case.spec.name.contains(f))
+}
+
+/// On this machine's kernel: each case once per round on the program, then
+/// on the baseline.
+fn here(args: &BenchArgs, project: &Project, shell: &Shell) -> Result<Times> {
+    let privilege = Privilege::acquire("`cargo xdp bench`", shell)?;
+    let built = run::build_here(&args.cargo, args.manifest_path.as_deref(), shell)?;
+    let mut cases = packet_test::project_cases(project, &built.kern_objects)?;
+    cases.retain(|c| wanted(args, c));
+    let scratch = crate::workdir::scratch_dir(&project.target_dir)?;
+    let mut times: Times = cases
+        .iter()
+        .map(|c| (c.spec.name.clone(), Vec::new(), Vec::new()))
+        .collect();
+    for round in 0..args.rounds {
+        status_round(shell, round, args, cases.len());
+        for (case, (_, program, baseline)) in cases.iter().zip(times.iter_mut()) {
+            let run = |object: &Path, with_args| {
+                once(
+                    &privilege,
+                    &built.loader,
+                    object,
+                    case,
+                    args.repeat,
+                    scratch.path(),
+                    shell,
+                    with_args,
+                )
+            };
+            program.push(run(&case.object, true)?);
+            baseline.push(run(&built.baseline, false)?);
+        }
+    }
+    Ok(times)
+}
+
+/// On the device's kernel, by root's deployed loader (`bench REPEAT` of
+/// on-device.sh), one adb call a round.
+fn on_device(args: &BenchArgs, project: &Project, shell: &Shell) -> Result<Times> {
+    let (mut cases, expected) = packet_test::deployed_cases(project)?;
+    cases.retain(|c| wanted(args, c));
+    let mut times: Times = cases
+        .iter()
+        .map(|c| (c.spec.name.clone(), Vec::new(), Vec::new()))
+        .collect();
+    let repeat = args.repeat.to_string();
+    for round in 0..args.rounds {
+        status_round(shell, round, args, cases.len());
+        let mut sums: BTreeMap<String, String> = BTreeMap::new();
+        let mut baseline = false;
+        let mut serial = String::new();
+        crate::deploy::run_on_device(
+            &args.device,
+            project,
+            &["bench", &repeat],
+            |device, line| {
+                serial = device.to_string();
+                if let Some((sum, file)) = line
+                    .strip_prefix("cases-sha256: ")
+                    .and_then(|rest| rest.split_once(' '))
+                {
+                    sums.insert(file.to_string(), sum.to_string());
+                } else if line.starts_with("bench-program: ") {
+                    baseline = false;
+                } else if line.starts_with("bench-baseline: ") {
+                    baseline = true;
+                } else if let Ok(answer) = serde_json::from_str::<serde_json::Value>(line) {
+                    let (Some(name), Some(ns)) = (answer["case"].as_str(), answer["ns"].as_u64())
+                    else {
+                        return;
+                    };
+                    if let Some((_, program, bare)) = times.iter_mut().find(|(n, _, _)| n == name) {
+                        if baseline {
+                            bare.push(ns)
+                        } else {
+                            program.push(ns)
+                        }
+                    }
+                }
+            },
+        )?;
+        packet_test::check_deployed(&expected, &sums, &serial)?;
+    }
+    Ok(times)
+}
+
+fn status_round(shell: &Shell, round: u32, args: &BenchArgs, cases: usize) {
+    shell.status(
+        "Benching",
+        format!(
+            "round {} of {}: {cases} packets x {} runs each{}",
+            round + 1,
+            args.rounds,
+            args.repeat,
+            if args.adb { ", on the device" } else { "" }
+        ),
+    );
 }
 
 /// The kernel's mean ns per run of `object` on the case's packet.
@@ -137,24 +201,32 @@ fn once(
         .context("the loader's answer has no time")
 }
 
-fn compile_bare(dir: &Path) -> Result<std::path::PathBuf> {
-    let source = dir.join("bare_pass.c");
-    let object = dir.join("bare_pass.o");
+/// `xdp-baseline.o` in `dir`, compiled by `clang` unless it is there
+/// already (it never changes but with this text).
+pub fn baseline_object(clang: &Path, dir: &Path) -> Result<std::path::PathBuf> {
+    let source = dir.join("xdp-baseline.c");
+    let object = dir.join("xdp-baseline.o");
+    if object.is_file() && std::fs::read_to_string(&source).ok().as_deref() == Some(BARE_PASS) {
+        return Ok(object);
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     std::fs::write(&source, BARE_PASS)?;
-    let clang = crate::clang::locate()?;
-    let status = std::process::Command::new(&clang)
+    let partial = dir.join(format!(".tmp-baseline-{}.o", std::process::id()));
+    let status = std::process::Command::new(clang)
         .args(["-O2", "-target", "bpf", "-c"])
         .arg(&source)
         .arg("-o")
-        .arg(&object)
+        .arg(&partial)
         .status()
         .with_context(|| format!("cannot run {}", clang.display()))?;
     if !status.success() {
+        let _ = std::fs::remove_file(&partial);
         bail!(
             "{} could not compile the bare XDP_PASS baseline",
             clang.display()
         );
     }
+    std::fs::rename(&partial, &object)?;
     Ok(object)
 }
 

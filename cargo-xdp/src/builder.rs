@@ -25,6 +25,8 @@ use crate::{
 pub struct Built {
     pub target: String,
     pub kern_objects: Vec<PathBuf>,
+    /// The bare XDP_PASS object `cargo xdp bench` compares with.
+    pub baseline: PathBuf,
     pub loader: PathBuf,
     pub bundle: PathBuf,
 }
@@ -241,6 +243,9 @@ fn build_target(plan: &Plan, target: Target, tools: &Tools, shell: &Shell) -> Re
         .collect();
     extra_files.push(write_attach_table(project, &xdp_dir)?);
     let kern_objects: Vec<PathBuf> = kern_objects.into_iter().map(|k| k.object).collect();
+    // The baseline of `cargo xdp bench`, here and on a device (1 KB).
+    let baseline = crate::bench::baseline_object(&clang.path, &xdp_dir.join("kern"))?;
+    extra_files.push(baseline.clone());
     // The packet tests travel with the bundle, for `cargo xdp test --adb`.
     match crate::packet_test::bundle_cases(project, &kern_objects) {
         Ok(files) => {
@@ -292,6 +297,7 @@ fn build_target(plan: &Plan, target: Target, tools: &Tools, shell: &Shell) -> Re
     Ok(Built {
         target: target.name,
         kern_objects,
+        baseline,
         loader,
         bundle: written.bundle,
     })

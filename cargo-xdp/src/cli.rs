@@ -312,6 +312,11 @@ pub struct BenchArgs {
     /// Rounds, alternating program and baseline (min/median/max over them).
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     pub rounds: u32,
+    /// On the device's kernel, through the deployed loader (deploy first).
+    #[arg(long)]
+    pub adb: bool,
+    #[command(flatten)]
+    pub device: DeviceArgs,
     #[command(flatten)]
     pub cargo: CargoArgs,
     /// Path to the project's Cargo.toml.

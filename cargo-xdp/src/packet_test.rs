@@ -277,21 +277,7 @@ fn report(
 /// `test --adb`: the cases on the device's kernel, by root's deployed
 /// loader, which must carry these very cases (checked by sha256).
 fn on_device(args: &TestArgs, project: &Project, shell: &Shell) -> Result<()> {
-    // The device's bundle names each object by its stem.
-    let objects: Vec<PathBuf> = project
-        .meta
-        .kern
-        .iter()
-        .map(|k| {
-            let stem = k.file_stem().map(|s| s.to_string_lossy().into_owned());
-            PathBuf::from(format!("{}.o", stem.unwrap_or_default()))
-        })
-        .collect();
-    let mut cases = project_cases(project, &objects)?;
-    let expected: Vec<(String, String)> = bundle_cases(project, &objects)?
-        .into_iter()
-        .map(|(file, text)| (file, crate::bundle::sha256_hex(text.as_bytes())))
-        .collect();
+    let (mut cases, expected) = deployed_cases(project)?;
     let mut answers: BTreeMap<String, serde_json::Value> = BTreeMap::new();
     let mut on_device: BTreeMap<String, String> = BTreeMap::new();
     let mut serial = String::new();
@@ -311,7 +297,48 @@ fn on_device(args: &TestArgs, project: &Project, shell: &Shell) -> Result<()> {
             shell.passthrough(&format!("{line}\n"));
         }
     })?;
-    for (file, sum) in &expected {
+    check_deployed(&expected, &on_device, &serial)?;
+    shell.status("Tested", format!("on {serial}'s kernel"));
+    let total = cases.len();
+    cases.retain(|c| {
+        args.filter
+            .as_deref()
+            .is_none_or(|f| c.spec.name.contains(f))
+    });
+    report(&cases, &answers, total - cases.len(), shell)
+}
+
+/// (`STEM.cases`, its sha256) of each cases file a bundle carries.
+pub(crate) type CaseSums = Vec<(String, String)>;
+
+/// The cases as a deployed bundle has them (objects named by stem), and
+/// the sha256 of each `STEM.cases` file.
+pub(crate) fn deployed_cases(project: &Project) -> Result<(Vec<Case>, CaseSums)> {
+    let objects: Vec<PathBuf> = project
+        .meta
+        .kern
+        .iter()
+        .map(|k| {
+            let stem = k.file_stem().map(|s| s.to_string_lossy().into_owned());
+            PathBuf::from(format!("{}.o", stem.unwrap_or_default()))
+        })
+        .collect();
+    let cases = project_cases(project, &objects)?;
+    let sums = bundle_cases(project, &objects)?
+        .into_iter()
+        .map(|(file, text)| (file, crate::bundle::sha256_hex(text.as_bytes())))
+        .collect();
+    Ok((cases, sums))
+}
+
+/// The device's `cases-sha256:` lines must be these sums: never judge
+/// answers to cases other than the ones here.
+pub(crate) fn check_deployed(
+    expected: &[(String, String)],
+    on_device: &BTreeMap<String, String>,
+    serial: &str,
+) -> Result<()> {
+    for (file, sum) in expected {
         if on_device.get(file) != Some(sum) {
             bail!(
                 "the packet tests deployed on {serial} are not these ({file} {}): deploy again \
@@ -324,14 +351,7 @@ fn on_device(args: &TestArgs, project: &Project, shell: &Shell) -> Result<()> {
             );
         }
     }
-    shell.status("Tested", format!("on {serial}'s kernel"));
-    let total = cases.len();
-    cases.retain(|c| {
-        args.filter
-            .as_deref()
-            .is_none_or(|f| c.spec.name.contains(f))
-    });
-    report(&cases, &answers, total - cases.len(), shell)
+    Ok(())
 }
 
 /// Every case of the project, each with the object it tests (`objects`

@@ -5,7 +5,8 @@
 # (see there); it needs only mksh (or any POSIX sh) and toybox.
 #
 #   sh on-device.sh install HASHER STAGE IFACE MODE [LOADER ATTACH ARGS...]
-#   sh on-device.sh detach IFACE | status [--json] | stats [ARGS...] | test-run | remove
+#   sh on-device.sh detach IFACE | status [--json] | stats [ARGS...] | test-run |
+#                   bench REPEAT | remove
 #
 # `install` runs from /data/local/cargo-xdp/.{{name}}.new: it copies the
 # other files from the shell user's STAGE (no more bytes than MANIFEST
@@ -87,10 +88,16 @@ detach)
 status | stats)
     "$final/$loader" "$@"
     ;;
-test-run)
+test-run | bench)
     # The bundle's packet tests (STEM.cases, for STEM.o) through this
     # kernel. Their sha256s come from MANIFEST, checked at install, so the
-    # host knows these are the cases it has.
+    # host knows these are the cases it has. `bench REPEAT` runs each case
+    # REPEAT times in the kernel, then again on the bare XDP_PASS baseline.
+    action=$1
+    if [ "$action" = bench ]; then
+        [ $# -eq 2 ] || fail "usage: on-device.sh bench REPEAT"
+        case $2 in '' | *[!0-9]*) fail "bench: REPEAT must be a number, not $2" ;; esac
+    fi
     cd "$final" || fail "$name is not deployed here"
     found=
     while read -r tag sum file; do
@@ -99,7 +106,15 @@ test-run)
     done <MANIFEST
     [ -n "$found" ] || fail "the deployed $name carries no packet tests: write cases in its kern tests/ directory and deploy again"
     for cases in *.cases; do
-        "./$loader" test-run "$cases" --object "./${cases%.cases}.o" || exit
+        if [ "$action" = test-run ]; then
+            "./$loader" test-run "$cases" --object "./${cases%.cases}.o" || exit
+            continue
+        fi
+        [ -f xdp-baseline.o ] || fail "the deployed $name has no baseline (xdp-baseline.o): deploy it again with this cargo-xdp"
+        echo "bench-program: $cases"
+        "./$loader" test-run "$cases" --object "./${cases%.cases}.o" --repeat "$2" || exit
+        echo "bench-baseline: $cases"
+        "./$loader" test-run "$cases" --object ./xdp-baseline.o --repeat "$2" --bare || exit
     done
     ;;
 remove)
