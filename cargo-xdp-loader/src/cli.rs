@@ -282,22 +282,7 @@ fn map_command(project: &Project, mut args: Args) -> Result<()> {
     }
     let (info, entries) = maps::dump(&pin)?;
     if json {
-        let items: Vec<String> = entries
-            .iter()
-            .map(|e| {
-                let values: Vec<String> = e
-                    .values
-                    .iter()
-                    .map(|v| format!("\"{}\"", maps::hex(v)))
-                    .collect();
-                format!(
-                    r#"{{"key":"{}","values":[{}]}}"#,
-                    maps::hex(&e.key),
-                    values.join(",")
-                )
-            })
-            .collect();
-        println!("[{}]", items.join(","));
+        println!("{}", maps::entries_json(&entries));
         return Ok(());
     }
     println!(

@@ -232,6 +232,23 @@ fn lookup(fd: BorrowedFd, key: &[u8], value: &mut [u8]) -> io::Result<()> {
     bpf(BPF_MAP_LOOKUP_ELEM, attr)
 }
 
+/// `[{"key":"hex","values":["hex",...]},...]`: one value per CPU for
+/// per-CPU maps (`map dump --json`, `test-run`'s answers).
+pub fn entries_json(entries: &[Entry]) -> String {
+    let items: Vec<String> = entries
+        .iter()
+        .map(|e| {
+            let values: Vec<String> = e.values.iter().map(|v| format!("\"{}\"", hex(v))).collect();
+            format!(
+                r#"{{"key":"{}","values":[{}]}}"#,
+                hex(&e.key),
+                values.join(",")
+            )
+        })
+        .collect();
+    format!("[{}]", items.join(","))
+}
+
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -247,5 +264,13 @@ mod tests {
         assert_eq!(type_name(999), "unknown");
         assert_eq!(hex(&[1, 0xab]), "01ab");
         assert!(is_per_cpu(6) && !is_per_cpu(1));
+        let entries = [Entry {
+            key: vec![1],
+            values: vec![vec![2], vec![3]],
+        }];
+        assert_eq!(
+            entries_json(&entries),
+            r#"[{"key":"01","values":["02","03"]}]"#
+        );
     }
 }

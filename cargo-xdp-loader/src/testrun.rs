@@ -344,22 +344,11 @@ fn run_in(project: &Project, ext: &dyn Extension, object: &Path, case: &Case) ->
     for map in case.maps.iter().filter(|_| !case.bare) {
         let (_, entries) = maps::dump(&maps_dir.join(map))
             .with_context(|| format!("map `{map}` (is it pinned, LIBBPF_PIN_BY_NAME?)"))?;
-        let entries: Vec<String> = entries
-            .iter()
-            .map(|e| {
-                let values: Vec<String> = e
-                    .values
-                    .iter()
-                    .map(|v| format!(r#""{}""#, maps::hex(v)))
-                    .collect();
-                format!(
-                    r#"{{"key":"{}","values":[{}]}}"#,
-                    maps::hex(&e.key),
-                    values.join(",")
-                )
-            })
-            .collect();
-        dumped.push(format!("{}:[{}]", json_string(map), entries.join(",")));
+        dumped.push(format!(
+            "{}:{}",
+            json_string(map),
+            maps::entries_json(&entries)
+        ));
     }
     Ok(format!(
         r#"{{"case":{},"program":{},"action":{},"actions":[{}],"packet":"{}","ns":{},"counters":{counters},"maps":{{{}}}}}"#,
