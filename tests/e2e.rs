@@ -965,3 +965,43 @@ fn redirect_forwards_packets_out_of_another_interface() {
     let error = fails(net.in_receiver(&loader).args(["attach", &net.receiver_if]));
     assert!(error.contains("attach needs --to IFACE"), "{error}");
 }
+
+/// An interface whose name has a dot, as VLAN devices have (`eth0.100`):
+/// bpffs refuses a pin name with a dot, so the loader pins it under another
+/// spelling and still lists it by its name. (A veth so named: this kernel
+/// may lack 802.1Q.)
+#[test]
+fn a_dotted_interface_is_attached_listed_and_detached() {
+    if !root_or_skip("a_dotted_interface_is_attached_listed_and_detached") {
+        return;
+    }
+    let (_dir, _root, loader, _) = built_project("e2edotted", "minimal");
+    let net = NetPair::new("e2edotted");
+    let dotted = format!("{}.7", net.receiver_if);
+    let peer = format!("{}.8", net.receiver_if);
+    ok(Command::new("ip").args([
+        "-n",
+        &net.receiver,
+        "link",
+        "add",
+        &dotted,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        &peer,
+    ]));
+    ok(Command::new("ip").args(["-n", &net.receiver, "link", "set", &dotted, "up"]));
+    let attached = ok(net
+        .in_receiver(&loader)
+        .args(["attach", &dotted, "--mode", "skb", "--prog", "xdp_drop"]));
+    assert!(attached.contains(&format!("to {dotted}")), "{attached}");
+    let status = ok(net.in_receiver(&loader).arg("status"));
+    assert!(
+        status.contains(&dotted) && !status.contains("(no pin)"),
+        "{status}"
+    );
+    ok(net.in_receiver(&loader).args(["detach", &dotted]));
+    let status = ok(net.in_receiver(&loader).arg("status"));
+    assert!(status.contains("not attached"), "{status}");
+}

@@ -141,9 +141,11 @@ impl Project {
 
     /// Where the program on `interface` is pinned. Callers check the name
     /// first (check_interface): it becomes a path.
+    /// bpffs refuses names with a dot (VLAN devices: `eth0.100`), and no
+    /// interface name has a colon: `.` is pinned as `:`.
     fn pin_for(&self, interface: &str) -> PathBuf {
         debug_assert!(check_interface(interface).is_ok());
-        self.progs_dir().join(interface)
+        self.progs_dir().join(interface.replace('.', ":"))
     }
 
     /// Loads the object, attaches the chosen program to `interface` and pins
@@ -409,10 +411,9 @@ impl Project {
         let mut pins = Vec::new();
         for entry in entries {
             let entry = entry?;
-            pins.push((
-                entry.file_name().to_string_lossy().into_owned(),
-                entry.path(),
-            ));
+            // The interface's name, as pin_for wrote it.
+            let interface = entry.file_name().to_string_lossy().replace(':', ".");
+            pins.push((interface, entry.path()));
         }
         pins.sort_unstable();
         Ok(pins)
@@ -558,11 +559,11 @@ pub fn check_interface(interface: &str) -> Result<()> {
         && interface != ".."
         && interface
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_.:-".contains(&b));
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
     if !valid {
         bail!(
-            "`{interface}` is not an interface name: Linux allows 1 to 15 of A-Z a-z 0-9 _ . : - \
-             (e.g. wlan0, rmnet_data0)"
+            "`{interface}` is not an interface name: Linux allows 1 to 15 of A-Z a-z 0-9 _ . - \
+             (e.g. wlan0, rmnet_data0, eth0.100)"
         );
     }
     Ok(())
@@ -703,6 +704,7 @@ mod tests {
             "a234567890123456",
             "w lan",
             "wlan0;id",
+            "eth0:1",
         ] {
             assert!(check_interface(bad).is_err(), "{bad}");
         }
@@ -726,6 +728,11 @@ mod tests {
             Path::new("/sys/fs/bpf/p/progs/wlan0")
         );
         assert_eq!(project.maps_dir(), Path::new("/sys/fs/bpf/p/maps"));
+        // bpffs takes no dots: a VLAN device's pin has a colon instead.
+        assert_eq!(
+            project.pin_for("eth0.100"),
+            Path::new("/sys/fs/bpf/p/progs/eth0:100")
+        );
     }
 
     #[test]

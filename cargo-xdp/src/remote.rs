@@ -39,11 +39,11 @@ pub fn check_interface(name: &str) -> Result<()> {
         && name != ".."
         && name
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_.:-".contains(&b));
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
     if !valid {
         bail!(
-            "`{name}` is not an interface name: Linux allows 1 to 15 of A-Z a-z 0-9 _ . : - \
-             (e.g. wlan0, rmnet_data0)"
+            "`{name}` is not an interface name: Linux allows 1 to 15 of A-Z a-z 0-9 _ . - \
+             (e.g. wlan0, rmnet_data0, eth0.100)"
         );
     }
     Ok(())
@@ -269,13 +269,15 @@ mod tests {
             "wlan0",
             "rmnet_data0",
             "eth0.100",
-            "veth-a:1",
+            "veth-a.1",
             "a23456789012345",
         ] {
             check_interface(good).unwrap();
         }
         for bad in [
             "",
+            // An address label, not a device: Linux's dev_valid_name refuses ':'.
+            "eth0:1",
             "a234567890123456",
             "wlan0;reboot",
             "w lan",

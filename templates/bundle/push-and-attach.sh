@@ -76,8 +76,8 @@ done
 case "$mode" in auto | skb | native) ;; *) die "--mode $mode is not a mode: use auto, skb or native" ;; esac
 case "$limit" in '' | *[!0-9]* | 0) die "--adb-timeout $limit is not a number of seconds (1 or more)" ;; esac
 # Interface names reach a device shell: allow only what Linux allows.
-if [ ${#iface} -gt 15 ] || [ "$iface" = . ] || [ "$iface" = .. ] || ! printf '%s' "$iface" | grep -Eq '^[A-Za-z0-9_.:-]+$'; then
-    die "'$iface' is not an interface name: Linux allows 1 to 15 of A-Z a-z 0-9 _ . : -"
+if [ ${#iface} -gt 15 ] || [ "$iface" = . ] || [ "$iface" = .. ] || ! printf '%s' "$iface" | grep -Eq '^[A-Za-z0-9_.-]+$'; then
+    die "'$iface' is not an interface name: Linux allows 1 to 15 of A-Z a-z 0-9 _ . -"
 fi
 # What follows -- goes to the loader's attach, each argument quoted.
 extra=''
