@@ -408,9 +408,12 @@ fn unchanged_rebuild_skips_clang_and_reproduces_the_bundle() {
         .map(|l| format!("{l}\n"))
         .collect();
     // Every file but MANIFEST itself: object, loader, three scripts, the
-    // attach table and the packet tests.
-    assert_eq!(sums.lines().count(), 7, "{manifest}");
-    assert!(manifest.contains("  repro_kern.cases\n"), "{manifest}");
+    // attach table, the packet tests and bench's baseline object.
+    assert_eq!(sums.lines().count(), 8, "{manifest}");
+    assert!(
+        manifest.contains("  repro_kern.cases\n") && manifest.contains("  xdp-baseline.o\n"),
+        "{manifest}"
+    );
     fs::write(extracted.path().join("repro/SUMS"), sums).unwrap();
     ok(std::process::Command::new("sha256sum")
         .args(["-c", "SUMS"])
