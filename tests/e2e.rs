@@ -70,27 +70,34 @@ fn filter_drops_icmp_while_attached_and_counts_it() {
     };
     assert_eq!(delta("drop"), 5, "{before} -> {after}");
     assert!(delta("pass") >= 4, "{before} -> {after}");
-    // More port rules than drop_port holds: refused whole, the limit named.
-    let many: Vec<String> = (1..=1100)
-        .flat_map(|p| ["--drop-port".to_string(), format!("tcp/{p}")])
+    // More source prefixes than drop_src_v4 holds: refused whole, the limit named.
+    let many: Vec<String> = (0..1100)
+        .flat_map(|i| {
+            [
+                "--drop-src".to_string(),
+                format!("10.9.{}.{}", i / 256, i % 256),
+            ]
+        })
         .collect();
     let error = fails(net.in_receiver(&loader).arg("rules").args(&many));
     assert!(
-        error.contains("drop_port holds at most 1024 rules and has 1")
+        error.contains("drop_src_v4 holds at most 1024 rules and has 0")
             && error.contains("nothing was written"),
         "{error}"
     );
-    // The rule as the map holds it: key (IPPROTO_UDP << 16) | 9999.
-    let dump = ok(net.in_receiver(&loader).args(["map", "dump", "drop_port"]));
-    assert!(dump.contains("0f271100: 01000000"), "{dump}");
+    let rules = ok(net.in_receiver(&loader).arg("rules"));
     assert!(
-        dump.contains(", 1 entries"),
-        "the refused rules left nothing: {dump}"
+        !rules.contains("from 10.9."),
+        "the refused rules left some: {rules}"
     );
+    // The port rule as the map holds it: UDP's bitmap, word 1024 + 9999/64,
+    // bit 9999 % 64 = 15.
+    let dump = ok(net.in_receiver(&loader).args(["map", "dump", "drop_port"]));
+    assert!(dump.contains("9c040000: 0080000000000000"), "{dump}");
     let maps = ok(net.in_receiver(&loader).arg("maps"));
     assert!(
         maps.lines()
-            .any(|l| l.starts_with("drop_port") && l.contains("hash") && l.ends_with("yes")),
+            .any(|l| l.starts_with("drop_port") && l.contains("array") && l.ends_with("yes")),
         "{maps}"
     );
 

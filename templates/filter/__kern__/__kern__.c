@@ -3,7 +3,8 @@
  * Parses Ethernet, up to two VLAN tags (802.1Q / 802.1ad), IPv4 and IPv6,
  * then ICMP, ICMPv6, TCP and UDP. A packet is dropped when its IP protocol,
  * its (protocol, destination port) or its source address matches a rule.
- * The loader fills the rule maps:
+ * The loader fills the rule maps (and `rule_kinds`, which says which of
+ * them hold rules, so the others cost nothing):
  *
  *     {{loader}} attach IFACE --drop-proto icmp --drop-port udp/9999 --drop-src 10.0.0.0/8
  *
@@ -19,6 +20,22 @@
 #include "xdp_stats.h"
 
 
+/* Which kinds of rule the loader has written (RULES_* bits, slot 0): a
+ * kind without rules costs no lookup, so with none a packet costs two
+ * array reads. The loader keeps it in step with the maps below. */
+#define RULES_PROTO 1
+#define RULES_PORT 2
+#define RULES_SRC_V4 4
+#define RULES_SRC_V6 8
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} rule_kinds SEC(".maps");
+
 /* Index: IP protocol number (IPPROTO_ICMP, IPPROTO_ICMPV6, ...); non-zero = drop. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -28,12 +45,16 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } drop_proto SEC(".maps");
 
-/* Key: (IP protocol << 16) | destination port, port in host byte order. */
+/* Destination ports to drop, a bit each: TCP's 65,536 bits in words
+ * 0-1023, UDP's in 1024-2047 (word port / 64, bit port % 64). An array
+ * read instead of a hash lookup, and room for every port. */
+#define PORT_WORDS 1024
+
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1024);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2 * PORT_WORDS);
 	__type(key, __u32);
-	__type(value, __u32);
+	__type(value, __u64);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } drop_port SEC(".maps");
 
@@ -66,68 +87,81 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } drop_src_v6 SEC(".maps");
 
-static __always_inline int proto_dropped(__u32 proto)
+static __always_inline int proto_dropped(__u32 kinds, __u32 proto)
 {
-	__u32 *flag = bpf_map_lookup_elem(&drop_proto, &proto);
+	__u32 *flag;
 
+	if (!(kinds & RULES_PROTO))
+		return 0;
+	flag = bpf_map_lookup_elem(&drop_proto, &proto);
 	return flag && *flag;
 }
 
-static __always_inline int port_dropped(__u32 proto, void *l4, void *data_end)
+static __always_inline int port_dropped(__u32 kinds, __u32 proto, void *l4, void *data_end)
 {
+	__u32 word;
 	__u16 dport;
-	__u32 key;
+	__u64 *bits;
 
+	if (!(kinds & RULES_PORT))
+		return 0;
 	if (proto == IPPROTO_TCP) {
 		struct tcphdr *tcp = l4;
 
 		if ((void *)(tcp + 1) > data_end)
 			return 0;
 		dport = bpf_ntohs(tcp->dest);
+		word = dport / 64;
 	} else if (proto == IPPROTO_UDP) {
 		struct udphdr *udp = l4;
 
 		if ((void *)(udp + 1) > data_end)
 			return 0;
 		dport = bpf_ntohs(udp->dest);
+		word = PORT_WORDS + dport / 64;
 	} else {
 		return 0;
 	}
-	key = (proto << 16) | dport;
-	return bpf_map_lookup_elem(&drop_port, &key) != 0;
+	bits = bpf_map_lookup_elem(&drop_port, &word);
+	return bits && (*bits >> (dport % 64)) & 1;
 }
 
-static __always_inline int ipv4_dropped(struct iphdr *ip, void *data_end)
+static __always_inline int ipv4_dropped(__u32 kinds, struct iphdr *ip, void *data_end)
 {
-	struct lpm_key_v4 key = { .prefixlen = 32 };
 	__u32 header_len;
 
 	if ((void *)(ip + 1) > data_end)
 		return 0;
-	__builtin_memcpy(key.addr, &ip->saddr, sizeof(key.addr));
-	if (bpf_map_lookup_elem(&drop_src_v4, &key))
-		return 1;
-	if (proto_dropped(ip->protocol))
+	if (kinds & RULES_SRC_V4) {
+		struct lpm_key_v4 key = { .prefixlen = 32 };
+
+		__builtin_memcpy(key.addr, &ip->saddr, sizeof(key.addr));
+		if (bpf_map_lookup_elem(&drop_src_v4, &key))
+			return 1;
+	}
+	if (proto_dropped(kinds, ip->protocol))
 		return 1;
 	header_len = ip->ihl * 4;
 	if (header_len < sizeof(*ip))
 		return 0;
-	return port_dropped(ip->protocol, (void *)ip + header_len, data_end);
+	return port_dropped(kinds, ip->protocol, (void *)ip + header_len, data_end);
 }
 
-static __always_inline int ipv6_dropped(struct ipv6hdr *ip6, void *data_end)
+static __always_inline int ipv6_dropped(__u32 kinds, struct ipv6hdr *ip6, void *data_end)
 {
-	struct lpm_key_v6 key = { .prefixlen = 128 };
-
 	if ((void *)(ip6 + 1) > data_end)
 		return 0;
-	__builtin_memcpy(key.addr, &ip6->saddr, sizeof(key.addr));
-	if (bpf_map_lookup_elem(&drop_src_v6, &key))
-		return 1;
+	if (kinds & RULES_SRC_V6) {
+		struct lpm_key_v6 key = { .prefixlen = 128 };
+
+		__builtin_memcpy(key.addr, &ip6->saddr, sizeof(key.addr));
+		if (bpf_map_lookup_elem(&drop_src_v6, &key))
+			return 1;
+	}
 	/* Extension headers are not walked: rules see the first next-header. */
-	if (proto_dropped(ip6->nexthdr))
+	if (proto_dropped(kinds, ip6->nexthdr))
 		return 1;
-	return port_dropped(ip6->nexthdr, ip6 + 1, data_end);
+	return port_dropped(kinds, ip6->nexthdr, ip6 + 1, data_end);
 }
 
 SEC("xdp")
@@ -135,14 +169,19 @@ int xdp_filter(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
+	__u32 zero = 0, kinds;
+	__u32 *rules = bpf_map_lookup_elem(&rule_kinds, &zero);
 	void *cursor;
 	__u16 proto;
 
+	/* No rules: nothing to parse for. */
+	kinds = rules ? *rules : 0;
+	if (!kinds)
+		return count_action(ctx, XDP_PASS);
 	proto = parse_ethernet(data, data_end, &cursor);
-
-	if (proto == bpf_htons(ETH_P_IP) && ipv4_dropped(cursor, data_end))
+	if (proto == bpf_htons(ETH_P_IP) && ipv4_dropped(kinds, cursor, data_end))
 		return count_action(ctx, XDP_DROP);
-	if (proto == bpf_htons(ETH_P_IPV6) && ipv6_dropped(cursor, data_end))
+	if (proto == bpf_htons(ETH_P_IPV6) && ipv6_dropped(kinds, cursor, data_end))
 		return count_action(ctx, XDP_DROP);
 	return count_action(ctx, XDP_PASS);
 }

@@ -9,7 +9,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use anyhow::{bail, Context, Result};
 use aya::maps::{
     lpm_trie::{Key, LpmTrie},
-    Array, HashMap, MapData,
+    Array, MapData,
 };
 
 use cargo_xdp_loader::{Args, AttachOptions, Extension, Project};
@@ -88,15 +88,12 @@ impl Rules {
             }
         }
         if !self.ports.is_empty() {
-            let mut map: HashMap<MapData, u32, u32> =
-                HashMap::try_from(project.pinned_map("drop_port")?)?;
+            let mut map: Array<MapData, u64> = Array::try_from(project.pinned_map("drop_port")?)?;
             for &(protocol, port) in &self.ports {
-                let key = port_key(protocol, port);
-                if drop {
-                    map.insert(key, 1, 0)?;
-                } else {
-                    let _ = map.remove(&key);
-                }
+                let (word, bit) = port_bit(protocol, port);
+                let bits = map.get(&word, 0)?;
+                let bits = if drop { bits | bit } else { bits & !bit };
+                map.set(word, bits, 0)?;
             }
         }
         for &(address, prefix) in &self.sources {
@@ -105,6 +102,24 @@ impl Rules {
                 IpAddr::V6(v6) => write_prefix(project, "drop_src_v6", prefix, v6.octets(), drop)?,
             }
         }
+        Rules::read(project)?.write_kinds(project)
+    }
+
+    /// `rule_kinds`: which maps hold rules, so the program skips the others.
+    fn write_kinds(&self, project: &Project) -> Result<()> {
+        let mut kinds = 0;
+        for (present, bit) in [
+            (!self.protocols.is_empty(), RULES_PROTO),
+            (!self.ports.is_empty(), RULES_PORT),
+            (self.sources.iter().any(|(a, _)| a.is_ipv4()), RULES_SRC_V4),
+            (self.sources.iter().any(|(a, _)| a.is_ipv6()), RULES_SRC_V6),
+        ] {
+            if present {
+                kinds |= bit;
+            }
+        }
+        let mut map: Array<MapData, u32> = Array::try_from(project.pinned_map("rule_kinds")?)?;
+        map.set(0, kinds, 0)?;
         Ok(())
     }
 
@@ -122,9 +137,9 @@ impl Rules {
         protocols.chain(ports).chain(sources).collect()
     }
 
-    /// Each map holds at most its `max_entries` (1,024 for ports and for
-    /// each address family's prefixes): what is there plus what is new must
-    /// fit, or nothing is written.
+    /// Each prefix map holds at most its `max_entries` (1,024 per address
+    /// family): what is there plus what is new must fit, or nothing is
+    /// written. (Ports are bits of a bitmap: every port fits.)
     fn check_capacity(&self, project: &Project) -> Result<()> {
         let now = Rules::read(project)?;
         let v4 = |r: &Rules| -> Vec<(IpAddr, u8)> {
@@ -156,15 +171,6 @@ impl Rules {
             fresh.dedup();
             fresh.len()
         };
-        let mut ports: Vec<(u8, u16)> = self
-            .ports
-            .iter()
-            .filter(|p| !now.ports.contains(p))
-            .copied()
-            .collect();
-        ports.sort_unstable();
-        ports.dedup();
-        fits("drop_port", now.ports.len(), ports.len())?;
         fits("drop_src_v4", v4(&now).len(), new(&v4(&now), v4(self)))?;
         fits("drop_src_v6", v6(&now).len(), new(&v6(&now), v6(self)))?;
         Ok(())
@@ -179,11 +185,14 @@ impl Rules {
                 rules.protocols.push(protocol);
             }
         }
-        let ports: HashMap<MapData, u32, u32> =
-            HashMap::try_from(project.pinned_map("drop_port")?)?;
-        for key in ports.keys() {
-            let key = key?;
-            rules.ports.push(((key >> 16) as u8, key as u16));
+        let ports: Array<MapData, u64> = Array::try_from(project.pinned_map("drop_port")?)?;
+        for (word, bits) in ports.iter().enumerate() {
+            let bits = bits?;
+            for bit in (0..64).filter(|b| (bits >> b) & 1 == 1) {
+                let protocol = if word < PORT_WORDS as usize { 6 } else { 17 };
+                let port = (word % PORT_WORDS as usize) as u32 * 64 + bit;
+                rules.ports.push((protocol, port as u16));
+            }
         }
         let v4: LpmTrie<MapData, [u8; 4], u32> =
             LpmTrie::try_from(project.pinned_map("drop_src_v4")?)?;
@@ -267,8 +276,19 @@ fn write_prefix<A: aya::Pod>(
     Ok(())
 }
 
-fn port_key(protocol: u8, port: u16) -> u32 {
-    (u32::from(protocol) << 16) | u32::from(port)
+/// The kern side's RULES_* bits of `rule_kinds`.
+const RULES_PROTO: u32 = 1;
+const RULES_PORT: u32 = 2;
+const RULES_SRC_V4: u32 = 4;
+const RULES_SRC_V6: u32 = 8;
+
+/// Words of `drop_port` per protocol (TCP's, then UDP's): 65,536 bits.
+const PORT_WORDS: u32 = 1024;
+
+/// `drop_port`'s word and bit for a TCP (6) or UDP (17) port.
+fn port_bit(protocol: u8, port: u16) -> (u32, u64) {
+    let base = if protocol == 6 { 0 } else { PORT_WORDS };
+    (base + u32::from(port) / 64, 1 << (port % 64))
 }
 
 fn parse_protocol(text: &str) -> Result<u8> {
@@ -343,4 +363,28 @@ fn mask32(length: u8) -> u32 {
 
 fn mask128(length: u8) -> u128 {
     u128::MAX.checked_shl(128 - u32::from(length)).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ports_are_bits_tcp_first_then_udp() {
+        assert_eq!(port_bit(6, 0), (0, 1));
+        assert_eq!(port_bit(6, 65), (1, 2));
+        assert_eq!(port_bit(17, 9999), (PORT_WORDS + 156, 1 << 15));
+        assert_eq!(port_bit(17, 65535), (2 * PORT_WORDS - 1, 1 << 63));
+    }
+
+    #[test]
+    fn rules_are_read_from_the_command_line() {
+        let mut args = Args::new(
+            ["--drop-proto", "icmp", "--drop-port", "udp/53", "--drop-src", "10.1.2.3/8"].map(String::from),
+        );
+        let rules = Rules::parse(&mut args).unwrap();
+        assert_eq!(rules.names(), ["icmp", "udp/53", "from 10.0.0.0/8"]);
+        assert!(parse_port("udp/0").is_err() && parse_port("sctp/1").is_err());
+        assert!(parse_prefix("10.0.0.0/33").is_err());
+    }
 }
