@@ -470,7 +470,7 @@ exit 1
     make_executable(&sudo);
     let error = as_nobody(dir.path(), &["run", "eth0"]);
     assert!(
-        error.contains("may not run sudo") && error.contains("-v` refused"),
+        error.contains("may not run sudo") && error.contains("true` refused"),
         "{error}"
     );
     // Local status asks the same way.

@@ -54,14 +54,16 @@ impl Privilege {
                 sudo.display()
             );
         };
-        shell.verbose_status("Running", format!("{} -v", sudo.display()));
+        // `true` rather than sudo's own -v: doas has no -v. It asks for
+        // the password once, and sudo (or doas `persist`) remembers it.
+        shell.verbose_status("Running", format!("{} true", sudo.display()));
         let validated = Command::new(&sudo)
-            .arg("-v")
+            .arg("true")
             .status()
             .with_context(|| format!("cannot run {}", sudo.display()))?;
         if !validated.success() {
             bail!(
-                "{what} needs root to attach on this machine, and `{} -v` refused ({validated}; \
+                "{what} needs root to attach on this machine, and `{} true` refused ({validated}; \
                  its reason is above): ask for sudo rights, or run as root",
                 sudo.display()
             );
