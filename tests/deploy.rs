@@ -615,6 +615,19 @@ fn packet_tests_run_on_the_device_through_the_deployed_loader() {
         "{filtered}"
     );
 
+    // A wedged device: the run on it is stopped at the limit, named.
+    fake.set("TESTER", &["hang_at=run"]);
+    let started = std::time::Instant::now();
+    let error = fails(&mut xdp_cmd(
+        &fake,
+        &root,
+        &["test", "--adb", "--adb-timeout", "2"],
+    ));
+    assert!(
+        error.contains("the loader's `test-run` on TESTER did not finish within 2 s"),
+        "{error}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
     // A case changed here but not deployed: refused, not run stale.
     let cases = root.join("phonetest_kern/tests/filter.toml");
     let text = std::fs::read_to_string(&cases).unwrap();

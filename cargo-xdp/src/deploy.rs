@@ -570,7 +570,23 @@ pub fn run_on_device(
     let name = &project.meta.name;
     let (probe, root) = reach_root(&adb, name, None)?;
     let command = remote::deployed(root, probe.hasher_or_default(), name, args);
-    let code = adb.shell_streaming(&command, |line| on_line(&adb.serial, line))?;
+    // Only a watch runs as long as it is let: it streams, with no limit.
+    // Everything else (status, stats, test-run, bench) is one time-limited
+    // call, its lines handed on when it ends.
+    let code = if args.contains(&"--watch") {
+        adb.shell_streaming(&command, |line| on_line(&adb.serial, line))?
+    } else {
+        let what = format!(
+            "the loader's `{}`",
+            args.first().copied().unwrap_or_default()
+        );
+        let out = adb.shell(&command, &what)?;
+        eprint!("{}", out.stderr);
+        for line in out.stdout.lines() {
+            on_line(&adb.serial, line);
+        }
+        out.code
+    };
     match code {
         Some(0) => Ok(()),
         Some(code) => bail!(
