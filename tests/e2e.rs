@@ -880,8 +880,7 @@ fn reflect_answers_pings_and_udp_from_xdp_across_namespaces() {
     let echoed =
         ok(Command::new("ip").args(["netns", "exec", &net.sender, "python3", "-c", &script]));
     assert_eq!(echoed.trim(), "hello xdp");
-    let stats = ok(net.in_receiver(&loader).args(["stats", "--json"]));
-    let stats: serde_json::Value = serde_json::from_str(stats.trim()).unwrap();
+    let stats = stats_json(&net, &loader);
     assert!(stats["tx"]["packets"].as_u64().unwrap() >= 4, "{stats}");
     ok(net.in_receiver(&loader).args(["detach", &net.receiver_if]));
 }
@@ -961,8 +960,7 @@ fn redirect_forwards_packets_out_of_another_interface() {
         arrived >= 20,
         "only {arrived} of 20 datagrams reached the sink"
     );
-    let stats = ok(net.in_receiver(&loader).args(["stats", "--json"]));
-    let stats: serde_json::Value = serde_json::from_str(stats.trim()).unwrap();
+    let stats = stats_json(&net, &loader);
     assert!(
         stats["redirect"]["packets"].as_u64().unwrap() >= 20,
         "{stats}"

@@ -78,7 +78,7 @@ fn wanted(args: &BenchArgs, case: &Case) -> bool {
 /// on the baseline.
 fn here(args: &BenchArgs, project: &Project, shell: &Shell) -> Result<Times> {
     let privilege = Privilege::acquire("`cargo xdp bench`", shell)?;
-    let built = run::build_here(&args.cargo, args.manifest_path.as_deref(), shell)?;
+    let built = run::build_here(project, &args.cargo, shell)?;
     let mut cases = packet_test::project_cases(project, &built.kern_objects)?;
     cases.retain(|c| wanted(args, c));
     let scratch = crate::workdir::scratch_dir(&project.target_dir)?;

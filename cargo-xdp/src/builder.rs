@@ -34,7 +34,16 @@ pub struct Built {
 /// Builds every chosen target; with --message-format json, ends with one
 /// `build-finished` message either way (`success: false` on an error).
 pub fn build(args: &BuildArgs, shell: &Shell) -> Result<Vec<Built>> {
-    let result = build_targets(args, shell);
+    finish(build_targets(args, None, shell), shell)
+}
+
+/// The same for a project already found (by `test`, `run`, `deploy` ...):
+/// no second `cargo metadata`.
+pub fn build_found(project: &Project, args: &BuildArgs, shell: &Shell) -> Result<Vec<Built>> {
+    finish(build_targets(args, Some(project), shell), shell)
+}
+
+fn finish(result: Result<Vec<Built>>, shell: &Shell) -> Result<Vec<Built>> {
     let targets = match &result {
         Ok(built) => built.iter().map(|b| b.target.clone()).collect(),
         Err(_) => Vec::new(),
@@ -46,23 +55,33 @@ pub fn build(args: &BuildArgs, shell: &Shell) -> Result<Vec<Built>> {
     result
 }
 
-fn build_targets(args: &BuildArgs, shell: &Shell) -> Result<Vec<Built>> {
+fn build_targets(args: &BuildArgs, found: Option<&Project>, shell: &Shell) -> Result<Vec<Built>> {
     let mut started = Instant::now();
     // Ask rustc for its sysroot while cargo metadata runs: both take tens
     // of milliseconds, a no-op build not much more.
-    let here = args
-        .manifest_path
-        .as_deref()
-        .and_then(|p| p.parent())
-        .filter(|p| !p.as_os_str().is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| ".".into());
+    let here = match found {
+        Some(project) => project.root.clone(),
+        None => args
+            .manifest_path
+            .as_deref()
+            .and_then(|p| p.parent())
+            .filter(|p| !p.as_os_str().is_empty())
+            .map(PathBuf::from)
+            .unwrap_or_else(|| ".".into()),
+    };
     let sysroot = std::thread::spawn(move || tools::rust_sysroot(&here));
-    let project = Project::find_with(args.manifest_path.as_deref(), &args.cargo)?;
+    let owned;
+    let project = match found {
+        Some(project) => project,
+        None => {
+            owned = Project::find_with(args.manifest_path.as_deref(), &args.cargo)?;
+            &owned
+        }
+    };
     let profile = args.cargo.profile_or(Profile::dev());
     // One build at a time writes target/xdp (and sweeps what killed ones left).
     let _lock = workdir::BuildLock::acquire(&project.target_dir, shell)?;
-    let targets = selected_targets(args, &project)?;
+    let targets = selected_targets(args, project)?;
     let ndk = if targets.iter().any(|t| t.ndk) {
         Some(locate_ndk(args, shell)?)
     } else {
@@ -80,15 +99,15 @@ fn build_targets(args: &BuildArgs, shell: &Shell) -> Result<Vec<Built>> {
     // Everything every target needs, before the first one is built.
     let mut plans = Vec::new();
     for target in targets {
-        let tools = tools::resolve(&project, &target, &options, shell)?;
+        let tools = tools::resolve(project, &target, &options, shell)?;
         plans.push((target, tools));
     }
     // libbpf's headers, fetched once (the cache makes this a stat later).
-    let libbpf = headers::libbpf(&project, shell)?;
+    let libbpf = headers::libbpf(project, shell)?;
     shell.verbose_status("Using", format!("libbpf {} headers", libbpf.describe()));
     let rustc_version = tools::rustc_version(&rust_sysroot, &project.target_dir.join("xdp"));
     let plan = Plan {
-        project: &project,
+        project,
         libbpf: &libbpf,
         profile: &profile,
         cargo_args: &args.cargo,

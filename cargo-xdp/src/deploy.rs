@@ -350,7 +350,7 @@ pub fn build(
         api: args.api,
         install_targets: false,
     };
-    Ok(builder::build(&build, shell)?
+    Ok(builder::build_found(project, &build, shell)?
         .into_iter()
         .map(|b| (b.target, b.bundle))
         .collect())

@@ -141,6 +141,8 @@ pub(crate) struct Case {
     pub(crate) spec: CaseSpec,
     file: PathBuf,
     packet: Vec<u8>,
+    /// `expect.packet`, built.
+    expected_packet: Option<Vec<u8>>,
     /// The kern object it tests.
     pub(crate) object: PathBuf,
 }
@@ -174,7 +176,7 @@ pub fn test(args: &TestArgs, shell: &Shell) -> Result<()> {
         return on_device(args, &project, shell);
     }
     let privilege = Privilege::acquire("`cargo xdp test`", shell)?;
-    let built = run::build_here(&args.cargo, args.manifest_path.as_deref(), shell)?;
+    let built = run::build_here(&project, &args.cargo, shell)?;
     let mut cases = project_cases(&project, &built.kern_objects)?;
     let total = cases.len();
     cases.retain(|c| {
@@ -452,7 +454,7 @@ fn replay(args: &TestArgs, project: &Project, pcap: &Path, shell: &Shell) -> Res
         ));
     }
     let privilege = Privilege::acquire("`cargo xdp test --pcap`", shell)?;
-    let built = run::build_here(&args.cargo, args.manifest_path.as_deref(), shell)?;
+    let built = run::build_here(project, &args.cargo, shell)?;
     let mut text = String::from("case pcap\n");
     for arg in &args.attach_args {
         let _ = writeln!(text, "arg {arg}");
@@ -602,15 +604,17 @@ fn read_cases(root: &Path, file: &Path, object: &Path) -> Result<Vec<Case>> {
             .packet
             .build()
             .with_context(|| format!("{}, packet", in_case()))?;
-        if let Some(expected) = &expect.packet {
-            expected
-                .build()
-                .with_context(|| format!("{}, expect.packet", in_case()))?;
-        }
+        let expected_packet = expect
+            .packet
+            .as_ref()
+            .map(|expected| expected.build())
+            .transpose()
+            .with_context(|| format!("{}, expect.packet", in_case()))?;
         cases.push(Case {
             spec,
             file: shown.clone(),
             packet,
+            expected_packet,
             object: object.to_path_buf(),
         });
     }
@@ -688,14 +692,13 @@ fn judge(case: &Case, answer: &serde_json::Value) -> Vec<String> {
             ));
         }
     }
-    if let Some(wanted) = &expect.packet {
-        let wanted = wanted.build().expect("checked when read");
+    if let Some(wanted) = &case.expected_packet {
         let got = answer["packet"]
             .as_str()
             .and_then(packets::unhex)
             .unwrap_or_default();
-        if wanted != got {
-            problems.extend(packet_diff(&wanted, &got));
+        if *wanted != got {
+            problems.extend(packet_diff(wanted, &got));
         }
     }
     if let Some(wanted) = &expect.fields {

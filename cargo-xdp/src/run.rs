@@ -23,6 +23,7 @@ use crate::{
     cargo_args::CargoArgs,
     cli::{BuildArgs, RunArgs},
     messages,
+    project::Project,
     shell::Shell,
     toolchain,
 };
@@ -86,29 +87,26 @@ impl Privilege {
     }
 }
 
-/// Builds this machine's target (a no-op when fresh).
-pub(crate) fn build_here(
-    cargo: &CargoArgs,
-    manifest_path: Option<&Path>,
-    shell: &Shell,
-) -> Result<Built> {
+/// Builds `project` for this machine (a no-op when fresh).
+pub(crate) fn build_here(project: &Project, cargo: &CargoArgs, shell: &Shell) -> Result<Built> {
     let build = BuildArgs {
         cargo: cargo.clone(),
         target: vec![toolchain::default_target()?.to_string()],
-        manifest_path: manifest_path.map(Path::to_path_buf),
+        manifest_path: Some(project.root.join("Cargo.toml")),
         all_targets: false,
         ndk: None,
         api: None,
         install_targets: false,
     };
-    Ok(builder::build(&build, shell)?
+    Ok(builder::build_found(project, &build, shell)?
         .pop()
         .expect("one target built"))
 }
 
 pub fn run(args: &RunArgs, shell: &Shell) -> Result<()> {
     let privilege = Privilege::acquire("`cargo xdp run`", shell)?;
-    let built = build_here(&args.cargo, args.manifest_path.as_deref(), shell)?;
+    let project = Project::find_with(args.manifest_path.as_deref(), &args.cargo)?;
+    let built = build_here(&project, &args.cargo, shell)?;
     let loader = built.loader.as_path();
     let object = built
         .kern_objects
@@ -153,7 +151,8 @@ pub fn on_this_machine(
 ) -> Result<()> {
     let what = format!("`cargo xdp {}`", loader_args.first().unwrap_or(&"status"));
     let privilege = Privilege::acquire(&what, shell)?;
-    let built = build_here(cargo, manifest_path, shell)?;
+    let project = Project::find_with(manifest_path, cargo)?;
+    let built = build_here(&project, cargo, shell)?;
     let args: Vec<&OsStr> = loader_args.iter().map(OsStr::new).collect();
     let mut command = privilege.command(&built.loader, &args);
     let status = if shell.human() {
