@@ -216,9 +216,6 @@ fn build_target(plan: &Plan, target: Target, tools: &Tools, shell: &Shell) -> Re
     } = *plan;
     let xdp_dir = project.xdp_dir(&target.name);
     let clang = &tools.clang;
-    if clang.strip.is_none() {
-        shell.warn("llvm-strip not found: kern objects keep their DWARF debug info (install llvm)");
-    }
     let env = kern::KernEnv {
         clang,
         libbpf,
@@ -227,7 +224,16 @@ fn build_target(plan: &Plan, target: Target, tools: &Tools, shell: &Shell) -> Re
         // `Compiling x_kern.c for android-arm64` when it could be another's.
         label: several_targets.then(|| target.name.clone()),
     };
-    let kern_objects = kern::build_all(project, &target, &env, shell)?;
+    // The loader does not embed the kern objects: clang and the loader's
+    // cargo build run side by side (a touched .c costs its compile, not
+    // that plus cargo's no-op). A kern error is reported once cargo is
+    // done; clang's diagnostics show as they come.
+    let (kern_objects, loader) = std::thread::scope(|scope| {
+        let kern = scope.spawn(|| kern::build_all(project, &target, &env, shell));
+        let loader = build_loader(project, &target, tools, profile, cargo_args, shell);
+        (kern.join().expect("kern build thread panicked"), loader)
+    });
+    let kern_objects = kern_objects?;
     for object in &kern_objects {
         shell.message(&Message::KernObject {
             target: &target.name,
@@ -236,7 +242,7 @@ fn build_target(plan: &Plan, target: Target, tools: &Tools, shell: &Shell) -> Re
             fresh: object.fresh,
         });
     }
-    let loader = build_loader(project, &target, tools, profile, cargo_args, shell)?;
+    let loader = loader?;
     let facts = elf::check_loader(&loader, &target)?;
     let loader = if !profile.is_dev() && facts.has_symtab {
         user::stripped(

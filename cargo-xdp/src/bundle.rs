@@ -80,7 +80,7 @@ pub struct Written {
 struct Stamp {
     /// Everything in `Contents` but the files' bytes.
     key: String,
-    /// (path, size, mtime in ns) of each input file, then of the bundle.
+    /// (path, size, identity: see `stat`) of each input file, then of the bundle.
     files: Vec<(PathBuf, u64, u128)>,
     manifest: String,
     sha256: String,
@@ -210,14 +210,25 @@ fn stamp_key(contents: &Contents) -> String {
     )
 }
 
+/// A file's identity for the stamp: its size and, for the small ones (kern
+/// objects, cases, tables), a hash of its bytes, so one rebuilt to the same
+/// bytes leaves the bundle fresh; for the loader (tens of MB in debug) its
+/// mtime, as reading it is what the stamp saves.
 fn stat(path: &Path) -> Option<(PathBuf, u64, u128)> {
+    const HASHED_UP_TO: u64 = 256 << 10;
     let meta = fs::metadata(path).ok()?;
-    let mtime = meta
-        .modified()
-        .ok()?
-        .duration_since(std::time::UNIX_EPOCH)
-        .ok()?;
-    Some((path.to_path_buf(), meta.len(), mtime.as_nanos()))
+    let identity = if meta.len() <= HASHED_UP_TO {
+        let mut hasher = std::hash::DefaultHasher::new();
+        std::hash::Hash::hash(&fs::read(path).ok()?, &mut hasher);
+        std::hash::Hasher::finish(&hasher) as u128
+    } else {
+        meta.modified()
+            .ok()?
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()?
+            .as_nanos()
+    };
+    Some((path.to_path_buf(), meta.len(), identity))
 }
 
 fn write_stamp(sidecar: &Path, stamp: &Stamp) -> Result<()> {

@@ -14,9 +14,8 @@ use crate::toolchain::Target;
 
 /// A kern object must be BPF, little-endian, with an `xdp` program section
 /// and a `license` (the kernel refuses GPL-only helpers without one).
-pub fn check_kern_object(path: &Path) -> Result<Vec<ProgramSection>> {
-    let data = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let file = object::File::parse(&*data)
+pub fn check_kern_bytes(path: &Path, data: &[u8]) -> Result<Vec<ProgramSection>> {
+    let file = object::File::parse(data)
         .with_context(|| format!("{} is not an ELF object", path.display()))?;
     if file.architecture() != Architecture::Bpf {
         bail!(
@@ -51,7 +50,7 @@ pub fn check_kern_object(path: &Path) -> Result<Vec<ProgramSection>> {
             path.display()
         );
     }
-    check_aya_reads(&file, &data)?;
+    check_aya_reads(&file, data)?;
     Ok(programs)
 }
 
@@ -326,6 +325,47 @@ pub fn defines_dynamic_symbol(path: &Path, symbol: &str) -> bool {
         .any(|s| !s.is_undefined() && s.name() == Ok(symbol))
 }
 
+/// The object without its DWARF (`.debug_*` and their relocations), as
+/// `llvm-strip -g` leaves it: .BTF and .BTF.ext, which loading needs, stay.
+/// In-process, so a kern compile starts one process (clang), not two.
+pub fn strip_debug(data: &[u8]) -> Result<Vec<u8>> {
+    let mut builder = object::build::elf::Builder::read(data).context("cannot read the object")?;
+    let is_debug = |name: &[u8]| {
+        [&b".debug"[..], b".rel.debug", b".rela.debug"]
+            .iter()
+            .any(|prefix| name.starts_with(prefix))
+    };
+    let mut deleted = Vec::new();
+    for section in builder.sections.iter_mut() {
+        if is_debug(section.name.as_slice()) {
+            section.delete = true;
+            deleted.push(section.id());
+        }
+    }
+    // Section symbols of what went (llvm-strip drops them too).
+    for symbol in builder.symbols.iter_mut() {
+        if symbol.section.is_some_and(|id| deleted.contains(&id)) {
+            symbol.delete = true;
+        }
+    }
+    // LLVM names sections from .strtab, which the builder keeps for
+    // symbols; it writes section names to a .shstrtab of their own.
+    if !builder
+        .sections
+        .iter()
+        .any(|s| matches!(s.data, object::build::elf::SectionData::SectionString))
+    {
+        let names = builder.sections.add();
+        names.name = b".shstrtab"[..].into();
+        names.sh_type = elf::SHT_STRTAB;
+        names.sh_addralign = 1;
+        names.data = object::build::elf::SectionData::SectionString;
+    }
+    let mut out = Vec::with_capacity(data.len());
+    builder.write(&mut out).context("cannot write the stripped object")?;
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -409,7 +449,67 @@ mod tests {
 
     #[test]
     fn kern_objects_must_be_bpf() {
-        let error = check_kern_object(&this_binary()).unwrap_err().to_string();
+        let binary = this_binary();
+        let error = check_kern_bytes(&binary, &std::fs::read(&binary).unwrap())
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("is not a BPF object"), "{error}");
+    }
+    /// In-process stripping leaves what `llvm-strip -g` leaves, and the
+    /// object still checks (aya-obj reads it, BTF and all).
+    #[test]
+    fn strip_debug_matches_llvm_strip() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("k.c");
+        std::fs::write(
+            &source,
+            "struct { int (*type)[2]; int (*max_entries)[1]; int *key; long *value; } counts\n\
+             __attribute__((section(\".maps\"), used));\n\
+             static long *(*lookup)(void *map, const void *key) = (void *)1;\n\
+             __attribute__((section(\"xdp\"), used)) int pass(void *ctx) {\n\
+                 int zero = 0; long *n = lookup(&counts, &zero); if (n) *n += 1; return 2; }\n\
+             char _license[] __attribute__((section(\"license\"), used)) = \"GPL\";\n",
+        )
+        .unwrap();
+        let object = dir.path().join("k.o");
+        let clang = crate::clang::locate().unwrap();
+        let status = std::process::Command::new(&clang)
+            .args(["-O2", "-g", "-fno-addrsig", "-target", "bpf", "-c"])
+            .arg(&source)
+            .arg("-o")
+            .arg(&object)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let built = std::fs::read(&object).unwrap();
+        check_kern_bytes(&object, &built).unwrap();
+        let ours = strip_debug(&built).unwrap();
+        check_kern_bytes(&object, &ours).unwrap();
+        let names = |data: &[u8]| -> Vec<String> {
+            let file = object::File::parse(data).unwrap();
+            let mut names: Vec<String> = file
+                .sections()
+                .map(|s| s.name().unwrap().to_string())
+                .filter(|n| !n.is_empty())
+                .collect();
+            names.sort();
+            names
+        };
+        let ours_names = names(&ours);
+        assert!(ours_names.iter().all(|n| !n.contains(".debug")), "{ours_names:?}");
+        assert!(ours_names.contains(&".BTF".to_string()), "{ours_names:?}");
+        assert!(ours.len() < built.len());
+        if let Some(strip) = crate::clang::find_strip(&clang) {
+            let status = std::process::Command::new(strip)
+                .arg("-g")
+                .arg(&object)
+                .status()
+                .unwrap();
+            assert!(status.success());
+            // Section names in a .shstrtab of their own: the one difference.
+            let ours_names: Vec<String> =
+                ours_names.into_iter().filter(|n| n != ".shstrtab").collect();
+            assert_eq!(ours_names, names(&std::fs::read(&object).unwrap()));
+        }
     }
 }

@@ -49,27 +49,38 @@ pub fn build_all(
     let out_dir = project.xdp_dir(&target.name).join("kern");
     fs::create_dir_all(&out_dir).with_context(|| format!("cannot create {}", out_dir.display()))?;
     let bar = shell.progress(project.meta.kern.len() as u64, "Kern");
-    let results: Vec<Result<KernObject>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = project
-            .meta
-            .kern
-            .iter()
-            .map(|source| {
-                let (out_dir, bar) = (&out_dir, &bar);
+    // As many clangs at once as there are CPUs: more only share them.
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(project.meta.kern.len());
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut results: Vec<(usize, Result<KernObject>)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                let (out_dir, bar, next) = (&out_dir, &bar, &next);
                 scope.spawn(move || {
-                    let result = build_one(project, target, env, source, out_dir, shell);
-                    bar.inc(1);
-                    result
+                    let mut done = Vec::new();
+                    loop {
+                        let index = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(source) = project.meta.kern.get(index) else {
+                            return done;
+                        };
+                        done.push((index, build_one(project, target, env, source, out_dir, shell)));
+                        bar.inc(1);
+                    }
                 })
             })
             .collect();
         handles
             .into_iter()
-            .map(|h| h.join().expect("kern build thread panicked"))
+            .flat_map(|h| h.join().expect("kern build thread panicked"))
             .collect()
     });
+    // In the order of [workspace.metadata.xdp] kern, whoever built them.
+    results.sort_by_key(|(index, _)| *index);
+    let results = results.into_iter().map(|(_, result)| result);
     drop(bar);
-    results.into_iter().collect()
+    results.collect()
 }
 
 fn build_one(
@@ -123,6 +134,7 @@ fn build_one(
         .tempfile_in(out_dir)
         .with_context(|| format!("cannot write in {}", out_dir.display()))?;
     let args = clang_args(project, target, env, source, &depfile, partial.path());
+    let started = SystemTime::now();
     run_clang(clang, &args, &project.root, source, shell)?;
     let renamed = rename_legacy_sections(project, target, env, source, partial.path(), shell)?;
     if renamed.is_empty() {
@@ -136,31 +148,63 @@ fn build_one(
         fs::write(&sidecar, lines)
             .with_context(|| format!("cannot write {}", sidecar.display()))?;
     }
-    if let Some(strip) = &clang.strip {
-        // -g drops DWARF only; .BTF and .BTF.ext (needed to load) stay.
-        let status = Command::new(strip).arg("-g").arg(partial.path()).status()?;
-        if !status.success() {
-            bail!(
-                "{} -g {} failed (the object clang made from {})",
-                strip.display(),
-                partial.path().display(),
+    // -g's DWARF goes (.BTF and .BTF.ext, needed to load, stay).
+    let built = fs::read(partial.path())
+        .with_context(|| format!("cannot read {}", partial.path().display()))?;
+    let stripped = match elf::strip_debug(&built) {
+        Ok(stripped) => stripped,
+        // Sections the builder does not know (flags of the project's own):
+        // llvm-strip, else DWARF stays.
+        Err(error) => strip_with_llvm(clang, partial.path(), &built, shell).with_context(|| {
+            format!(
+                "cannot strip the kern object built from {} ({error:#})",
                 source.display()
-            );
-        }
-    }
-    elf::check_kern_object(partial.path())
+            )
+        })?,
+    };
+    elf::check_kern_bytes(partial.path(), &stripped)
         .with_context(|| format!("kern object built from {}", source.display()))?;
-    partial
-        .persist(&object)
-        .with_context(|| format!("cannot write {}", object.display()))?;
-    // Last: only a finished, stripped, checked object has a stamp.
+    // The same bytes as before (a touched source, a rebuilt target dir's
+    // stamps): the object keeps its mtime, so the bundle stays fresh.
+    if fs::read(&object).ok().as_deref() != Some(&stripped[..]) {
+        fs::write(partial.path(), &stripped)
+            .with_context(|| format!("cannot write {}", partial.path().display()))?;
+        partial
+            .persist(&object)
+            .with_context(|| format!("cannot write {}", object.display()))?;
+    }
+    // Last: only a finished, stripped, checked object has a stamp, dated
+    // when clang started (an edit made while it ran is newer).
     fs::write(&stamp, &recipe)?;
+    fs::File::options()
+        .write(true)
+        .open(&stamp)
+        .and_then(|file| file.set_modified(started))
+        .with_context(|| format!("cannot date {}", stamp.display()))?;
     Ok(KernObject {
         source: source.to_path_buf(),
         sections: (!renamed.is_empty()).then_some(sidecar),
         object,
         fresh: false,
     })
+}
+
+/// `llvm-strip -g` of `path` (what `built` holds), when the in-process
+/// strip cannot read the object; without llvm-strip the object keeps its
+/// DWARF (it loads the same, only larger).
+fn strip_with_llvm(clang: &Clang, path: &Path, built: &[u8], shell: &Shell) -> Result<Vec<u8>> {
+    let Some(strip) = &clang.strip else {
+        shell.warn(format!(
+            "{} keeps its DWARF debug info: install llvm for llvm-strip",
+            path.display()
+        ));
+        return Ok(built.to_vec());
+    };
+    let status = Command::new(strip).arg("-g").arg(path).status()?;
+    if !status.success() {
+        bail!("{} -g {} failed", strip.display(), path.display());
+    }
+    Ok(fs::read(path)?)
 }
 
 /// Runs clang, passing its diagnostics on (and as JSON messages).
@@ -244,7 +288,7 @@ fn rename_legacy_sections(
     let text = fs::read_to_string(ir.path())?;
     let renamed = rename_in_ir(&text, &legacy);
     fs::write(ir.path(), renamed)?;
-    let args: Vec<String> = ["-O2", "-g", "-target", "bpf"]
+    let args: Vec<String> = ["-O2", "-g", "-fno-addrsig", "-target", "bpf"]
         .map(String::from)
         .into_iter()
         .chain([
@@ -323,7 +367,9 @@ pub fn clang_args(
 /// instruction set, defines and include dirs.
 fn compile_flags(project: &Project, target: &Target, env: &KernEnv, source: &Path) -> Vec<String> {
     let kern_dir = source.parent().unwrap_or(Path::new("."));
-    let mut args: Vec<String> = ["-O2", "-g", "-Wall", "-target", "bpf"]
+    // -fno-addrsig: the linker's address-significance table means nothing
+    // to a BPF loader, and the in-process strip does not know its type.
+    let mut args: Vec<String> = ["-O2", "-g", "-fno-addrsig", "-Wall", "-target", "bpf"]
         .map(String::from)
         .to_vec();
     args.push(env.cpu.flag());
@@ -346,10 +392,14 @@ fn compile_flags(project: &Project, target: &Target, env: &KernEnv, source: &Pat
     args
 }
 
-/// Up to date: the object exists, was made by the same recipe, and is newer
-/// than every file its depfile names.
+/// Up to date: the object exists, was made by the same recipe, and no file
+/// its depfile names changed since that compile started (the stamp's date:
+/// an object rebuilt to the same bytes keeps its own older one).
 fn is_fresh(object: &Path, stamp: &Path, recipe: &str, depfile: &Path, root: &Path) -> bool {
-    let Ok(built) = fs::metadata(object).and_then(|m| m.modified()) else {
+    if !object.is_file() {
+        return false;
+    }
+    let Ok(built) = fs::metadata(stamp).and_then(|m| m.modified()) else {
         return false;
     };
     if fs::read_to_string(stamp).ok().as_deref() != Some(recipe) {

@@ -34,6 +34,7 @@ mod upgrade;
 mod user;
 mod vmlinux;
 mod workdir;
+mod workspace;
 
 use std::process::ExitCode;
 

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use cargo_metadata::MetadataCommand;
 
-use crate::cargo_args::CargoArgs;
+use crate::{cargo_args::CargoArgs, workspace};
 use serde::Deserialize;
 
 /// `[workspace.metadata.xdp]` as `cargo xdp new` writes it.
@@ -70,6 +70,36 @@ impl Project {
     /// The same, as cargo sees it with the flags the build passes on
     /// (`--config`, `--offline` ...; `--target-dir` moves target/xdp too).
     pub fn find_with(manifest_path: Option<&Path>, cargo_args: &CargoArgs) -> Result<Project> {
+        let cwd = std::env::current_dir().context("cannot read the working directory")?;
+        let env = |name: &str| std::env::var_os(name);
+        let context = workspace::Context {
+            cwd: &cwd,
+            env: &env,
+            target_dir: cargo_args.target_dir(),
+            has_config_args: !cargo_args.config.is_empty(),
+        };
+        match workspace::Layout::read(manifest_path, &context) {
+            Some(layout) => Self::from_layout(layout),
+            None => Self::from_cargo_metadata(manifest_path, cargo_args),
+        }
+    }
+
+    /// From the manifests (see workspace.rs): no process.
+    fn from_layout(layout: workspace::Layout) -> Result<Project> {
+        let manifest = layout.root.join("Cargo.toml");
+        let meta = toml_edit::de::from_document::<XdpMetadata>(layout.xdp)
+            .map_err(anyhow::Error::from);
+        Self::assemble(
+            layout.root,
+            layout.target_dir,
+            meta,
+            &layout.members,
+            &manifest,
+        )
+    }
+
+    /// From `cargo metadata`, for the layouts only cargo can be sure of.
+    fn from_cargo_metadata(manifest_path: Option<&Path>, cargo_args: &CargoArgs) -> Result<Project> {
         let mut command = MetadataCommand::new();
         command.no_deps();
         if let Some(path) = manifest_path {
@@ -89,7 +119,27 @@ impl Project {
                 manifest.display()
             );
         };
-        let meta: XdpMetadata = serde_json::from_value(table.clone()).with_context(|| {
+        let meta = serde_json::from_value::<XdpMetadata>(table.clone()).map_err(anyhow::Error::from);
+        let members: Vec<(String, PathBuf)> = metadata
+            .packages
+            .iter()
+            .map(|p| (p.name.to_string(), p.manifest_path.clone().into_std_path_buf()))
+            .collect();
+        let target_dir = cargo_args
+            .target_dir()
+            .unwrap_or_else(|| metadata.target_directory.into_std_path_buf());
+        Self::assemble(root, target_dir, meta, &members, &manifest)
+    }
+
+    /// The checked project, however it was found.
+    fn assemble(
+        root: PathBuf,
+        target_dir: PathBuf,
+        meta: Result<XdpMetadata>,
+        members: &[(String, PathBuf)],
+        manifest: &Path,
+    ) -> Result<Project> {
+        let meta = meta.with_context(|| {
             format!(
                 "[workspace.metadata.xdp] in {} is not valid",
                 manifest.display()
@@ -97,10 +147,7 @@ impl Project {
         })?;
         crate::names::validate(&meta.name)
             .with_context(|| format!("[workspace.metadata.xdp] name in {}", manifest.display()))?;
-        let Some(loader) = metadata
-            .packages
-            .iter()
-            .find(|p| p.name.as_str() == meta.loader)
+        let Some((_, loader_manifest)) = members.iter().find(|(name, _)| *name == meta.loader)
         else {
             bail!(
                 "[workspace.metadata.xdp] loader = \"{}\" is not a package of the workspace in {}; \
@@ -109,21 +156,18 @@ impl Project {
                 manifest.display()
             );
         };
-        let loader_manifest = loader.manifest_path.clone().into_std_path_buf();
         let mut project = Project {
             root,
-            target_dir: cargo_args
-                .target_dir()
-                .unwrap_or_else(|| metadata.target_directory.into_std_path_buf()),
+            target_dir,
+            loader_manifest: loader_manifest.clone(),
             meta,
-            loader_manifest,
         };
         if project.meta.kern.is_empty() {
             let kern = crate::names::kern_stem(&project.meta.name);
             project.meta.kern = vec![PathBuf::from(format!("{kern}/{kern}.c"))];
         }
-        check_kern_sources(&project.root, &project.meta.kern, &manifest)?;
-        check_attach_rules(&project.meta, &manifest)?;
+        check_kern_sources(&project.root, &project.meta.kern, manifest)?;
+        check_attach_rules(&project.meta, manifest)?;
         Ok(project)
     }
 
@@ -348,6 +392,108 @@ mod tests {
         )
         .contains("not an interface name"));
         assert!(error(vec![rule("extra", Some("x y"), &[])]).contains("not a C function name"));
+    }
+
+    /// The manifest reading of workspace.rs against `cargo metadata`, on
+    /// every layout it answers for; the ones it leaves to cargo say `None`.
+    #[test]
+    fn workspace_layout_agrees_with_cargo_metadata() {
+        let dir = tempfile::tempdir().unwrap();
+        let top = dir.path().canonicalize().unwrap();
+        let home = top.join("cargo-home");
+        let root = top.join("ws").join("proj");
+        let write = |path: &Path, text: &str| {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        };
+        let root_manifest = "[workspace]\nmembers = [\"p_user\", \"tools/\"]\nresolver = \"2\"\n\
+                             [workspace.metadata.xdp]\nname = \"p\"\nloader = \"p_user\"\n";
+        write(&root.join("Cargo.toml"), root_manifest);
+        for (member, name) in [("p_user", "p_user"), ("tools", "p-tools")] {
+            write(
+                &root.join(member).join("Cargo.toml"),
+                &format!("[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\n"),
+            );
+            write(&root.join(member).join("src/main.rs"), "fn main() {}\n");
+        }
+        std::fs::create_dir_all(&home).unwrap();
+        let check = |cwd: &Path, manifest_path: Option<&Path>, env: &[(&str, &str)]| {
+            let env_of = |name: &str| {
+                env.iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, v)| std::ffi::OsString::from(v))
+                    .or_else(|| (name == "CARGO_HOME").then(|| home.clone().into()))
+            };
+            let context = workspace::Context {
+                cwd,
+                env: &env_of,
+                target_dir: None,
+                has_config_args: false,
+            };
+            let layout = workspace::Layout::read(manifest_path, &context)
+                .unwrap_or_else(|| panic!("no layout from {}", cwd.display()));
+            let mut command = MetadataCommand::new();
+            command.no_deps().current_dir(cwd);
+            if let Some(path) = manifest_path {
+                command.manifest_path(path);
+            }
+            let mut cargo = command.cargo_command();
+            cargo.env("CARGO_HOME", &home);
+            for variable in ["CARGO_TARGET_DIR", "CARGO_BUILD_TARGET_DIR"] {
+                cargo.env_remove(variable);
+            }
+            cargo.envs(env.iter().copied());
+            let output = cargo.output().unwrap();
+            assert!(output.status.success(), "{output:?}");
+            let metadata =
+                MetadataCommand::parse(String::from_utf8(output.stdout).unwrap()).unwrap();
+            assert_eq!(layout.root, metadata.workspace_root.as_std_path());
+            assert_eq!(
+                std::path::absolute(&layout.target_dir).unwrap(),
+                metadata.target_directory.as_std_path(),
+                "target dir from {} with {env:?}",
+                cwd.display()
+            );
+            let mut members = layout.members.clone();
+            members.sort();
+            let mut expected: Vec<(String, PathBuf)> = metadata
+                .packages
+                .iter()
+                .map(|p| (p.name.to_string(), p.manifest_path.clone().into_std_path_buf()))
+                .collect();
+            expected.sort();
+            assert_eq!(members, expected);
+        };
+        check(&root, None, &[]);
+        check(&root.join("p_user/src"), None, &[]);
+        check(&top, Some(&root.join("Cargo.toml")), &[]);
+        check(&root.join("p_user"), None, &[("CARGO_TARGET_DIR", "rel")]);
+        check(&root, None, &[("CARGO_BUILD_TARGET_DIR", "/tmp/abs")]);
+        write(&home.join("config.toml"), "[build]\ntarget-dir = \"from-home\"\n");
+        check(&root.join("p_user"), None, &[]);
+        write(&top.join("ws/.cargo/config.toml"), "[build]\ntarget-dir = \"../shared-target\"\n");
+        check(&root.join("p_user"), None, &[]);
+        write(&root.join(".cargo/config"), "[build]\ntarget-dir = \"out\"\n");
+        check(&root.join("p_user"), None, &[]);
+        check(&root, None, &[("CARGO_TARGET_DIR", "env-wins")]);
+
+        // Left to cargo: glob members, --config, both config spellings.
+        let none = |cwd: &Path, has_config_args: bool| {
+            let env_of = |name: &str| (name == "CARGO_HOME").then(|| home.clone().into());
+            let context = workspace::Context {
+                cwd,
+                env: &env_of,
+                target_dir: None,
+                has_config_args,
+            };
+            workspace::Layout::read(None, &context).is_none()
+        };
+        assert!(none(&root, true));
+        write(&root.join(".cargo/config.toml"), "[build]\ntarget-dir = \"out\"\n");
+        assert!(none(&root, false));
+        std::fs::remove_file(root.join(".cargo/config.toml")).unwrap();
+        write(&root.join("Cargo.toml"), &root_manifest.replace("\"tools/\"", "\"t*\""));
+        assert!(none(&root, false));
     }
 
     #[test]

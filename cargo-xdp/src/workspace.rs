@@ -1,0 +1,211 @@
+//! Where the project is, read from the manifests and cargo's configuration
+//! files the way cargo reads them, without starting `cargo metadata` (a
+//! process costs about half of a no-op `cargo build`, and every build asks).
+//!
+//! This covers the layouts `cargo xdp new` writes and what users commonly
+//! do to them (a subdirectory as the working directory, `--manifest-path`,
+//! `CARGO_TARGET_DIR`, `build.target-dir` in a `.cargo/config.toml`). For
+//! anything else — glob members, `package.workspace`, `--config`, a config
+//! `include`, a manifest this cannot read — [`Layout::read`] answers `None`
+//! and the caller asks `cargo metadata`, whose answer is authoritative.
+//! `project.rs`'s tests compare the two on every layout this handles.
+
+use std::{
+    ffi::OsString,
+    path::{Path, PathBuf},
+};
+
+use toml_edit::{DocumentMut, Item};
+
+/// What cargo would say about the workspace around a directory.
+#[derive(Debug)]
+pub struct Layout {
+    /// The workspace root (the directory of the manifest with `[workspace]`).
+    pub root: PathBuf,
+    /// The root manifest's `[workspace.metadata.xdp]`, as a table of its own.
+    pub xdp: DocumentMut,
+    /// The Cargo.toml of every member package, by package name.
+    pub members: Vec<(String, PathBuf)>,
+    /// The target directory cargo builds into.
+    pub target_dir: PathBuf,
+}
+
+/// What decides the answer besides the files: the working directory, the
+/// environment and cargo's flags.
+pub struct Context<'a> {
+    pub cwd: &'a Path,
+    pub env: &'a dyn Fn(&str) -> Option<OsString>,
+    /// `--target-dir`, already absolute.
+    pub target_dir: Option<PathBuf>,
+    /// Any `--config`: its values could say anything.
+    pub has_config_args: bool,
+}
+
+impl Layout {
+    /// The layout around `manifest_path` (else the working directory), or
+    /// `None` when only cargo can be sure.
+    pub fn read(manifest_path: Option<&Path>, context: &Context) -> Option<Layout> {
+        if context.has_config_args {
+            return None;
+        }
+        let start = match manifest_path {
+            Some(path) => context.cwd.join(path),
+            None => find_upwards(context.cwd, "Cargo.toml")?,
+        };
+        let start_doc = read_toml(&start)?;
+        let (root_manifest, root_doc) = if start_doc.get("workspace").is_some() {
+            (start, start_doc)
+        } else {
+            // A member: the workspace is the first parent with [workspace],
+            // which must list it (or cargo would refuse, in its own words).
+            if start_doc
+                .get("package")
+                .and_then(|p| p.get("workspace"))
+                .is_some()
+            {
+                return None;
+            }
+            let member_dir = start.parent()?;
+            let (root_manifest, root_doc) = member_dir
+                .ancestors()
+                .skip(1)
+                .map(|dir| dir.join("Cargo.toml"))
+                .filter(|manifest| manifest.is_file())
+                .find_map(|manifest| {
+                    let doc = read_toml(&manifest)?;
+                    doc.get("workspace").is_some().then_some((manifest, doc))
+                })?;
+            let root = root_manifest.parent()?;
+            let listed = member_paths(&root_doc)?
+                .iter()
+                .any(|member| root.join(member) == member_dir);
+            if !listed {
+                return None;
+            }
+            (root_manifest, root_doc)
+        };
+        let root = root_manifest.parent()?.to_path_buf();
+        let xdp = xdp_table(&root_doc)?;
+        let mut members = Vec::new();
+        if let Some(name) = package_name(&root_doc) {
+            members.push((name, root_manifest.clone()));
+        }
+        for member in member_paths(&root_doc)? {
+            let manifest = root.join(member).join("Cargo.toml");
+            let name = package_name(&read_toml(&manifest)?)?;
+            members.push((name, manifest));
+        }
+        let target_dir = target_dir(&root, context)?;
+        Some(Layout {
+            root,
+            xdp,
+            members,
+            target_dir,
+        })
+    }
+}
+
+fn find_upwards(dir: &Path, file: &str) -> Option<PathBuf> {
+    dir.ancestors()
+        .map(|d| d.join(file))
+        .find(|path| path.is_file())
+}
+
+fn read_toml(path: &Path) -> Option<DocumentMut> {
+    std::fs::read_to_string(path).ok()?.parse().ok()
+}
+
+fn package_name(doc: &DocumentMut) -> Option<String> {
+    Some(doc.get("package")?.get("name")?.as_str()?.to_string())
+}
+
+/// `[workspace] members` when every one is a plain path (no globs) and
+/// none is excluded; `None` otherwise.
+fn member_paths(doc: &DocumentMut) -> Option<Vec<String>> {
+    let workspace = doc.get("workspace")?;
+    if workspace
+        .get("exclude")
+        .and_then(Item::as_array)
+        .is_some_and(|a| !a.is_empty())
+    {
+        return None;
+    }
+    let Some(members) = workspace.get("members") else {
+        return Some(Vec::new());
+    };
+    let mut paths = Vec::new();
+    for member in members.as_array()? {
+        let path = member.as_str()?;
+        if path.contains(['*', '?', '[']) {
+            return None;
+        }
+        paths.push(path.trim_end_matches('/').to_string());
+    }
+    Some(paths)
+}
+
+/// `[workspace.metadata.xdp]` (a table or an inline table) as a document.
+fn xdp_table(doc: &DocumentMut) -> Option<DocumentMut> {
+    let item = doc.get("workspace")?.get("metadata")?.get("xdp")?;
+    let table = match item {
+        Item::Table(table) => table.clone(),
+        Item::Value(toml_edit::Value::InlineTable(table)) => table.clone().into_table(),
+        _ => return None,
+    };
+    let mut xdp = DocumentMut::new();
+    *xdp.as_table_mut() = table;
+    Some(xdp)
+}
+
+/// cargo's order: --target-dir, $CARGO_TARGET_DIR, $CARGO_BUILD_TARGET_DIR
+/// (relative to the working directory), `build.target-dir` of the config
+/// file nearest the working directory, then $CARGO_HOME's (relative to the
+/// directory holding `.cargo/`), else `<root>/target`.
+fn target_dir(root: &Path, context: &Context) -> Option<PathBuf> {
+    if let Some(dir) = &context.target_dir {
+        return Some(dir.clone());
+    }
+    for variable in ["CARGO_TARGET_DIR", "CARGO_BUILD_TARGET_DIR"] {
+        if let Some(dir) = (context.env)(variable) {
+            if dir.is_empty() {
+                return None;
+            }
+            return Some(context.cwd.join(dir));
+        }
+    }
+    let cargo_home = (context.env)("CARGO_HOME")
+        .map(|home| context.cwd.join(home))
+        .or_else(|| (context.env)("HOME").map(|home| PathBuf::from(home).join(".cargo")));
+    let mut config_dirs: Vec<PathBuf> = context
+        .cwd
+        .ancestors()
+        .map(|dir| dir.join(".cargo"))
+        .collect();
+    if let Some(home) = cargo_home {
+        if !config_dirs.contains(&home) {
+            config_dirs.push(home);
+        }
+    }
+    for dir in config_dirs {
+        let with_extension = dir.join("config.toml");
+        let without = dir.join("config");
+        let file = match (with_extension.is_file(), without.is_file()) {
+            (true, true) => return None, // cargo warns and picks one
+            (true, false) => with_extension,
+            (false, true) => without,
+            (false, false) => continue,
+        };
+        let config = read_toml(&file)?;
+        if config.get("include").is_some() {
+            return None;
+        }
+        if let Some(value) = config.get("build").and_then(|b| b.get("target-dir")) {
+            let value = value.as_str()?;
+            if value.is_empty() {
+                return None;
+            }
+            return Some(dir.parent()?.join(value));
+        }
+    }
+    Some(root.join("target"))
+}
