@@ -17,3 +17,5 @@ cargo clippy --workspace --all-targets -- -D warnings
 # One cargo target dir for every generated project (tests/common): aya compiles once.
 # --release: the end-to-end tests drive the released cargo-xdp binary.
 cargo test --workspace --release -- --test-threads 2
+# The benchmark, once through (`--quick`): shows it works; numbers come from a full run.
+cargo bench -p cargo-xdp --bench xdp -- --quick

@@ -25,7 +25,7 @@ char _license[] __attribute__((section(\"license\"), used)) = \"GPL\";
 ";
 
 /// Per case, in order: its name, the program's ns per round, the baseline's.
-type Times = Vec<(String, Vec<u64>, Vec<u64>)>;
+type Times = Vec<(String, Vec<f64>, Vec<f64>)>;
 
 pub fn bench(args: &BenchArgs, shell: &Shell) -> Result<()> {
     let project = Project::find_with(args.manifest_path.as_deref(), &args.cargo)?;
@@ -39,33 +39,48 @@ pub fn bench(args: &BenchArgs, shell: &Shell) -> Result<()> {
     }
     if shell.human() {
         println!(
-            "{:<40} {:>22} {:>22} {:>7}",
-            "packet (case)", "ns/packet min/med/max", "bare XDP_PASS", "ratio"
+            "{:<32} {:>20} {:>20} {:>20}",
+            "packet (case)", "ns/packet min/med/max", "bare XDP_PASS", "ratio min/med/max"
         );
     }
     for (name, program, baseline) in &times {
-        if program.is_empty() || baseline.is_empty() {
+        if program.is_empty() || program.len() != baseline.len() {
             bail!("no time came back for `{name}`");
         }
-        let (p, b) = (spread(program), spread(baseline));
-        let ratio = p.1 as f64 / b.1.max(1) as f64;
+        // Round by round: both ran back to back, on the same machine state.
+        let ratios: Vec<f64> = program
+            .iter()
+            .zip(baseline)
+            .map(|(p, b)| p / b.max(0.001))
+            .collect();
+        let (p, b, r) = (spread(program), spread(baseline), spread(&ratios));
         if shell.human() {
             println!(
-                "{:<40} {:>22} {:>22} {:>6.2}x",
+                "{:<32} {:>20} {:>20} {:>20}",
                 name,
-                format!("{}/{}/{}", p.0, p.1, p.2),
-                format!("{}/{}/{}", b.0, b.1, b.2),
-                ratio
+                format!("{:.1}/{:.1}/{:.1}", p[0], p[1], p[2]),
+                format!("{:.1}/{:.1}/{:.1}", b[0], b[1], b[2]),
+                format!("{:.2}/{:.2}/{:.2}x", r[0], r[1], r[2]),
             );
         }
         shell.message(&Message::Bench {
             name,
-            ns: [p.0, p.1, p.2],
-            bare_ns: [b.0, b.1, b.2],
-            ratio,
+            ns: p,
+            bare_ns: b,
+            ratio: r[1],
+            ratios: r,
         });
     }
     Ok(())
+}
+
+/// The kernel's mean ns per run in one answer of the loader's test-run.
+/// Whole nanoseconds, but it leaves out the call's own cost (swapping the
+/// XDP dispatcher, milliseconds), which a clock around the call cannot;
+/// from round to round it varies by more than one, so the spread and the
+/// median of the rounds' ratios are finer than that.
+fn answer_ns(answer: &serde_json::Value) -> Option<f64> {
+    answer["ns"].as_u64().map(|ns| ns as f64)
 }
 
 fn wanted(args: &BenchArgs, case: &Case) -> bool {
@@ -139,7 +154,7 @@ fn on_device(args: &BenchArgs, project: &Project, shell: &Shell) -> Result<Times
                 } else if line.starts_with("bench-baseline: ") {
                     baseline = true;
                 } else if let Ok(answer) = serde_json::from_str::<serde_json::Value>(line) {
-                    let (Some(name), Some(ns)) = (answer["case"].as_str(), answer["ns"].as_u64())
+                    let (Some(name), Some(ns)) = (answer["case"].as_str(), answer_ns(&answer))
                     else {
                         return;
                     };
@@ -171,7 +186,7 @@ fn status_round(shell: &Shell, round: u32, args: &BenchArgs, cases: usize) {
     );
 }
 
-/// The kernel's mean ns per run of `object` on the case's packet.
+/// The mean ns per run of `object` on the case's packet.
 #[allow(clippy::too_many_arguments)]
 fn once(
     privilege: &Privilege,
@@ -182,7 +197,7 @@ fn once(
     scratch: &Path,
     shell: &Shell,
     with_args: bool,
-) -> Result<u64> {
+) -> Result<f64> {
     let text = packet_test::cases_text_with(case, repeat, with_args);
     let answers = packet_test::test_run(
         privilege,
@@ -196,9 +211,7 @@ fn once(
     if let Some(error) = answer["error"].as_str() {
         bail!("cannot bench `{}`: {error}", case.spec.name);
     }
-    answer["ns"]
-        .as_u64()
-        .context("the loader's answer has no time")
+    answer_ns(answer).context("the loader's answer has no time")
 }
 
 /// `xdp-baseline.o` in `dir`, compiled by `clang` unless it is there
@@ -230,15 +243,15 @@ pub fn baseline_object(clang: &Path, dir: &Path) -> Result<std::path::PathBuf> {
     Ok(object)
 }
 
-/// (min, median, max).
-fn spread(values: &[u64]) -> (u64, u64, u64) {
+/// [min, median, max] (the upper median of an even count).
+pub fn spread(values: &[f64]) -> [f64; 3] {
     let mut sorted = values.to_vec();
-    sorted.sort_unstable();
-    (
+    sorted.sort_unstable_by(f64::total_cmp);
+    [
         sorted[0],
         sorted[sorted.len() / 2],
         sorted[sorted.len() - 1],
-    )
+    ]
 }
 
 #[cfg(test)]
@@ -247,7 +260,7 @@ mod tests {
 
     #[test]
     fn spread_is_min_median_max() {
-        assert_eq!(spread(&[5, 1, 9, 3, 7]), (1, 5, 9));
-        assert_eq!(spread(&[4]), (4, 4, 4));
+        assert_eq!(spread(&[5.0, 1.0, 9.0, 3.0, 7.0]), [1.0, 5.0, 9.0]);
+        assert_eq!(spread(&[4.0]), [4.0, 4.0, 4.0]);
     }
 }

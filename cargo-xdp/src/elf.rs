@@ -362,7 +362,9 @@ pub fn strip_debug(data: &[u8]) -> Result<Vec<u8>> {
         names.data = object::build::elf::SectionData::SectionString;
     }
     let mut out = Vec::with_capacity(data.len());
-    builder.write(&mut out).context("cannot write the stripped object")?;
+    builder
+        .write(&mut out)
+        .context("cannot write the stripped object")?;
     Ok(out)
 }
 
@@ -496,7 +498,10 @@ mod tests {
             names
         };
         let ours_names = names(&ours);
-        assert!(ours_names.iter().all(|n| !n.contains(".debug")), "{ours_names:?}");
+        assert!(
+            ours_names.iter().all(|n| !n.contains(".debug")),
+            "{ours_names:?}"
+        );
         assert!(ours_names.contains(&".BTF".to_string()), "{ours_names:?}");
         assert!(ours.len() < built.len());
         if let Some(strip) = crate::clang::find_strip(&clang) {
@@ -507,8 +512,10 @@ mod tests {
                 .unwrap();
             assert!(status.success());
             // Section names in a .shstrtab of their own: the one difference.
-            let ours_names: Vec<String> =
-                ours_names.into_iter().filter(|n| n != ".shstrtab").collect();
+            let ours_names: Vec<String> = ours_names
+                .into_iter()
+                .filter(|n| n != ".shstrtab")
+                .collect();
             assert_eq!(ours_names, names(&std::fs::read(&object).unwrap()));
         }
     }

@@ -65,7 +65,10 @@ pub fn build_all(
                         let Some(source) = project.meta.kern.get(index) else {
                             return done;
                         };
-                        done.push((index, build_one(project, target, env, source, out_dir, shell)));
+                        done.push((
+                            index,
+                            build_one(project, target, env, source, out_dir, shell),
+                        ));
                         bar.inc(1);
                     }
                 })

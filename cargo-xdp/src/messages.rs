@@ -105,11 +105,14 @@ pub enum Message<'a> {
     },
     /// `bench`: one packet's ns per run (min, median, max over the rounds),
     /// the bare XDP_PASS program's, and the ratio of the medians.
+    /// Times are min, median and max over the rounds; `ratios` the same of
+    /// each round's program / baseline, `ratio` its median.
     Bench {
         name: &'a str,
-        ns: [u64; 3],
-        bare_ns: [u64; 3],
+        ns: [f64; 3],
+        bare_ns: [f64; 3],
         ratio: f64,
+        ratios: [f64; 3],
     },
     /// The command failed; `message` is the whole error.
     Error { message: String },

@@ -87,8 +87,8 @@ impl Project {
     /// From the manifests (see workspace.rs): no process.
     fn from_layout(layout: workspace::Layout) -> Result<Project> {
         let manifest = layout.root.join("Cargo.toml");
-        let meta = toml_edit::de::from_document::<XdpMetadata>(layout.xdp)
-            .map_err(anyhow::Error::from);
+        let meta =
+            toml_edit::de::from_document::<XdpMetadata>(layout.xdp).map_err(anyhow::Error::from);
         Self::assemble(
             layout.root,
             layout.target_dir,
@@ -99,7 +99,10 @@ impl Project {
     }
 
     /// From `cargo metadata`, for the layouts only cargo can be sure of.
-    fn from_cargo_metadata(manifest_path: Option<&Path>, cargo_args: &CargoArgs) -> Result<Project> {
+    fn from_cargo_metadata(
+        manifest_path: Option<&Path>,
+        cargo_args: &CargoArgs,
+    ) -> Result<Project> {
         let mut command = MetadataCommand::new();
         command.no_deps();
         if let Some(path) = manifest_path {
@@ -119,11 +122,17 @@ impl Project {
                 manifest.display()
             );
         };
-        let meta = serde_json::from_value::<XdpMetadata>(table.clone()).map_err(anyhow::Error::from);
+        let meta =
+            serde_json::from_value::<XdpMetadata>(table.clone()).map_err(anyhow::Error::from);
         let members: Vec<(String, PathBuf)> = metadata
             .packages
             .iter()
-            .map(|p| (p.name.to_string(), p.manifest_path.clone().into_std_path_buf()))
+            .map(|p| {
+                (
+                    p.name.to_string(),
+                    p.manifest_path.clone().into_std_path_buf(),
+                )
+            })
             .collect();
         let target_dir = cargo_args
             .target_dir()
@@ -459,7 +468,12 @@ mod tests {
             let mut expected: Vec<(String, PathBuf)> = metadata
                 .packages
                 .iter()
-                .map(|p| (p.name.to_string(), p.manifest_path.clone().into_std_path_buf()))
+                .map(|p| {
+                    (
+                        p.name.to_string(),
+                        p.manifest_path.clone().into_std_path_buf(),
+                    )
+                })
                 .collect();
             expected.sort();
             assert_eq!(members, expected);
@@ -469,11 +483,20 @@ mod tests {
         check(&top, Some(&root.join("Cargo.toml")), &[]);
         check(&root.join("p_user"), None, &[("CARGO_TARGET_DIR", "rel")]);
         check(&root, None, &[("CARGO_BUILD_TARGET_DIR", "/tmp/abs")]);
-        write(&home.join("config.toml"), "[build]\ntarget-dir = \"from-home\"\n");
+        write(
+            &home.join("config.toml"),
+            "[build]\ntarget-dir = \"from-home\"\n",
+        );
         check(&root.join("p_user"), None, &[]);
-        write(&top.join("ws/.cargo/config.toml"), "[build]\ntarget-dir = \"../shared-target\"\n");
+        write(
+            &top.join("ws/.cargo/config.toml"),
+            "[build]\ntarget-dir = \"../shared-target\"\n",
+        );
         check(&root.join("p_user"), None, &[]);
-        write(&root.join(".cargo/config"), "[build]\ntarget-dir = \"out\"\n");
+        write(
+            &root.join(".cargo/config"),
+            "[build]\ntarget-dir = \"out\"\n",
+        );
         check(&root.join("p_user"), None, &[]);
         check(&root, None, &[("CARGO_TARGET_DIR", "env-wins")]);
 
@@ -489,10 +512,16 @@ mod tests {
             workspace::Layout::read(None, &context).is_none()
         };
         assert!(none(&root, true));
-        write(&root.join(".cargo/config.toml"), "[build]\ntarget-dir = \"out\"\n");
+        write(
+            &root.join(".cargo/config.toml"),
+            "[build]\ntarget-dir = \"out\"\n",
+        );
         assert!(none(&root, false));
         std::fs::remove_file(root.join(".cargo/config.toml")).unwrap();
-        write(&root.join("Cargo.toml"), &root_manifest.replace("\"tools/\"", "\"t*\""));
+        write(
+            &root.join("Cargo.toml"),
+            &root_manifest.replace("\"tools/\"", "\"t*\""),
+        );
         assert!(none(&root, false));
     }
 

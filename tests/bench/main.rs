@@ -1,0 +1,533 @@
+//! cargo-xdp's benchmarks: every row of the speed and size table, each a
+//! ratio of two commands run side by side on this machine (alternating,
+//! several runs, min/median/max of the per-pair ratios), never a timed test.
+//!
+//!     cargo bench -p cargo-xdp --bench xdp [-- --quick] [-- --runs N]
+//!
+//! Rows: the filter template per packet against a bare XDP_PASS (root:
+//! BPF_PROG_TEST_RUN, through `cargo xdp bench`); a no-op `cargo xdp build`
+//! against the no-op `cargo build` it runs (same arguments and
+//! environment, both through cargo); `cargo xdp build` after touching the
+//! .c against its clang command run by hand; a cold kern compile of 8
+//! sources against the same clang commands one after another; the stripped
+//! release loader of every target. `--quick` (CI) runs each once or twice
+//! on two targets, to show the benchmark works, not to measure.
+//!
+//! Generated projects build in the tests' shared target dir (aya compiles
+//! once); $ANDROID_NDK_HOME is used when set, else the stand-in NDK.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+use std::{
+    io::Read,
+    path::{Path, PathBuf},
+    process::Command,
+    time::{Duration, Instant},
+};
+
+struct Options {
+    quick: bool,
+    runs: usize,
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let runs = args
+        .iter()
+        .position(|a| a == "--runs")
+        .and_then(|i| args.get(i + 1))
+        .map(|n| n.parse().expect("--runs takes a number"))
+        .unwrap_or(if quick { 2 } else { 15 });
+    let options = Options { quick, runs };
+    let bench = Bench::new();
+    println!(
+        "cargo-xdp benchmarks: {} CPUs, kernel {}, {} runs per row{}",
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        String::from_utf8_lossy(&run_ok(Command::new("uname").arg("-r"))).trim(),
+        options.runs,
+        if quick {
+            " (--quick: checks the benchmark works, measures nothing)"
+        } else {
+            ""
+        }
+    );
+    per_packet(&bench, &options);
+    let mut table = Table::new();
+    no_op_builds(&bench, &options, &mut table);
+    kern_step(&bench, &options, &mut table);
+    eight_sources(&bench, &options, &mut table);
+    table.print("Builds: cargo xdp (A) against what it does (B)");
+    loader_sizes(&bench, &options);
+}
+
+/// The cargo-xdp binary on PATH (so `cargo xdp` finds it), the shared
+/// target dir, the NDK, and a scratch dir for the projects.
+struct Bench {
+    scratch: tempfile::TempDir,
+    ndk: PathBuf,
+    path: std::ffi::OsString,
+}
+
+impl Bench {
+    fn new() -> Bench {
+        let binary = Path::new(env!("CARGO_BIN_EXE_cargo-xdp"));
+        let path = std::env::join_paths(
+            std::iter::once(binary.parent().unwrap().to_path_buf()).chain(std::env::split_paths(
+                &std::env::var_os("PATH").unwrap_or_default(),
+            )),
+        )
+        .unwrap();
+        let ndk = std::env::var_os("ANDROID_NDK_HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(common::standin_ndk);
+        Bench {
+            scratch: tempfile::tempdir().unwrap(),
+            ndk,
+            path,
+        }
+    }
+
+    /// `cargo xdp ARGS` in `dir`, as a user runs it: through cargo.
+    fn cargo_xdp(&self, dir: &Path) -> Command {
+        let mut command = self.command("cargo", dir);
+        command.env_remove("CARGO");
+        command
+    }
+
+    /// `PROGRAM xdp` in `dir` with cargo-xdp's environment.
+    fn command(&self, program: &str, dir: &Path) -> Command {
+        let mut command = Command::new(program);
+        // The tests' environment (shared target dir, no stray NDK), then ours.
+        let base = common::cargo_xdp();
+        for (key, value) in base.get_envs() {
+            match value {
+                Some(value) => command.env(key, value),
+                None => command.env_remove(key),
+            };
+        }
+        command
+            .arg("xdp")
+            .current_dir(dir)
+            .env("PATH", &self.path)
+            .env("ANDROID_NDK_HOME", &self.ndk);
+        command
+    }
+
+    /// A new project from the filter template.
+    fn new_project(&self, name: &str) -> PathBuf {
+        run_ok(
+            self.cargo_xdp(self.scratch.path())
+                .args(["new", name, "-q", "--vcs", "none"]),
+        );
+        self.scratch.path().join(name)
+    }
+
+    fn xdp_dir(&self, target: &str) -> PathBuf {
+        common::shared_target_dir().join("xdp").join(target)
+    }
+}
+
+/// The filter template's ns per packet against a bare XDP_PASS: a passing
+/// packet at 0, 10 and 1,000 port rules, one a port rule drops at 1, 10 and
+/// 1,000 rules; `cargo xdp bench` prints the table.
+fn per_packet(bench: &Bench, options: &Options) {
+    println!(
+        "\nFilter template per packet (BPF_PROG_TEST_RUN), against a bare XDP_PASS; goal <= 1.5x"
+    );
+    if !common::is_root() {
+        println!("  skipped: needs root (bpf()); run the benchmark as root");
+        return;
+    }
+    let project = bench.new_project("benchfilter");
+    let tests = project.join("benchfilter_kern/tests");
+    for entry in std::fs::read_dir(&tests).unwrap() {
+        std::fs::remove_file(entry.unwrap().path()).unwrap();
+    }
+    let ports = |n: usize| -> Vec<String> {
+        (1000..1000 + n)
+            .flat_map(|p| ["--drop-port".to_string(), format!("tcp/{p}")])
+            .collect()
+    };
+    let case = |name: String, args: Vec<String>, port: u16, action: &str| {
+        let args: Vec<String> = args.iter().map(|a| format!("{a:?}")).collect();
+        format!(
+            "[[case]]\nname = \"{name}\"\nargs = [{}]\n\
+             packet = {{ ipv4 = {{ src = \"192.0.2.1\", dst = \"192.0.2.2\" }}, udp = {{ dst = {port} }} }}\n\
+             expect = {{ action = \"{action}\" }}\n\n",
+            args.join(", ")
+        )
+    };
+    let mut cases = String::new();
+    for n in [0, 10, 1000] {
+        cases += &case(format!("pass, {n} port rules"), ports(n), 443, "pass");
+    }
+    for n in [1, 10, 1000] {
+        let mut args = vec!["--drop-port".to_string(), "udp/53".to_string()];
+        args.extend(ports(n - 1));
+        cases += &case(format!("dropped, {n} port rules"), args, 53, "drop");
+    }
+    std::fs::write(tests.join("bench.toml"), cases).unwrap();
+    // The expectations hold before their packets are timed.
+    run_ok(bench.cargo_xdp(&project).args(["test", "-q"]));
+    let (rounds, repeat) = if options.quick {
+        ("1", "10000")
+    } else {
+        ("15", "1000000")
+    };
+    let status = bench
+        .cargo_xdp(&project)
+        .args(["bench", "-q", "--rounds", rounds, "--repeat", repeat])
+        .status()
+        .unwrap();
+    assert!(status.success(), "cargo xdp bench failed");
+}
+
+/// Rows of A-against-B timings.
+struct Table(Vec<Row>);
+
+struct Row {
+    measure: String,
+    a: Vec<Duration>,
+    b: Vec<Duration>,
+    goal: &'static str,
+}
+
+impl Table {
+    fn new() -> Table {
+        Table(Vec::new())
+    }
+
+    /// Times `a` and `b` alternately, `runs` times each (after one of each
+    /// not counted); `prepare` runs before each, untimed.
+    fn compare(
+        &mut self,
+        measure: String,
+        goal: &'static str,
+        runs: usize,
+        mut prepare: impl FnMut(),
+        mut a: impl FnMut(),
+        mut b: impl FnMut(),
+    ) {
+        let mut time = |f: &mut dyn FnMut()| {
+            prepare();
+            let started = Instant::now();
+            f();
+            started.elapsed()
+        };
+        time(&mut a);
+        time(&mut b);
+        let (mut a_times, mut b_times) = (Vec::new(), Vec::new());
+        for _ in 0..runs {
+            a_times.push(time(&mut a));
+            b_times.push(time(&mut b));
+        }
+        self.0.push(Row {
+            measure,
+            a: a_times,
+            b: b_times,
+            goal,
+        });
+    }
+
+    fn print(&self, title: &str) {
+        println!("\n{title}");
+        println!(
+            "{:<52} {:>11} {:>11} {:>20} {:>8}",
+            "measure", "A median", "B median", "A/B min/med/max", "goal"
+        );
+        for row in &self.0 {
+            let ratios: Vec<f64> = row
+                .a
+                .iter()
+                .zip(&row.b)
+                .map(|(a, b)| a.as_secs_f64() / b.as_secs_f64().max(1e-9))
+                .collect();
+            let ms = |times: &[Duration]| {
+                let values: Vec<f64> = times.iter().map(|t| t.as_secs_f64() * 1e3).collect();
+                spread(&values)[1]
+            };
+            let [low, median, high] = spread(&ratios);
+            println!(
+                "{:<52} {:>8.1} ms {:>8.1} ms {:>20} {:>8}",
+                row.measure,
+                ms(&row.a),
+                ms(&row.b),
+                format!("{low:.2}/{median:.2}/{high:.2}x"),
+                row.goal
+            );
+        }
+    }
+}
+
+/// [min, median, max].
+fn spread(values: &[f64]) -> [f64; 3] {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    [
+        sorted[0],
+        sorted[sorted.len() / 2],
+        sorted[sorted.len() - 1],
+    ]
+}
+
+/// A no-op `cargo xdp build` against the no-op `cargo build` it runs: what
+/// cargo-xdp handed cargo (arguments, environment) is recorded through a
+/// $CARGO that logs and then runs the real one; B replays it through the
+/// `cargo` on PATH, as A is run.
+fn no_op_builds(bench: &Bench, options: &Options, table: &mut Table) {
+    let project = bench.new_project("benchproj");
+    let recorder = bench.scratch.path().join("record-cargo");
+    let log = bench.scratch.path().join("recorded");
+    let real_cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    std::fs::write(
+        &recorder,
+        format!(
+            "#!/bin/sh\nif [ \"$1\" = build ]; then\n  env -0 >'{log}.env'\n  \
+             printf '%s\\0' \"$@\" >'{log}.args'\nfi\nexec '{real_cargo}' \"$@\"\n",
+            log = log.display()
+        ),
+    )
+    .unwrap();
+    run_ok(Command::new("chmod").arg("755").arg(&recorder));
+    let mut builds: Vec<(&str, &[&str])> = vec![
+        ("linux-x86_64", &[]),
+        ("linux-x86_64", &["--release"]),
+        ("android-arm64", &[]),
+        ("android-arm64", &["--release"]),
+    ];
+    if options.quick {
+        builds = vec![("linux-x86_64", &[]), ("android-arm64", &["--release"])];
+    }
+    for (target, flags) in builds {
+        let build = |command: &mut Command| {
+            command
+                .args(["build", "-q", "--target", target])
+                .args(flags);
+        };
+        // Built once, then recorded: B is exactly what A runs.
+        let mut first = bench.cargo_xdp(&project);
+        build(&mut first);
+        run_ok(&mut first);
+        // Run directly: cargo would set $CARGO for its subcommand itself.
+        let mut recorded = bench.command(env!("CARGO_BIN_EXE_cargo-xdp"), &project);
+        build(&mut recorded);
+        run_ok(recorded.env("CARGO", &recorder));
+        let split = |bytes: Vec<u8>| -> Vec<String> {
+            String::from_utf8(bytes)
+                .unwrap()
+                .split('\0')
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect()
+        };
+        let args = split(std::fs::read(log.with_extension("args")).unwrap());
+        let env: Vec<(String, String)> = split(std::fs::read(log.with_extension("env")).unwrap())
+            .into_iter()
+            .filter_map(|kv| kv.split_once('=').map(|(k, v)| (k.into(), v.into())))
+            .collect();
+        let profile = if flags.is_empty() { "debug" } else { "release" };
+        table.compare(
+            format!("no-op build, {target} {profile}"),
+            "<= 1.3x",
+            options.runs,
+            || {},
+            || {
+                let mut command = bench.cargo_xdp(&project);
+                build(&mut command);
+                run_ok(&mut command);
+            },
+            || {
+                run_ok(
+                    Command::new("cargo")
+                        .args(&args)
+                        .env_clear()
+                        .envs(env.iter().cloned())
+                        .env("PATH", &bench.path)
+                        .current_dir(&project),
+                );
+            },
+        );
+    }
+}
+
+/// The clang command a build ran for one source, from its `.cmd` stamp
+/// (clang, its version, then one argument a line), writing to `out_dir`.
+fn clang_command(stamp: &Path, out_dir: &Path, root: &Path) -> Command {
+    let text = std::fs::read_to_string(stamp).unwrap();
+    let mut lines = text.lines();
+    let clang = lines.next().unwrap().to_string();
+    lines.next(); // clang's version
+    let stem = stamp.file_stem().unwrap().to_string_lossy().into_owned();
+    let mut args: Vec<String> = lines.map(String::from).collect();
+    for (flag, file) in [("-o", format!("{stem}.o")), ("-MF", format!("{stem}.d"))] {
+        let at = args.iter().position(|a| a == flag).unwrap() + 1;
+        args[at] = out_dir.join(file).display().to_string();
+    }
+    let mut command = Command::new(clang);
+    command.args(args).current_dir(root);
+    command
+}
+
+/// `cargo xdp build` after touching the kern source, against the clang
+/// command it runs, by hand.
+fn kern_step(bench: &Bench, options: &Options, table: &mut Table) {
+    let project = bench.scratch.path().join("benchproj");
+    let source = project.join("benchproj_kern/benchproj_kern.c");
+    let stamp = bench
+        .xdp_dir("linux-x86_64")
+        .join("kern/benchproj_kern.cmd");
+    let by_hand = bench.scratch.path().join("by-hand");
+    std::fs::create_dir_all(&by_hand).unwrap();
+    table.compare(
+        "touched .c, linux-x86_64 debug / its clang by hand".into(),
+        "<= 1.1x",
+        options.runs,
+        || touch(&source),
+        || {
+            run_ok(
+                bench
+                    .cargo_xdp(&project)
+                    .args(["build", "-q", "--target", "linux-x86_64"]),
+            );
+        },
+        || {
+            run_ok(&mut clang_command(&stamp, &by_hand, &project));
+        },
+    );
+}
+
+fn touch(path: &Path) {
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_modified(std::time::SystemTime::now())
+        .unwrap();
+}
+
+/// A cold compile of 8 kern sources (their objects and stamps removed; the
+/// loader is built) against the same 8 clang commands one after another.
+fn eight_sources(bench: &Bench, options: &Options, table: &mut Table) {
+    let project = bench.new_project("bencheight");
+    let kern = project.join("bencheight_kern");
+    let template = std::fs::read_to_string(kern.join("bencheight_kern.c")).unwrap();
+    let mut sources = Vec::new();
+    for n in 1..=8 {
+        std::fs::write(kern.join(format!("part{n}.c")), &template).unwrap();
+        sources.push(format!("bencheight_kern/part{n}.c"));
+    }
+    let manifest = project.join("Cargo.toml");
+    let mut doc: toml_edit::DocumentMut =
+        std::fs::read_to_string(&manifest).unwrap().parse().unwrap();
+    doc["workspace"]["metadata"]["xdp"]["kern"] = toml_edit::value(
+        sources
+            .iter()
+            .map(String::as_str)
+            .collect::<toml_edit::Array>(),
+    );
+    std::fs::write(&manifest, doc.to_string()).unwrap();
+    // The packet tests name the template's object: not this project's.
+    std::fs::remove_dir_all(kern.join("tests")).unwrap();
+    let build = || {
+        run_ok(
+            bench
+                .cargo_xdp(&project)
+                .args(["build", "-q", "--target", "linux-x86_64"]),
+        );
+    };
+    build();
+    let objects = bench.xdp_dir("linux-x86_64").join("kern");
+    let by_hand = bench.scratch.path().join("by-hand-8");
+    std::fs::create_dir_all(&by_hand).unwrap();
+    let stamps: Vec<PathBuf> = (1..=8)
+        .map(|n| objects.join(format!("part{n}.cmd")))
+        .collect();
+    let commands: Vec<std::cell::RefCell<Command>> = stamps
+        .iter()
+        .map(|stamp| std::cell::RefCell::new(clang_command(stamp, &by_hand, &project)))
+        .collect();
+    table.compare(
+        "8 kern sources cold / their clang commands in turn".into(),
+        "<= 0.6x",
+        options.runs,
+        || {
+            for n in 1..=8 {
+                for ext in ["o", "cmd", "d"] {
+                    let _ = std::fs::remove_file(objects.join(format!("part{n}.{ext}")));
+                }
+            }
+        },
+        build,
+        || {
+            for command in &commands {
+                run_ok(&mut command.borrow_mut());
+            }
+        },
+    );
+}
+
+/// The stripped release loader of each target, as bundled.
+fn loader_sizes(bench: &Bench, options: &Options) {
+    let project = bench.scratch.path().join("benchproj");
+    let mut builds: Vec<(&str, Option<u32>)> = vec![
+        ("android-arm64", None),
+        ("android-x86_64", None),
+        ("linux-arm64", None),
+        ("linux-x86_64", None),
+    ];
+    if options.quick {
+        builds.retain(|(t, _)| *t == "android-arm64" || *t == "linux-x86_64");
+    } else {
+        // Last: another API level means other rustflags, every crate again.
+        builds.push(("android-arm64", Some(28)));
+    }
+    println!("\nStripped release loader (filter template), as bundled; goal < 640 KiB at the default API level");
+    println!("{:<28} {:>10} {:>9}", "target", "bytes", "KiB");
+    for (target, api) in builds {
+        let mut command = bench.cargo_xdp(&project);
+        command.args(["build", "-q", "--release", "--target", target]);
+        if let Some(api) = api {
+            command.args(["--api", &api.to_string()]);
+        }
+        run_ok(&mut command);
+        let bundle = bench
+            .xdp_dir(target)
+            .join(format!("benchproj-{target}.tar.gz"));
+        let bytes = bundled_size(&bundle, "benchproj/benchproj_user");
+        let label = match api {
+            Some(api) => format!("{target} (API {api})"),
+            None if target.starts_with("android") => format!("{target} (API 21, default)"),
+            None => target.to_string(),
+        };
+        println!("{label:<28} {bytes:>10} {:>9.1}", bytes as f64 / 1024.0);
+    }
+}
+
+fn bundled_size(bundle: &Path, member: &str) -> u64 {
+    let file = std::fs::File::open(bundle).unwrap();
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        if entry.path().unwrap().to_string_lossy() == member {
+            let mut sink = Vec::new();
+            entry.read_to_end(&mut sink).unwrap();
+            return sink.len() as u64;
+        }
+    }
+    panic!("{member} is not in {}", bundle.display());
+}
+
+fn run_ok(command: &mut Command) -> Vec<u8> {
+    let out = command
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{command:?} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
