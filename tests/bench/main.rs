@@ -396,6 +396,25 @@ fn kern_step(bench: &Bench, options: &Options, table: &mut Table) {
             run_ok(&mut clang_command(&stamp, &by_hand, &project));
         },
     );
+    // The same without cargo's own start-up before it runs a subcommand
+    // (which no subcommand can shorten): cargo-xdp's part alone.
+    table.compare(
+        "  the same, cargo-xdp run without cargo in front".into(),
+        "",
+        options.runs,
+        || touch(&source),
+        || {
+            let mut direct = bench.command(env!("CARGO_BIN_EXE_cargo-xdp"), &project);
+            // What cargo hands its subcommands: its own path.
+            if let Some(cargo) = std::env::var_os("CARGO") {
+                direct.env("CARGO", cargo);
+            }
+            run_ok(direct.args(["build", "-q", "--target", "linux-x86_64"]));
+        },
+        || {
+            run_ok(&mut clang_command(&stamp, &by_hand, &project));
+        },
+    );
 }
 
 fn touch(path: &Path) {

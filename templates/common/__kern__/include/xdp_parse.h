@@ -29,7 +29,8 @@ static __always_inline __u16 parse_ethernet(void *data, void *data_end, void **c
 
 	if ((void *)(eth + 1) > data_end)
 		return 0;
-	proto = eth->h_proto;
+	/* One 16-bit load (h_proto of the packed ethhdr would be two). */
+	proto = ((__be16 *)data)[6];
 	*cursor = eth + 1;
 #pragma unroll
 	for (i = 0; i < MAX_VLAN_TAGS; i++) {
