@@ -422,12 +422,43 @@ fn unchanged_rebuild_skips_clang_and_reproduces_the_bundle() {
     // Touching a header the kern source includes rebuilds it.
     let header = root.join("repro_kern/include/xdp_stats.h");
     let text = fs::read_to_string(&header).unwrap();
-    fs::write(&header, text + "\n").unwrap();
-    build();
+    // A newline changes no instruction: clang runs, the object keeps its
+    // bytes and its date, and the bundle stays as it was.
+    let object = shared_target_dir().join("xdp/linux-x86_64/kern/repro_kern.o");
+    let dated = |path: &Path| fs::metadata(path).unwrap().modified().unwrap();
+    let (object_date, bundle_date) = (dated(&object), dated(&bundle));
+    fs::write(&header, text.clone() + "\n").unwrap();
+    let third = build();
     assert!(
         log.exists(),
         "changed header did not rebuild the kern object"
     );
+    assert_eq!(dated(&object), object_date, "same bytes, new date");
+    assert_eq!(dated(&bundle), bundle_date, "bundle rewritten");
+    assert!(
+        third
+            .lines()
+            .any(|l| l.contains("\"reason\":\"bundle\"") && l.contains("\"fresh\":true")),
+        "{third}"
+    );
+    // ... and the next build runs no clang: the stamp is dated when clang
+    // started, not when the (older) object was made.
+    fs::remove_file(&log).unwrap();
+    build();
+    assert!(!log.exists(), "clang ran for an unchanged source");
+    // A real change makes a new object and a new bundle, whose object is
+    // stripped (no DWARF; .BTF kept for loading).
+    fs::write(
+        &header,
+        text.replace("counter->packets += 1;", "counter->packets += 2;"),
+    )
+    .unwrap();
+    build();
+    assert_ne!(dated(&bundle), bundle_date, "bundle not rewritten");
+    let object_bytes = fs::read(&object).unwrap();
+    let has = |needle: &[u8]| object_bytes.windows(needle.len()).any(|w| w == needle);
+    assert!(has(b".BTF.ext") && !has(b".debug_info"));
+    fs::write(&header, text).unwrap();
 }
 
 #[test]

@@ -224,24 +224,17 @@ fn build_target(plan: &Plan, target: Target, tools: &Tools, shell: &Shell) -> Re
         // `Compiling x_kern.c for android-arm64` when it could be another's.
         label: several_targets.then(|| target.name.clone()),
     };
-    // The loader does not embed the kern objects: clang and the loader's
-    // cargo build run side by side (a touched .c costs its compile, not
-    // that plus cargo's no-op). A kern error is reported once cargo is
-    // done; clang's diagnostics show as they come.
-    let (kern_objects, loader) = std::thread::scope(|scope| {
-        let kern = scope.spawn(|| kern::build_all(project, &target, &env, shell));
+    // The loader does not embed the kern objects: clang (and what else the
+    // bundle holds beside the loader) and the loader's cargo build run side
+    // by side, so a touched .c costs its compile, not that plus cargo's
+    // no-op. A kern error is reported once cargo is done; clang's
+    // diagnostics show as they come.
+    let (kern_side, loader) = std::thread::scope(|scope| {
+        let kern = scope.spawn(|| kern_side(project, &target, &env, &xdp_dir, shell));
         let loader = build_loader(project, &target, tools, profile, cargo_args, shell);
         (kern.join().expect("kern build thread panicked"), loader)
     });
-    let kern_objects = kern_objects?;
-    for object in &kern_objects {
-        shell.message(&Message::KernObject {
-            target: &target.name,
-            source: &object.source,
-            object: &object.object,
-            fresh: object.fresh,
-        });
-    }
+    let (kern_objects, extra_files) = kern_side?;
     let loader = loader?;
     let facts = elf::check_loader(&loader, &target)?;
     let loader = if !profile.is_dev() && facts.has_symtab {
@@ -262,32 +255,7 @@ fn build_target(plan: &Plan, target: Target, tools: &Tools, shell: &Shell) -> Re
         target: &target.name,
         path: &loader,
     });
-    let mut extra_files: Vec<PathBuf> = kern_objects
-        .iter()
-        .filter_map(|k| k.sections.clone())
-        .collect();
-    extra_files.push(write_attach_table(project, &xdp_dir)?);
-    let kern_objects: Vec<PathBuf> = kern_objects.into_iter().map(|k| k.object).collect();
-    // The baseline of `cargo xdp bench`, here and on a device (1 KB).
-    let baseline = crate::bench::baseline_object(&clang.path, &xdp_dir.join("kern"))?;
-    extra_files.push(baseline.clone());
-    // The packet tests travel with the bundle, for `cargo xdp test --adb`.
-    match crate::packet_test::bundle_cases(project, &kern_objects) {
-        Ok(files) => {
-            for (file, text) in files {
-                let path = xdp_dir.join("kern").join(file);
-                // Rewritten only when changed: its mtime is a bundle input.
-                if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
-                    std::fs::write(&path, text)
-                        .with_context(|| format!("cannot write {}", path.display()))?;
-                }
-                extra_files.push(path);
-            }
-        }
-        Err(error) => shell.warn(format!(
-            "the packet tests are not in the bundle (`cargo xdp test` says why): {error:#}"
-        )),
-    }
+    let baseline = xdp_dir.join("kern").join(crate::bench::BASELINE_OBJECT);
     let api = tools.android.as_ref().map(|(_, api)| *api);
     let ndk_revision = tools
         .android
@@ -326,6 +294,55 @@ fn build_target(plan: &Plan, target: Target, tools: &Tools, shell: &Shell) -> Re
         loader,
         bundle: written.bundle,
     })
+}
+
+/// The kern objects, then the rest of the bundle but the loader: the
+/// sections sidecars, the attach table, bench's baseline object and the
+/// packet tests (for `cargo xdp test --adb`).
+fn kern_side(
+    project: &Project,
+    target: &Target,
+    env: &kern::KernEnv,
+    xdp_dir: &std::path::Path,
+    shell: &Shell,
+) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
+    let kern_objects = kern::build_all(project, target, env, shell)?;
+    for object in &kern_objects {
+        shell.message(&Message::KernObject {
+            target: &target.name,
+            source: &object.source,
+            object: &object.object,
+            fresh: object.fresh,
+        });
+    }
+    let mut extra_files: Vec<PathBuf> = kern_objects
+        .iter()
+        .filter_map(|k| k.sections.clone())
+        .collect();
+    extra_files.push(write_attach_table(project, xdp_dir)?);
+    let kern_objects: Vec<PathBuf> = kern_objects.into_iter().map(|k| k.object).collect();
+    // The baseline of `cargo xdp bench`, here and on a device (1 KB).
+    extra_files.push(crate::bench::baseline_object(
+        &env.clang.path,
+        &xdp_dir.join("kern"),
+    )?);
+    match crate::packet_test::bundle_cases(project, &kern_objects) {
+        Ok(files) => {
+            for (file, text) in files {
+                let path = xdp_dir.join("kern").join(file);
+                // Rewritten only when changed: its mtime is a bundle input.
+                if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
+                    std::fs::write(&path, text)
+                        .with_context(|| format!("cannot write {}", path.display()))?;
+                }
+                extra_files.push(path);
+            }
+        }
+        Err(error) => shell.warn(format!(
+            "the packet tests are not in the bundle (`cargo xdp test` says why): {error:#}"
+        )),
+    }
+    Ok((kern_objects, extra_files))
 }
 
 /// `<name>.attach` for the bundle (which object and program the loader

@@ -113,7 +113,7 @@ impl Project {
             "cannot read the project with `cargo metadata`: run this inside a project made by \
              `cargo xdp new`, or pass --manifest-path",
         )?;
-        let root = metadata.workspace_root.into_std_path_buf();
+        let root = metadata.workspace_root.clone().into_std_path_buf();
         let manifest = root.join("Cargo.toml");
         let Some(table) = metadata.workspace_metadata.get("xdp") else {
             bail!(
@@ -124,16 +124,7 @@ impl Project {
         };
         let meta =
             serde_json::from_value::<XdpMetadata>(table.clone()).map_err(anyhow::Error::from);
-        let members: Vec<(String, PathBuf)> = metadata
-            .packages
-            .iter()
-            .map(|p| {
-                (
-                    p.name.to_string(),
-                    p.manifest_path.clone().into_std_path_buf(),
-                )
-            })
-            .collect();
+        let members = members_of(&metadata);
         let target_dir = cargo_args
             .target_dir()
             .unwrap_or_else(|| metadata.target_directory.into_std_path_buf());
@@ -214,6 +205,20 @@ impl Project {
     pub fn xdp_dir(&self, target: &str) -> PathBuf {
         self.target_dir.join("xdp").join(target)
     }
+}
+
+/// Every package of the workspace: its name and its Cargo.toml.
+fn members_of(metadata: &cargo_metadata::Metadata) -> Vec<(String, PathBuf)> {
+    metadata
+        .packages
+        .iter()
+        .map(|p| {
+            (
+                p.name.to_string(),
+                p.manifest_path.clone().into_std_path_buf(),
+            )
+        })
+        .collect()
 }
 
 /// $CARGO_PROFILE_<NAME>_PANIC, else `panic` in the manifest's
@@ -465,16 +470,7 @@ mod tests {
             );
             let mut members = layout.members.clone();
             members.sort();
-            let mut expected: Vec<(String, PathBuf)> = metadata
-                .packages
-                .iter()
-                .map(|p| {
-                    (
-                        p.name.to_string(),
-                        p.manifest_path.clone().into_std_path_buf(),
-                    )
-                })
-                .collect();
+            let mut expected = members_of(&metadata);
             expected.sort();
             assert_eq!(members, expected);
         };
