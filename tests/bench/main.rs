@@ -328,6 +328,16 @@ fn no_op_builds(bench: &Bench, options: &Options, table: &mut Table) {
             .filter_map(|kv| kv.split_once('=').map(|(k, v)| (k.into(), v.into())))
             .collect();
         let profile = if flags.is_empty() { "debug" } else { "release" };
+        let replay = || {
+            run_ok(
+                Command::new("cargo")
+                    .args(&args)
+                    .env_clear()
+                    .envs(env.iter().cloned())
+                    .env("PATH", &bench.path)
+                    .current_dir(&project),
+            );
+        };
         table.compare(
             format!("no-op build, {target} {profile}"),
             "<= 1.3x",
@@ -338,20 +348,30 @@ fn no_op_builds(bench: &Bench, options: &Options, table: &mut Table) {
                 build(&mut command);
                 run_ok(&mut command);
             },
-            || {
-                run_ok(
-                    Command::new("cargo")
-                        .args(&args)
-                        .env_clear()
-                        .envs(env.iter().cloned())
-                        .env("PATH", &bench.path)
-                        .current_dir(&project),
-                );
-            },
+            replay,
         );
+        if target == "linux-x86_64" && flags.is_empty() {
+            // cargo-xdp's own part: run directly, with the $CARGO cargo
+            // would give it.
+            table.compare(
+                "  the same, cargo-xdp run without cargo in front".into(),
+                "",
+                options.runs,
+                || {},
+                || {
+                    let mut command = bench.command(env!("CARGO_BIN_EXE_cargo-xdp"), &project);
+                    if let Some(cargo) = std::env::var_os("CARGO") {
+                        command.env("CARGO", cargo);
+                    }
+                    build(&mut command);
+                    run_ok(&mut command);
+                },
+                replay,
+            );
+        }
     }
-    // Where the difference goes: cargo's own start-up before it runs any
-    // subcommand (A - B here), which no subcommand can shorten ...
+    // And cargo's own start-up before it runs any subcommand (A - B
+    // here), which no subcommand can shorten.
     table.compare(
         "  of which cargo's start-up: `cargo xdp --version` / direct".into(),
         "",
