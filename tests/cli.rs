@@ -214,6 +214,12 @@ fn kern_object_without_license_is_refused() {
         .path()
         .join("xdp/linux-x86_64/nolicense-linux-x86_64.tar.gz")
         .exists());
+    // Before the loader's first build kern goes first: its error stopped
+    // the build before cargo started (later builds run both side by side).
+    assert!(
+        !target.path().join("x86_64-unknown-linux-gnu").exists(),
+        "cargo built the loader of a project whose kern object was refused"
+    );
 }
 
 /// libbpf's headers: another pinned version is checked before cargo runs,

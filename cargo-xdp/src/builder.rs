@@ -227,15 +227,22 @@ fn build_target(plan: &Plan, target: Target, tools: &Tools, shell: &Shell) -> Re
     // The loader does not embed the kern objects: clang (and what else the
     // bundle holds beside the loader) and the loader's cargo build run side
     // by side, so a touched .c costs its compile, not that plus cargo's
-    // no-op. A kern error is reported once cargo is done; clang's
-    // diagnostics show as they come.
-    let (kern_side, loader) = std::thread::scope(|scope| {
-        let kern = scope.spawn(|| kern_side(project, &target, &env, &xdp_dir, shell));
-        let loader = build_loader(project, &target, tools, profile, cargo_args, shell);
-        (kern.join().expect("kern build thread panicked"), loader)
-    });
-    let (kern_objects, extra_files) = kern_side?;
-    let loader = loader?;
+    // no-op; a kern error is reported once cargo is done (clang's
+    // diagnostics show as they come). Before the loader's first build,
+    // which takes minutes, kern goes first: a kern error stops the build.
+    let (kern_objects, extra_files, loader) = if user::loader_exists(project, &target, profile) {
+        let (kern_side, loader) = std::thread::scope(|scope| {
+            let kern = scope.spawn(|| kern_side(project, &target, &env, &xdp_dir, shell));
+            let loader = build_loader(project, &target, tools, profile, cargo_args, shell);
+            (kern.join().expect("kern build thread panicked"), loader)
+        });
+        let (kern_objects, extra_files) = kern_side?;
+        (kern_objects, extra_files, loader?)
+    } else {
+        let (kern_objects, extra_files) = kern_side(project, &target, &env, &xdp_dir, shell)?;
+        let loader = build_loader(project, &target, tools, profile, cargo_args, shell)?;
+        (kern_objects, extra_files, loader)
+    };
     let facts = elf::check_loader(&loader, &target)?;
     let loader = if !profile.is_dev() && facts.has_symtab {
         user::stripped(

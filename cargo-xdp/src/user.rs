@@ -25,6 +25,17 @@ pub fn cargo() -> PathBuf {
         .unwrap_or_else(|| "cargo".into())
 }
 
+/// Whether the loader was built before for `target` and `profile` (where
+/// cargo puts it: target/<triple>/<profile dir>/<loader>), fresh or not.
+pub fn loader_exists(project: &Project, target: &Target, profile: &Profile) -> bool {
+    project
+        .target_dir
+        .join(&target.triple)
+        .join(profile.dir_name())
+        .join(&project.meta.loader)
+        .is_file()
+}
+
 /// How a loader build ended.
 pub struct LoaderBuild {
     /// The executable, when cargo succeeded.
