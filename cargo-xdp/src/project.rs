@@ -194,11 +194,30 @@ impl Project {
     }
 
     /// Whether the cargo profile `profile` (`release`, `dev`, a custom one)
-    /// aborts on panic. (A `[profile]` in .cargo/config.toml is not read:
+    /// aborts on panic, as cargo decides: $CARGO_PROFILE_<NAME>_PANIC, then
+    /// `[profile]` of cargo's config files, then the manifest's. (Where
+    /// cargo's config cannot be read for sure, only env and manifest count:
     /// the cost of a wrong guess is an abort instead of an unwind.)
     pub fn profile_aborts_on_panic(&self, profile: &str) -> bool {
-        let manifest = std::fs::read_to_string(self.root.join("Cargo.toml")).unwrap_or_default();
-        profile_aborts_on_panic(&manifest, profile, |name| std::env::var(name).ok())
+        let manifest = std::fs::read_to_string(self.root.join("Cargo.toml"))
+            .ok()
+            .and_then(|text| text.parse::<toml_edit::DocumentMut>().ok());
+        let env = |name: &str| std::env::var_os(name);
+        let configs = std::env::current_dir()
+            .ok()
+            .and_then(|cwd| {
+                workspace::config_files(&workspace::Context {
+                    cwd: &cwd,
+                    env: &env,
+                    target_dir: None,
+                    has_config_args: false,
+                })
+            })
+            .unwrap_or_default();
+        let mut sources: Vec<&toml_edit::DocumentMut> =
+            configs.iter().map(|(_, doc)| doc).collect();
+        sources.extend(manifest.as_ref());
+        profile_aborts_on_panic(&sources, profile, |name| std::env::var(name).ok())
     }
 
     /// `target/xdp/<target>/`: kern objects, stamps and the bundle.
@@ -221,14 +240,14 @@ fn members_of(metadata: &cargo_metadata::Metadata) -> Vec<(String, PathBuf)> {
         .collect()
 }
 
-/// $CARGO_PROFILE_<NAME>_PANIC, else `panic` in the manifest's
-/// `[profile.<name>]` (following `inherits`), else cargo's default: unwind.
+/// $CARGO_PROFILE_<NAME>_PANIC, else `panic` in the first of `sources`
+/// (config files, then the manifest) with `[profile.<name>]` saying it,
+/// following `inherits`, else cargo's default: unwind.
 fn profile_aborts_on_panic(
-    manifest: &str,
+    sources: &[&toml_edit::DocumentMut],
     profile: &str,
     env: impl Fn(&str) -> Option<String>,
 ) -> bool {
-    let manifest = manifest.parse::<toml_edit::DocumentMut>().ok();
     let mut name = profile.to_string();
     // `inherits` chains are short; a cycle is cargo's error to report.
     for _ in 0..8 {
@@ -239,18 +258,20 @@ fn profile_aborts_on_panic(
         if let Some(value) = env(&variable) {
             return value == "abort";
         }
-        let table = manifest
-            .as_ref()
-            .and_then(|doc| doc.get("profile"))
-            .and_then(|profiles| profiles.get(&name));
-        if let Some(panic) = table.and_then(|t| t.get("panic")).and_then(|v| v.as_str()) {
+        let setting = |key: &str| {
+            sources.iter().find_map(|doc| {
+                doc.get("profile")
+                    .and_then(|profiles| profiles.get(&name))
+                    .and_then(|table| table.get(key))
+                    .and_then(|value| value.as_str())
+                    .map(String::from)
+            })
+        };
+        if let Some(panic) = setting("panic") {
             return panic == "abort";
         }
-        match table
-            .and_then(|t| t.get("inherits"))
-            .and_then(|v| v.as_str())
-        {
-            Some(parent) => name = parent.to_string(),
+        match setting("inherits") {
+            Some(parent) => name = parent,
             None => return false,
         }
     }
@@ -526,14 +547,36 @@ mod tests {
         let manifest = "[profile.release]\npanic = \"abort\"\n\
                         [profile.small]\ninherits = \"release\"\n\
                         [profile.loud]\ninherits = \"release\"\npanic = \"unwind\"\n";
+        let manifest: toml_edit::DocumentMut = manifest.parse().unwrap();
+        let empty = toml_edit::DocumentMut::new();
         let no_env = |_: &str| None;
-        assert!(profile_aborts_on_panic(manifest, "release", no_env));
-        assert!(profile_aborts_on_panic(manifest, "small", no_env));
-        assert!(!profile_aborts_on_panic(manifest, "loud", no_env));
-        assert!(!profile_aborts_on_panic(manifest, "dev", no_env));
-        assert!(!profile_aborts_on_panic("", "release", no_env));
+        assert!(profile_aborts_on_panic(&[&manifest], "release", no_env));
+        assert!(profile_aborts_on_panic(&[&manifest], "small", no_env));
+        assert!(!profile_aborts_on_panic(&[&manifest], "loud", no_env));
+        assert!(!profile_aborts_on_panic(&[&manifest], "dev", no_env));
+        assert!(!profile_aborts_on_panic(&[&empty], "release", no_env));
         let unwind = |name: &str| (name == "CARGO_PROFILE_RELEASE_PANIC").then(|| "unwind".into());
-        assert!(!profile_aborts_on_panic(manifest, "small", unwind));
+        assert!(!profile_aborts_on_panic(&[&manifest], "small", unwind));
+        // A config file's [profile] wins over the manifest's.
+        let config: toml_edit::DocumentMut =
+            "[profile.release]\npanic = \"unwind\"\n".parse().unwrap();
+        assert!(!profile_aborts_on_panic(
+            &[&config, &manifest],
+            "release",
+            no_env
+        ));
+        assert!(!profile_aborts_on_panic(
+            &[&config, &manifest],
+            "small",
+            no_env
+        ));
+        let config: toml_edit::DocumentMut =
+            "[profile.tiny]\ninherits = \"release\"\n".parse().unwrap();
+        assert!(profile_aborts_on_panic(
+            &[&config, &manifest],
+            "tiny",
+            no_env
+        ));
     }
 
     #[test]

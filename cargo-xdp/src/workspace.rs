@@ -173,6 +173,24 @@ fn target_dir(root: &Path, context: &Context) -> Option<PathBuf> {
             return Some(context.cwd.join(dir));
         }
     }
+    for (dir, config) in config_files(context)? {
+        if let Some(value) = config.get("build").and_then(|b| b.get("target-dir")) {
+            let value = value.as_str()?;
+            if value.is_empty() {
+                return None;
+            }
+            return Some(dir.parent()?.join(value));
+        }
+    }
+    Some(root.join("target"))
+}
+
+/// cargo's configuration files, the one that wins first: `.cargo/config.toml`
+/// (or `.cargo/config`) in the working directory and each parent, then
+/// $CARGO_HOME's; each with the `.cargo` directory it is in. `None` when
+/// cargo's own reading could differ (both spellings in one directory, an
+/// `include`, a file that does not parse).
+pub fn config_files(context: &Context) -> Option<Vec<(PathBuf, DocumentMut)>> {
     let cargo_home = (context.env)("CARGO_HOME")
         .map(|home| context.cwd.join(home))
         .or_else(|| (context.env)("HOME").map(|home| PathBuf::from(home).join(".cargo")));
@@ -186,6 +204,7 @@ fn target_dir(root: &Path, context: &Context) -> Option<PathBuf> {
             config_dirs.push(home);
         }
     }
+    let mut files = Vec::new();
     for dir in config_dirs {
         let with_extension = dir.join("config.toml");
         let without = dir.join("config");
@@ -199,13 +218,7 @@ fn target_dir(root: &Path, context: &Context) -> Option<PathBuf> {
         if config.get("include").is_some() {
             return None;
         }
-        if let Some(value) = config.get("build").and_then(|b| b.get("target-dir")) {
-            let value = value.as_str()?;
-            if value.is_empty() {
-                return None;
-            }
-            return Some(dir.parent()?.join(value));
-        }
+        files.push((dir, config));
     }
-    Some(root.join("target"))
+    Some(files)
 }
