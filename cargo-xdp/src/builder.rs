@@ -223,6 +223,7 @@ fn build_target(plan: &Plan, target: Target, tools: &Tools, shell: &Shell) -> Re
         cpu: project.meta.bpf_cpu.unwrap_or(target.bpf_cpu),
         // `Compiling x_kern.c for android-arm64` when it could be another's.
         label: several_targets.then(|| target.name.clone()),
+        jobs: cargo_args.job_count(),
     };
     // The loader does not embed the kern objects: clang (and what else the
     // bundle holds beside the loader) and the loader's cargo build run side

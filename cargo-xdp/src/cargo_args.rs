@@ -95,6 +95,17 @@ impl CargoArgs {
             .map(|dir| std::path::absolute(dir).unwrap_or_else(|_| dir.clone()))
     }
 
+    /// How many jobs at once, as cargo reads `-j`: N, or the CPUs less N
+    /// for -N (at least one); the CPUs when not given or not a number.
+    pub fn job_count(&self) -> usize {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        match self.jobs.as_deref().map(str::parse::<i64>) {
+            Some(Ok(n)) if n > 0 => n as usize,
+            Some(Ok(n)) if n < 0 => cpus.saturating_sub(n.unsigned_abs() as usize).max(1),
+            _ => cpus,
+        }
+    }
+
     /// Flags every cargo command takes: network, lock file, configuration.
     /// `cargo metadata` gets these too, so it sees the project as the build will.
     pub fn global(&self) -> Vec<String> {
@@ -199,5 +210,22 @@ mod tests {
                 "/t"
             ]
         );
+    }
+
+    #[test]
+    fn job_count_reads_j_as_cargo_does() {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let jobs = |j: Option<&str>| {
+            CargoArgs {
+                jobs: j.map(String::from),
+                ..Default::default()
+            }
+            .job_count()
+        };
+        assert_eq!(jobs(None), cpus);
+        assert_eq!(jobs(Some("3")), 3);
+        assert_eq!(jobs(Some("-1")), cpus.saturating_sub(1).max(1));
+        assert_eq!(jobs(Some("-1000")), 1);
+        assert_eq!(jobs(Some("default")), cpus);
     }
 }

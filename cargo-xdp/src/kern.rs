@@ -28,6 +28,9 @@ pub struct KernEnv<'a> {
     pub cpu: BpfCpu,
     /// The target's name, for the status lines of a build of several.
     pub label: Option<String>,
+    /// At most this many clangs at once (`-j`, else the CPUs: more only
+    /// share them).
+    pub jobs: usize,
 }
 
 pub struct KernObject {
@@ -49,10 +52,7 @@ pub fn build_all(
     let out_dir = project.xdp_dir(&target.name).join("kern");
     fs::create_dir_all(&out_dir).with_context(|| format!("cannot create {}", out_dir.display()))?;
     let bar = shell.progress(project.meta.kern.len() as u64, "Kern");
-    // As many clangs at once as there are CPUs: more only share them.
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(project.meta.kern.len());
+    let workers = env.jobs.clamp(1, project.meta.kern.len().max(1));
     let next = std::sync::atomic::AtomicUsize::new(0);
     let mut results: Vec<(usize, Result<KernObject>)> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..workers)
