@@ -214,14 +214,11 @@ fn once(
     answer_ns(answer).context("the loader's answer has no time")
 }
 
-/// The baseline's file name, in `target/xdp/<t>/kern/` and in bundles.
-pub const BASELINE_OBJECT: &str = "xdp-baseline.o";
-
 /// `xdp-baseline.o` in `dir`, compiled by `clang` unless it is there
 /// already (it never changes but with this text).
 pub fn baseline_object(clang: &Path, dir: &Path) -> Result<std::path::PathBuf> {
     let source = dir.join("xdp-baseline.c");
-    let object = dir.join(BASELINE_OBJECT);
+    let object = dir.join("xdp-baseline.o");
     if object.is_file() && std::fs::read_to_string(&source).ok().as_deref() == Some(BARE_PASS) {
         return Ok(object);
     }

@@ -231,19 +231,23 @@ fn build_target(plan: &Plan, target: Target, tools: &Tools, shell: &Shell) -> Re
     // no-op; a kern error is reported once cargo is done (clang's
     // diagnostics show as they come). Before the loader's first build,
     // which takes minutes, kern goes first: a kern error stops the build.
-    let (kern_objects, extra_files, loader) = if user::loader_exists(project, &target, profile) {
-        let (kern_side, loader) = std::thread::scope(|scope| {
+    let (side, loader) = if user::loader_exists(project, &target, profile) {
+        let (side, loader) = std::thread::scope(|scope| {
             let kern = scope.spawn(|| kern_side(project, &target, &env, &xdp_dir, shell));
             let loader = build_loader(project, &target, tools, profile, cargo_args, shell);
             (kern.join().expect("kern build thread panicked"), loader)
         });
-        let (kern_objects, extra_files) = kern_side?;
-        (kern_objects, extra_files, loader?)
+        (side?, loader?)
     } else {
-        let (kern_objects, extra_files) = kern_side(project, &target, &env, &xdp_dir, shell)?;
+        let side = kern_side(project, &target, &env, &xdp_dir, shell)?;
         let loader = build_loader(project, &target, tools, profile, cargo_args, shell)?;
-        (kern_objects, extra_files, loader)
+        (side, loader)
     };
+    let KernSide {
+        kern_objects,
+        baseline,
+        extra_files,
+    } = side;
     let facts = elf::check_loader(&loader, &target)?;
     let loader = if !profile.is_dev() && facts.has_symtab {
         user::stripped(
@@ -263,7 +267,6 @@ fn build_target(plan: &Plan, target: Target, tools: &Tools, shell: &Shell) -> Re
         target: &target.name,
         path: &loader,
     });
-    let baseline = xdp_dir.join("kern").join(crate::bench::BASELINE_OBJECT);
     let api = tools.android.as_ref().map(|(_, api)| *api);
     let ndk_revision = tools
         .android
@@ -304,16 +307,24 @@ fn build_target(plan: &Plan, target: Target, tools: &Tools, shell: &Shell) -> Re
     })
 }
 
-/// The kern objects, then the rest of the bundle but the loader: the
-/// sections sidecars, the attach table, bench's baseline object and the
-/// packet tests (for `cargo xdp test --adb`).
+/// What a target's bundle holds besides the loader.
+struct KernSide {
+    kern_objects: Vec<PathBuf>,
+    /// bench's bare XDP_PASS object (also in `extra_files`).
+    baseline: PathBuf,
+    /// The sections sidecars, the attach table, the baseline and the
+    /// packet tests (for `cargo xdp test --adb`).
+    extra_files: Vec<PathBuf>,
+}
+
+/// The kern objects, then the rest of the bundle but the loader.
 fn kern_side(
     project: &Project,
     target: &Target,
     env: &kern::KernEnv,
     xdp_dir: &std::path::Path,
     shell: &Shell,
-) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
+) -> Result<KernSide> {
     let kern_objects = kern::build_all(project, target, env, shell)?;
     for object in &kern_objects {
         shell.message(&Message::KernObject {
@@ -330,15 +341,13 @@ fn kern_side(
     extra_files.push(write_attach_table(project, xdp_dir)?);
     let kern_objects: Vec<PathBuf> = kern_objects.into_iter().map(|k| k.object).collect();
     // The baseline of `cargo xdp bench`, here and on a device (1 KB).
-    extra_files.push(crate::bench::baseline_object(
-        &env.clang.path,
-        &xdp_dir.join("kern"),
-    )?);
+    let baseline = crate::bench::baseline_object(&env.clang.path, &xdp_dir.join("kern"))?;
+    extra_files.push(baseline.clone());
     match crate::packet_test::bundle_cases(project, &kern_objects) {
         Ok(files) => {
             for (file, text) in files {
                 let path = xdp_dir.join("kern").join(file);
-                // Rewritten only when changed: its mtime is a bundle input.
+                // Rewritten only when changed.
                 if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
                     std::fs::write(&path, text)
                         .with_context(|| format!("cannot write {}", path.display()))?;
@@ -350,12 +359,15 @@ fn kern_side(
             "the packet tests are not in the bundle (`cargo xdp test` says why): {error:#}"
         )),
     }
-    Ok((kern_objects, extra_files))
+    Ok(KernSide {
+        kern_objects,
+        baseline,
+        extra_files,
+    })
 }
 
 /// `<name>.attach` for the bundle (which object and program the loader
-/// attaches where), rewritten only when it changed: its mtime is a bundle
-/// input.
+/// attaches where), rewritten only when it changed.
 fn write_attach_table(project: &Project, xdp_dir: &std::path::Path) -> Result<PathBuf> {
     let path = xdp_dir.join(format!("{}.attach", project.meta.name));
     let table = project.attach_table();

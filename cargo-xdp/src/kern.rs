@@ -178,12 +178,12 @@ fn build_one(
     }
     // Last: only a finished, stripped, checked object has a stamp, dated
     // when clang started (an edit made while it ran is newer).
-    fs::write(&stamp, &recipe)?;
-    fs::File::options()
-        .write(true)
-        .open(&stamp)
-        .and_then(|file| file.set_modified(started))
-        .with_context(|| format!("cannot date {}", stamp.display()))?;
+    fs::File::create(&stamp)
+        .and_then(|mut file| {
+            std::io::Write::write_all(&mut file, recipe.as_bytes())?;
+            file.set_modified(started)
+        })
+        .with_context(|| format!("cannot write {}", stamp.display()))?;
     Ok(KernObject {
         source: source.to_path_buf(),
         sections: (!renamed.is_empty()).then_some(sidecar),

@@ -71,13 +71,11 @@ impl Project {
     /// (`--config`, `--offline` ...; `--target-dir` moves target/xdp too).
     pub fn find_with(manifest_path: Option<&Path>, cargo_args: &CargoArgs) -> Result<Project> {
         let cwd = std::env::current_dir().context("cannot read the working directory")?;
-        let env = |name: &str| std::env::var_os(name);
-        let context = workspace::Context {
-            cwd: &cwd,
-            env: &env,
-            target_dir: cargo_args.target_dir(),
-            has_config_args: !cargo_args.config.is_empty(),
-        };
+        let context = workspace::Context::of_this_process(
+            &cwd,
+            cargo_args.target_dir(),
+            !cargo_args.config.is_empty(),
+        );
         match workspace::Layout::read(manifest_path, &context) {
             Some(layout) => Self::from_layout(layout),
             None => Self::from_cargo_metadata(manifest_path, cargo_args),
@@ -202,16 +200,10 @@ impl Project {
         let manifest = std::fs::read_to_string(self.root.join("Cargo.toml"))
             .ok()
             .and_then(|text| text.parse::<toml_edit::DocumentMut>().ok());
-        let env = |name: &str| std::env::var_os(name);
         let configs = std::env::current_dir()
             .ok()
             .and_then(|cwd| {
-                workspace::config_files(&workspace::Context {
-                    cwd: &cwd,
-                    env: &env,
-                    target_dir: None,
-                    has_config_args: false,
-                })
+                workspace::config_files(&workspace::Context::of_this_process(&cwd, None, false))
             })
             .unwrap_or_default();
         let mut sources: Vec<&toml_edit::DocumentMut> =

@@ -41,6 +41,25 @@ pub struct Context<'a> {
     pub has_config_args: bool,
 }
 
+impl<'a> Context<'a> {
+    /// This process's environment, working in `cwd`.
+    pub fn of_this_process(
+        cwd: &'a Path,
+        target_dir: Option<PathBuf>,
+        has_config_args: bool,
+    ) -> Self {
+        fn process_env(name: &str) -> Option<OsString> {
+            std::env::var_os(name)
+        }
+        Context {
+            cwd,
+            env: &process_env,
+            target_dir,
+            has_config_args,
+        }
+    }
+}
+
 impl Layout {
     /// The layout around `manifest_path` (else the working directory), or
     /// `None` when only cargo can be sure.
@@ -53,11 +72,11 @@ impl Layout {
             None => find_upwards(context.cwd, "Cargo.toml")?,
         };
         let start_doc = read_toml(&start)?;
-        let (root_manifest, root_doc) = if start_doc.get("workspace").is_some() {
-            (start, start_doc)
+        // A member's workspace is the first parent with [workspace], which
+        // must list it (or cargo would refuse, in its own words).
+        let (root_manifest, root_doc, member_dir) = if start_doc.get("workspace").is_some() {
+            (start, start_doc, None)
         } else {
-            // A member: the workspace is the first parent with [workspace],
-            // which must list it (or cargo would refuse, in its own words).
             if start_doc
                 .get("package")
                 .and_then(|p| p.get("workspace"))
@@ -65,7 +84,7 @@ impl Layout {
             {
                 return None;
             }
-            let member_dir = start.parent()?;
+            let member_dir = start.parent()?.to_path_buf();
             let (root_manifest, root_doc) = member_dir
                 .ancestors()
                 .skip(1)
@@ -75,22 +94,21 @@ impl Layout {
                     let doc = read_toml(&manifest)?;
                     doc.get("workspace").is_some().then_some((manifest, doc))
                 })?;
-            let root = root_manifest.parent()?;
-            let listed = member_paths(&root_doc)?
-                .iter()
-                .any(|member| root.join(member) == member_dir);
-            if !listed {
-                return None;
-            }
-            (root_manifest, root_doc)
+            (root_manifest, root_doc, Some(member_dir))
         };
         let root = root_manifest.parent()?.to_path_buf();
+        let member_paths = member_paths(&root_doc)?;
+        if let Some(member_dir) = member_dir {
+            if !member_paths.iter().any(|m| root.join(m) == member_dir) {
+                return None;
+            }
+        }
         let xdp = xdp_table(&root_doc)?;
         let mut members = Vec::new();
         if let Some(name) = package_name(&root_doc) {
             members.push((name, root_manifest.clone()));
         }
-        for member in member_paths(&root_doc)? {
+        for member in member_paths {
             let manifest = root.join(member).join("Cargo.toml");
             let name = package_name(&read_toml(&manifest)?)?;
             members.push((name, manifest));

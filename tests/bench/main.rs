@@ -20,7 +20,6 @@
 mod common;
 
 use std::{
-    io::Read,
     path::{Path, PathBuf},
     process::Command,
     time::{Duration, Instant},
@@ -45,7 +44,7 @@ fn main() {
     println!(
         "cargo-xdp benchmarks: {} CPUs, kernel {}, {} runs per row{}",
         std::thread::available_parallelism().map_or(1, |n| n.get()),
-        String::from_utf8_lossy(&run_ok(Command::new("uname").arg("-r"))).trim(),
+        common::ok(Command::new("uname").arg("-r")).trim(),
         options.runs,
         if quick {
             " (--quick: checks the benchmark works, measures nothing)"
@@ -117,7 +116,7 @@ impl Bench {
 
     /// A new project from the filter template.
     fn new_project(&self, name: &str) -> PathBuf {
-        run_ok(
+        common::ok(
             self.cargo_xdp(self.scratch.path())
                 .args(["new", name, "-q", "--vcs", "none"]),
         );
@@ -170,7 +169,7 @@ fn per_packet(bench: &Bench, options: &Options) {
     }
     std::fs::write(tests.join("bench.toml"), cases).unwrap();
     // The expectations hold before their packets are timed.
-    run_ok(bench.cargo_xdp(&project).args(["test", "-q"]));
+    common::ok(bench.cargo_xdp(&project).args(["test", "-q"]));
     let (rounds, repeat) = if options.quick {
         ("1", "10000")
     } else {
@@ -290,7 +289,7 @@ fn no_op_builds(bench: &Bench, options: &Options, table: &mut Table) {
         ),
     )
     .unwrap();
-    run_ok(Command::new("chmod").arg("755").arg(&recorder));
+    common::ok(Command::new("chmod").arg("755").arg(&recorder));
     let mut builds: Vec<(&str, &[&str])> = vec![
         ("linux-x86_64", &[]),
         ("linux-x86_64", &["--release"]),
@@ -309,11 +308,11 @@ fn no_op_builds(bench: &Bench, options: &Options, table: &mut Table) {
         // Built once, then recorded: B is exactly what A runs.
         let mut first = bench.cargo_xdp(&project);
         build(&mut first);
-        run_ok(&mut first);
+        common::ok(&mut first);
         // Run directly: cargo would set $CARGO for its subcommand itself.
         let mut recorded = bench.command(env!("CARGO_BIN_EXE_cargo-xdp"), &project);
         build(&mut recorded);
-        run_ok(recorded.env("CARGO", &recorder));
+        common::ok(recorded.env("CARGO", &recorder));
         let split = |bytes: Vec<u8>| -> Vec<String> {
             String::from_utf8(bytes)
                 .unwrap()
@@ -329,7 +328,7 @@ fn no_op_builds(bench: &Bench, options: &Options, table: &mut Table) {
             .collect();
         let profile = if flags.is_empty() { "debug" } else { "release" };
         let replay = || {
-            run_ok(
+            common::ok(
                 Command::new("cargo")
                     .args(&args)
                     .env_clear()
@@ -346,7 +345,7 @@ fn no_op_builds(bench: &Bench, options: &Options, table: &mut Table) {
             || {
                 let mut command = bench.cargo_xdp(&project);
                 build(&mut command);
-                run_ok(&mut command);
+                common::ok(&mut command);
             },
             replay,
         );
@@ -364,7 +363,7 @@ fn no_op_builds(bench: &Bench, options: &Options, table: &mut Table) {
                         command.env("CARGO", cargo);
                     }
                     build(&mut command);
-                    run_ok(&mut command);
+                    common::ok(&mut command);
                 },
                 replay,
             );
@@ -378,10 +377,10 @@ fn no_op_builds(bench: &Bench, options: &Options, table: &mut Table) {
         options.runs,
         || {},
         || {
-            run_ok(bench.cargo_xdp(&project).arg("--version"));
+            common::ok(bench.cargo_xdp(&project).arg("--version"));
         },
         || {
-            run_ok(
+            common::ok(
                 bench
                     .command(env!("CARGO_BIN_EXE_cargo-xdp"), &project)
                     .arg("--version"),
@@ -424,14 +423,14 @@ fn kern_step(bench: &Bench, options: &Options, table: &mut Table) {
         options.runs,
         || touch(&source),
         || {
-            run_ok(
+            common::ok(
                 bench
                     .cargo_xdp(&project)
                     .args(["build", "-q", "--target", "linux-x86_64"]),
             );
         },
         || {
-            run_ok(&mut clang_command(&stamp, &by_hand, &project));
+            common::ok(&mut clang_command(&stamp, &by_hand, &project));
         },
     );
     // The same without cargo's own start-up before it runs a subcommand
@@ -447,10 +446,10 @@ fn kern_step(bench: &Bench, options: &Options, table: &mut Table) {
             if let Some(cargo) = std::env::var_os("CARGO") {
                 direct.env("CARGO", cargo);
             }
-            run_ok(direct.args(["build", "-q", "--target", "linux-x86_64"]));
+            common::ok(direct.args(["build", "-q", "--target", "linux-x86_64"]));
         },
         || {
-            run_ok(&mut clang_command(&stamp, &by_hand, &project));
+            common::ok(&mut clang_command(&stamp, &by_hand, &project));
         },
     );
 }
@@ -488,7 +487,7 @@ fn eight_sources(bench: &Bench, options: &Options, table: &mut Table) {
     // The packet tests name the template's object: not this project's.
     std::fs::remove_dir_all(kern.join("tests")).unwrap();
     let build = || {
-        run_ok(
+        common::ok(
             bench
                 .cargo_xdp(&project)
                 .args(["build", "-q", "--target", "linux-x86_64"]),
@@ -519,7 +518,7 @@ fn eight_sources(bench: &Bench, options: &Options, table: &mut Table) {
         build,
         || {
             for command in &commands {
-                run_ok(&mut command.borrow_mut());
+                common::ok(&mut command.borrow_mut());
             }
         },
     );
@@ -548,7 +547,7 @@ fn loader_sizes(bench: &Bench, options: &Options) {
         if let Some(api) = api {
             command.args(["--api", &api.to_string()]);
         }
-        run_ok(&mut command);
+        common::ok(&mut command);
         let bundle = bench
             .xdp_dir(target)
             .join(format!("benchproj-{target}.tar.gz"));
@@ -565,26 +564,13 @@ fn loader_sizes(bench: &Bench, options: &Options) {
 fn bundled_size(bundle: &Path, member: &str) -> u64 {
     let file = std::fs::File::open(bundle).unwrap();
     let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
-    for entry in archive.entries().unwrap() {
-        let mut entry = entry.unwrap();
-        if entry.path().unwrap().to_string_lossy() == member {
-            let mut sink = Vec::new();
-            entry.read_to_end(&mut sink).unwrap();
-            return sink.len() as u64;
-        }
+    let entry = archive
+        .entries()
+        .unwrap()
+        .map(|entry| entry.unwrap())
+        .find(|entry| entry.path().unwrap().to_string_lossy() == member);
+    match entry {
+        Some(entry) => entry.header().size().unwrap(),
+        None => panic!("{member} is not in {}", bundle.display()),
     }
-    panic!("{member} is not in {}", bundle.display());
-}
-
-fn run_ok(command: &mut Command) -> Vec<u8> {
-    let out = command
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{command:?} failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
 }
