@@ -330,6 +330,94 @@ fn builds_at_once_take_turns_and_give_the_clean_bundle() {
     assert_eq!(together, fs::read(bundle_path("twice")).unwrap());
 }
 
+/// A loader whose inputs are as cargo last built it costs no cargo run; any
+/// change cargo would see (a source, the environment, a config file, the
+/// binary gone) runs cargo again, and what cargo would say again (warnings)
+/// or only it can judge (a build script of the loader's own) keeps it running.
+#[test]
+fn an_unchanged_loader_skips_cargo_and_any_change_runs_it() {
+    let (_dir, root) = new_project("skipper", "minimal");
+    let main_rs = root.join("skipper_user/src/main.rs");
+    let build = |env: &[(&str, &str)]| {
+        let mut command = cargo_xdp();
+        command.current_dir(&root).args(["xdp", "build", "-v"]);
+        command.envs(env.iter().copied());
+        let out = output(&mut command);
+        assert!(out.status.success(), "{}", text(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        let skipped = stderr.contains("Fresh skipper_user (no cargo build");
+        let ran = stderr.contains("\"build\" \"--manifest-path\"");
+        assert_ne!(skipped, ran, "{stderr}");
+        (ran, stderr)
+    };
+    // Inputs written within 2 s of a build are cargo's to judge next time
+    // (and cargo itself misses an edit dated before its last build).
+    let settle = || std::thread::sleep(std::time::Duration::from_millis(2100));
+    let age = |path: &Path| {
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(30);
+        fs::File::options()
+            .append(true)
+            .open(path)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+    };
+
+    assert!(build(&[]).0, "the first build runs cargo");
+    settle();
+    let (ran, stderr) = build(&[]);
+    assert!(ran && !stderr.contains("Unstamped"), "{stderr}");
+    let (ran, stderr) = build(&[]);
+    assert!(!ran, "{stderr}");
+    assert!(stderr.contains("Finished `debug` bundle"), "{stderr}");
+
+    // The environment: any variable.
+    assert!(build(&[("SKIPPER_SOMETHING", "1")]).0);
+    assert!(!build(&[("SKIPPER_SOMETHING", "1")]).0);
+    assert!(build(&[]).0);
+    assert!(!build(&[]).0);
+
+    // A source edited.
+    let source = fs::read_to_string(&main_rs).unwrap();
+    fs::write(&main_rs, source.replace("run(", "run (")).unwrap();
+    settle();
+    let (ran, stderr) = build(&[]);
+    assert!(ran && stderr.contains("Compiling skipper_user"), "{stderr}");
+    assert!(!build(&[]).0);
+
+    // A config file where there was none.
+    fs::create_dir(root.join(".cargo")).unwrap();
+    fs::write(root.join(".cargo/config.toml"), "[term]\nverbose = false\n").unwrap();
+    age(&root.join(".cargo/config.toml"));
+    assert!(build(&[]).0);
+    assert!(!build(&[]).0);
+
+    // The binary gone.
+    let binary = shared_target_dir().join("x86_64-unknown-linux-gnu/debug/skipper_user");
+    fs::remove_file(&binary).unwrap();
+    assert!(build(&[]).0);
+    assert!(binary.is_file());
+    assert!(!build(&[]).0);
+
+    // Warnings: cargo prints them on every build, so it runs every time.
+    fs::write(&main_rs, format!("{source}\nfn never_called() {{}}\n")).unwrap();
+    settle();
+    let (ran, stderr) = build(&[]);
+    assert!(ran && stderr.contains("never_called"), "{stderr}");
+    assert!(stderr.contains("Unstamped skipper_user"), "{stderr}");
+    let (ran, stderr) = build(&[]);
+    assert!(ran && stderr.contains("never_called"), "{stderr}");
+
+    // A build script of the loader's own: only cargo knows what it reads.
+    fs::write(&main_rs, &source).unwrap();
+    fs::write(root.join("skipper_user/build.rs"), "fn main() {}\n").unwrap();
+    settle();
+    let (ran, stderr) = build(&[]);
+    assert!(ran && stderr.contains("has a build script"), "{stderr}");
+    settle();
+    assert!(build(&[]).0);
+}
+
 /// Builds twice: the second run must not run clang, and both bundles must be
 /// byte-identical. Also checks the bundle's contents and MANIFEST.
 #[test]

@@ -17,6 +17,7 @@ mod fleet;
 mod headers;
 mod isa;
 mod kern;
+mod loader_stamp;
 mod messages;
 mod names;
 mod ndk;

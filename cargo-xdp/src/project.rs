@@ -59,6 +59,10 @@ pub struct Project {
     pub meta: XdpMetadata,
     /// The loader crate's Cargo.toml.
     pub loader_manifest: PathBuf,
+    /// The workspace's manifests (root and members) when they were read here
+    /// (workspace.rs), not by `cargo metadata`: what the loader's freshness
+    /// check watches of the workspace. `None` leaves that check to cargo.
+    pub manifests: Option<Vec<PathBuf>>,
 }
 
 impl Project {
@@ -87,13 +91,17 @@ impl Project {
         let manifest = layout.root.join("Cargo.toml");
         let meta =
             toml_edit::de::from_document::<XdpMetadata>(layout.xdp).map_err(anyhow::Error::from);
-        Self::assemble(
+        let mut manifests: Vec<PathBuf> = layout.members.iter().map(|(_, m)| m.clone()).collect();
+        manifests.push(manifest.clone());
+        let mut project = Self::assemble(
             layout.root,
             layout.target_dir,
             meta,
             &layout.members,
             &manifest,
-        )
+        )?;
+        project.manifests = Some(manifests);
+        Ok(project)
     }
 
     /// From `cargo metadata`, for the layouts only cargo can be sure of.
@@ -159,6 +167,7 @@ impl Project {
             target_dir,
             loader_manifest: loader_manifest.clone(),
             meta,
+            manifests: None,
         };
         if project.meta.kern.is_empty() {
             let kern = crate::names::kern_stem(&project.meta.name);
@@ -401,6 +410,7 @@ mod tests {
             target_dir: PathBuf::from("/p/target"),
             meta: good,
             loader_manifest: PathBuf::from("/p/p_user/Cargo.toml"),
+            manifests: None,
         };
         assert_eq!(
             project.attach_table(),

@@ -6,6 +6,7 @@ use std::{
     io::BufReader,
     path::{Path, PathBuf},
     process::{Command, Stdio},
+    time::SystemTime,
 };
 
 use anyhow::{bail, Context, Result};
@@ -13,6 +14,7 @@ use cargo_metadata::Message;
 
 use crate::{
     cargo_args::{CargoArgs, Profile},
+    loader_stamp::{BuildFacts, LoaderStamp},
     project::Project,
     shell::Shell,
     toolchain::Target,
@@ -92,14 +94,36 @@ pub fn build_loader(
         .iter()
         .map(|(k, v)| format!("{k}={}", v.to_string_lossy()))
         .collect();
+    let stamp = LoaderStamp::new(
+        project
+            .xdp_dir(&target.name)
+            .join("loader")
+            .join(format!("{loader}-{}.stamp", profile.dir_name())),
+        &command,
+    );
+    if let Some(executable) = stamp.fresh_executable() {
+        shell.verbose_status(
+            "Fresh",
+            format!("{loader} (no cargo build: nothing it reads changed since the last one)"),
+        );
+        return Ok(LoaderBuild {
+            executable: Some(executable),
+            undefined_symbols: Vec::new(),
+            status: std::os::unix::process::ExitStatusExt::from_raw(0),
+        });
+    }
+    stamp.remove();
     shell.verbose_status("Running", format!("{} {command:?}", shown_env.join(" ")));
+    let started = SystemTime::now();
     let mut child = command.spawn().context("cannot run cargo")?;
     let mut executable = None;
     let mut undefined_symbols = Vec::new();
+    let mut compiler_messages = false;
     let stdout = child.stdout.take().expect("stdout is piped");
     let stderr = child.stderr.take().expect("stderr is piped");
+    let mut cargo_warned = false;
     let forwarding = std::thread::scope(|scope| -> Result<()> {
-        scope.spawn(|| forward_cargo_status(stderr, shell));
+        let forwarder = scope.spawn(|| forward_cargo_status(stderr, shell));
         for message in Message::parse_stream(BufReader::new(stdout)) {
             let message = match message {
                 Ok(message) => message,
@@ -116,6 +140,7 @@ pub fn build_loader(
                     }
                 }
                 Message::CompilerMessage(message) => {
+                    compiler_messages = true;
                     if let Some(rendered) = &message.message.rendered {
                         shell.passthrough(rendered);
                         undefined_symbols.extend(undefined_symbols_in(rendered));
@@ -124,12 +149,38 @@ pub fn build_loader(
                 _ => {}
             }
         }
+        cargo_warned = forwarder.join().unwrap_or(true);
         Ok(())
     });
     let status = child.wait()?;
     forwarding?;
     if status.success() && executable.is_none() {
         bail!("cargo built `{loader}` but reported no executable for it");
+    }
+    if let (true, Some(executable)) = (status.success(), &executable) {
+        // cargo shows its warnings again on every build: it has to run.
+        let unstamped = if compiler_messages || cargo_warned {
+            Some("cargo printed warnings".to_string())
+        } else {
+            let cwd = std::env::current_dir().unwrap_or_default();
+            let cargo = cargo();
+            let facts = BuildFacts {
+                executable,
+                triple: &target.triple,
+                profile_dir: profile.dir_name(),
+                cargo: &cargo,
+                cwd: &cwd,
+            };
+            stamp
+                .write(project, &facts, started)
+                .unwrap_or_else(|error| Some(format!("{error:#}")))
+        };
+        if let Some(why) = unstamped {
+            shell.verbose_status(
+                "Unstamped",
+                format!("{loader}: cargo will judge it on the next build too ({why})"),
+            );
+        }
     }
     Ok(LoaderBuild {
         executable: executable.filter(|_| status.success()),
@@ -139,16 +190,21 @@ pub fn build_loader(
 }
 
 /// cargo's own lines (Compiling, warnings), all but its `Finished`: the
-/// build prints one for the whole target, bundle included.
-fn forward_cargo_status(stderr: impl std::io::Read, shell: &Shell) {
+/// build prints one for the whole target, bundle included. Whether cargo
+/// warned (of the manifest, a config: it would on every build).
+fn forward_cargo_status(stderr: impl std::io::Read, shell: &Shell) -> bool {
     use std::io::BufRead;
+    let mut warned = false;
     for line in BufReader::new(stderr).split(b'\n').map_while(|l| l.ok()) {
         let text = String::from_utf8_lossy(&line);
-        if strip_ansi(&text).trim_start().starts_with("Finished ") {
+        let plain = strip_ansi(&text);
+        if plain.trim_start().starts_with("Finished ") {
             continue;
         }
+        warned |= plain.starts_with("warning");
         shell.passthrough(&format!("{text}\n"));
     }
+    warned
 }
 
 /// `ld.lld: error: undefined symbol: getifaddrs` -> getifaddrs.

@@ -209,21 +209,8 @@ fn target_dir(root: &Path, context: &Context) -> Option<PathBuf> {
 /// cargo's own reading could differ (both spellings in one directory, an
 /// `include`, a file that does not parse).
 pub fn config_files(context: &Context) -> Option<Vec<(PathBuf, DocumentMut)>> {
-    let cargo_home = (context.env)("CARGO_HOME")
-        .map(|home| context.cwd.join(home))
-        .or_else(|| (context.env)("HOME").map(|home| PathBuf::from(home).join(".cargo")));
-    let mut config_dirs: Vec<PathBuf> = context
-        .cwd
-        .ancestors()
-        .map(|dir| dir.join(".cargo"))
-        .collect();
-    if let Some(home) = cargo_home {
-        if !config_dirs.contains(&home) {
-            config_dirs.push(home);
-        }
-    }
     let mut files = Vec::new();
-    for dir in config_dirs {
+    for dir in config_dirs(context) {
         let with_extension = dir.join("config.toml");
         let without = dir.join("config");
         let file = match (with_extension.is_file(), without.is_file()) {
@@ -239,4 +226,23 @@ pub fn config_files(context: &Context) -> Option<Vec<(PathBuf, DocumentMut)>> {
         files.push((dir, config));
     }
     Some(files)
+}
+
+/// The `.cargo` directories cargo looks in, the one that wins first: the
+/// working directory's and each parent's, then $CARGO_HOME.
+pub fn config_dirs(context: &Context) -> Vec<PathBuf> {
+    let cargo_home = (context.env)("CARGO_HOME")
+        .map(|home| context.cwd.join(home))
+        .or_else(|| (context.env)("HOME").map(|home| PathBuf::from(home).join(".cargo")));
+    let mut config_dirs: Vec<PathBuf> = context
+        .cwd
+        .ancestors()
+        .map(|dir| dir.join(".cargo"))
+        .collect();
+    if let Some(home) = cargo_home {
+        if !config_dirs.contains(&home) {
+            config_dirs.push(home);
+        }
+    }
+    config_dirs
 }

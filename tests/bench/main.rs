@@ -39,6 +39,20 @@ fn main() {
         .and_then(|i| args.get(i + 1))
         .map(|n| n.parse().expect("--runs takes a number"))
         .unwrap_or(if quick { 2 } else { 15 });
+    // Sections by name (`-- no-op kern`), else all; cargo passes `--bench`.
+    let sections: Vec<&str> = args
+        .iter()
+        .enumerate()
+        .filter(|(i, a)| !a.starts_with("--") && (*i == 0 || args[i - 1] != "--runs"))
+        .map(|(_, a)| a.as_str())
+        .collect();
+    for section in &sections {
+        assert!(
+            SECTIONS.contains(section),
+            "no section {section}: choose from {SECTIONS:?}"
+        );
+    }
+    let wanted = |section: &str| sections.is_empty() || sections.contains(&section);
     let options = Options { quick, runs };
     let bench = Bench::new();
     println!(
@@ -52,14 +66,27 @@ fn main() {
             ""
         }
     );
-    per_packet(&bench, &options);
+    if wanted("per-packet") {
+        per_packet(&bench, &options);
+    }
     let mut table = Table::new();
-    no_op_builds(&bench, &options, &mut table);
-    kern_step(&bench, &options, &mut table);
-    eight_sources(&bench, &options, &mut table);
+    if wanted("no-op") {
+        no_op_builds(&bench, &options, &mut table);
+    }
+    if wanted("kern") {
+        kern_step(&bench, &options, &mut table);
+    }
+    if wanted("eight") {
+        eight_sources(&bench, &options, &mut table);
+    }
     table.print("Builds: cargo xdp (A) against what it does (B)");
-    loader_sizes(&bench, &options);
+    if wanted("sizes") {
+        loader_sizes(&bench, &options);
+    }
 }
+
+/// The benchmark's sections, as named on its command line.
+const SECTIONS: &[&str] = &["per-packet", "no-op", "kern", "eight", "sizes"];
 
 /// The cargo-xdp binary on PATH (so `cargo xdp` finds it), the shared
 /// target dir, the NDK, and a scratch dir for the projects.
@@ -231,6 +258,9 @@ impl Table {
     }
 
     fn print(&self, title: &str) {
+        if self.0.is_empty() {
+            return;
+        }
         println!("\n{title}");
         println!(
             "{:<60} {:>11} {:>11} {:>20} {:>8}",
