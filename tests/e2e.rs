@@ -660,7 +660,7 @@ fn packet_tests_of_the_templates_pass_and_failures_say_why() {
         return;
     }
     for (name, template, count) in [
-        ("pktfilter", "filter", 13),
+        ("pktfilter", "filter", 16),
         ("pktminimal", "minimal", 3),
         ("pktreflect", "reflect", 7),
         ("pktratelimit", "ratelimit", 5),
@@ -736,7 +736,7 @@ fn packet_tests_of_the_templates_pass_and_failures_say_why() {
         assert!(
             said.contains("test wrong_on_purpose ... FAILED")
                 && said.contains("action: expected drop, got pass")
-                && said.contains("test result: FAILED. 0 passed; 1 failed; 13 filtered out"),
+                && said.contains("test result: FAILED. 0 passed; 1 failed; 16 filtered out"),
             "{said}"
         );
         let json = output(cargo_xdp().current_dir(&root).args([
@@ -755,7 +755,7 @@ fn packet_tests_of_the_templates_pass_and_failures_say_why() {
             .unwrap();
         assert_eq!(
             (result["passed"].as_u64(), result["failed"].as_u64()),
-            (Some(13), Some(1))
+            (Some(16), Some(1))
         );
         assert!(messages.iter().any(|m| m["reason"] == "test-case"
             && m["name"] == "wrong_on_purpose"
