@@ -338,9 +338,12 @@ fn builds_at_once_take_turns_and_give_the_clean_bundle() {
 fn an_unchanged_loader_skips_cargo_and_any_change_runs_it() {
     let (_dir, root) = new_project("skipper", "minimal");
     let main_rs = root.join("skipper_user/src/main.rs");
-    let build = |env: &[(&str, &str)]| {
+    let build_with = |args: &[&str], env: &[(&str, &str)]| {
         let mut command = cargo_xdp();
-        command.current_dir(&root).args(["xdp", "build", "-v"]);
+        command
+            .current_dir(&root)
+            .args(["xdp", "build", "-v"])
+            .args(args);
         command.envs(env.iter().copied());
         let out = output(&mut command);
         assert!(out.status.success(), "{}", text(&out));
@@ -350,6 +353,7 @@ fn an_unchanged_loader_skips_cargo_and_any_change_runs_it() {
         assert_ne!(skipped, ran, "{stderr}");
         (ran, stderr)
     };
+    let build = |env: &[(&str, &str)]| build_with(&[], env);
     // Inputs written within 2 s of a build are cargo's to judge next time
     // (and cargo itself misses an edit dated before its last build).
     let settle = || std::thread::sleep(std::time::Duration::from_millis(2100));
@@ -398,6 +402,15 @@ fn an_unchanged_loader_skips_cargo_and_any_change_runs_it() {
     assert!(build(&[]).0);
     assert!(binary.is_file());
     assert!(!build(&[]).0);
+
+    // --config: its values could name anything, so cargo judges.
+    for _ in 0..2 {
+        let (ran, stderr) = build_with(&["--config", "net.retry=3"], &[]);
+        assert!(
+            ran && stderr.contains("read by `cargo metadata`"),
+            "{stderr}"
+        );
+    }
 
     // Warnings: cargo prints them on every build, so it runs every time.
     fs::write(&main_rs, format!("{source}\nfn never_called() {{}}\n")).unwrap();

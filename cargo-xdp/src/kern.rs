@@ -420,10 +420,13 @@ fn is_fresh(object: &Path, stamp: &Path, recipe: &str, depfile: &Path, root: &Pa
         })
 }
 
-/// The prerequisites of a make-style depfile (`out: a.c b.h \` ...).
+/// The prerequisites of the first rule of a make-style depfile (`out: a.c
+/// b.h \` ...): clang's, and cargo's dep-info beside a binary (which adds
+/// an empty rule per source after it).
 pub fn parse_depfile(text: &str) -> Vec<PathBuf> {
     let joined = text.replace("\\\r\n", " ").replace("\\\n", " ");
-    let Some((_, deps)) = joined.split_once(": ") else {
+    let first_rule = joined.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+    let Some((_, deps)) = first_rule.split_once(": ") else {
         return Vec::new();
     };
     let mut paths = Vec::new();

@@ -329,7 +329,7 @@ fn watched_paths(project: &Project, build: &BuildFacts) -> Result<Vec<PathBuf>, 
     let dep_info_file = dep_info_path(build.executable);
     let dep_info = std::fs::read_to_string(&dep_info_file)
         .map_err(|e| format!("cannot read {}: {e}", dep_info_file.display()))?;
-    let sources = dep_info_sources(&dep_info);
+    let sources = crate::kern::parse_depfile(&dep_info);
     let mut package_roots: Vec<PathBuf> = Vec::new();
     for source in &sources {
         if !source.is_absolute() {
@@ -399,49 +399,6 @@ fn has_build_script(root: &Path) -> bool {
         .is_some_and(|b| b.as_bool() != Some(false))
 }
 
-/// The prerequisites of a makefile-style dep-info file (cargo writes one
-/// rule: `target: dep dep ...`, spaces in names as `\ `).
-fn dep_info_sources(dep_info: &str) -> Vec<PathBuf> {
-    let mut sources = Vec::new();
-    for line in dep_info.lines() {
-        let Some((_, prerequisites)) = split_rule(line) else {
-            continue;
-        };
-        let mut current = String::new();
-        let mut chars = prerequisites.chars().peekable();
-        while let Some(c) = chars.next() {
-            match c {
-                '\\' if chars.peek().is_some_and(|n| *n == ' ' || *n == '\\') => {
-                    current.push(chars.next().unwrap_or(' '));
-                }
-                ' ' | '\t' => {
-                    if !current.is_empty() {
-                        sources.push(PathBuf::from(std::mem::take(&mut current)));
-                    }
-                }
-                _ => current.push(c),
-            }
-        }
-        if !current.is_empty() {
-            sources.push(PathBuf::from(current));
-        }
-    }
-    sources
-}
-
-/// `target: prerequisites` at the first `:` not escaped and followed by
-/// whitespace or the end (a path may hold `:`).
-fn split_rule(line: &str) -> Option<(&str, &str)> {
-    let bytes = line.as_bytes();
-    (0..bytes.len())
-        .find(|&i| {
-            bytes[i] == b':'
-                && (i == 0 || bytes[i - 1] != b'\\')
-                && bytes.get(i + 1).is_none_or(|b| *b == b' ' || *b == b'\t')
-        })
-        .map(|i| (&line[..i], &line[i + 1..]))
-}
-
 /// The absolute `rerun-if-changed` paths of a build script's output, which
 /// cargo checks besides the package's own files (relative ones are inside
 /// the package: registry ones never change, path ones are in the dep-info).
@@ -463,11 +420,11 @@ mod tests {
 
     #[test]
     fn reads_the_sources_of_cargo_dep_info() {
-        // A rule of its own per source, without prerequisites, is allowed.
+        // A rule of its own per source, without prerequisites, follows.
         let dep_info = "/t/debug/x_user: /p/x_user/src/main.rs /p/my\\ dir/lib.rs \
                         /p/x_user/src/rules.rs\n\n/p/x_user/src/main.rs:\n";
         assert_eq!(
-            dep_info_sources(dep_info),
+            crate::kern::parse_depfile(dep_info),
             [
                 "/p/x_user/src/main.rs",
                 "/p/my dir/lib.rs",
@@ -475,8 +432,6 @@ mod tests {
             ]
             .map(PathBuf::from)
         );
-        assert_eq!(split_rule("C:\\x: a"), Some(("C:\\x", " a")));
-        assert!(dep_info_sources("no rule here").is_empty());
     }
 
     #[test]

@@ -164,23 +164,16 @@ static __always_inline int ipv6_dropped(__u32 kinds, struct ipv6hdr *ip6, void *
 	return port_dropped(kinds, ip6->nexthdr, ip6 + 1, data_end);
 }
 
-/* The frame most packets are: Ethernet without a VLAN tag, IPv4 without
- * options, then a UDP header (or a TCP header's first 8 bytes, with the
- * ports at the same offsets). */
-struct common_frame {
-	struct ethhdr eth;
-	struct iphdr ip;
-	struct udphdr udp;
-} __attribute__((packed));
-
-/* ipv4_dropped for a common frame: the same rules in the same order, every
+/* ipv4_dropped for the frame most packets are: Ethernet without a VLAN
+ * tag, IPv4 without options, then at least a UDP header's length (TCP's
+ * ports sit at the same offsets). The same rules in the same order, every
  * field at a fixed offset, so the CPU reads them all at once instead of
  * each after the length of the header before it. */
-static __always_inline int common_frame_dropped(__u32 kinds, struct common_frame *frame,
-						void *data_end)
+static __always_inline int common_frame_dropped(__u32 kinds, struct iphdr *ip, void *data_end)
 {
-	__u32 proto = frame->ip.protocol;
-	__u32 dport = bpf_ntohs(frame->udp.dest);
+	__be16 *ports = (void *)(ip + 1);
+	__u32 proto = ip->protocol;
+	__u32 dport = bpf_ntohs(ports[1]);
 	__u32 word = dport / 64;
 	__u64 *bits;
 
@@ -188,7 +181,7 @@ static __always_inline int common_frame_dropped(__u32 kinds, struct common_frame
 		if (kinds & RULES_SRC_V4) {
 			struct lpm_key_v4 key = { .prefixlen = 32 };
 
-			__builtin_memcpy(key.addr, &frame->ip.saddr, sizeof(key.addr));
+			__builtin_memcpy(key.addr, &ip->saddr, sizeof(key.addr));
 			if (bpf_map_lookup_elem(&drop_src_v4, &key))
 				return 1;
 		}
@@ -199,9 +192,8 @@ static __always_inline int common_frame_dropped(__u32 kinds, struct common_frame
 		return 0;
 	if (proto == IPPROTO_UDP)
 		word += PORT_WORDS;
-	else if (proto != IPPROTO_TCP ||
-		 (void *)&frame->ip + sizeof(struct iphdr) + sizeof(struct tcphdr) > data_end)
-		return 0; /* port_dropped: a TCP port counts only in a whole header */
+	else if (proto != IPPROTO_TCP || (void *)ports + sizeof(struct tcphdr) > data_end)
+		return 0; /* as port_dropped: a TCP port counts only in a whole header */
 	bits = bpf_map_lookup_elem(&drop_port, &word);
 	return bits && (*bits >> (dport % 64)) & 1;
 }
@@ -213,7 +205,7 @@ int xdp_filter(struct xdp_md *ctx)
 	void *data_end = (void *)(long)ctx->data_end;
 	__u32 zero = 0, kinds;
 	__u32 *rules = bpf_map_lookup_elem(&rule_kinds, &zero);
-	struct common_frame *frame;
+	struct iphdr *ip;
 	void *cursor;
 	__u16 proto;
 
@@ -221,13 +213,13 @@ int xdp_filter(struct xdp_md *ctx)
 	kinds = rules ? *rules : 0;
 	if (!kinds)
 		return count_action(ctx, XDP_PASS);
-	/* Most frames are common frames: EtherType IPv4 and IHL 5 are bytes
-	 * 12-14, tested with one 32-bit load (the version nibble and TOS are
-	 * masked off: ipv4_dropped does not read them either). */
-	frame = data;
-	if ((void *)(frame + 1) <= data_end &&
+	/* The common frame: EtherType IPv4 and IHL 5 (bytes 12-14) tested with
+	 * one 32-bit load, the version nibble and TOS masked off (ipv4_dropped
+	 * does not read them either). */
+	ip = data + sizeof(struct ethhdr);
+	if (data + sizeof(struct ethhdr) + sizeof(struct iphdr) + sizeof(struct udphdr) <= data_end &&
 	    (*(__u32 *)(data + 12) & bpf_htonl(0xffff0f00)) == bpf_htonl(0x08000500)) {
-		if (common_frame_dropped(kinds, frame, data_end))
+		if (common_frame_dropped(kinds, ip, data_end))
 			return count_action(ctx, XDP_DROP);
 		return count_action(ctx, XDP_PASS);
 	}
