@@ -38,11 +38,14 @@ use crate::{project::Project, workspace};
 
 const FORMAT: &str = "cargo-xdp loader stamp 1";
 
-/// Variables of an interactive session that differ from one login to the
-/// next and that no build reads: left out of the key so a new terminal does
-/// not cost a cargo run.
+/// Variables of an interactive session that differ from one login, shell
+/// or script to the next and that no build reads: left out of the key so a
+/// new terminal does not cost a cargo run. (`_` is the shell's last
+/// command, SHLVL how deep in shells it runs.)
 const SESSION_VARIABLES: &[&str] = &[
+    "_",
     "OLDPWD",
+    "SHLVL",
     "SSH_AUTH_SOCK",
     "SSH_CLIENT",
     "SSH_CONNECTION",
@@ -458,7 +461,11 @@ mod tests {
             command_key(&command, env(&[("RUSTFLAGS", "-Copt-level=1")]).into_iter())
         );
         // A session variable does not count; anything else does.
-        let with_session = env(&[("RUSTFLAGS", "-Copt-level=1"), ("OLDPWD", "/elsewhere")]);
+        let with_session = env(&[
+            ("RUSTFLAGS", "-Copt-level=1"),
+            ("OLDPWD", "/elsewhere"),
+            ("_", "/usr/bin/make"),
+        ]);
         assert_eq!(base, command_key(&command, with_session.into_iter()));
         let other_flags = env(&[("RUSTFLAGS", "-Copt-level=2")]);
         assert_ne!(base, command_key(&command, other_flags.clone().into_iter()));
