@@ -163,12 +163,12 @@ pub fn build_loader(
             Some("cargo printed warnings".to_string())
         } else {
             let cwd = std::env::current_dir().unwrap_or_default();
-            let cargo = cargo();
             let facts = BuildFacts {
                 executable,
                 triple: &target.triple,
                 profile_dir: profile.dir_name(),
-                cargo: &cargo,
+                // The cargo that just ran, as the key has it.
+                cargo: Path::new(command.get_program()),
                 cwd: &cwd,
             };
             stamp

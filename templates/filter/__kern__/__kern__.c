@@ -97,11 +97,29 @@ static __always_inline int proto_dropped(__u32 kinds, __u32 proto)
 	return flag && *flag;
 }
 
+/* Whether a --drop-src rule holds the IPv4 source address `saddr`. */
+static __always_inline int src_v4_dropped(__u32 kinds, __be32 *saddr)
+{
+	struct lpm_key_v4 key = { .prefixlen = 32 };
+
+	if (!(kinds & RULES_SRC_V4))
+		return 0;
+	__builtin_memcpy(key.addr, saddr, sizeof(key.addr));
+	return bpf_map_lookup_elem(&drop_src_v4, &key) != NULL;
+}
+
+/* Whether a port rule holds `dport`: bit dport % 64 of drop_port[word]. */
+static __always_inline int port_bit_set(__u32 word, __u32 dport)
+{
+	__u64 *bits = bpf_map_lookup_elem(&drop_port, &word);
+
+	return bits && (*bits >> (dport % 64)) & 1;
+}
+
 static __always_inline int port_dropped(__u32 kinds, __u32 proto, void *l4, void *data_end)
 {
 	__u32 word;
 	__u16 dport;
-	__u64 *bits;
 
 	if (!(kinds & RULES_PORT))
 		return 0;
@@ -122,8 +140,7 @@ static __always_inline int port_dropped(__u32 kinds, __u32 proto, void *l4, void
 	} else {
 		return 0;
 	}
-	bits = bpf_map_lookup_elem(&drop_port, &word);
-	return bits && (*bits >> (dport % 64)) & 1;
+	return port_bit_set(word, dport);
 }
 
 static __always_inline int ipv4_dropped(__u32 kinds, struct iphdr *ip, void *data_end)
@@ -132,14 +149,7 @@ static __always_inline int ipv4_dropped(__u32 kinds, struct iphdr *ip, void *dat
 
 	if ((void *)(ip + 1) > data_end)
 		return 0;
-	if (kinds & RULES_SRC_V4) {
-		struct lpm_key_v4 key = { .prefixlen = 32 };
-
-		__builtin_memcpy(key.addr, &ip->saddr, sizeof(key.addr));
-		if (bpf_map_lookup_elem(&drop_src_v4, &key))
-			return 1;
-	}
-	if (proto_dropped(kinds, ip->protocol))
+	if (src_v4_dropped(kinds, &ip->saddr) || proto_dropped(kinds, ip->protocol))
 		return 1;
 	header_len = ip->ihl * 4;
 	if (header_len < sizeof(*ip))
@@ -175,27 +185,18 @@ static __always_inline int common_frame_dropped(__u32 kinds, struct iphdr *ip, v
 	__u32 proto = ip->protocol;
 	__u32 dport = bpf_ntohs(ports[1]);
 	__u32 word = dport / 64;
-	__u64 *bits;
 
-	if (kinds & (RULES_SRC_V4 | RULES_PROTO)) {
-		if (kinds & RULES_SRC_V4) {
-			struct lpm_key_v4 key = { .prefixlen = 32 };
-
-			__builtin_memcpy(key.addr, &ip->saddr, sizeof(key.addr));
-			if (bpf_map_lookup_elem(&drop_src_v4, &key))
-				return 1;
-		}
-		if (proto_dropped(kinds, proto))
-			return 1;
-	}
+	/* One test for both when neither kind has rules. */
+	if ((kinds & (RULES_SRC_V4 | RULES_PROTO)) &&
+	    (src_v4_dropped(kinds, &ip->saddr) || proto_dropped(kinds, proto)))
+		return 1;
 	if (!(kinds & RULES_PORT))
 		return 0;
 	if (proto == IPPROTO_UDP)
 		word += PORT_WORDS;
 	else if (proto != IPPROTO_TCP || (void *)ports + sizeof(struct tcphdr) > data_end)
 		return 0; /* as port_dropped: a TCP port counts only in a whole header */
-	bits = bpf_map_lookup_elem(&drop_port, &word);
-	return bits && (*bits >> (dport % 64)) & 1;
+	return port_bit_set(word, dport);
 }
 
 SEC("xdp")
