@@ -153,7 +153,7 @@ fn deploy_gets_root_the_way_the_device_offers_it() {
         .args(["--", "--prog", "xdp_drop"]));
     let calls = calls_after_selection(&fake);
     assert_eq!(calls.len(), 3, "{calls:#?}");
-    assert!(calls[2].contains("su 0 sh"), "{calls:#?}");
+    assert!(calls[2].contains("su 0 setsid -w sh -c"), "{calls:#?}");
     assert!(!fake.device("MAGISK").ping());
 
     // A phone on Linux 4.9: the objects' BPF v2 needs 4.14, so a warning
@@ -337,7 +337,7 @@ fn a_failed_attach_leaves_nothing_attached_and_shows_the_verifier() {
     // adbd of Android 6 and older: `adb shell` always exits 0.
     fake.add_device("OLDPHONE", "broken", &["legacy_shell=1"]);
     let error = fails(deploy(&fake, &root).arg("wlan0").args(HOST));
-    assert!(error.contains("nothing is attached"), "{error}");
+    assert!(error.contains("no deployed copy of broken"), "{error}");
     assert!(
         error.contains("invalid access to packet"),
         "the verifier's log: {error}"
@@ -520,7 +520,9 @@ fn the_device_abi_chooses_the_target() {
         "{error}"
     );
     assert!(
-        error.contains("attaching abi to wlan0 on ARM64 failed; nothing is attached"),
+        error.contains(
+            "attaching abi to wlan0 on ARM64 failed; the device has no deployed copy of abi"
+        ),
         "{error}"
     );
     assert!(fake.device("ARM64").xdp_programs().is_empty());

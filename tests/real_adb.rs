@@ -71,7 +71,7 @@ fn deploy_status_stats_and_detach_through_real_adb() {
                 .args(["--", "--drop-port", "udp/0"]),
         );
         assert!(
-            error.contains("the previous deploy is still attached to wlan0"),
+            error.contains("the device reports wlan0 runs"),
             "{name}: {error}"
         );
         assert!(!phone.ping(), "{name}: still filtering");

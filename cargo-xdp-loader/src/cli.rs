@@ -365,8 +365,8 @@ fn status(project: &Project, mut args: Args) -> Result<()> {
             .iter()
             .map(|a| {
                 format!(
-                    r#"{{"interface":"{}","mode":"{}","program":"{}","program_id":{}}}"#,
-                    a.interface, a.mode, a.program, a.program_id
+                    r#"{{"interface":"{}","mode":"{}","program":"{}","program_id":{},"running":{}}}"#,
+                    a.interface, a.mode, a.program, a.program_id, a.running
                 )
             })
             .collect();

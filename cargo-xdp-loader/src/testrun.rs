@@ -29,6 +29,7 @@
 use std::{
     fs,
     os::fd::{AsFd, AsRawFd},
+    os::unix::fs::DirBuilderExt,
     path::{Path, PathBuf},
 };
 
@@ -241,14 +242,26 @@ struct Scratch {
 impl Scratch {
     fn new(project: &Project) -> Result<Scratch> {
         xdp::ensure_bpffs(&project.bpffs)?;
-        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        // A name nobody can guess, made here (never one that was there):
+        // another user who can write bpffs cannot plant it first.
         // (bpffs refuses names with a dot.)
-        let root = project.bpffs.join(format!(
-            "cargo-xdp-test-{}-{}-{n}",
-            project.name,
-            std::process::id()
-        ));
+        let root = loop {
+            let root = project.bpffs.join(format!(
+                "cargo-xdp-test-{}-{:016x}",
+                project.name,
+                random_u64()?
+            ));
+            match fs::DirBuilder::new().mode(0o700).create(&root) {
+                Ok(()) => break root,
+                Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(error) => {
+                    return Err(
+                        anyhow::anyhow!(error).context(format!("cannot create {}", root.display()))
+                    )
+                }
+            }
+        };
+        xdp::own_dir(&root, false)?;
         let scratch = Scratch {
             project: Project {
                 name: project.name,
@@ -257,10 +270,22 @@ impl Scratch {
             },
             root,
         };
-        fs::create_dir_all(scratch.project.maps_dir())
-            .with_context(|| format!("cannot create {}", scratch.root.display()))?;
+        for dir in [scratch.root.join(project.name), scratch.project.maps_dir()] {
+            xdp::own_dir(&dir, true)?;
+        }
         Ok(scratch)
     }
+}
+
+/// Eight bytes from the kernel's random source (/dev/urandom: bionic
+/// has getrandom(3) only from API level 28 on).
+fn random_u64() -> Result<u64> {
+    use std::io::Read;
+    let mut bytes = [0u8; 8];
+    fs::File::open("/dev/urandom")
+        .and_then(|mut random| random.read_exact(&mut bytes))
+        .context("cannot read /dev/urandom")?;
+    Ok(u64::from_ne_bytes(bytes))
 }
 
 impl Drop for Scratch {

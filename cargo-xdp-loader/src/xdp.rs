@@ -17,6 +17,7 @@ use std::{
     fs,
     io::ErrorKind,
     os::fd::{AsFd, AsRawFd},
+    os::unix::fs::{DirBuilderExt, MetadataExt},
     path::{Path, PathBuf},
 };
 
@@ -84,10 +85,15 @@ pub const ACTIONS: [&str; 5] = ["aborted", "drop", "pass", "tx", "redirect"];
 /// One interface this project was attached to, as `status` reports it.
 pub struct Attachment {
     pub interface: String,
-    /// native, skb, ...; or "gone" / "replaced" when the kernel no longer runs ours there.
+    /// native, skb, ...; or, when the kernel does not run the pinned
+    /// program there: "gone" (no such interface now), "replaced" (it runs
+    /// another program) or "stale" (it runs nothing: detached outside this
+    /// loader, or the interface was made anew).
     pub mode: String,
     pub program: String,
     pub program_id: u32,
+    /// The kernel runs this program on the interface now.
+    pub running: bool,
 }
 
 pub struct Project {
@@ -165,12 +171,27 @@ impl Project {
         let ifindex = interface_index(interface)?;
         raise_memlock();
         ensure_bpffs(&self.bpffs)?;
+        for dir in [self.dir(), self.maps_dir(), self.progs_dir()] {
+            own_dir(&dir, true)?;
+        }
 
         let pin = self.pin_for(interface);
         let ours = pinned_program_id(&pin);
         let current = netlink::query_xdp(ifindex)?;
         let replacing = match current {
             Some(now) if Some(now.program_id) == ours => Some(now),
+            // No pin (removed, or its directory renamed): the kernel's name
+            // for the program tells whether it is ours.
+            Some(now)
+                if ours.is_none()
+                    && is_ours(now.program_id, &crate::maps::program_names(request.object)) =>
+            {
+                eprintln!(
+                    "note: {interface} runs {}'s program (id {}) without its pin; replacing it",
+                    self.name, now.program_id
+                );
+                Some(now)
+            }
             Some(now) => bail!(
                 "{interface} already runs XDP program id {} ({} mode) that {} did not attach; \
                  remove it first with `ip link set dev {interface} xdp off`",
@@ -187,9 +208,6 @@ impl Project {
                 // may not match this object, start them fresh.
                 remove_dir_contents(&self.maps_dir())?;
             }
-        }
-        for dir in [self.maps_dir(), self.progs_dir()] {
-            fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
         }
         if !request.object.is_file() {
             bail!(
@@ -298,7 +316,7 @@ impl Project {
 
     /// Once nothing is attached, the maps and the project's bpffs directory go too.
     fn remove_if_unused(&self) -> Result<()> {
-        if self.pins()?.is_empty() {
+        if self.pins()?.is_empty() && own_dir(&self.dir(), false)? {
             remove_dir_contents(&self.maps_dir())?;
             let _ = fs::remove_dir(self.maps_dir());
             let _ = fs::remove_dir(self.progs_dir());
@@ -319,6 +337,7 @@ impl Project {
                     mode: format!("{} (no pin)", now.mode_name()),
                     program: program_name(now.program_id).unwrap_or_else(|| "?".into()),
                     program_id: now.program_id,
+                    running: true,
                 });
             }
         }
@@ -337,12 +356,14 @@ impl Project {
             let mode = match interface_index(&interface) {
                 Err(_) => "gone",
                 Ok(ifindex) => match netlink::query_xdp(ifindex)? {
-                    Some(now) if now.program_id == program_id => now.mode_name(),
-                    _ => "replaced",
+                    Some(now) if info.is_some() && now.program_id == program_id => now.mode_name(),
+                    Some(_) => "replaced",
+                    None => "stale",
                 },
             };
             found.push(Attachment {
                 interface,
+                running: !matches!(mode, "gone" | "replaced" | "stale"),
                 mode: mode.into(),
                 program,
                 program_id,
@@ -368,7 +389,8 @@ impl Project {
     /// Opens one of this project's pinned maps.
     pub fn pinned_map(&self, name: &str) -> Result<Map> {
         let path = self.maps_dir().join(name);
-        if !path.exists() {
+        let checked = own_dir(&self.dir(), false)? && own_dir(&self.maps_dir(), false)?;
+        if !checked || fs::symlink_metadata(&path).is_err() {
             // Not ours anywhere; but the kernel may run other tools' programs.
             let others: Vec<String> = netlink::all_xdp()
                 .unwrap_or_default()
@@ -400,6 +422,9 @@ impl Project {
 
     /// (interface, pin path) for every program pin, sorted by interface.
     fn pins(&self) -> Result<Vec<(String, PathBuf)>> {
+        if !own_dir(&self.dir(), false)? || !own_dir(&self.progs_dir(), false)? {
+            return Ok(Vec::new());
+        }
         let entries = match fs::read_dir(self.progs_dir()) {
             Ok(entries) => entries,
             Err(error) if error.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
@@ -650,14 +675,16 @@ pub(crate) fn ensure_bpffs(dir: &Path) -> Result<()> {
     })?;
     let target = CString::new(dir.as_os_str().as_encoded_bytes())?;
     let bpf = CString::new("bpf")?;
-    // SAFETY: valid C strings; no data argument.
+    // Root's alone: the kernel's default for a new bpffs is 1777.
+    let options = CString::new("mode=0700")?;
+    // SAFETY: valid C strings; bpffs takes its options as a string.
     let rc = unsafe {
         libc::mount(
             bpf.as_ptr(),
             target.as_ptr(),
             bpf.as_ptr(),
             0,
-            std::ptr::null(),
+            options.as_ptr().cast(),
         )
     };
     if rc != 0 || !is_bpffs(dir) {
@@ -674,17 +701,66 @@ pub(crate) fn ensure_bpffs(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Removes the pins in one of our checked bpffs directories (a missing one
+/// has none); the entries themselves, never what a link names.
 fn remove_dir_contents(dir: &Path) -> Result<()> {
-    match fs::read_dir(dir) {
-        Ok(entries) => {
-            for entry in entries {
-                fs::remove_file(entry?.path())?;
-            }
-            Ok(())
-        }
-        Err(error) if error.kind() == ErrorKind::NotFound => Ok(()),
-        Err(error) => Err(error.into()),
+    if !own_dir(dir, false)? {
+        return Ok(());
     }
+    for entry in fs::read_dir(dir)? {
+        fs::remove_file(entry?.path())?;
+    }
+    Ok(())
+}
+
+/// A directory of ours in bpffs (the project's, its `maps`/`progs`, a
+/// test run's scratch): made 0700 where `create` and it is missing, then
+/// refused unless it is a real directory (not a link) on a bpffs, owned by
+/// root and writable by no one else. False: missing (and not created).
+pub(crate) fn own_dir(dir: &Path, create: bool) -> Result<bool> {
+    if create {
+        match fs::DirBuilder::new().mode(0o700).create(dir) {
+            Err(error) if error.kind() != ErrorKind::AlreadyExists => {
+                return Err(anyhow!(error).context(format!("cannot create {}", dir.display())))
+            }
+            _ => {}
+        }
+    }
+    let meta = match fs::symlink_metadata(dir) {
+        Ok(meta) => meta,
+        Err(error) if error.kind() == ErrorKind::NotFound => return Ok(false),
+        Err(error) if error.kind() == ErrorKind::PermissionDenied => {
+            bail!("cannot read {}: run as root", dir.display())
+        }
+        Err(error) => return Err(anyhow!(error).context(format!("cannot read {}", dir.display()))),
+    };
+    let fix = format!(
+        "remove it as root (`rm -rf {}`; pins go with it) and attach again",
+        dir.display()
+    );
+    if !meta.file_type().is_dir() {
+        bail!(
+            "{} is not a directory (a link?), and the loader follows nothing in bpffs it did not \
+             make: {fix}",
+            dir.display()
+        );
+    }
+    if meta.uid() != 0 || meta.mode() & 0o022 != 0 {
+        bail!(
+            "{} is not root's alone (owner uid {}, mode {:o}): another user could change the pins \
+             in it; {fix}",
+            dir.display(),
+            meta.uid(),
+            meta.mode() & 0o7777
+        );
+    }
+    if !is_bpffs(dir) {
+        bail!(
+            "{} is not on a bpffs (something is mounted over it?): {fix}",
+            dir.display()
+        );
+    }
+    Ok(true)
 }
 
 #[cfg(test)]

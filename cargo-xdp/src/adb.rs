@@ -58,7 +58,13 @@ pub struct Device {
 pub fn devices(adb: &Path, limit: Duration) -> Result<Vec<Device>> {
     let mut command = Command::new(adb);
     command.args(["devices", "-l"]);
-    let output = run_limited(command, limit, "`adb devices`", Interrupt::Stops)?;
+    let output = run_limited(
+        command,
+        limit,
+        DEFAULT_MAX_OUTPUT,
+        "`adb devices`",
+        Interrupt::Stops,
+    )?;
     if !output.status.success() {
         bail!(
             "`{} devices` failed: {}",
@@ -165,6 +171,14 @@ fn listing(devices: &[Device], separator: &str) -> String {
         .join(separator)
 }
 
+/// The most one adb call may print (stdout and stderr each): far above any
+/// real answer (a status, counters, a test run's JSON); a device that
+/// sends more is stopped there, not buffered without end.
+pub const DEFAULT_MAX_OUTPUT: usize = 16 << 20;
+
+/// The longest line `stats --watch` takes from a device.
+pub const MAX_LINE: usize = 64 << 10;
+
 /// How long one adb call may take unless --adb-timeout says otherwise.
 pub const DEFAULT_TIMEOUT_SECS: u64 = 60;
 pub const DEFAULT_LIMIT: Duration = Duration::from_secs(DEFAULT_TIMEOUT_SECS);
@@ -220,12 +234,35 @@ pub struct Finished {
     pub status: ExitStatus,
 }
 
+/// An adb call stopped because the device sent more than it may.
+#[derive(Debug)]
+pub struct TooMuch {
+    what: String,
+    max: usize,
+}
+
+impl std::fmt::Display for TooMuch {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(
+            f,
+            "{} sent more than {} MiB, far more than any real answer, so it was stopped; the \
+             device (or what runs on it) is misbehaving: check it with `adb shell`",
+            self.what,
+            self.max >> 20
+        )
+    }
+}
+
+impl std::error::Error for TooMuch {}
+
 /// Runs `command` (stdin empty: adb forwards the caller's stdin otherwise)
-/// for at most `limit`; past it, or on Ctrl-C, kills adb and everything it
-/// started and says which call it was.
+/// for at most `limit`, reading at most `max_output` bytes of each of its
+/// outputs; past either, or on Ctrl-C, kills adb and everything it started
+/// and says which call it was.
 pub fn run_limited(
     mut command: Command,
     limit: Duration,
+    max_output: usize,
     what: &str,
     interrupt: Interrupt,
 ) -> Result<Finished> {
@@ -239,10 +276,19 @@ pub fn run_limited(
     let mut child = command
         .spawn()
         .with_context(|| format!("cannot run {:?}", command.get_program()))?;
-    let stdout = drain(child.stdout.take());
-    let stderr = drain(child.stderr.take());
+    let overflow = std::sync::Arc::new(AtomicBool::new(false));
+    let stdout = drain(child.stdout.take(), max_output, overflow.clone());
+    let stderr = drain(child.stderr.take(), max_output, overflow.clone());
     let deadline = Instant::now() + limit;
     let status = loop {
+        if overflow.load(Ordering::SeqCst) {
+            kill_group(&mut child);
+            return Err(TooMuch {
+                what: what.to_string(),
+                max: max_output,
+            }
+            .into());
+        }
         if let Some(status) = child.try_wait()? {
             break status;
         }
@@ -267,11 +313,20 @@ pub fn run_limited(
     })
 }
 
-fn drain(pipe: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<Vec<u8>> {
+/// Reads `pipe` to its end, or until it gave more than `max` bytes: then
+/// `overflow` is set (the caller stops the process) and reading stops.
+fn drain(
+    pipe: Option<impl Read + Send + 'static>,
+    max: usize,
+    overflow: std::sync::Arc<AtomicBool>,
+) -> std::thread::JoinHandle<Vec<u8>> {
     std::thread::spawn(move || {
         let mut bytes = Vec::new();
-        if let Some(mut pipe) = pipe {
-            let _ = pipe.read_to_end(&mut bytes);
+        if let Some(pipe) = pipe {
+            let _ = pipe.take(max as u64 + 1).read_to_end(&mut bytes);
+            if bytes.len() > max {
+                overflow.store(true, Ordering::SeqCst);
+            }
         }
         bytes
     })
@@ -285,12 +340,16 @@ fn kill_group(child: &mut Child) {
     let _ = child.wait();
 }
 
-/// One device, through one adb binary, with a time limit per call.
+/// One device, through one adb binary, with a time limit and a byte limit
+/// per call.
 #[derive(Debug, Clone)]
 pub struct Adb {
     pub path: PathBuf,
     pub serial: String,
     pub limit: Duration,
+    /// The most one call may print (DEFAULT_MAX_OUTPUT unless a step
+    /// expects more, as reading a kernel's BTF does).
+    pub max_output: usize,
 }
 
 /// What a device command printed, and its exit status from the sentinel.
@@ -301,6 +360,15 @@ pub struct Output {
 }
 
 impl Adb {
+    pub fn new(path: PathBuf, serial: String, limit: Duration) -> Adb {
+        Adb {
+            path,
+            serial,
+            limit,
+            max_output: DEFAULT_MAX_OUTPUT,
+        }
+    }
+
     fn command(&self) -> Command {
         let mut command = Command::new(&self.path);
         command.args(["-s", &self.serial]);
@@ -311,6 +379,7 @@ impl Adb {
         run_limited(
             command,
             self.limit,
+            self.max_output,
             &format!("{what} on {}", self.serial),
             interrupt,
         )
@@ -350,9 +419,31 @@ impl Adb {
             .spawn()
             .with_context(|| format!("cannot run {}", self.path.display()))?;
         let mut code = None;
-        for text in BufReader::new(child.stdout.take().expect("piped")).lines() {
-            let text = text?;
-            let text = text.strip_suffix('\r').unwrap_or(&text);
+        let mut lines = BufReader::new(child.stdout.take().expect("piped"));
+        let mut bytes = Vec::new();
+        loop {
+            bytes.clear();
+            // A line may be MAX_LINE long; a device that sends a longer
+            // one is stopped, not buffered without end.
+            let read = (&mut lines)
+                .take(MAX_LINE as u64 + 1)
+                .read_until(b'\n', &mut bytes)?;
+            if read == 0 {
+                break;
+            }
+            if bytes.len() > MAX_LINE && !bytes.ends_with(b"\n") {
+                let _ = child.kill();
+                let _ = child.wait();
+                bail!(
+                    "{} sent a line of more than {} KiB, far longer than any real answer, so it \
+                     was stopped; check the device with `adb shell`",
+                    self.serial,
+                    MAX_LINE >> 10
+                );
+            }
+            let text = String::from_utf8_lossy(&bytes);
+            let text = text.trim_end_matches('\n');
+            let text = text.strip_suffix('\r').unwrap_or(text);
             match text.strip_prefix("__rc=") {
                 Some(rc) => code = rc.trim().parse().ok(),
                 None => line(text),

@@ -57,7 +57,7 @@ pub fn bench(args: &BenchArgs, shell: &Shell) -> Result<()> {
         if shell.human() {
             println!(
                 "{:<32} {:>20} {:>20} {:>20}",
-                name,
+                crate::shell::harmless(name),
                 format!("{:.1}/{:.1}/{:.1}", p[0], p[1], p[2]),
                 format!("{:.1}/{:.1}/{:.1}", b[0], b[1], b[2]),
                 format!("{:.2}/{:.2}/{:.2}x", r[0], r[1], r[2]),

@@ -43,22 +43,57 @@ pub struct Session {
 }
 
 impl Session {
-    /// Removes the staging directory and root's unfinished copy; says so
-    /// when even that fails (the device went away).
-    pub fn clean_up(&self, name: &str, shell: &Shell) {
-        let command = remote::cleanup(self.root, self.probe.hasher_or_default(), name);
-        match self.adb.shell_cleanup(&command) {
-            Ok(out) if out.code == Some(0) => {}
-            Ok(out) => shell.warn(format!(
-                "could not remove the staged files of {name} from {}: {}",
+    /// How root-entry.sh is started on this device.
+    pub fn entry(&self) -> remote::Entry {
+        self.probe.entry(self.root)
+    }
+
+    /// Removes the staging directory; root's side stops an install of this
+    /// project that still runs, heals a half-done one and reports what is
+    /// attached now. Returns that report, a clause for the caller's error
+    /// ("... unknown" when even the cleanup failed; a warning says why).
+    pub fn clean_up(&self, name: &str, interface: Option<&str>, shell: &Shell) -> String {
+        let command = self.entry().cleanup(name);
+        let out = match self.adb.shell_cleanup(&command) {
+            Ok(out) => out,
+            Err(error) => {
+                shell.warn(format!(
+                    "could not clean up after {name} on {}: {error:#}",
+                    self.adb.serial
+                ));
+                return remote::OnInterface::Unknown.describe(
+                    name,
+                    interface.unwrap_or("the interface"),
+                    &self.adb.serial,
+                );
+            }
+        };
+        if out.code != Some(0) {
+            shell.warn(format!(
+                "could not clean up after {name} on {}: {}",
                 self.adb.serial,
                 out.stderr.trim()
-            )),
-            Err(error) => shell.warn(format!(
-                "could not remove the staged files of {name} from {}: {error:#}",
-                self.adb.serial
-            )),
+            ));
         }
+        let stopped = out
+            .stderr
+            .lines()
+            .find(|l| l.contains("stopped an earlier install"))
+            .map(|l| format!("{}; ", l.trim_start_matches("note: ")));
+        let now = remote::Reported::from_line(&out.stdout, "state-json: ");
+        let now = match interface {
+            Some(interface) => now
+                .on(interface)
+                .describe(name, interface, &self.adb.serial),
+            None => match now {
+                remote::Reported::Unknown => "what is attached is unknown".to_string(),
+                remote::Reported::NotDeployed => {
+                    format!("the device has no deployed copy of {name}")
+                }
+                remote::Reported::Status(status) => format!("the device reports: {status}"),
+            },
+        };
+        format!("{}{now}", stopped.unwrap_or_default())
     }
 }
 
@@ -87,24 +122,17 @@ pub fn deploy(args: &DeployArgs, shell: &Shell) -> Result<()> {
         return crate::fleet::deploy_all(args, &project, &adb_path, &devices, shell);
     }
     let device = adb::select(&devices, requested_serial(&args.device).as_deref())?;
-    let adb = Adb {
-        path: adb_path,
-        serial: device.serial.clone(),
-        limit,
-    };
+    let adb = Adb::new(adb_path, device.serial.clone(), limit);
     let name = &project.meta.name;
     if args.detach {
         let (probe, root) = reach_root(&adb, name, None)?;
-        let detach = remote::deployed(
-            root,
-            probe.hasher_or_default(),
-            name,
-            &["detach", &args.interface],
-        );
+        let detach = probe
+            .entry(root)
+            .deployed(name, &["detach", &args.interface]);
         // The loader's warnings (not its "Detached" line: ours follows).
         let out = run_checked(&adb, &detach, "the detach")?;
         if !shell.quiet() {
-            shell.passthrough(&out.stderr);
+            shell.device_text(&out.stderr);
         }
         shell.status(
             "Detached",
@@ -118,14 +146,14 @@ pub fn deploy(args: &DeployArgs, shell: &Shell) -> Result<()> {
     let bundle = match built {
         Ok(mut bundles) => bundles.pop().expect("one target built").1,
         Err(error) => {
-            session.clean_up(name, shell);
+            session.clean_up(name, None, shell);
             return Err(interrupted_or(error));
         }
     };
     let deployed =
         push_and_attach(&session, &project, &bundle, args, shell).map_err(interrupted_or)?;
     if !shell.quiet() {
-        shell.passthrough(&deployed.output);
+        shell.device_text(&deployed.output);
     }
     report(shell, &session, &args.interface, &deployed);
     Ok(())
@@ -135,7 +163,8 @@ pub fn deploy(args: &DeployArgs, shell: &Shell) -> Result<()> {
 fn interrupted_or(error: anyhow::Error) -> anyhow::Error {
     if adb::interrupted() {
         anyhow::anyhow!(
-            "interrupted (Ctrl-C); what this deploy had staged on the device and here was removed"
+            "interrupted (Ctrl-C); what this deploy had staged on the device and here was \
+             removed:\n{error:#}"
         )
     } else {
         error
@@ -372,11 +401,51 @@ pub fn push_and_attach(
     let unpacked = workdir::scratch_dir(&project.target_dir)?;
     let result = unpack(bundle, unpacked.path(), name)
         .and_then(|files| push_and_attach_files(session, name, &files, args));
-    if result.is_err() {
-        session.clean_up(name, shell);
+    let Err(error) = result else {
+        return result;
+    };
+    let now = session.clean_up(name, Some(&args.interface), shell);
+    if error.downcast_ref::<StateKnown>().is_some() {
+        return Err(error);
     }
-    result
+    // Without the device's own answer, root's part may have run on (adbd
+    // hangs up only its direct child, and root's processes outlive that):
+    // say so, and what the cleanup found.
+    let detail = if error.downcast_ref::<RootsPartStopped>().is_some() {
+        format!(
+            "root's part on the device may have run on after the call was stopped; the cleanup \
+             stops such an install and heals a half-done one, and after it {now}"
+        )
+    } else {
+        format!("after cleaning up, {now}")
+    };
+    Err(anyhow::anyhow!("{error:#}\n{detail}"))
 }
+
+/// The attach call (root's part) was stopped, by its time limit or Ctrl-C,
+/// before the device answered.
+#[derive(Debug)]
+struct RootsPartStopped(anyhow::Error);
+
+impl std::fmt::Display for RootsPartStopped {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "{:#}", self.0)
+    }
+}
+
+impl std::error::Error for RootsPartStopped {}
+
+/// An attach failure whose message already says what the device reports.
+#[derive(Debug)]
+struct StateKnown(String);
+
+impl std::fmt::Display for StateKnown {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for StateKnown {}
 
 fn push_and_attach_files(
     session: &Session,
@@ -397,8 +466,7 @@ fn push_and_attach_files(
     };
     let mut attach = vec![args.interface.as_str(), args.mode.as_str()];
     attach.extend(args.attach_args.iter().map(String::as_str));
-    let hasher = session.probe.hasher_or_default();
-    let command = remote::install(session.root, hasher, name, &checks, &attach);
+    let command = session.entry().install(name, &checks, &attach);
     if !session.probe.has_shell_v2() && command.len() > remote::LEGACY_COMMAND_LIMIT {
         bail!(
             "the attach command for {} is {} bytes, and adbd before Android 7 refuses commands \
@@ -410,60 +478,64 @@ fn push_and_attach_files(
         );
     }
     session.adb.push(files, &remote::staging_dir(name))?;
-    let out = session.adb.shell(&command, "the attach")?;
-    let line_of = |prefix: &str| {
+    let out = session
+        .adb
+        .shell(&command, "the attach")
+        .map_err(RootsPartStopped)?;
+    let said = |skip: &str| -> String {
         out.stdout
             .lines()
-            .find_map(|l| l.strip_prefix(prefix))
-            .and_then(|json| serde_json::from_str::<serde_json::Value>(json).ok())
+            .filter(|l| !l.starts_with(skip))
+            .map(|l| format!("{l}\n"))
+            .collect()
     };
-    let on_interface = |status: &serde_json::Value| {
-        status["attached"].as_array().and_then(|list| {
-            list.iter()
-                .find(|a| a["interface"] == args.interface.as_str())
-                .cloned()
-        })
-    };
-    if out.code != Some(0) {
-        let now =
-            match line_of("previous-json: ").as_ref().and_then(on_interface) {
-                Some(previous) => format!(
-                "the previous deploy is still attached to {} ({} mode, program id {}), its files \
-                 unchanged",
-                args.interface, previous["mode"].as_str().unwrap_or("?"), previous["program_id"]
-            ),
-                None => format!("nothing is attached to {}", args.interface),
-            };
-        let said: Vec<&str> = out
-            .stdout
-            .lines()
-            .filter(|l| !l.starts_with("previous-json: "))
-            .collect();
+    let Some(code) = out.code else {
+        // No exit status: the device's answer about its state never came.
         bail!(
-            "attaching {name} to {} on {} failed; {now}:\n{}{}",
+            "attaching {name} to {} on {} gave no exit status (the connection was lost?):\n{}{}",
             args.interface,
             session.adb.serial,
-            said.iter().map(|l| format!("{l}\n")).collect::<String>(),
+            said("state-json: "),
             out.stderr.trim_end()
         );
+    };
+    if code != 0 {
+        let now = remote::Reported::from_line(&out.stdout, "state-json: ").on(&args.interface);
+        let message = format!(
+            "attaching {name} to {} on {} failed; {}:\n{}{}",
+            args.interface,
+            session.adb.serial,
+            now.describe(name, &args.interface, &session.adb.serial),
+            said("state-json: "),
+            out.stderr.trim_end()
+        );
+        return Err(if now == remote::OnInterface::Unknown {
+            anyhow::anyhow!(message)
+        } else {
+            StateKnown(message).into()
+        });
     }
-    let status =
-        line_of("status-json: ").context("the device reported no status after attaching")?;
-    let attached = on_interface(&status).with_context(|| {
-        format!(
-            "the loader said it attached, but its status on {} lists nothing on {}",
-            session.adb.serial, args.interface
-        )
-    })?;
-    let output: Vec<&str> = out
-        .stdout
-        .lines()
-        .filter(|l| !l.starts_with("status-json: "))
-        .collect();
+    let status = remote::Reported::from_line(&out.stdout, "status-json: ");
+    let (mode, program_id) = match status.on(&args.interface) {
+        remote::OnInterface::Running { mode, program_id } => (mode, program_id),
+        remote::OnInterface::Unknown => bail!(
+            "the device reported no status after attaching {name} to {}",
+            args.interface
+        ),
+        other => bail!(
+            "the loader said it attached, but on {}: {}",
+            session.adb.serial,
+            other.describe(name, &args.interface, &session.adb.serial)
+        ),
+    };
     Ok(Deployed {
-        mode: attached["mode"].as_str().unwrap_or("?").to_string(),
-        program_id: attached["program_id"].as_u64().unwrap_or(0),
-        output: output.join("\n"),
+        mode,
+        program_id,
+        // What the loader said, and root-entry's notes (an earlier install
+        // it stopped).
+        output: format!("{}{}", said("status-json: "), out.stderr)
+            .trim_end()
+            .to_string(),
     })
 }
 
@@ -538,7 +610,7 @@ pub fn on_device(
     let loader_command = loader_args.first().copied().unwrap_or_default();
     run_on_device(device_args, &project, loader_args, |serial, line| {
         if shell.human() {
-            println!("{line}");
+            println!("{}", crate::shell::harmless(line));
         } else if let Some(message) =
             crate::messages::loader_answer(Some(serial), loader_command, line)
         {
@@ -562,14 +634,10 @@ pub fn run_on_device(
         &adb::devices(&adb_path, limit)?,
         requested_serial(device_args).as_deref(),
     )?;
-    let adb = Adb {
-        path: adb_path,
-        serial: device.serial,
-        limit,
-    };
+    let adb = Adb::new(adb_path, device.serial, limit);
     let name = &project.meta.name;
     let (probe, root) = reach_root(&adb, name, None)?;
-    let command = remote::deployed(root, probe.hasher_or_default(), name, args);
+    let command = probe.entry(root).deployed(name, args);
     // Only a watch runs as long as it is let: it streams, with no limit.
     // Everything else (status, stats, test-run, bench) is one time-limited
     // call, its lines handed on when it ends.
@@ -581,7 +649,7 @@ pub fn run_on_device(
             args.first().copied().unwrap_or_default()
         );
         let out = adb.shell(&command, &what)?;
-        eprint!("{}", out.stderr);
+        eprint!("{}", crate::shell::harmless(&out.stderr));
         for line in out.stdout.lines() {
             on_line(&adb.serial, line);
         }

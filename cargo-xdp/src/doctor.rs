@@ -289,11 +289,11 @@ impl<'a> Probe<'a> {
                 .abis
                 .entry(device.serial.clone())
                 .or_insert_with(|| {
-                    let device = adb::Adb {
-                        path: adb_path.clone().into(),
-                        serial: device.serial.clone(),
-                        limit: adb::DEFAULT_LIMIT,
-                    };
+                    let device = adb::Adb::new(
+                        adb_path.clone().into(),
+                        device.serial.clone(),
+                        adb::DEFAULT_LIMIT,
+                    );
                     let out = device
                         .shell(
                             "getprop ro.product.cpu.abi; uname -r; echo __rc=$?",

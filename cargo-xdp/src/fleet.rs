@@ -30,11 +30,11 @@ pub fn deploy_all(
     // Probe and prepare every device in parallel.
     let prepared: Vec<(Device, Result<Session>)> = in_parallel(devices.to_vec(), |device| {
         let session = adb::check_ready(&device).and_then(|()| {
-            let adb = Adb {
-                path: adb_path.to_path_buf(),
-                serial: device.serial.clone(),
-                limit: Duration::from_secs(args.device.adb_timeout),
-            };
+            let adb = Adb::new(
+                adb_path.to_path_buf(),
+                device.serial.clone(),
+                Duration::from_secs(args.device.adb_timeout),
+            );
             prepare(&adb, &device, project, args, shell)
         });
         (device, session)
@@ -57,7 +57,7 @@ pub fn deploy_all(
                 // Every prepared device has a staging directory to remove.
                 in_parallel(prepared, |(_, session)| {
                     if let Ok(session) = session {
-                        session.clean_up(name, shell);
+                        session.clean_up(name, None, shell);
                     }
                 });
                 return Err(error);
@@ -110,7 +110,7 @@ pub fn deploy_all(
         shell.message(&message(&device.serial, &args.interface, result));
     }
     if shell.human() && !shell.quiet() {
-        print!("{table}");
+        print!("{}", crate::shell::harmless(&table));
     }
     if !failed.is_empty() {
         bail!(

@@ -250,7 +250,7 @@ fn report(
             for (case, problems) in &failed {
                 println!("---- {} ({}) ----", case.spec.name, case.file.display());
                 for problem in problems {
-                    println!("{problem}");
+                    println!("{}", crate::shell::harmless(problem));
                 }
                 println!();
             }
@@ -296,7 +296,7 @@ fn on_device(args: &TestArgs, project: &Project, shell: &Shell) -> Result<()> {
                 answers.insert(name.to_string(), answer.clone());
             }
         } else {
-            shell.passthrough(&format!("{line}\n"));
+            shell.device_text(&format!("{line}\n"));
         }
     })?;
     check_deployed(&expected, &on_device, &serial)?;

@@ -79,12 +79,24 @@ pub struct Probe {
     pub hasher: Option<String>,
     /// None when no interface was asked about; else (exists, all names).
     pub interface: Option<(bool, String)>,
+    /// `setsid -w` works: root-entry runs as the leader of a process group
+    /// of its own, so a later install or clean can stop all of it.
+    pub setsid: bool,
 }
 
 impl Probe {
     /// The sha256 tool to name in commands that check nothing (run, clean).
     pub fn hasher_or_default(&self) -> &str {
         self.hasher.as_deref().unwrap_or(HASHERS[0])
+    }
+
+    /// How root-entry.sh is started on this device, reached the given way.
+    pub fn entry(&self, root: Root) -> Entry {
+        Entry {
+            root,
+            hasher: self.hasher_or_default().to_string(),
+            own_group: self.setsid,
+        }
     }
 
     /// adbd of Android 7 and later speaks shell protocol v2 (exit status,
@@ -111,7 +123,7 @@ pub fn probe_command(name: &str, interface: Option<&str>) -> String {
          hash=none; if command -v sha256sum >/dev/null 2>&1; then hash=sha256sum; \
          elif toybox sha256sum </dev/null >/dev/null 2>&1; then hash='toybox sha256sum'; \
          elif busybox sha256sum </dev/null >/dev/null 2>&1; then hash='busybox sha256sum'; fi; \
-         echo \"hash=$hash\"; ",
+         echo \"hash=$hash\"; if setsid -w true </dev/null >/dev/null 2>&1; then echo setsid=1; fi; ",
     );
     if let Some(interface) = interface {
         let stage = quote(&staging_dir(name));
@@ -146,6 +158,7 @@ pub fn parse_probe(output: &str) -> Probe {
                 }
             }
             "hash" => probe.hasher = HASHERS.iter().find(|h| **h == value).map(|h| h.to_string()),
+            "setsid" => probe.setsid = value == "1",
             "iface" => {
                 let (answer, names) = value.split_once(' ').unwrap_or((value, ""));
                 probe.interface = Some((answer == "yes", names.trim().to_string()));
@@ -168,36 +181,68 @@ pub fn root_entry_text() -> String {
         .join("\n")
 }
 
-/// `sh -c ROOT_ENTRY root-entry HASHER NAME ARGS...` as root, the given way.
-pub fn as_root(root: Root, hasher: &str, name: &str, args: &[&str]) -> String {
-    let mut command = format!("sh -c {} root-entry", quote(&root_entry_text()));
-    for arg in [hasher, name].iter().chain(args) {
-        command.push(' ');
-        command.push_str(&quote(arg));
-    }
-    match root {
-        Root::Shell => command,
-        Root::SuZero => format!("su 0 {command} </dev/null"),
-        Root::SuC => format!("su -c {} </dev/null", quote(&command)),
-    }
+/// How root-entry.sh is started on one device: the way to root, the sha256
+/// tool it checks with, and whether it leads a process group of its own
+/// (`setsid -w`), which lets a later install or clean stop all of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    pub root: Root,
+    pub hasher: String,
+    pub own_group: bool,
 }
 
-/// Root installs and attaches from its own checked copy; then the shell
-/// user removes what it pushed, whatever root's answer was.
-pub fn install(root: Root, hasher: &str, name: &str, checks: &Checks, attach: &[&str]) -> String {
-    let stage = staging_dir(name);
-    let mut args = vec![
-        "install",
-        stage.as_str(),
-        checks.manifest_sha256.as_str(),
-        checks.script_sha256.as_str(),
-    ];
-    args.extend(attach);
-    format!(
-        "{}; rc=$?; rm -rf {}; echo __rc=$rc",
-        as_root(root, hasher, name, &args),
-        quote(&stage)
-    )
+impl Entry {
+    /// `[setsid -w] sh -c ROOT_ENTRY root-entry HASHER NAME ARGS...` as
+    /// root, the given way.
+    pub fn as_root(&self, name: &str, args: &[&str]) -> String {
+        let setsid = if self.own_group { "setsid -w " } else { "" };
+        let mut command = format!("{setsid}sh -c {} root-entry", quote(&root_entry_text()));
+        for arg in [self.hasher.as_str(), name].iter().chain(args) {
+            command.push(' ');
+            command.push_str(&quote(arg));
+        }
+        match self.root {
+            Root::Shell => command,
+            Root::SuZero => format!("su 0 {command} </dev/null"),
+            Root::SuC => format!("su -c {} </dev/null", quote(&command)),
+        }
+    }
+
+    /// Root moves the staged files out of the shell user's reach, copies,
+    /// checks and attaches them; then the shell user removes whatever is
+    /// left of its staging directory, whatever root's answer was.
+    pub fn install(&self, name: &str, checks: &Checks, attach: &[&str]) -> String {
+        let mut args = vec![
+            "install",
+            checks.manifest_sha256.as_str(),
+            checks.script_sha256.as_str(),
+        ];
+        args.extend(attach);
+        format!(
+            "{}; rc=$?; rm -rf {}; echo __rc=$rc",
+            self.as_root(name, &args),
+            quote(&staging_dir(name))
+        )
+    }
+
+    /// `on-device.sh ARGS` of root's deployed copy, or a clear error when
+    /// the project was never deployed on this device.
+    pub fn deployed(&self, name: &str, args: &[&str]) -> String {
+        let mut entry = vec!["run"];
+        entry.extend(args);
+        format!("{}; echo __rc=$?", self.as_root(name, &entry))
+    }
+
+    /// After a failed or interrupted deploy: the shell user's staging
+    /// directory, then root's side: a live install is stopped, a half-done
+    /// one healed, and the state printed (`state-json:`).
+    pub fn cleanup(&self, name: &str) -> String {
+        format!(
+            "rm -rf {}; {}; echo __rc=$?",
+            quote(&staging_dir(name)),
+            self.as_root(name, &["clean"])
+        )
+    }
 }
 
 /// The sha256s root checks its copies of MANIFEST and on-device.sh against
@@ -207,22 +252,102 @@ pub struct Checks {
     pub script_sha256: String,
 }
 
-/// `on-device.sh ARGS` of root's deployed copy, or a clear error when the
-/// project was never deployed on this device.
-pub fn deployed(root: Root, hasher: &str, name: &str, args: &[&str]) -> String {
-    let mut entry = vec!["run"];
-    entry.extend(args);
-    format!("{}; echo __rc=$?", as_root(root, hasher, name, &entry))
+/// What the device said is attached: root-entry's `state-json:` line (the
+/// deployed loader's `status --json`, or `none`), or the loader's own
+/// `status-json:` after an install.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reported {
+    /// The device gave no such answer (the call died, or root ran nothing).
+    Unknown,
+    /// root-entry found no deployed copy of the project.
+    NotDeployed,
+    /// The deployed loader's answer.
+    Status(serde_json::Value),
 }
 
-/// After a failed or interrupted deploy: the shell user's staging directory,
-/// then root's unfinished copy.
-pub fn cleanup(root: Root, hasher: &str, name: &str) -> String {
-    format!(
-        "rm -rf {}; {}; echo __rc=$?",
-        quote(&staging_dir(name)),
-        as_root(root, hasher, name, &["clean"])
-    )
+/// What is on `interface`, by the device's own answer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OnInterface {
+    Unknown,
+    NotDeployed,
+    Nothing,
+    /// The kernel runs this program of ours there.
+    Running {
+        mode: String,
+        program_id: u64,
+    },
+    /// A pin names a program the kernel does not run there (any more).
+    Stale {
+        program_id: u64,
+    },
+}
+
+impl Reported {
+    /// The last `PREFIX{json}` line of `stdout` (`none`: not deployed).
+    pub fn from_line(stdout: &str, prefix: &str) -> Reported {
+        match stdout.lines().rev().find_map(|l| l.strip_prefix(prefix)) {
+            Some("none") => Reported::NotDeployed,
+            Some(json) => serde_json::from_str(json)
+                .map(Reported::Status)
+                .unwrap_or(Reported::Unknown),
+            None => Reported::Unknown,
+        }
+    }
+
+    pub fn on(&self, interface: &str) -> OnInterface {
+        let status = match self {
+            Reported::Unknown => return OnInterface::Unknown,
+            Reported::NotDeployed => return OnInterface::NotDeployed,
+            Reported::Status(status) => status,
+        };
+        let Some(list) = status["attached"].as_array() else {
+            return OnInterface::Unknown;
+        };
+        let Some(entry) = list.iter().find(|a| a["interface"] == interface) else {
+            return OnInterface::Nothing;
+        };
+        let program_id = entry["program_id"].as_u64().unwrap_or(0);
+        let mode = entry["mode"].as_str().unwrap_or("?");
+        // Loaders before `running` was added: their modes say it.
+        let running = entry["running"]
+            .as_bool()
+            .unwrap_or(!matches!(mode, "gone" | "replaced" | "stale"));
+        if running {
+            OnInterface::Running {
+                mode: mode.to_string(),
+                program_id,
+            }
+        } else {
+            OnInterface::Stale { program_id }
+        }
+    }
+}
+
+impl OnInterface {
+    /// One clause for an error message: what is on `interface` now, as
+    /// the device says, or that it is unknown and how to find out.
+    pub fn describe(&self, name: &str, interface: &str, serial: &str) -> String {
+        match self {
+            OnInterface::Unknown => format!(
+                "whether anything is attached to {interface} is unknown (the device gave no \
+                 answer about it); check with `cargo xdp status --adb -s {serial}`"
+            ),
+            OnInterface::NotDeployed => {
+                format!("the device has no deployed copy of {name}, so nothing of it is attached")
+            }
+            OnInterface::Nothing => {
+                format!("the device reports nothing of {name} attached to {interface}")
+            }
+            OnInterface::Running { mode, program_id } => format!(
+                "the device reports {interface} runs {name} ({mode} mode, program id \
+                 {program_id})"
+            ),
+            OnInterface::Stale { program_id } => format!(
+                "the device reports a stale pin for {interface} (program id {program_id}, which \
+                 the kernel no longer runs there): nothing of {name} is attached"
+            ),
+        }
+    }
 }
 
 /// Splits a command's output into what it printed and the exit status the
@@ -307,22 +432,34 @@ mod tests {
         assert_eq!(none.hasher, None, "only the tools root-entry.sh accepts");
     }
 
+    fn entry(root: Root, hasher: &str, own_group: bool) -> Entry {
+        Entry {
+            root,
+            hasher: hasher.into(),
+            own_group,
+        }
+    }
+
     #[test]
     fn root_commands_run_the_entry_text_not_a_file() {
-        let entry = root_entry_text();
-        assert!(!entry.lines().any(|l| l.trim_start().starts_with('#')));
-        assert!(entry.contains("base=/data/local/cargo-xdp"));
-        let command = as_root(Root::SuZero, "sha256sum", "f", &["run", "status"]);
+        let text = root_entry_text();
+        assert!(!text.lines().any(|l| l.trim_start().starts_with('#')));
+        assert!(text.contains("b=/data/local/cargo-xdp"));
+        assert!(!text.contains('\''), "a quote costs bytes in every nesting");
+        let command = entry(Root::SuZero, "sha256sum", false).as_root("f", &["run", "status"]);
         assert!(command.starts_with("su 0 sh -c '"), "{command}");
         assert!(command.ends_with(" root-entry 'sha256sum' 'f' 'run' 'status' </dev/null"));
-        let wrapped = as_root(Root::SuC, "sha256sum", "f", &["clean"]);
+        let grouped = entry(Root::SuZero, "sha256sum", true).as_root("f", &["clean"]);
+        assert!(grouped.starts_with("su 0 setsid -w sh -c '"), "{grouped}");
+        let wrapped = entry(Root::SuC, "sha256sum", false).as_root("f", &["clean"]);
         assert!(wrapped.starts_with("su -c 'sh -c '\\''"), "{wrapped}");
         // The staging dir is removed by the shell user after root's part.
         let checks = Checks {
             manifest_sha256: "a".repeat(64),
             script_sha256: "b".repeat(64),
         };
-        let install = install(Root::SuZero, "sha256sum", "f", &checks, &["wlan0", "auto"]);
+        let install =
+            entry(Root::SuZero, "sha256sum", false).install("f", &checks, &["wlan0", "auto"]);
         assert!(
             install
                 .ends_with("; rc=$?; rm -rf '/data/local/tmp/cargo-xdp/.f.partial'; echo __rc=$rc"),
@@ -341,22 +478,58 @@ mod tests {
             script_sha256: "b".repeat(64),
         };
         for root in [Root::Shell, Root::SuZero, Root::SuC] {
-            let install = install(
-                root,
-                "busybox sha256sum",
-                &name,
-                &checks,
-                &["a23456789012345", "native"],
-            );
+            let way = entry(root, "busybox sha256sum", true);
+            let install = way.install(&name, &checks, &["a23456789012345", "native"]);
             eprintln!("{root:?}: {} bytes", install.len());
             assert!(
-                install.len() + 1024 < LEGACY_COMMAND_LIMIT,
+                install.len() + 512 < LEGACY_COMMAND_LIMIT,
                 "{root:?}: {} bytes",
                 install.len()
             );
-            assert!(cleanup(root, "busybox sha256sum", &name).len() < LEGACY_COMMAND_LIMIT);
+            assert!(way.cleanup(&name).len() < LEGACY_COMMAND_LIMIT);
         }
         assert!(probe_command(&name, Some("a23456789012345")).len() < LEGACY_COMMAND_LIMIT);
+    }
+
+    #[test]
+    fn the_state_comes_from_the_device_or_is_unknown() {
+        let on = |out: &str| Reported::from_line(out, "state-json: ").on("wlan0");
+        assert_eq!(on("error: x\n"), OnInterface::Unknown);
+        assert_eq!(
+            on("state-json: \n"),
+            OnInterface::Unknown,
+            "a loader that died"
+        );
+        assert_eq!(on("state-json: none\n"), OnInterface::NotDeployed);
+        assert_eq!(
+            on(r#"state-json: {"name":"f","attached":[]}"#),
+            OnInterface::Nothing
+        );
+        assert_eq!(
+            on(
+                r#"state-json: {"name":"f","attached":[{"interface":"wlan0","mode":"skb","program":"p","program_id":7,"running":true}]}"#
+            ),
+            OnInterface::Running {
+                mode: "skb".into(),
+                program_id: 7
+            }
+        );
+        assert_eq!(
+            on(
+                r#"state-json: {"name":"f","attached":[{"interface":"wlan0","mode":"stale","program":"p","program_id":7,"running":false}]}"#
+            ),
+            OnInterface::Stale { program_id: 7 }
+        );
+        // An older loader without `running`: its mode says it.
+        assert_eq!(
+            on(
+                r#"state-json: {"name":"f","attached":[{"interface":"wlan0","mode":"replaced","program":"p","program_id":7}]}"#
+            ),
+            OnInterface::Stale { program_id: 7 }
+        );
+        assert!(OnInterface::Unknown
+            .describe("f", "wlan0", "PHONE")
+            .contains("is unknown"));
     }
 
     #[test]

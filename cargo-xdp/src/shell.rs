@@ -134,7 +134,14 @@ impl Shell {
         }
     }
 
-    /// Text a tool printed (clang diagnostics), passed through as-is.
+    /// Text a device sent (its loader's output, its stderr): shown with
+    /// control characters made visible (see `harmless`).
+    pub fn device_text(&self, text: &str) {
+        self.passthrough(&harmless(text));
+    }
+
+    /// Text a local tool printed (clang diagnostics, cargo's coloured
+    /// output), passed through as-is.
     pub fn passthrough(&self, text: &str) {
         if !text.is_empty() {
             let newline = if text.ends_with('\n') { "" } else { "\n" };
@@ -167,6 +174,8 @@ impl Shell {
     }
 
     fn line(&self, verb: &str, color: &str, message: impl Display) {
+        let message = message.to_string();
+        let message = harmless(&message);
         self.print(&if self.color {
             format!("\x1b[{color}m{verb:>12}\x1b[0m {message}\n")
         } else {
@@ -175,6 +184,8 @@ impl Shell {
     }
 
     fn prefixed(&self, label: &str, color: &str, message: impl Display) {
+        let message = message.to_string();
+        let message = harmless(&message);
         self.print(&if self.color {
             format!("\x1b[{color}m{label}\x1b[0m: {message}\n")
         } else {
@@ -195,9 +206,42 @@ impl Shell {
     }
 }
 
+/// Text from a device (or anything it could have shaped: JSON strings it
+/// sent, a serial, a model) made harmless for a terminal: C0 controls but
+/// newline and tab, DEL and C1 controls are shown as `\xNN` / `\u{NN}`, so
+/// no escape sequence (title, clear, OSC 52 clipboard write, cursor moves)
+/// reaches the terminal. Everything else is kept as it is.
+pub fn harmless(text: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| c.is_control() && c != '\n' && c != '\t';
+    if !text.contains(unsafe_char) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        match c {
+            c if !unsafe_char(c) => out.push(c),
+            c if (c as u32) < 0x80 => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn device_text_cannot_steer_the_terminal() {
+        assert_eq!(harmless("wlan0\tnative\n"), "wlan0\tnative\n");
+        assert!(matches!(harmless("plain"), std::borrow::Cow::Borrowed(_)));
+        // A title, a clipboard write (OSC 52), a clear, a C1 CSI, DEL, CR.
+        assert_eq!(
+            harmless("\x1b]0;pwned\x07\x1b]52;c;ZWNobw==\x1b\\\x1b[2J\u{9b}31m\x7f\r"),
+            "\\x1b]0;pwned\\x07\\x1b]52;c;ZWNobw==\\x1b\\\\x1b[2J\\u{9b}31m\\x7f\\x0d"
+        );
+        assert_eq!(harmless("caf\u{e9} \u{2192}"), "caf\u{e9} \u{2192}");
+    }
 
     #[test]
     fn the_color_flag_wins_then_auto_decides_by_terminal() {

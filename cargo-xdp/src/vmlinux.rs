@@ -117,6 +117,9 @@ fn default_output(manifest_path: Option<&Path>) -> PathBuf {
 
 /// The device's BTF, base64 over `adb shell` (a pty on old adbd is not
 /// 8-bit clean); as the shell user if it may read it, else as root.
+/// The largest kernel BTF `vmlinux --adb` reads (real ones: 5-10 MiB).
+const MAX_BTF: usize = 64 << 20;
+
 fn from_device(args: &VmlinuxArgs) -> Result<(Vec<u8>, String)> {
     let limit = Duration::from_secs(args.device.adb_timeout);
     let path = adb::locate()?;
@@ -124,16 +127,25 @@ fn from_device(args: &VmlinuxArgs) -> Result<(Vec<u8>, String)> {
         &adb::devices(&path, limit)?,
         deploy::requested_serial(&args.device).as_deref(),
     )?;
-    let adb = Adb {
-        path,
-        serial: device.serial,
-        limit,
-    };
+    let mut adb = Adb::new(path, device.serial, limit);
+    // base64 of MAX_BTF bytes (4/3 of it, plus a newline per 76 characters).
+    adb.max_output = MAX_BTF / 3 * 4 + MAX_BTF / 57 + 4096;
     let read = format!(
         "f={KERNEL_BTF}; if [ ! -e $f ]; then echo \"no-btf $(uname -r)\"; echo __rc=3; \
          elif [ -r $f ]; then base64 $f; echo __rc=$?; else echo __rc=13; fi"
     );
-    let mut out = adb.shell(&read, "reading the kernel's BTF")?;
+    let too_big = |error: anyhow::Error| match error.downcast_ref::<adb::TooMuch>() {
+        Some(_) => anyhow::anyhow!(
+            "{}'s {KERNEL_BTF} is larger than {} MiB (real kernels' BTF is 5-10 MiB), so reading \
+             it was stopped; pass a BTF file you trust with --btf FILE instead",
+            adb.serial,
+            MAX_BTF >> 20
+        ),
+        None => error,
+    };
+    let mut out = adb
+        .shell(&read, "reading the kernel's BTF")
+        .map_err(too_big)?;
     if out.code == Some(13) {
         let (_, root) = deploy::reach_root(&adb, "vmlinux", None)?;
         let as_root = match root {
@@ -144,7 +156,9 @@ fn from_device(args: &VmlinuxArgs) -> Result<(Vec<u8>, String)> {
                 remote::quote(&format!("base64 {KERNEL_BTF}"))
             ),
         };
-        out = adb.shell(&as_root, "reading the kernel's BTF as root")?;
+        out = adb
+            .shell(&as_root, "reading the kernel's BTF as root")
+            .map_err(too_big)?;
     }
     match out.code {
         Some(0) => {}

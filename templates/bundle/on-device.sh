@@ -2,23 +2,27 @@
 # The on-device half of a {{name}} deploy, shared by `cargo xdp deploy` and
 # push-and-attach.sh. Root runs it only from its own copy in
 # /data/local/cargo-xdp, after root-entry.sh checked that copy's sha256
-# (see there); it needs only mksh (or any POSIX sh) and toybox.
+# and took the project's lock (see there); it needs only mksh (or any POSIX
+# sh) and toybox.
 #
-#   sh on-device.sh install HASHER STAGE IFACE MODE [LOADER ATTACH ARGS...]
+#   sh on-device.sh install HASHER WORK IFACE MODE [LOADER ATTACH ARGS...]
 #   sh on-device.sh detach IFACE | status [--json] | stats [ARGS...] | test-run |
 #                   bench REPEAT | remove
 #
-# `install` runs from /data/local/cargo-xdp/.{{name}}.new: it copies the
-# other files from the shell user's STAGE (no more bytes than MANIFEST
-# says), checks every copy against MANIFEST, attaches from there, and only
-# then replaces the last deploy's files. A failure leaves the last deploy
-# as it was, attached or not, and prints what is attached now.
+# `install` runs in WORK/c, root's private copy of one install: root-entry
+# moved the staged files to WORK/s (root's now, every entry a regular
+# file, so no read of them can block). It copies the other files from
+# there (no more bytes than MANIFEST says),
+# checks every copy against MANIFEST, marks WORK/attaching, attaches from
+# there, and only then swaps WORK/c for the last deploy's files. A failure
+# exits non-zero; root-entry then heals (a copy that may have attached
+# becomes the deployed one, anything else goes) and prints what is
+# attached now.
 set -u
 umask 077
 name='{{name}}'
 base=/data/local/cargo-xdp
 final=$base/$name
-new=$base/.$name.new
 old=$base/.$name.old
 loader='{{loader}}'
 
@@ -27,55 +31,56 @@ fail() {
     exit 1
 }
 
-# What is attached now, as the last deploy's loader sees it.
-show_previous() {
-    if [ -x "$final/$loader" ]; then
-        printf 'previous-json: '
-        "$final/$loader" status --json || echo '{}'
-    fi
-}
-
 case "${1:-}" in
 install)
-    [ $# -ge 5 ] || fail "usage: on-device.sh install HASHER STAGE IFACE MODE [ARGS...]"
+    [ $# -ge 5 ] || fail "usage: on-device.sh install HASHER WORK IFACE MODE [ARGS...]"
     hasher=$2
-    stage=$3
+    work=$3
     iface=$4
     mode=$5
     shift 5
-    cd "$new" || fail "cannot enter $new"
-    discard() {
-        cd / && rm -rf "$new"
-        show_previous
-        fail "$*"
-    }
+    cd "$work/c" || fail "cannot enter $work/c"
+    # Root's now, so no entry can change: refuse any that is not a regular
+    # file (a FIFO or device would block a read; a link could name anything).
+    for entry in "$work/s"/* "$work/s"/.*; do
+        case ${entry##*/} in . | .. | '*' | '.*') continue ;; esac
+        [ -f "$entry" ] && [ ! -L "$entry" ] ||
+            fail "the staged ${entry##*/} is not a regular file (changed on the device?); nothing was attached"
+    done
     while read -r tag size file; do
         [ "$tag" = size: ] || continue
         case $file in
         on-device.sh) continue ;; # root's copy is already here, checked
-        '' | */* | .* | MANIFEST) discard "MANIFEST names a file cargo-xdp never bundles: $file" ;;
+        '' | */* | .* | MANIFEST) fail "MANIFEST names a file cargo-xdp never bundles: $file; nothing was attached" ;;
         esac
-        head -c "$size" "$stage/$file" >"$file" ||
-            discard "cannot copy $file from $stage; nothing was attached"
+        [ -f "$work/s/$file" ] && [ ! -L "$work/s/$file" ] ||
+            fail "the staged $file is missing or not a regular file; nothing was attached"
+        head -c "$size" "$work/s/$file" >"$file" ||
+            fail "cannot copy $file from the staged files; nothing was attached"
     done <MANIFEST
     while read -r tag sum file; do
         [ "$tag" = sha256: ] || continue
         got=$($hasher "$file" 2>/dev/null) || got=missing
         [ "${got%% *}" = "$sum" ] ||
-            discard "$file does not match MANIFEST (a broken push, or changed on the device while staged); nothing was attached"
+            fail "$file does not match MANIFEST (a broken push, or changed on the device while staged); nothing was attached"
     done <MANIFEST
-    chmod 0700 "$loader" || discard "cannot make $loader executable"
+    chmod 0700 "$loader" || fail "cannot make $loader executable; nothing was attached"
     [ -e "/sys/class/net/$iface" ] ||
-        discard "no interface $iface on this device; it has: $(echo $(ls /sys/class/net))"
+        fail "no interface $iface on this device; it has: $(echo $(ls /sys/class/net))"
+    # From here the loader may attach from this copy: if this run is cut
+    # short, root-entry makes it the deployed one (its pins carry the program).
+    : >"$work/attaching" || fail "cannot write in $work"
     if ! "./$loader" attach "$iface" --mode "$mode" "$@"; then
-        discard "the loader could not attach $name to $iface"
+        # The loader leaves nothing new attached when it fails.
+        rm -f "$work/attaching"
+        fail "the loader could not attach $name to $iface"
     fi
     # Attached from the new files: now they replace the last deploy's.
     rm -rf "$old"
     if [ -d "$final" ]; then
         mv "$final" "$old" || fail "attached, but cannot move $final aside"
     fi
-    mv "$new" "$final" || fail "attached, but cannot move the files to $final"
+    mv "$work/c" "$final" || fail "attached, but cannot move the files to $final"
     rm -rf "$old"
     cd "$final" || fail "cannot enter $final"
     printf 'status-json: '
@@ -118,7 +123,7 @@ test-run | bench)
     done
     ;;
 remove)
-    rm -rf "$final" "$new" "$old"
+    rm -rf "$final" "$old" "$base/.$name.new"
     ;;
 *)
     fail "usage: on-device.sh install|detach|status|stats|test-run|remove ..."

@@ -5,6 +5,7 @@
 #
 #   ./push-and-attach.sh [-s SERIAL] [--mode auto|skb|native] [--adb-timeout SECS] IFACE [-- LOADER ARGS]
 #   ./push-and-attach.sh [-s SERIAL] --detach IFACE
+#   ./push-and-attach.sh [-s SERIAL] --status
 #
 # Same steps as `cargo xdp deploy --adb` (keep them in step with
 # cargo-xdp/src/remote.rs): choose the device, one probe, one push, one
@@ -19,6 +20,7 @@ stage="/data/local/tmp/cargo-xdp/.$name.partial"
 adb=${ADB:-adb}
 mode=auto
 detach=0
+status=0
 iface=''
 serial=${ANDROID_SERIAL:-}
 limit=60
@@ -28,7 +30,7 @@ die() {
     echo "push-and-attach.sh: error: $*" >&2
     exit 1
 }
-usage() { sed -n '5,6p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '5,7p' "$0" | sed 's/^# \{0,1\}//'; }
 # Quote one argument for the device shell: '...' with ' spelled '\''.
 q() { printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"; }
 
@@ -53,6 +55,10 @@ while [ $# -gt 0 ]; do
         detach=1
         shift
         ;;
+    --status)
+        status=1
+        shift
+        ;;
     -h | --help)
         usage
         exit 0
@@ -69,14 +75,14 @@ while [ $# -gt 0 ]; do
         ;;
     esac
 done
-[ -n "$iface" ] || {
+[ -n "$iface" ] || [ "$status" = 1 ] || {
     usage >&2
     exit 2
 }
 case "$mode" in auto | skb | native) ;; *) die "--mode $mode is not a mode: use auto, skb or native" ;; esac
 case "$limit" in '' | *[!0-9]* | 0) die "--adb-timeout $limit is not a number of seconds (1 or more)" ;; esac
 # Interface names reach a device shell: allow only what Linux allows.
-if [ ${#iface} -gt 15 ] || [ "$iface" = . ] || [ "$iface" = .. ] || ! printf '%s' "$iface" | grep -Eq '^[A-Za-z0-9_.-]+$'; then
+if [ "$status" = 0 ] && { [ ${#iface} -gt 15 ] || [ "$iface" = . ] || [ "$iface" = .. ] || ! printf '%s' "$iface" | grep -Eq '^[A-Za-z0-9_.-]+$'; }; then
     die "'$iface' is not an interface name: Linux allows 1 to 15 of A-Z a-z 0-9 _ . -"
 fi
 # What follows -- goes to the loader's attach, each argument quoted.
@@ -162,8 +168,8 @@ run() {
 
 # --- Probe: identity, ABI, su, a sha256 tool, the interface (cargo-xdp's
 # remote::probe_command).
-probe='uid=$(id -u); echo uid=$uid; echo abi=$(getprop ro.product.cpu.abi); echo sdk=$(getprop ro.build.version.sdk); echo kernel=$(uname -r); dbg=$(getprop ro.debuggable); echo debuggable=$dbg; su=none; if [ "$uid" != 0 ] && command -v su >/dev/null 2>&1; then if [ "$(su 0 id -u </dev/null 2>/dev/null)" = 0 ]; then su=su0; elif [ "$(su -c '"'id -u'"' </dev/null 2>/dev/null)" = 0 ]; then su=suc; fi; fi; echo su=$su; hash=none; if command -v sha256sum >/dev/null 2>&1; then hash=sha256sum; elif toybox sha256sum </dev/null >/dev/null 2>&1; then hash='"'toybox sha256sum'"'; elif busybox sha256sum </dev/null >/dev/null 2>&1; then hash='"'busybox sha256sum'"'; fi; echo "hash=$hash"; '
-if [ "$detach" = 0 ]; then
+probe='uid=$(id -u); echo uid=$uid; echo abi=$(getprop ro.product.cpu.abi); echo sdk=$(getprop ro.build.version.sdk); echo kernel=$(uname -r); dbg=$(getprop ro.debuggable); echo debuggable=$dbg; su=none; if [ "$uid" != 0 ] && command -v su >/dev/null 2>&1; then if [ "$(su 0 id -u </dev/null 2>/dev/null)" = 0 ]; then su=su0; elif [ "$(su -c '"'id -u'"' </dev/null 2>/dev/null)" = 0 ]; then su=suc; fi; fi; echo su=$su; hash=none; if command -v sha256sum >/dev/null 2>&1; then hash=sha256sum; elif toybox sha256sum </dev/null >/dev/null 2>&1; then hash='"'toybox sha256sum'"'; elif busybox sha256sum </dev/null >/dev/null 2>&1; then hash='"'busybox sha256sum'"'; fi; echo "hash=$hash"; if setsid -w true </dev/null >/dev/null 2>&1; then echo setsid=1; fi; '
+if [ "$detach" = 0 ] && [ "$status" = 0 ]; then
     probe="${probe}if [ -e /sys/class/net/$(q "$iface") ]; then echo iface=yes; if [ \"\$hash\" != none ] && { [ \"\$uid\" = 0 ] || [ \$su != none ] || [ \"\$dbg\" = 1 ]; }; then rm -rf $(q "$stage") && mkdir -p $(q "$stage"); fi; else echo iface=no \$(ls /sys/class/net); fi; "
 fi
 facts=$(run "${probe}echo __rc=0") || die "cannot probe $serial: $facts"
@@ -185,11 +191,14 @@ else
 fi
 hasher=$(fact hash)
 
-# root-entry.sh's text as the root command (as remote::as_root sends it):
-# sh -c TEXT root-entry HASHER NAME ARGS..., wrapped the way root is reached.
+# root-entry.sh's text as the root command (as remote::Entry::as_root sends
+# it): [setsid -w] sh -c TEXT root-entry HASHER NAME ARGS..., wrapped the way
+# root is reached.
 entry=$(sed -e 's/^[[:space:]]*//' -e '/^#/d' -e '/^$/d' "$here/root-entry.sh")
+group=''
+[ "$(fact setsid)" != 1 ] || group='setsid -w '
 as_root() {
-    command="sh -c $(q "$entry") root-entry $(q "${hasher:-sha256sum}") $(q "$name")"
+    command="${group}sh -c $(q "$entry") root-entry $(q "${hasher:-sha256sum}") $(q "$name")"
     for arg in "$@"; do command="$command $(q "$arg")"; done
     command="$command$tail"
     case $wrap in
@@ -200,6 +209,10 @@ as_root() {
 }
 tail=''
 
+if [ "$status" = 1 ]; then
+    run "$(as_root run status); echo __rc=\$?" || die "status on $serial failed (see above)"
+    exit 0
+fi
 if [ "$detach" = 1 ]; then
     run "$(as_root run detach "$iface"); echo __rc=\$?" || die "detach on $serial failed (see above)"
     exit 0
@@ -240,12 +253,31 @@ manifest_sha=$(sha256_of "$here/MANIFEST")
 script_sha=$(sha256_of "$here/on-device.sh")
 
 
-# --- One push of every file of the bundle, one shell to copy, check and attach.
+# --- What is pushed: MANIFEST and the files it names, nothing else; each
+# checked here first (a regular file, not a link, the sha256 MANIFEST has).
 set --
-for file in "$here"/*; do set -- "$@" "$file"; done
+for item in "$here"/* "$here"/.*; do
+    base=${item##*/}
+    case $base in . | .. | '*' | '.*' | push-and-attach.sh | root-entry.sh | MANIFEST) continue ;; esac
+    grep -q "^size: [0-9]*  $base\$" "$here/MANIFEST" ||
+        fail "$here/$base is not part of the bundle (MANIFEST does not name it): remove it, or unpack the bundle afresh; nothing was pushed"
+done
+[ -f "$here/MANIFEST" ] && [ ! -L "$here/MANIFEST" ] || fail "$here/MANIFEST is missing or not a regular file; nothing was pushed"
+set -- "$here/MANIFEST"
+while read -r tag sum file; do
+    [ "$tag" = sha256: ] || continue
+    case $file in '' | */* | .*) fail "MANIFEST names a file no bundle has: $file; nothing was pushed" ;; esac
+    [ -f "$here/$file" ] && [ ! -L "$here/$file" ] ||
+        fail "$here/$file is missing or not a regular file (a link?); unpack the bundle afresh; nothing was pushed"
+    [ "$(sha256_of "$here/$file")" = "$sum" ] ||
+        fail "$here/$file does not match MANIFEST (changed since the build?); unpack the bundle afresh; nothing was pushed"
+    set -- "$@" "$here/$file"
+done <"$here/MANIFEST"
+
+# --- One push, one shell in which root copies, checks and attaches.
 pushed=$(call -s "$serial" push "$@" "$stage/") || fail "adb push to $serial failed; nothing was attached: $pushed"
 tail=$extra
-install="$(as_root install "$stage" "$manifest_sha" "$script_sha" "$iface" "$mode"); rc=\$?; rm -rf $(q "$stage"); echo __rc=\$rc"
+install="$(as_root install "$manifest_sha" "$script_sha" "$iface" "$mode"); rc=\$?; rm -rf $(q "$stage"); echo __rc=\$rc"
 # adbd before Android 7 (API 24) refuses commands over 4,096 bytes.
 sdk=$(fact sdk)
 case "$sdk" in '' | *[!0-9]*) sdk=0 ;; esac
@@ -254,22 +286,37 @@ if [ "$sdk" -lt 24 ] && [ ${#install} -gt 4096 ]; then
 fi
 out=$(call -s "$serial" shell "$install") || true
 staged=0
-printf '%s\n' "$out" | grep -v -e '^__rc=' -e '^status-json: ' -e '^previous-json: ' || true
+printf '%s\n' "$out" | grep -v -e '^__rc=' -e '^status-json: ' -e '^state-json: ' || true
 rc=$(printf '%s\n' "$out" | sed -n 's/^__rc=\([0-9]*\).*/\1/p' | tail -n 1)
+# What the device says is on the interface (a `state-json:` or
+# `status-json:` line), else unknown: never a guess.
+on_iface() {
+    json=$(printf '%s\n' "$out" | sed -n "s/^$1: //p" | tail -n 1)
+    # This interface's entry of the status (its fields but the name).
+    one=$(printf '%s\n' "$json" | sed -n "s/.*{\"interface\":\"$(printf '%s' "$iface" | sed 's/\./\\./g')\",\([^}]*\)}.*/\1/p")
+    case "$json" in
+    '') echo "whether anything is attached to $iface is unknown (the device gave no answer about it); check with: $0 -s $serial --status" ;;
+    none) echo "the device has no deployed copy of $name, so nothing of it is attached" ;;
+    *'"attached":'*) case "$one" in
+        '') echo "the device reports nothing of $name attached to $iface" ;;
+        *'"running":true'*) echo "the device reports $iface runs $name" ;;
+        *) echo "the device reports a stale pin for $iface (a program the kernel no longer runs there): nothing of $name is attached" ;;
+        esac ;;
+    *) echo "whether anything is attached to $iface is unknown (the device's answer was not a status); check with: $0 -s $serial --status" ;;
+    esac
+}
 if [ "${rc:-255}" != 0 ]; then
     staged=1
-    previous=$(printf '%s\n' "$out" | sed -n 's/^previous-json: //p')
-    case "$previous" in
-    *"\"interface\":\"$iface\""*) now="the previous deploy is still attached to $iface" ;;
-    *) now="nothing is attached to $iface" ;;
-    esac
-    fail "attaching $name to $iface on $serial failed (see above); $now"
+    if [ -z "$rc" ]; then
+        fail "attaching $name to $iface on $serial gave no exit status (the connection was lost?); $(on_iface state-json)"
+    fi
+    fail "attaching $name to $iface on $serial failed (see above); $(on_iface state-json)"
 fi
-# Verify: the loader's status must list the interface.
-status=$(printf '%s\n' "$out" | sed -n 's/^status-json: //p')
-case "$status" in
-*"\"interface\":\"$iface\""*) ;;
-*) die "the loader said it attached, but its status on $serial lists nothing on $iface" ;;
+# Verify: the loader's status must show the kernel running it there.
+case "$(on_iface status-json)" in
+*" runs $name") ;;
+*) die "the loader said it attached, but on $serial: $(on_iface status-json)" ;;
 esac
+status=$(printf '%s\n' "$out" | sed -n 's/^status-json: //p')
 attached_mode=$(printf '%s\n' "$status" | sed -n "s/.*\"interface\":\"$iface\",\"mode\":\"\([a-z]*\)\".*/\1/p")
 echo "push-and-attach.sh: $name attached to $iface on $serial in ${attached_mode:-?} mode"

@@ -1,91 +1,148 @@
 # Root's way into a cargo-xdp deploy. This text is the command root runs,
-# sent over `adb shell` (as `sh -c TEXT root-entry ARGS`) by cargo xdp and by
-# push-and-attach.sh; it is never run from a file on the device: everything
-# under /data/local/tmp belongs to the shell user, who could change a file
-# between root's check and root's use. Comment lines are dropped when sent
-# (old adbd refuses commands over 4,096 bytes): no `#` inside a line here.
+# sent over `adb shell` (as `[setsid -w] sh -c TEXT root-entry ARGS`) by
+# cargo xdp and by push-and-attach.sh; it is never run from a file on the
+# device: everything under /data/local/tmp belongs to the shell user, who
+# could change a file between root's check and root's use. Comment lines are
+# dropped when sent (old adbd refuses commands over 4,096 bytes): no `#`
+# inside a line here, and no single quote (each costs bytes when quoted).
 #
-#   root-entry HASHER NAME install STAGE MANIFEST_SHA256 SCRIPT_SHA256 IFACE MODE [ARGS...]
+#   root-entry HASHER NAME install MANIFEST_SHA256 SCRIPT_SHA256 IFACE MODE [ARGS...]
 #   root-entry HASHER NAME run ARGS...     on-device.sh ARGS, root's deployed copy
-#   root-entry HASHER NAME clean           removes an unfinished install
+#   root-entry HASHER NAME clean           stops and removes an unfinished install
 #
 # Root keeps its files in /data/local/cargo-xdp (root's, 0700). Every
 # directory above it must be root's (or, for /data, the system user's, who
 # owns it on Android) and writable by no one else, or root runs nothing.
+#
+# In there: NAME/ is the deployed copy; .NAME.w.XXXXXXXX/ is one install's
+# private work dir (s/: the staged files, moved out of the shell user's
+# reach and made root's; c/: root's copies; `attaching`: the loader may have
+# attached from c/); .NAME.old is the last copy during a swap; .NAME.lock
+# names the root-entry that holds the project (boot id, pid, process group,
+# start time; a zombie counts as gone). Every action takes the lock first (install and clean stop a
+# live holder, its whole process group; run refuses), then heals: a work
+# dir that may have attached becomes NAME/, others go, a lone .NAME.old
+# comes back. Copies read only regular files that became root's before
+# they were opened, so no read can block (no FIFO, device or link to one);
+# toybox 0.8.9's `timeout` is not used: it exits 127 at random when the
+# command it runs ends fast. Every failure after the trust checks prints `state-json:`,
+# what the deployed loader reports (`none`: no deployed copy).
 set -u
 umask 077
-base=/data/local/cargo-xdp
-fail() {
-    echo "error: $*" >&2
+b=/data/local/cargo-xdp
+st=/data/local/tmp/cargo-xdp
+na="; nothing was attached"
+quit() {
+    if [ -n "${k:-}" ]; then
+        [ -z "${held:-}" ] || heal
+        state
+        [ -z "${held:-}" ] || rm -f $k
+    fi
     exit 1
 }
-[ $# -ge 3 ] || fail "root-entry: too few arguments"
+fail() {
+    echo "error: $*" >&2
+    quit
+}
+[ $# -ge 3 ] || fail "root-entry: usage"
 hasher=$1
-name=$2
-action=$3
+n=$2
+a=$3
 shift 3
 case $hasher in
-sha256sum | 'toybox sha256sum' | 'busybox sha256sum') ;;
-*) fail "root-entry: unknown hasher $hasher" ;;
+sha256sum | "toybox sha256sum" | "busybox sha256sum") ;;
+*) fail "root-entry: hasher $hasher" ;;
 esac
-case $name in
-'' | *[!A-Za-z0-9_-]*) fail "root-entry: bad name $name" ;;
+case $n in
+"" | *[!A-Za-z0-9_-]*) fail "root-entry: name $n" ;;
 esac
 trusted() {
-    [ -d "$1" ] && [ ! -L "$1" ] || return 1
-    set -- $(stat -c '%u %g %a' "$1") || return 1
-    [ $# -eq 3 ] || return 1
-    case $1 in 0 | 1000) ;; *) return 1 ;; esac
-    other=${3#"${3%?}"}
-    group=${3%?}
-    group=${group#"${group%?}"}
-    case $other in 2 | 3 | 6 | 7) return 1 ;; esac
-    case $group in 2 | 3 | 6 | 7) case $2 in 0 | 1000) ;; *) return 1 ;; esac ;; esac
-    return 0
+    [ -d $1 ] && [ ! -L $1 ] && set -- $(stat -c "%u %g %a" $1) && [ $# -eq 3 ] || return 1
+    case $1.$3 in 0.* | 1000.*) ;; *) return 1 ;; esac
+    case $3 in *[2367]) return 1 ;; *[2367]?) case $2 in 0 | 1000) ;; *) return 1 ;; esac ;; esac
 }
-for dir in / /data /data/local; do
-    trusted "$dir" || fail "$dir is not root's alone (uid gid mode: $(stat -c '%u %g %a' "$dir")): root runs nothing below it"
+alone="is not owned and writable by root alone"
+for d in / /data /data/local; do
+    trusted $d || fail "$d $alone (uid gid mode: $(stat -c "%u %g %a" $d)): root runs nothing below it"
 done
-if [ ! -e "$base" ]; then
-    mkdir -m 0700 "$base" || fail "cannot create $base"
-fi
-trusted "$base" || fail "$base is not root's alone: remove it as root (rm -rf $base), deploy again"
+[ -e $b ] || mkdir -m 0700 $b || fail "cannot create $b"
+trusted $b || fail "$b $alone: remove it as root (rm -rf $b), deploy again"
+f=$b/$n
+o=$b/.$n.old
+k=$b/.$n.lock
+case $n in *-*) l=$n-user ;; *) l=${n}_user ;; esac
 hash_of() {
-    sum=$($hasher "$1" 2>/dev/null) || sum=missing
-    echo "${sum%% *}"
+    h=$($hasher $1 2>/dev/null) || h=x
+    echo ${h%% *}
 }
-case $action in
+state() {
+    printf "state-json: "
+    [ -x $f/$l ] && $f/$l status --json </dev/null || echo none
+}
+me() {
+    read -r s </proc/$1/stat 2>/dev/null || return
+    set -- ${s##*) }
+    [ $1 = Z ] || echo "$3 ${20}"
+}
+boot=$(cat /proc/sys/kernel/random/boot_id)
+lock() {
+    while ! ln -s "$boot $$ $(me $$)" $k 2>/dev/null; do
+        set -- $(readlink $k)
+        if [ $# -eq 4 ] && [ $1 = $boot ] && [ "$(me $2)" = "$3 $4" ]; then
+            [ $a != run ] || fail "an install of $n is under way on this device (pid $2): wait for it, or deploy again"
+            echo "note: stopped an earlier install of $n still running as root (pid $2)" >&2
+            if [ $3 = $2 ]; then kill -9 -- -$2; else kill -9 $2; fi
+            sleep 1
+            [ "$(me $2)" != "$3 $4" ] || fail "cannot stop pid $2"
+        fi
+        rm -f $k
+    done
+    held=1
+}
+heal() {
+    for w in $b/.$n.w.*; do
+        [ -d $w ] || continue
+        if [ -f $w/attaching ] && [ -d $w/c ]; then
+            rm -rf $o
+            [ ! -d $f ] || mv $f $o
+            mv $w/c $f
+        fi
+        rm -rf $w
+    done
+    [ -d $f ] || [ ! -d $o ] || mv $o $f
+    rm -rf $o
+}
+lock
+heal
+case $a in
 install)
-    [ $# -ge 5 ] || fail "root-entry: too few arguments"
-    stage=$1
-    manifest_sha=$2
-    script_sha=$3
-    shift 3
-    new=$base/.$name.new
-    rm -rf "$new" && mkdir -m 0700 "$new" || fail "cannot create $new"
-    head -c 65536 "$stage/MANIFEST" >"$new/MANIFEST" &&
-        head -c 65536 "$stage/on-device.sh" >"$new/on-device.sh" || {
-        rm -rf "$new"
-        fail "cannot copy from $stage; nothing was attached"
-    }
-    if [ "$(hash_of "$new/MANIFEST")" != "$manifest_sha" ] ||
-        [ "$(hash_of "$new/on-device.sh")" != "$script_sha" ]; then
-        rm -rf "$new"
-        fail "the staged MANIFEST or on-device.sh is not what was pushed (changed on the device?); nothing was attached"
-    fi
-    exec sh "$new/on-device.sh" install "$hasher" "$stage" "$@"
+    [ $# -ge 4 ] || quit
+    w=$(mktemp -d $b/.$n.w.XXXXXXXX) && mkdir $w/c || fail "cannot create in $b"
+    s=$w/s
+    cd -P $st 2>/dev/null && [ "$(pwd -P)" = $st ] && mv .$n.partial $s && cd / &&
+        [ -d $s ] && [ ! -L $s ] && chown 0:0 $s && chmod 0700 $s || fail "cannot take $st/.$n.partial$na"
+    for e in MANIFEST on-device.sh; do
+        [ -f $s/$e ] && [ ! -L $s/$e ] && head -c 65536 $s/$e >$w/c/$e || fail "the staged $e is not a regular file$na"
+    done
+    [ "$(hash_of $w/c/MANIFEST) $(hash_of $w/c/on-device.sh)" = "$1 $2" ] ||
+        fail "the staged MANIFEST or on-device.sh is not what was pushed$na"
+    shift 2
+    cd $w/c && sh ./on-device.sh install "$hasher" $w "$@" </dev/null || quit
+    cd /
+    rm -rf $w
     ;;
 run)
-    dir=$base/$name
-    [ -f "$dir/on-device.sh" ] ||
-        fail "$name is not deployed on this device (deploy it with \`cargo xdp deploy --adb IFACE\`)"
-    trusted "$dir" || fail "$dir is not root's alone; deploy again"
-    exec sh "$dir/on-device.sh" "$@"
+    rm -f $k
+    held=
+    [ -f $f/on-device.sh ] || fail "$n is not deployed on this device: deploy it first"
+    trusted $f || fail "$f $alone; deploy again"
+    exec sh $f/on-device.sh "$@"
     ;;
 clean)
-    rm -rf "$base/.$name.new"
+    state
     ;;
 *)
-    fail "root-entry: unknown action $action"
+    fail "root-entry: action $a"
     ;;
 esac
+rm -f $k

@@ -204,6 +204,42 @@ impl FakeAdb {
         self.in_device(serial, true, script)
     }
 
+    /// `script` in the device as root (not waited for: spawn it, or run it
+    /// with `ok`).
+    pub fn as_root_on(&self, serial: &str, script: &str) -> Command {
+        self.in_device(serial, false, script)
+    }
+
+    /// `cargo xdp ARGS` in the project at `root`, talking to these devices.
+    pub fn xdp(&self, root: &Path, args: &[&str]) -> Command {
+        let mut command = super::cargo_xdp();
+        self.wire(&mut command);
+        command.current_dir(root).arg("xdp").args(args);
+        command
+    }
+
+    /// Host processes whose command line holds `needle` (the devices share
+    /// this machine's process table): what root left running on a device.
+    pub fn processes_with(needle: &str) -> Vec<String> {
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+                continue;
+            };
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            if cmdline.contains(needle)
+                && entry.file_name() != std::process::id().to_string().as_str()
+            {
+                found.push(format!(
+                    "{}: {}",
+                    entry.file_name().to_string_lossy(),
+                    cmdline.chars().take(200).collect::<String>()
+                ));
+            }
+        }
+        found
+    }
+
     /// Changes a device's keys (fake-device.sh set).
     pub fn set(&self, serial: &str, keys: &[&str]) {
         ok(Command::new(self.fixture.join("fake-device.sh"))
