@@ -112,7 +112,7 @@ fn fifos_and_held_pipes_in_the_stage_stall_nothing_and_run_nothing() {
     );
     assert_eq!(FakeAdb::processes_with(".stalled.w."), Vec::<String>::new());
     let left = fake.left_on("PHONE");
-    assert!(left == "" || left == "stalled\n", "{left:?}");
+    assert!(left.is_empty() || left == "stalled\n", "{left:?}");
 
     // A clean deploy; root's copy of on-device.sh is the bundle's, and the
     // next root-run action runs that copy, never the planted one.
