@@ -766,6 +766,7 @@ pub(crate) fn own_dir(dir: &Path, create: bool) -> Result<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn interface_names_never_become_other_paths() {
@@ -809,6 +810,42 @@ mod tests {
             project.pin_for("eth0.100"),
             Path::new("/sys/fs/bpf/p/progs/eth0:100")
         );
+    }
+
+    /// A bpffs the loader mounts is root's alone (the kernel's default is
+    /// 1777), and its directories are checked, not trusted. Needs root
+    /// (CI runs as root); elsewhere it says so and checks nothing.
+    #[test]
+    fn a_bpffs_of_ours_is_root_only_and_checked() {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("a_bpffs_of_ours_is_root_only_and_checked: not root, skipped");
+            return;
+        }
+        let dir = std::env::temp_dir().join(format!("cxl-mount-{}", std::process::id()));
+        ensure_bpffs(&dir).unwrap();
+        let mode = fs::metadata(&dir).unwrap().mode() & 0o7777;
+        let project = dir.join("p");
+        let made = own_dir(&project, true);
+        let link = dir.join("link");
+        std::os::unix::fs::symlink("/tmp", &link).unwrap();
+        let linked = own_dir(&link, false).map_err(|e| e.to_string());
+        fs::create_dir(dir.join("open")).unwrap();
+        fs::set_permissions(dir.join("open"), fs::Permissions::from_mode(0o777)).unwrap();
+        let open = own_dir(&dir.join("open"), false).map_err(|e| e.to_string());
+        let missing = own_dir(&dir.join("missing"), false).unwrap();
+        let target = CString::new(dir.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a valid C string naming the bpffs mounted above.
+        unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH) };
+        let outside = own_dir(&dir, false).map_err(|e| e.to_string());
+        fs::remove_dir(&dir).unwrap();
+        // (bpffs always adds the sticky bit to its root.)
+        assert_eq!(mode, 0o1700);
+        assert!(made.unwrap());
+        assert!(linked.unwrap_err().contains("is not a directory (a link?)"));
+        assert!(open.unwrap_err().contains("is not root's alone"));
+        assert!(!missing);
+        assert!(outside.unwrap_err().contains("is not on a bpffs"));
     }
 
     #[test]
