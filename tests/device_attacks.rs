@@ -223,7 +223,7 @@ fn a_live_earlier_install_is_stopped_by_the_next_one() {
     });
     let error = fails(&mut fake.xdp(&root, &["status", "--adb"]));
     assert!(
-        error.contains("an install of locked is under way on this device (pid"),
+        error.contains("an install of locked is under way (pid"),
         "{error}"
     );
     let out = output(&mut deploy(&fake, &root, &["--", "--prog", "xdp_drop"]));

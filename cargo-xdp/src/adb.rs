@@ -496,6 +496,32 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_call_that_prints_without_end_is_stopped_at_its_byte_limit() {
+        let started = Instant::now();
+        let error = run_limited(
+            Command::new("yes"),
+            Duration::from_secs(30),
+            1 << 20,
+            "`yes`",
+            Interrupt::Ignored,
+        )
+        .err()
+        .expect("stopped");
+        assert!(error.downcast_ref::<TooMuch>().is_some(), "{error:#}");
+        assert!(error.to_string().contains("`yes` sent more than 1 MiB"));
+        assert!(started.elapsed() < Duration::from_secs(10));
+        let fine = run_limited(
+            Command::new("echo"),
+            Duration::from_secs(30),
+            1 << 20,
+            "`echo`",
+            Interrupt::Ignored,
+        )
+        .unwrap();
+        assert_eq!(fine.stdout, b"\n");
+    }
+
+    #[test]
     fn parses_device_lines_and_states() {
         let text = "List of devices attached\n\
             * daemon started successfully\n\

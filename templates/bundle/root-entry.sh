@@ -87,9 +87,10 @@ me() {
 boot=$(cat /proc/sys/kernel/random/boot_id)
 lock() {
     while ! ln -s "$boot $$ $(me $$)" $k 2>/dev/null; do
-        set -- $(readlink $k)
+        r=$(readlink $k) || fail "cannot create $k"
+        set -- $r
         if [ $# -eq 4 ] && [ $1 = $boot ] && [ "$(me $2)" = "$3 $4" ]; then
-            [ $a != run ] || fail "an install of $n is under way on this device (pid $2): wait for it, or deploy again"
+            [ $a != run ] || fail "an install of $n is under way (pid $2): wait for it, or deploy again"
             echo "note: stopped an earlier install of $n still running as root (pid $2)" >&2
             if [ $3 = $2 ]; then kill -9 -- -$2; else kill -9 $2; fi
             sleep 1
