@@ -140,6 +140,52 @@ fn legacy_sections_and_bpf_map_def_load_by_function_or_section_name() {
 }
 
 #[test]
+fn tc_programs_beside_the_xdp_one_are_never_attach_candidates() {
+    let (_dir, root, bundle) = project_with("mixedstyle", "xdp_and_tc.c");
+    // The build says, once per program, what it leaves out.
+    let source = root.join("mixedstyle_kern/mixedstyle_kern.c");
+    fs::write(&source, fs::read(&source).unwrap()).unwrap();
+    let out = output(cargo_xdp().current_dir(&root).arg("build"));
+    let said = text(&out);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains("Leaving mark_egress in ")
+            && said.contains("(section `tc`) out of attach: a tc program, not XDP")
+            && said.contains("(section `schedcls/ingress/tether_stub`) out of attach"),
+        "{said}"
+    );
+    assert!(!said.contains("--prog mark_egress"), "{said}");
+    if !root_or_skip("tc_programs_beside_the_xdp_one_are_never_attach_candidates") {
+        return;
+    }
+    let net = NetPair::new("mixedstyle");
+    let loader = bundle.join("mixedstyle_user");
+    // One XDP program: no --prog needed, the tc ones are no candidates.
+    ok(net.in_receiver(&loader).args(["attach", &net.receiver_if]));
+    assert!(!net.ping(), "no_icmp drops ICMP");
+    assert!(udp_arrives(&net, 7003), "and passes UDP");
+    for (wanted, section) in [
+        ("mark_egress", "tc"),
+        ("tc", "tc"),
+        ("tether_stub", "schedcls/ingress/tether_stub"),
+    ] {
+        let error =
+            fails(
+                net.in_receiver(&loader)
+                    .args(["attach", &net.receiver_if, "--prog", wanted]),
+            );
+        assert!(
+            error.contains(&format!(
+                "(section `{section}`) is a SchedClassifier program, not XDP"
+            )) && error.contains("the object's XDP programs: no_icmp"),
+            "{wanted}: {error}"
+        );
+    }
+    assert!(!net.ping(), "the XDP program stays");
+    ok(net.in_receiver(&loader).args(["detach", &net.receiver_if]));
+}
+
+#[test]
 fn core_program_reads_its_global_and_takes_the_tail_call() {
     let (_dir, _root, bundle) = project_with("corestyle", "core_tail.c");
     if !root_or_skip("core_program_reads_its_global_and_takes_the_tail_call") {

@@ -6,6 +6,11 @@ set -euo pipefail
 need=()
 have() { command -v "$1" >/dev/null 2>&1; }
 have clang || need+=(clang)
+# The newest clang Debian 12 packages in main (cargo-xdp takes the newest
+# clang-NN on PATH; xdp-tools-style programs need C23, clang 15+; a real
+# NDK r26 ships clang 17, and the stand-in NDK is made from this one).
+newest_clang=()
+have clang-19 || newest_clang=(clang-19 llvm-19 lld-19)
 have llvm-strip || need+=(llvm)
 have ld.lld || need+=(lld)
 have ip || need+=(iproute2)
@@ -35,10 +40,16 @@ have qemu-aarch64-static || need+=(qemu-user-static)
 # Real captures for `cargo xdp test --pcap`.
 have tcpdump || [ -x /usr/sbin/tcpdump ] || need+=(tcpdump)
 
-if [ ${#need[@]} -gt 0 ]; then
-    echo "setup: installing ${need[*]}" >&2
+if [ ${#need[@]} -gt 0 ] || [ ${#newest_clang[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -q
+    # Where the distribution has it (Debian 12 does); elsewhere the default clang.
+    if [ ${#newest_clang[@]} -gt 0 ] && apt-cache show clang-19 >/dev/null 2>&1; then
+        need+=("${newest_clang[@]}")
+    fi
+fi
+if [ ${#need[@]} -gt 0 ]; then
+    echo "setup: installing ${need[*]}" >&2
     apt-get install -y -q --no-install-recommends "${need[@]}"
 fi
 

@@ -312,14 +312,12 @@ fn run_in(project: &Project, ext: &dyn Extension, object: &Path, case: &Case) ->
     xdp::raise_memlock();
     let maps_dir = project.maps_dir();
     let mut ebpf = setup::load(object, &maps_dir, &globals)?;
-    let names: Vec<String> = ebpf.programs().map(|(name, _)| name.to_string()).collect();
-    let sections = xdp::renamed_sections(object);
     let default_program = if case.bare {
         None
     } else {
         ext.default_program()
     };
-    let chosen = xdp::choose_program(&names, &sections, program.as_deref(), default_program)?;
+    let chosen = xdp::choose_xdp_program(&ebpf, object, program.as_deref(), default_program)?;
     let xdp_program: &mut Xdp = ebpf
         .program_mut(&chosen)
         .expect("program listed above")

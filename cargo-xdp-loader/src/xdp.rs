@@ -216,9 +216,12 @@ impl Project {
             );
         }
         let mut ebpf = setup::load(request.object, &self.maps_dir(), request.globals)?;
-        let names: Vec<String> = ebpf.programs().map(|(name, _)| name.to_string()).collect();
-        let sections = renamed_sections(request.object);
-        let chosen = choose_program(&names, &sections, request.program, request.default_program)?;
+        let chosen = choose_xdp_program(
+            &ebpf,
+            request.object,
+            request.program,
+            request.default_program,
+        )?;
         {
             let program: &mut Xdp = ebpf
                 .program_mut(&chosen)
@@ -460,6 +463,50 @@ pub(crate) fn renamed_sections(object: &Path) -> Vec<(String, String)> {
             Some((section.to_string(), function.to_string()))
         })
         .collect()
+}
+
+/// The XDP program of `ebpf` to attach (see choose_program); programs of
+/// other types in the same object (tc, kprobe ...) are never candidates,
+/// and naming one is an error that says what it is.
+pub(crate) fn choose_xdp_program(
+    ebpf: &aya::Ebpf,
+    object: &Path,
+    wanted: Option<&str>,
+    default: Option<&str>,
+) -> Result<String> {
+    let sections = renamed_sections(object);
+    let mut xdp = Vec::new();
+    let mut others = Vec::new();
+    for (name, program) in ebpf.programs() {
+        match program {
+            aya::programs::Program::Xdp(_) => xdp.push(name.to_string()),
+            other => others.push((name.to_string(), other.prog_type())),
+        }
+    }
+    if let Some(wanted) = wanted {
+        let section_of = |function: &str| {
+            sections
+                .iter()
+                .find(|(_, f)| f == function)
+                .map(|(s, _)| s.clone())
+        };
+        let named = others
+            .iter()
+            .find(|(name, _)| name == wanted || section_of(name).as_deref() == Some(wanted));
+        if let Some((name, kind)) = named {
+            bail!(
+                "program `{name}` (section `{}`) is a {kind:?} program, not XDP: cargo-xdp \
+                 attaches XDP programs only; the object's XDP programs: {}",
+                section_of(name).unwrap_or_else(|| "?".into()),
+                xdp.join(", ")
+            );
+        }
+    }
+    let xdp_sections: Vec<(String, String)> = sections
+        .into_iter()
+        .filter(|(_, function)| xdp.contains(function))
+        .collect();
+    choose_program(&xdp, &xdp_sections, wanted, default)
 }
 
 /// The program to attach: by function name, else by the (old) section name.

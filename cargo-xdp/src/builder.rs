@@ -100,6 +100,15 @@ fn build_targets(args: &BuildArgs, found: Option<&Project>, shell: &Shell) -> Re
     let mut plans = Vec::new();
     for target in targets {
         let tools = tools::resolve(project, &target, &options, shell)?;
+        shell.verbose_status(
+            "Using",
+            format!(
+                "{} for {} kern sources ({})",
+                tools.clang.path.display(),
+                target.name,
+                tools.clang.version
+            ),
+        );
         plans.push((target, tools));
     }
     // libbpf's headers, fetched once (the cache makes this a stat later).

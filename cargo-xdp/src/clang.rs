@@ -35,7 +35,10 @@ pub struct Clang {
     fingerprint: String,
 }
 
-/// `$CLANG`, else `clang`, else the newest `clang-NN` on PATH.
+/// `$CLANG`, else the newest of `clang` and every `clang-NN` on PATH (a
+/// newer clang builds more programs: C23 `bool`, newer BTF), `clang` on a
+/// tie. The version of `clang` comes from where it leads (Debian's
+/// `/usr/bin/clang -> ../lib/llvm-14/bin/clang`), else `clang -dumpversion`.
 pub fn locate() -> Result<PathBuf> {
     if let Some(path) = std::env::var_os("CLANG").filter(|v| !v.is_empty()) {
         return which::which(&path).with_context(|| {
@@ -45,31 +48,72 @@ pub fn locate() -> Result<PathBuf> {
             )
         });
     }
-    if let Ok(path) = which::which("clang") {
-        return Ok(path);
-    }
-    let mut versioned: Vec<(u32, PathBuf)> = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|dir| std::fs::read_dir(dir).ok())
-        .flatten()
-        .flatten()
-        .filter_map(|entry| {
-            let name = entry.file_name().into_string().ok()?;
-            let version: u32 = name.strip_prefix("clang-")?.parse().ok()?;
-            Some((version, entry.path()))
-        })
-        .collect();
-    versioned.sort();
-    match versioned.pop() {
-        Some((_, path)) => Ok(path),
+    let dirs: Vec<PathBuf> = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect())
+        .unwrap_or_default();
+    match newest(&dirs) {
+        Some(path) => Ok(path),
         None => bail!(
             "no clang found (tried $CLANG, clang, clang-NN on PATH); kern sources need a clang \
              with the BPF backend: install it (Debian/Ubuntu: `apt-get install clang llvm`) or \
              set CLANG=/path/to/clang"
         ),
     }
+}
+
+/// The newest clang in `dirs` (earlier directories win among equals, as on
+/// PATH; plain `clang` wins a tie with its own `clang-NN`).
+fn newest(dirs: &[PathBuf]) -> Option<PathBuf> {
+    let mut found: Vec<(u32, bool, usize, PathBuf)> = Vec::new();
+    for (order, dir) in dirs.iter().enumerate() {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let Ok(name) = entry.file_name().into_string() else {
+                continue;
+            };
+            let path = entry.path();
+            let version = match name.as_str() {
+                "clang" if is_executable(&path) => major_of_plain(&path),
+                _ => match name.strip_prefix("clang-").and_then(|v| v.parse().ok()) {
+                    Some(version) if is_executable(&path) => Some(version),
+                    _ => continue,
+                },
+            };
+            found.push((
+                version.unwrap_or(0),
+                name == "clang",
+                usize::MAX - order,
+                path,
+            ));
+        }
+    }
+    found.into_iter().max().map(|(.., path)| path)
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// The major version of a plain `clang`: from the path it resolves to
+/// (`llvm-NN/` or `clang-NN`), else from `clang -dumpversion`.
+fn major_of_plain(path: &Path) -> Option<u32> {
+    let real = std::fs::canonicalize(path).ok()?;
+    let from_path = real.components().rev().find_map(|c| {
+        let c = c.as_os_str().to_str()?;
+        c.strip_prefix("llvm-")
+            .or_else(|| c.strip_prefix("clang-"))?
+            .parse()
+            .ok()
+    });
+    from_path.or_else(|| {
+        let out = Command::new(path).arg("-dumpversion").output().ok()?;
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .split('.')
+            .next()?
+            .parse()
+            .ok()
+    })
 }
 
 /// Where the system include directories come from.
@@ -212,6 +256,42 @@ pub fn find_strip(clang: &Path) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_newest_clang_on_path_wins() {
+        use std::os::unix::fs::{symlink, PermissionsExt};
+        let tmp = tempfile::tempdir().unwrap();
+        let exe = |path: &Path| {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, "#!/bin/sh\n").unwrap();
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        };
+        let bin = tmp.path().join("bin");
+        exe(&tmp.path().join("lib/llvm-14/bin/clang"));
+        std::fs::create_dir_all(&bin).unwrap();
+        symlink("../lib/llvm-14/bin/clang", bin.join("clang")).unwrap();
+        exe(&bin.join("clang-14"));
+        assert_eq!(
+            newest(std::slice::from_ref(&bin)),
+            Some(bin.join("clang")),
+            "a tie"
+        );
+        exe(&bin.join("clang-19"));
+        std::fs::write(bin.join("clang-22"), "not executable").unwrap();
+        exe(&bin.join("clang-format-20"));
+        assert_eq!(
+            newest(std::slice::from_ref(&bin)),
+            Some(bin.join("clang-19"))
+        );
+        let local = tmp.path().join("local");
+        exe(&local.join("clang-19"));
+        assert_eq!(
+            newest(&[local.clone(), bin.clone()]),
+            Some(local.join("clang-19")),
+            "PATH order among equals"
+        );
+        assert_eq!(newest(&[tmp.path().join("none")]), None);
+    }
 
     const DEBIAN_CLANG_14: &str = r#"Debian clang version 14.0.6
 Target: x86_64-pc-linux-gnu

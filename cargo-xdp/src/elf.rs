@@ -96,6 +96,10 @@ pub enum SectionKind {
     /// A name aya refuses (`xdp_pass`, `xdp1`, `prog`, `xdp/foo`): older
     /// loaders took any name; cargo-xdp renames it to `to` at build time.
     Legacy { to: &'static str },
+    /// A program of another type whose section name aya 0.14 cannot parse
+    /// (libbpf's `tc`, `tcx/ingress`, AOSP's `schedcls/...`): renamed to
+    /// aya's `classifier` only so the object parses; never attached.
+    NotXdp { kind: &'static str },
 }
 
 /// Program kinds aya-obj 0.3 (aya 0.14) parses from a section's first `/` piece.
@@ -135,6 +139,36 @@ const AYA_KINDS: &[&str] = &[
     "iter.s",
 ];
 
+/// Program kinds of libbpf and of AOSP's bpf_helpers.h that aya 0.14
+/// cannot parse by name, with what they are: never XDP.
+const OTHER_KINDS: &[(&str, &str)] = &[
+    ("tc", "tc"),
+    ("tcx", "tc"),
+    ("netkit", "tc"),
+    ("action", "tc action"),
+    ("schedcls", "tc"),
+    ("schedact", "tc action"),
+    ("skfilter", "socket filter"),
+    ("cgroupskb", "cgroup skb"),
+    ("cgroupsock", "cgroup sock"),
+    ("lwt_in", "lwt"),
+    ("lwt_out", "lwt"),
+    ("lwt_xmit", "lwt"),
+    ("lwt_seg6local", "lwt"),
+    ("netfilter", "netfilter"),
+    ("struct_ops", "struct_ops"),
+    ("struct_ops.s", "struct_ops"),
+    ("syscall", "syscall"),
+    ("usdt", "usdt"),
+    ("ksyscall", "kprobe"),
+    ("kretsyscall", "kprobe"),
+    ("fmod_ret", "fmod_ret"),
+    ("fmod_ret.s", "fmod_ret"),
+];
+
+/// The aya section kind a NotXdp program is renamed to.
+pub const NOT_XDP_SECTION: &str = "classifier";
+
 pub fn classify(section: &str) -> SectionKind {
     let mut pieces = section.split('/');
     let kind = pieces.next().unwrap_or_default();
@@ -146,7 +180,10 @@ pub fn classify(section: &str) -> SectionKind {
             _ => SectionKind::Legacy { to: "xdp.frags" },
         },
         kind if AYA_KINDS.contains(&kind) => SectionKind::Other,
-        _ => SectionKind::Legacy { to: "xdp" },
+        kind => match OTHER_KINDS.iter().find(|(name, _)| *name == kind) {
+            Some((_, what)) => SectionKind::NotXdp { kind: what },
+            None => SectionKind::Legacy { to: "xdp" },
+        },
     }
 }
 
@@ -394,6 +431,15 @@ mod tests {
             "tracepoint/xdp/xdp_exception",
         ] {
             assert_eq!(classify(other), SectionKind::Other, "{other}");
+        }
+        for (tc, kind) in [
+            ("tc", "tc"),
+            ("tc/ingress", "tc"),
+            ("tcx/egress", "tc"),
+            ("schedcls/ingress/tether_downstream6_ether", "tc"),
+            ("skfilter/allowlist/xtbpf", "socket filter"),
+        ] {
+            assert_eq!(classify(tc), SectionKind::NotXdp { kind }, "{tc}");
         }
     }
     use crate::toolchain;

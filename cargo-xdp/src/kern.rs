@@ -266,10 +266,18 @@ fn rename_legacy_sections(
     let data = fs::read(object)?;
     let file = ::object::File::parse(&*data)
         .with_context(|| format!("{} is not an ELF object", object.display()))?;
+    // Legacy XDP sections become `xdp`; programs of other types whose
+    // section aya cannot parse become `classifier`, only so the object
+    // parses (the loader never offers them for attach).
+    let mut not_xdp = Vec::new();
     let legacy: Vec<(elf::ProgramSection, &str)> = elf::program_sections(&file)
         .into_iter()
         .filter_map(|s| match elf::classify(&s.name) {
             elf::SectionKind::Legacy { to } => Some((s, to)),
+            elf::SectionKind::NotXdp { kind } => {
+                not_xdp.push((s.name.clone(), kind));
+                Some((s, elf::NOT_XDP_SECTION))
+            }
             _ => None,
         })
         .collect();
@@ -304,6 +312,18 @@ fn rename_legacy_sections(
         .collect();
     run_clang(env.clang, &args, &project.root, source, shell)?;
     for (section, to) in &legacy {
+        if let Some((_, kind)) = not_xdp.iter().find(|(name, _)| *name == section.name) {
+            shell.status(
+                "Leaving",
+                format!(
+                    "{} in {} (section `{}`) out of attach: a {kind} program, not XDP",
+                    section.functions.join(", "),
+                    source.display(),
+                    section.name
+                ),
+            );
+            continue;
+        }
         shell.status(
             "Renamed",
             format!(

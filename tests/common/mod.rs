@@ -54,6 +54,19 @@ pub fn standin_ndk() -> PathBuf {
                 .unwrap_or_else(|e| panic!("{}: {e}", fixture.join(file).display()));
             std::hash::Hash::hash(&bytes, &mut hasher);
         }
+        // The script takes the newest clang-NN on PATH: a new one, a new NDK.
+        let clangs: Vec<String> =
+            std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+                .filter_map(|dir| std::fs::read_dir(dir).ok())
+                .flatten()
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| {
+                    n.strip_prefix("clang-")
+                        .is_some_and(|v| v.parse::<u32>().is_ok())
+                })
+                .collect();
+        std::hash::Hash::hash(&clangs, &mut hasher);
         let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/ndk-standin");
         let ndk = base.join(format!("{:016x}", std::hash::Hasher::finish(&hasher)));
         if ndk.join("source.properties").is_file() {
