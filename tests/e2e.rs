@@ -235,23 +235,37 @@ fn loader_errors_are_clear_and_leave_nothing_attached() {
     );
     assert!(error.contains("needs root"), "{error}");
 
-    // Someone else's program on the interface is not replaced silently.
-    net.attach_with_ip(&object);
+    // Someone else's program on the interface is not replaced silently
+    // (the bundle's bare baseline: another program by name).
+    let ip_off = || {
+        ok(Command::new("ip").args([
+            "-n",
+            &net.receiver,
+            "link",
+            "set",
+            "dev",
+            &net.receiver_if,
+            "xdpgeneric",
+            "off",
+        ]))
+    };
+    net.attach_with_ip(&object.with_file_name("xdp-baseline.o"));
     let error = attach(&["attach", &net.receiver_if]);
     assert!(
         error.contains("did not attach") && error.contains("xdp off"),
         "{error}"
     );
-    ok(Command::new("ip").args([
-        "-n",
-        &net.receiver,
-        "link",
-        "set",
-        "dev",
-        &net.receiver_if,
-        "xdpgeneric",
-        "off",
-    ]));
+    ip_off();
+    // Our own program put there by another tool (no pin): ours by its name.
+    net.attach_with_ip(&object);
+    let out = output(net.in_receiver(&loader).args(["attach", &net.receiver_if]));
+    assert!(
+        out.status.success() && text(&out).contains("without its pin; replacing it"),
+        "{}",
+        text(&out)
+    );
+    ok(net.in_receiver(&loader).args(["detach", &net.receiver_if]));
+    assert!(net.xdp_programs().is_empty());
 
     // The kernel's verifier refuses a program reading past the packet: its
     // log is printed and nothing stays attached or pinned.
