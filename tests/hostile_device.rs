@@ -198,4 +198,13 @@ fn push_and_attach_sh_pushes_only_the_files_manifest_names() {
     let dir = unpack();
     ok(&mut run(dir.path()));
     assert_eq!(fake.device("PHONE").xdp_programs().len(), 1);
+    // A failed attach says what the device reports, never a guess.
+    let error = fails(run(dir.path()).args(["--", "--prog", "no_such_program"]));
+    assert!(
+        error.contains("failed (see above); the device reports wlan0 runs planted")
+            && error.contains("no program `no_such_program`"),
+        "{error}"
+    );
+    let status = ok(run(dir.path()).arg("--status"));
+    assert!(status.contains("wlan0"), "{status}");
 }
