@@ -601,3 +601,57 @@ fn every_template_builds_for_every_target() {
         }
     }
 }
+
+/// Without a real NDK's headers (a fresh clone), the stand-in's sysroot is
+/// made from this machine's headers with bionic's kernel-header rewrites
+/// put back (tests/fixtures/ndk/bionic-like-headers.sh): each of them is
+/// there, and, where the real tree is at hand (always in CI), it has the
+/// same ones, so the fixture stays faithful on the points it claims.
+#[test]
+fn the_bionic_like_fixture_has_the_rewrites_of_the_real_tree() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ndk");
+    let made = tempfile::tempdir().unwrap();
+    ok(Command::new(fixture.join("bionic-like-headers.sh")).arg(made.path()));
+    // (file, what bionic has there)
+    let rewrites = [
+        ("linux/udp.h", "struct __kernel_udphdr {"),
+        ("linux/tcp.h", "#include <bits/tcphdr.h>"),
+        ("bits/tcphdr.h", "uint16_t res2:2;"),
+        ("linux/icmp.h", "__linux_unused;"),
+        ("linux/stddef.h", "#include <linux/compiler_types.h>"),
+    ];
+    let has = |root: &Path, file: &str, text: &str| {
+        std::fs::read_to_string(root.join(file)).is_ok_and(|t| t.contains(text))
+    };
+    for (file, text) in rewrites {
+        assert!(has(made.path(), file, text), "made: {file} lacks {text}");
+    }
+    assert!(
+        !has(made.path(), "linux/tcp.h", "ece:1"),
+        "no kernel tcphdr left"
+    );
+    let real = std::env::var_os("BIONIC_HEADERS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| fixture.join("../../../../shared/ndk/bionic-headers.tgz"));
+    if !real.is_file() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI needs the real tree at {}",
+            real.display()
+        );
+        eprintln!("the real bionic tree is not here: only the fixture was checked");
+        return;
+    }
+    let unpacked = tempfile::tempdir().unwrap();
+    ok(Command::new("tar")
+        .arg("xzf")
+        .arg(&real)
+        .arg("-C")
+        .arg(unpacked.path()));
+    for (file, text) in rewrites {
+        assert!(
+            has(unpacked.path(), file, text),
+            "real: {file} lacks {text}"
+        );
+    }
+}

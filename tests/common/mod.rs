@@ -46,13 +46,23 @@ pub fn standin_ndk() -> PathBuf {
         let mut hasher = std::hash::DefaultHasher::new();
         for file in [
             "make-standin-ndk.sh",
+            "bionic-like-headers.sh",
             "bionic-extras.syms",
             "api-levels.txt",
-            "../../../../shared/ndk/bionic-headers.tgz",
         ] {
             let bytes = std::fs::read(fixture.join(file))
                 .unwrap_or_else(|e| panic!("{}: {e}", fixture.join(file).display()));
             std::hash::Hash::hash(&bytes, &mut hasher);
+        }
+        // A real NDK's headers (shared/ndk, or $BIONIC_HEADERS); without
+        // them (a fresh clone) the script makes a less faithful tree from
+        // this machine's headers and says so, or, with CI set, fails.
+        let bionic = std::env::var_os("BIONIC_HEADERS")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| fixture.join("../../../../shared/ndk/bionic-headers.tgz"));
+        match std::fs::read(&bionic) {
+            Ok(bytes) => std::hash::Hash::hash(&bytes, &mut hasher),
+            Err(_) => std::hash::Hash::hash("made from this machine's headers", &mut hasher),
         }
         // The script takes the newest clang-NN on PATH: a new one, a new NDK.
         let clangs: Vec<String> =
