@@ -295,10 +295,7 @@ fn a_pin_the_kernel_no_longer_runs_is_reported_stale() {
     let mut fake = FakeAdb::new();
     fake.add_device("PHONE", "stale", &["root=su"]);
     ok(&mut deploy(&fake, &root, &["--", "--drop-proto", "icmp"]));
-    let device = fake.device("PHONE");
-    ok(device
-        .in_receiver("ip")
-        .args(["link", "set", "dev", "wlan0", "xdp", "off"]));
+    fake.device("PHONE").xdp_off("xdp");
     let status = ok(&mut fake.xdp(&root, &["status", "--adb", "--message-format", "json"]));
     assert!(
         status.contains(r#""mode":"stale""#) && status.contains(r#""running":false"#),

@@ -237,25 +237,13 @@ fn loader_errors_are_clear_and_leave_nothing_attached() {
 
     // Someone else's program on the interface is not replaced silently
     // (the bundle's bare baseline: another program by name).
-    let ip_off = || {
-        ok(Command::new("ip").args([
-            "-n",
-            &net.receiver,
-            "link",
-            "set",
-            "dev",
-            &net.receiver_if,
-            "xdpgeneric",
-            "off",
-        ]))
-    };
     net.attach_with_ip(&object.with_file_name("xdp-baseline.o"));
     let error = attach(&["attach", &net.receiver_if]);
     assert!(
         error.contains("did not attach") && error.contains("xdp off"),
         "{error}"
     );
-    ip_off();
+    net.xdp_off("xdpgeneric");
     // Our own program put there by another tool (no pin): ours by its name.
     net.attach_with_ip(&object);
     let out = output(net.in_receiver(&loader).args(["attach", &net.receiver_if]));
@@ -633,16 +621,7 @@ fn upgrade_brings_a_runtime_fix_to_an_existing_project() {
             status.contains("not attached"),
             "the old runtime's blind spot: {status}"
         );
-        ok(Command::new("ip").args([
-            "-n",
-            &net.receiver,
-            "link",
-            "set",
-            "dev",
-            &net.receiver_if,
-            "xdp",
-            "off",
-        ]));
+        net.xdp_off("xdp");
     } else {
         ok(net.in_receiver(&loader).args(["detach", &net.receiver_if]));
     }

@@ -293,6 +293,21 @@ impl NetPair {
 
     /// Attaches `object`'s `xdp` section to the receiver's interface with
     /// iproute2, as another tool would (generic mode).
+    /// `ip link set dev RECEIVER_IF <mode> off`: whatever XDP program runs
+    /// there in that mode (`xdp`, `xdpgeneric`) is detached, outside us.
+    pub fn xdp_off(&self, mode: &str) {
+        ok(Command::new("ip").args([
+            "-n",
+            &self.receiver,
+            "link",
+            "set",
+            "dev",
+            &self.receiver_if,
+            mode,
+            "off",
+        ]));
+    }
+
     pub fn attach_with_ip(&self, object: &Path) {
         ok(Command::new("ip")
             .args([
