@@ -186,6 +186,38 @@ fn tc_programs_beside_the_xdp_one_are_never_attach_candidates() {
 }
 
 #[test]
+fn aosp_style_maps_and_sections_build_and_drop_the_discard_port() {
+    let (_dir, root, bundle) = project_with("aospstyle", "aosp_style.c");
+    // The build says what it rewrote for aya.
+    let source = root.join("aospstyle_kern/aospstyle_kern.c");
+    fs::write(&source, fs::read(&source).unwrap()).unwrap();
+    let out = output(cargo_xdp().current_dir(&root).arg("build"));
+    let said = text(&out);
+    assert!(
+        out.status.success()
+            && said.contains("Dropped the BTF annotations of AOSP's DEFINE_BPF_MAP")
+            && said.contains("`.maps.udp_port_counts`")
+            && said.contains("section `xdp/count_udp` to `xdp`"),
+        "{said}"
+    );
+    // Its map as the macro declares it: a hash of 2-byte keys, 8-byte values.
+    let loader = bundle.join("aospstyle_user");
+    let maps = ok(Command::new(&loader).args(["maps", "--json"]));
+    assert!(
+        maps.contains(r#""name":"udp_port_counts","type":"hash","key_size":2,"value_size":8,"max_entries":256"#),
+        "{maps}"
+    );
+    if !root_or_skip("aosp_style_maps_and_sections_build_and_drop_the_discard_port") {
+        return;
+    }
+    let net = NetPair::new("aospstyle");
+    ok(net.in_receiver(&loader).args(["attach", &net.receiver_if]));
+    assert!(!udp_arrives(&net, 9), "UDP to the discard port is dropped");
+    assert!(udp_arrives(&net, 7004), "other UDP passes");
+    ok(net.in_receiver(&loader).args(["detach", &net.receiver_if]));
+}
+
+#[test]
 fn core_program_reads_its_global_and_takes_the_tail_call() {
     let (_dir, _root, bundle) = project_with("corestyle", "core_tail.c");
     if !root_or_skip("core_program_reads_its_global_and_takes_the_tail_call") {

@@ -281,7 +281,17 @@ fn rename_legacy_sections(
             _ => None,
         })
         .collect();
-    if legacy.is_empty() {
+    // AOSP's DEFINE_BPF_MAP puts a `.maps.NAME` section beside each legacy
+    // map, carrying its key and value types in BTF; aya (0.14 and 0.16
+    // alike) takes every `.maps*` section for a BTF map and refuses the
+    // object. The map itself is the SEC("maps") definition: the
+    // annotations go, the maps keep their sizes.
+    let annotations: Vec<String> = ::object::Object::sections(&file)
+        .filter_map(|s| ::object::ObjectSection::name(&s).ok())
+        .filter(|name| name.starts_with(".maps."))
+        .map(str::to_string)
+        .collect();
+    if legacy.is_empty() && annotations.is_empty() {
         return Ok(Vec::new());
     }
     let ir = tempfile::Builder::new()
@@ -297,7 +307,7 @@ fn rename_legacy_sections(
     ]);
     run_clang(env.clang, &args, &project.root, source, shell)?;
     let text = fs::read_to_string(ir.path())?;
-    let renamed = rename_in_ir(&text, &legacy);
+    let renamed = drop_in_ir(&rename_in_ir(&text, &legacy), &annotations);
     fs::write(ir.path(), renamed)?;
     let args: Vec<String> = ["-O2", "-g", "-fno-addrsig", "-target", "bpf"]
         .map(String::from)
@@ -311,6 +321,21 @@ fn rename_legacy_sections(
         ])
         .collect();
     run_clang(env.clang, &args, &project.root, source, shell)?;
+    if !annotations.is_empty() {
+        shell.status(
+            "Dropped",
+            format!(
+                "the BTF annotations of AOSP's DEFINE_BPF_MAP in {} ({}): aya cannot read them; \
+                 each map keeps the type and sizes of its SEC(\"maps\") definition",
+                source.display(),
+                annotations
+                    .iter()
+                    .map(|a| format!("`{a}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        );
+    }
     for (section, to) in &legacy {
         if let Some((_, kind)) = not_xdp.iter().find(|(name, _)| *name == section.name) {
             shell.status(
@@ -337,6 +362,66 @@ fn rename_legacy_sections(
         );
     }
     Ok(legacy.into_iter().map(|(s, _)| s).collect())
+}
+
+/// The globals placed in the `annotations` sections are dropped from the
+/// IR, and from the `llvm.used` lists that kept them.
+fn drop_in_ir(ir: &str, annotations: &[String]) -> String {
+    if annotations.is_empty() {
+        return ir.to_string();
+    }
+    let mut dropped = Vec::new();
+    let kept: Vec<&str> = ir
+        .lines()
+        .filter(|line| {
+            let in_annotation = line.starts_with('@')
+                && annotations
+                    .iter()
+                    .any(|a| line.contains(&format!(" section \"{a}\"")));
+            if in_annotation {
+                if let Some((name, _)) = line.split_once(' ') {
+                    dropped.push(name.to_string());
+                }
+            }
+            !in_annotation
+        })
+        .collect();
+    kept.iter()
+        .map(|line| {
+            if !(line.starts_with("@llvm.used = ") || line.starts_with("@llvm.compiler.used = ")) {
+                return line.to_string();
+            }
+            without_used(line, &dropped)
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n"
+}
+
+/// `@llvm.used = appending global [N x ptr] [ptr @a, ptr @b], section ...`
+/// without the entries naming `dropped`, N counted again.
+fn without_used(line: &str, dropped: &[String]) -> String {
+    let (Some(open), Some(close)) = (line.find("] ["), line.rfind(']')) else {
+        return line.to_string();
+    };
+    let Some(count_at) = line[..open].rfind('[') else {
+        return line.to_string();
+    };
+    let entries: Vec<&str> = line[open + 3..close]
+        .split(", ")
+        .filter(|entry| !dropped.iter().any(|d| entry.trim() == format!("ptr {d}")))
+        .collect();
+    let element = line[count_at + 1..open]
+        .split_once(" x ")
+        .map(|(_, ty)| ty)
+        .unwrap_or("ptr");
+    format!(
+        "{}[{} x {element}] [{}]{}",
+        &line[..count_at],
+        entries.len(),
+        entries.join(", "),
+        &line[close + 1..]
+    )
 }
 
 /// `define ... section "OLD"` becomes `section "NEW"` for each legacy
@@ -475,6 +560,29 @@ pub fn parse_depfile(text: &str) -> Vec<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn aosp_map_annotations_leave_the_ir_and_its_used_lists() {
+        let ir = "@m = dso_local constant %struct.bpf_map_def { i32 1 }, section \"maps\", align 4\n\
+                  @____btf_map_m = dso_local global %struct.kv zeroinitializer, section \".maps.m\", align 8, !dbg !21\n\
+                  @llvm.compiler.used = appending global [3 x ptr] [ptr @____btf_map_m, ptr @m, ptr @prog], section \"llvm.metadata\"\n\
+                  @llvm.used = appending global [1 x ptr] [ptr @____btf_map_m], section \"llvm.metadata\"\n";
+        let out = drop_in_ir(ir, &[".maps.m".to_string()]);
+        assert!(!out.contains("@____btf_map_m"), "{out}");
+        assert!(
+            out.contains("section \"maps\""),
+            "the map itself stays: {out}"
+        );
+        assert!(
+            out.contains("@llvm.compiler.used = appending global [2 x ptr] [ptr @m, ptr @prog], section \"llvm.metadata\""),
+            "{out}"
+        );
+        assert!(
+            out.contains("@llvm.used = appending global [0 x ptr] [], section"),
+            "{out}"
+        );
+        assert_eq!(drop_in_ir(ir, &[]), ir, "nothing to drop, nothing changed");
+    }
 
     #[test]
     fn parses_depfiles_with_continuations_and_spaces() {
