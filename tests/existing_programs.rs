@@ -307,6 +307,34 @@ fn a_prog_array_filled_in_c_is_a_build_error_with_the_fix() {
         .exists());
 }
 
+/// Kernel functions called through `extern ... __ksym` (kfuncs, as
+/// xdp-synproxy calls conntrack's): aya 0.14 cannot relocate them, so the
+/// build refuses the object, naming each, instead of an attach-time BTF
+/// error.
+#[test]
+fn a_kfunc_call_is_a_build_error_naming_each_kfunc() {
+    let (_dir, root) = new_project("kfuncs", "minimal");
+    fs::write(
+        root.join("kfuncs_kern/kfuncs_kern.c"),
+        "#include <linux/bpf.h>\n#include <bpf/bpf_helpers.h>\n\
+         extern void bpf_rcu_read_lock(void) __ksym;\n\
+         extern void bpf_rcu_read_unlock(void) __ksym;\n\
+         SEC(\"xdp\")\nint guarded(struct xdp_md *ctx)\n{\n\tbpf_rcu_read_lock();\n\
+         \tbpf_rcu_read_unlock();\n\treturn XDP_PASS;\n}\n\
+         char _license[] SEC(\"license\") = \"GPL\";\n",
+    )
+    .unwrap();
+    let error = fails(cargo_xdp().current_dir(&root).arg("build"));
+    assert!(
+        error.contains("`bpf_rcu_read_lock`, `bpf_rcu_read_unlock` from the running kernel")
+            && error.contains("aya 0.14, the loader's library, cannot relocate those"),
+        "{error}"
+    );
+    assert!(!shared_target_dir()
+        .join("xdp/linux-x86_64/kfuncs-linux-x86_64.tar.gz")
+        .exists());
+}
+
 /// Two kern objects in one project: the metadata says which program of
 /// which object goes where, and the loader (so run and deploy too) follows.
 #[test]

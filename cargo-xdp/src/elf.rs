@@ -51,7 +51,35 @@ pub fn check_kern_bytes(path: &Path, data: &[u8]) -> Result<Vec<ProgramSection>>
         );
     }
     check_aya_reads(&file, data)?;
+    check_no_externs(&file)?;
     Ok(programs)
+}
+
+/// Kernel functions and symbols the object takes from the running kernel
+/// (`extern ... __ksym`, kfuncs; `__kconfig`): aya 0.14 parses such an
+/// object but cannot relocate them, so the attach would fail with a BTF
+/// error. Refused here instead, each one named.
+fn check_no_externs(file: &object::File) -> Result<()> {
+    let externs: Vec<String> = file
+        .symbols()
+        .filter(|s| s.is_undefined())
+        .filter_map(|s| s.name().ok().map(str::to_string))
+        .filter(|n| !n.is_empty())
+        .collect();
+    if externs.is_empty() {
+        return Ok(());
+    }
+    bail!(
+        "the object takes {} from the running kernel (`extern ... __ksym`: kernel functions, \
+         kfuncs; or `__kconfig` values), and aya 0.14, the loader's library, cannot relocate \
+         those (it would fail at attach; aya 0.16 can, and needs Rust 1.98): remove the calls, \
+         or use helpers (`bpf_*` from <bpf/bpf_helpers.h>) instead",
+        externs
+            .iter()
+            .map(|n| format!("`{n}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
 }
 
 /// The generated loader reads objects with aya 0.14: what its parser
