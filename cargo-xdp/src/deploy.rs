@@ -52,7 +52,7 @@ impl Session {
     /// project that still runs, heals a half-done one and reports what is
     /// attached now. Returns that report, a clause for the caller's error
     /// ("... unknown" when even the cleanup failed; a warning says why).
-    pub fn clean_up(&self, name: &str, interface: Option<&str>, shell: &Shell) -> String {
+    pub fn clean_up(&self, name: &str, interface: &str, shell: &Shell) -> String {
         let command = self.entry().cleanup(name);
         let out = match self.adb.shell_cleanup(&command) {
             Ok(out) => out,
@@ -61,11 +61,7 @@ impl Session {
                     "could not clean up after {name} on {}: {error:#}",
                     self.adb.serial
                 ));
-                return remote::OnInterface::Unknown.describe(
-                    name,
-                    interface.unwrap_or("the interface"),
-                    &self.adb.serial,
-                );
+                return remote::OnInterface::Unknown.describe(name, interface, &self.adb.serial);
             }
         };
         if out.code != Some(0) {
@@ -80,19 +76,9 @@ impl Session {
             .lines()
             .find(|l| l.contains("stopped an earlier install"))
             .map(|l| format!("{}; ", l.trim_start_matches("note: ")));
-        let now = remote::Reported::from_line(&out.stdout, "state-json: ");
-        let now = match interface {
-            Some(interface) => now
-                .on(interface)
-                .describe(name, interface, &self.adb.serial),
-            None => match now {
-                remote::Reported::Unknown => "what is attached is unknown".to_string(),
-                remote::Reported::NotDeployed => {
-                    format!("the device has no deployed copy of {name}")
-                }
-                remote::Reported::Status(status) => format!("the device reports: {status}"),
-            },
-        };
+        let now = remote::Reported::from_line(&out.stdout, "state-json: ")
+            .on(interface)
+            .describe(name, interface, &self.adb.serial);
         format!("{}{now}", stopped.unwrap_or_default())
     }
 }
@@ -146,7 +132,7 @@ pub fn deploy(args: &DeployArgs, shell: &Shell) -> Result<()> {
     let bundle = match built {
         Ok(mut bundles) => bundles.pop().expect("one target built").1,
         Err(error) => {
-            session.clean_up(name, None, shell);
+            session.clean_up(name, &args.interface, shell);
             return Err(interrupted_or(error));
         }
     };
@@ -404,7 +390,7 @@ pub fn push_and_attach(
     let Err(error) = result else {
         return result;
     };
-    let now = session.clean_up(name, Some(&args.interface), shell);
+    let now = session.clean_up(name, &args.interface, shell);
     if error.downcast_ref::<StateKnown>().is_some() {
         return Err(error);
     }

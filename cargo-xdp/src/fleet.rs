@@ -57,7 +57,7 @@ pub fn deploy_all(
                 // Every prepared device has a staging directory to remove.
                 in_parallel(prepared, |(_, session)| {
                     if let Ok(session) = session {
-                        session.clean_up(name, None, shell);
+                        session.clean_up(name, &args.interface, shell);
                     }
                 });
                 return Err(error);

@@ -139,7 +139,7 @@ fn build_one(
     let args = clang_args(project, target, env, source, &depfile, partial.path());
     let started = SystemTime::now();
     run_clang(clang, &args, &project.root, source, shell)?;
-    let renamed = rename_legacy_sections(project, target, env, source, partial.path(), shell)?;
+    let renamed = rewrite_for_aya(project, target, env, source, partial.path(), shell)?;
     if renamed.is_empty() {
         let _ = fs::remove_file(&sidecar);
     } else {
@@ -248,14 +248,16 @@ fn run_clang(
     Ok(())
 }
 
-/// Program sections aya refuses (`SEC("xdp_pass")`, `SEC("xdp1")`,
-/// `SEC("prog")`: older loaders took any name) become `xdp`: the source is
-/// compiled again to LLVM IR, the functions' sections renamed there, and the
-/// IR compiled to `object`, so clang itself merges the programs into one
-/// section with its relocations and BTF line and function info (renaming
-/// sections in the ELF would leave BTF.ext naming the old ones, and two
-/// sections called `xdp`). Returns the renamed sections, by their old names.
-fn rename_legacy_sections(
+/// What aya refuses, rewritten: program sections it cannot parse
+/// (`SEC("xdp_pass")`, `SEC("xdp1")`, `SEC("prog")`: older loaders took any
+/// name) become `xdp` (other program types `classifier`), and AOSP's
+/// `.maps.NAME` annotations go. The source is compiled again to LLVM IR,
+/// rewritten there, and the IR compiled to `object`, so clang itself merges
+/// the programs into one section with its relocations and BTF line and
+/// function info (renaming sections in the ELF would leave BTF.ext naming
+/// the old ones, and two sections called `xdp`). Returns the renamed
+/// sections, by their old names.
+fn rewrite_for_aya(
     project: &Project,
     target: &Target,
     env: &KernEnv,

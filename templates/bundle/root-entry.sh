@@ -44,17 +44,17 @@ fail() {
     echo "error: $*" >&2
     quit
 }
-[ $# -ge 3 ] || fail "root-entry: usage"
+[ $# -ge 3 ] || fail "root-entry usage"
 hasher=$1
 n=$2
 a=$3
 shift 3
 case $hasher in
 sha256sum | "toybox sha256sum" | "busybox sha256sum") ;;
-*) fail "root-entry: hasher $hasher" ;;
+*) fail "hasher $hasher" ;;
 esac
 case $n in
-"" | *[!A-Za-z0-9_-]*) fail "root-entry: name $n" ;;
+"" | *[!A-Za-z0-9_-]*) fail "name $n" ;;
 esac
 trusted() {
     [ -d $1 ] && [ ! -L $1 ] && set -- $(stat -c "%u %g %a" $1) && [ $# -eq 3 ] || return 1
@@ -77,7 +77,8 @@ hash_of() {
 }
 state() {
     printf "state-json: "
-    [ -x $f/$l ] && $f/$l status --json </dev/null || echo none
+    [ -x $f/$l ] || { echo none; return; }
+    $f/$l status --json </dev/null || echo
 }
 me() {
     read -r s </proc/$1/stat 2>/dev/null || return
@@ -143,7 +144,7 @@ clean)
     state
     ;;
 *)
-    fail "root-entry: action $a"
+    fail "action $a"
     ;;
 esac
 rm -f $k

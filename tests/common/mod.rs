@@ -291,24 +291,9 @@ impl NetPair {
         ok(Command::new("ip").args(["netns", "exec", &self.sender, "python3", "-c", &script]));
     }
 
-    /// Attaches `object`'s `xdp` section to the receiver's interface with
-    /// iproute2, as another tool would (generic mode).
-    /// `ip link set dev RECEIVER_IF <mode> off`: whatever XDP program runs
-    /// there in that mode (`xdp`, `xdpgeneric`) is detached, outside us.
-    pub fn xdp_off(&self, mode: &str) {
-        ok(Command::new("ip").args([
-            "-n",
-            &self.receiver,
-            "link",
-            "set",
-            "dev",
-            &self.receiver_if,
-            mode,
-            "off",
-        ]));
-    }
-
-    pub fn attach_with_ip(&self, object: &Path) {
+    /// `ip -n RECEIVER link set dev RECEIVER_IF ARGS...`: XDP set or unset
+    /// the way another tool would.
+    fn ip_link_set(&self, args: &[&std::ffi::OsStr]) {
         ok(Command::new("ip")
             .args([
                 "-n",
@@ -317,11 +302,26 @@ impl NetPair {
                 "set",
                 "dev",
                 &self.receiver_if,
-                "xdpgeneric",
-                "obj",
             ])
-            .arg(object)
-            .args(["sec", "xdp"]));
+            .args(args));
+    }
+
+    /// `ip link set dev RECEIVER_IF <mode> off`: whatever XDP program runs
+    /// there in that mode (`xdp`, `xdpgeneric`) is detached, outside us.
+    pub fn xdp_off(&self, mode: &str) {
+        self.ip_link_set(&[mode.as_ref(), "off".as_ref()]);
+    }
+
+    /// Attaches `object`'s `xdp` section to the receiver's interface with
+    /// iproute2, as another tool would (generic mode).
+    pub fn attach_with_ip(&self, object: &Path) {
+        self.ip_link_set(&[
+            "xdpgeneric".as_ref(),
+            "obj".as_ref(),
+            object.as_os_str(),
+            "sec".as_ref(),
+            "xdp".as_ref(),
+        ]);
     }
 
     /// Lets the sender reach the receiver without ARP (a static neighbour
