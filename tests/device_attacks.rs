@@ -111,8 +111,14 @@ fn fifos_and_held_pipes_in_the_stage_stall_nothing_and_run_nothing() {
         Vec::<String>::new()
     );
     assert_eq!(FakeAdb::processes_with(".stalled.w."), Vec::<String>::new());
-    let left = fake.left_on("PHONE");
-    assert!(left.is_empty() || left == "stalled\n", "{left:?}");
+    // Root's directory: nothing half-done. (The shell user's own staging
+    // area may hold what the racer wrote while the last cleanup removed it:
+    // that is the attacker's own directory, never read by root unchecked.)
+    let root_side = fake.on_device("PHONE", "ls -A /data/local/cargo-xdp 2>/dev/null; true");
+    assert!(
+        root_side.is_empty() || root_side == "stalled\n",
+        "{root_side:?}"
+    );
 
     // A clean deploy; root's copy of on-device.sh is the bundle's, and the
     // next root-run action runs that copy, never the planted one.
