@@ -223,9 +223,10 @@ fn kern_object_without_license_is_refused() {
 }
 
 /// libbpf's headers: another pinned version is checked before cargo runs,
-/// and a project's own directory must hold bpf/bpf_helpers.h.
+/// and a project's own directory must hold bpf/bpf_helpers.h; a project's
+/// own kernel uapi tree must hold linux/ and asm/.
 #[test]
-fn libbpf_headers_can_be_pinned_or_the_projects_own() {
+fn libbpf_and_kernel_headers_can_be_pinned_or_the_projects_own() {
     let (dir, root) = new_project("ownlibbpf", "minimal");
     // The pinned headers, fetched once into the shared target dir.
     ok(cargo_xdp().current_dir(&root).arg("build"));
@@ -258,6 +259,31 @@ fn libbpf_headers_can_be_pinned_or_the_projects_own() {
     assert!(
         said.contains(&format!(
             "Using libbpf 1.7 (from {}) headers",
+            own.display()
+        )) && said.contains(&format!("-isystem {}", own.display())),
+        "{said}"
+    );
+    // The kernel's uapi headers: the project's own tree must hold linux/
+    // and asm/; a copy of the pinned tree is used, and named.
+    with("kernel-headers = \"nowhere\"");
+    let error = fails(cargo_xdp().current_dir(&root).arg("build"));
+    assert!(
+        error.contains("has no linux/types.h") && error.contains("\"libc\""),
+        "{error}"
+    );
+    let own = root.join("uapi-own");
+    let pinned = shared_target_dir().join("xdp/kernel-headers/6.12.38-1cross1/amd64/include");
+    ok(std::process::Command::new("cp")
+        .arg("-r")
+        .arg(&pinned)
+        .arg(&own));
+    with("kernel-headers = \"uapi-own\"");
+    let out = output(cargo_xdp().current_dir(&root).args(["build", "-v"]));
+    let said = text(&out);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains(&format!(
+            "Using kernel uapi headers from {} for linux-x86_64 kern sources",
             own.display()
         )) && said.contains(&format!("-isystem {}", own.display())),
         "{said}"

@@ -403,3 +403,176 @@ fn the_metadata_says_which_object_attaches_where() {
         "{error}"
     );
 }
+
+/// How long a TCP connect from the sender to the receiver's `port` takes
+/// (a listener there), or None when it does not complete within 3 s. With
+/// `ecn`, the sender's SYN asks for ECN (ECE and CWR set); Linux falls back
+/// to a plain SYN when the first is not answered within a second.
+fn tcp_connect_time(net: &NetPair, port: u16, ecn: bool) -> Option<Duration> {
+    ok(Command::new("ip").args([
+        "netns",
+        "exec",
+        &net.sender,
+        "sysctl",
+        "-qw",
+        &format!("net.ipv4.tcp_ecn={}", u8::from(ecn)),
+    ]));
+    let listen = format!(
+        "import socket\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\ns.bind(('0.0.0.0',{port}))\ns.listen(1)\ns.settimeout(4)\ntry:\n  s.accept()\nexcept socket.timeout:\n  pass"
+    );
+    let mut listener = Command::new("ip")
+        .args(["netns", "exec", &net.receiver, "python3", "-c", &listen])
+        .spawn()
+        .unwrap();
+    thread::sleep(Duration::from_millis(300));
+    let connect = format!(
+        "import socket,time\nt=time.monotonic()\ntry:\n  socket.create_connection(('{}',{port}),timeout=3)\n  print(time.monotonic()-t)\nexcept OSError:\n  print('none')",
+        net.receiver_ip
+    );
+    let took =
+        ok(Command::new("ip").args(["netns", "exec", &net.sender, "python3", "-c", &connect]));
+    let _ = listener.kill();
+    let _ = listener.wait();
+    took.trim().parse().ok().map(Duration::from_secs_f64)
+}
+
+#[test]
+fn kernel_uapi_headers_come_first_on_every_target_and_libc_ones_on_request() {
+    // xdp-tools style: the project's own kernel-internal headers/linux/
+    // (compiler.h, compiler_types.h, compiler-gcc.h) on -Iheaders, and the
+    // kernel's struct tcphdr (ece, cwr), which bionic's tree lacks.
+    let (_dir, root) = new_project("ecnsyn", "minimal");
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/kern");
+    fs::copy(
+        fixture.join("ecn_syn.c"),
+        root.join("ecnsyn_kern/ecnsyn_kern.c"),
+    )
+    .unwrap();
+    fs::create_dir_all(root.join("headers/linux")).unwrap();
+    for entry in fs::read_dir(fixture.join("xdp_tools_headers/linux")).unwrap() {
+        let entry = entry.unwrap();
+        fs::copy(
+            entry.path(),
+            root.join("headers/linux").join(entry.file_name()),
+        )
+        .unwrap();
+    }
+    let manifest = root.join("Cargo.toml");
+    let cargo_toml = fs::read_to_string(&manifest).unwrap();
+    assert!(cargo_toml.contains("cflags = []"), "{cargo_toml}");
+    fs::write(
+        &manifest,
+        cargo_toml.replace("cflags = []", r#"cflags = ["-Iheaders"]"#),
+    )
+    .unwrap();
+
+    let targets = "linux-x86_64,linux-arm64,android-arm64";
+    let out = output(
+        cargo_xdp_with_ndk()
+            .current_dir(&root)
+            .args(["build", "-v", "--target", targets]),
+    );
+    let said = text(&out);
+    assert!(out.status.success(), "{said}");
+    for (target, arch) in [
+        ("linux-x86_64", "amd64"),
+        ("linux-arm64", "arm64"),
+        ("android-arm64", "arm64"),
+    ] {
+        let line = format!(
+            "Using kernel uapi headers Linux 6.12.38 (Debian linux-libc-dev-{arch}-cross 6.12.38-1cross1) for {target} kern sources"
+        );
+        assert!(said.contains(&line), "{line}\n{said}");
+    }
+    // The same source and clang give the same object for a board and a phone.
+    let object = |target: &str| {
+        fs::read(shared_target_dir().join(format!("xdp/{target}/kern/ecnsyn_kern.o"))).unwrap()
+    };
+    let standin_clang = standin_ndk().join("toolchains/llvm/prebuilt/linux-x86_64/bin/clang");
+    let same_clang = said.contains(&format!("Using {} for linux-arm64", host_clang_path(&said)))
+        && ok(Command::new(&standin_clang).arg("--version"))
+            .lines()
+            .next()
+            == ok(Command::new(host_clang_path(&said)).arg("--version"))
+                .lines()
+                .next();
+    if same_clang {
+        assert!(
+            object("linux-arm64") == object("android-arm64"),
+            "the arm64 objects differ"
+        );
+    } else {
+        eprintln!("note: the stand-in NDK's clang is not the host's: objects not compared");
+    }
+    let unpacked = _dir.path().join("unpacked");
+    fs::create_dir(&unpacked).unwrap();
+    ok(Command::new("tar")
+        .arg("xzf")
+        .arg(shared_target_dir().join("xdp/linux-x86_64/ecnsyn-linux-x86_64.tar.gz"))
+        .arg("-C")
+        .arg(&unpacked));
+    let bundle_manifest = fs::read_to_string(unpacked.join("ecnsyn/MANIFEST")).unwrap();
+    assert!(
+        bundle_manifest.contains(
+            "kernel-headers: Linux 6.12.38 (Debian linux-libc-dev-amd64-cross 6.12.38-1cross1)\n"
+        ),
+        "{bundle_manifest}"
+    );
+
+    // As Soong builds: bionic's rewritten copies, on request. The project's
+    // compiler_types.h is then reached from bionic's <linux/stddef.h>.
+    fs::write(
+        &manifest,
+        fs::read_to_string(&manifest).unwrap().replace(
+            r#"cflags = ["-Iheaders"]"#,
+            "cflags = [\"-Iheaders\"]\nkernel-headers = \"libc\"",
+        ),
+    )
+    .unwrap();
+    let out = output(cargo_xdp_with_ndk().current_dir(&root).args([
+        "build",
+        "-v",
+        "--target",
+        "android-arm64",
+    ]));
+    let said = text(&out);
+    assert!(
+        !out.status.success()
+            && said.contains("kernel uapi headers the C library's copies (bionic's rewritten ones")
+            && said.contains("include <linux/compiler.h>, not <linux/compiler-gcc.h>"),
+        "{said}"
+    );
+
+    if !root_or_skip("kernel_uapi_headers_come_first_on_every_target_and_libc_ones_on_request") {
+        return;
+    }
+    let loader = unpacked.join("ecnsyn/ecnsyn_user");
+    let net = NetPair::new("ecnsyn");
+    ok(net.in_receiver(&loader).args(["attach", &net.receiver_if]));
+    let plain = tcp_connect_time(&net, 7007, false).expect("a plain SYN passes");
+    assert!(plain < Duration::from_millis(900), "{plain:?}");
+    // The ECN SYN is dropped; the kernel's retry without ECN gets through.
+    let ecn = tcp_connect_time(&net, 7007, true).expect("the fallback SYN passes");
+    assert!(ecn >= Duration::from_millis(900), "{ecn:?}");
+    // One drop counted: the ECN SYN (little-endian 1).
+    let dump = ok(net
+        .in_receiver(&loader)
+        .args(["map", "dump", "ecn_syn_drops", "--json"]));
+    assert_eq!(
+        dump.trim(),
+        r#"[{"key":"00000000","values":["0100000000000000"]}]"#
+    );
+    ok(net.in_receiver(&loader).args(["detach", &net.receiver_if]));
+}
+
+/// The host clang a `-v` build named for linux-arm64.
+fn host_clang_path(said: &str) -> String {
+    said.lines()
+        .find_map(|l| {
+            l.trim_start()
+                .strip_prefix("Using ")?
+                .split_once(" for linux-arm64 kern sources")
+                .map(|(path, _)| path.to_string())
+        })
+        .unwrap_or_default()
+}

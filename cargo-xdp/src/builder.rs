@@ -18,7 +18,7 @@ use crate::{
     shell::Shell,
     toolchain::{self, Target},
     tools::{self, Tools},
-    user, workdir,
+    uapi, user, workdir,
 };
 
 /// What one target's build produced.
@@ -225,10 +225,19 @@ fn build_target(plan: &Plan, target: Target, tools: &Tools, shell: &Shell) -> Re
     } = *plan;
     let xdp_dir = project.xdp_dir(&target.name);
     let clang = &tools.clang;
+    let kernel = uapi::for_target(project, &target, shell)?;
+    shell.verbose_status(
+        "Using",
+        format!(
+            "kernel uapi headers {} for {} kern sources",
+            kernel.description, target.name
+        ),
+    );
     let env = kern::KernEnv {
         clang,
         libbpf,
-        compat: headers::compat_dir(project, &target)?,
+        compat: headers::compat_dir(project, &target, &kernel)?,
+        kernel: &kernel,
         cpu: project.meta.bpf_cpu.unwrap_or(target.bpf_cpu),
         // `Compiling x_kern.c for android-arm64` when it could be another's.
         label: several_targets.then(|| target.name.clone()),
@@ -292,6 +301,7 @@ fn build_target(plan: &Plan, target: Target, tools: &Tools, shell: &Shell) -> Re
             rustc_version: plan.rustc_version,
             cargo_lock_sha256: cargo_lock_sha256.as_deref(),
             libbpf: &libbpf.describe(),
+            kernel_headers: &kernel.description,
             bpf_cpu: env.cpu,
             ndk: ndk_revision.as_deref(),
             api,

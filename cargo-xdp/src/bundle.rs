@@ -47,6 +47,8 @@ pub struct Contents<'a> {
     pub cargo_lock_sha256: Option<&'a str>,
     /// libbpf's headers, as headers::Libbpf::describe says.
     pub libbpf: &'a str,
+    /// The kernel uapi headers, as uapi::KernelHeaders::description says.
+    pub kernel_headers: &'a str,
     pub bpf_cpu: crate::isa::BpfCpu,
     /// NDK revision and API level, for Android targets.
     pub ndk: Option<&'a str>,
@@ -187,7 +189,7 @@ fn write_tarball(xdp_dir: &Path, destination: &Path, name: &str, files: &[File])
 
 fn stamp_key(contents: &Contents) -> String {
     format!(
-        "{}|{}|{}|{}|{}|{}|{:?}|{}|{}|{:?}|{:?}|{}|{}",
+        "{}|{}|{}|{}|{}|{}|{:?}|{}|{}|{}|{:?}|{:?}|{}|{}",
         contents.name,
         contents.target,
         contents.triple,
@@ -196,6 +198,7 @@ fn stamp_key(contents: &Contents) -> String {
         contents.rustc_version,
         contents.cargo_lock_sha256,
         contents.libbpf,
+        contents.kernel_headers,
         contents.bpf_cpu,
         contents.ndk,
         contents.api,
@@ -310,7 +313,7 @@ pub fn manifest(contents: &Contents, files: &[File]) -> String {
         .collect();
     let mut text = format!(
         "# cargo-xdp bundle. On the device, as root: ./{loader} attach IFACE\n\
-         name: {}\ntarget: {}\ntriple: {}\nprofile: {}\ncargo-xdp: {}\nclang: {}\nlibbpf: {}\nbpf-cpu: {}\nloader: {loader}\nkern: {}\n",
+         name: {}\ntarget: {}\ntriple: {}\nprofile: {}\ncargo-xdp: {}\nclang: {}\nlibbpf: {}\nkernel-headers: {}\nbpf-cpu: {}\nloader: {loader}\nkern: {}\n",
         contents.name,
         contents.target,
         contents.triple,
@@ -318,6 +321,7 @@ pub fn manifest(contents: &Contents, files: &[File]) -> String {
         env!("CARGO_PKG_VERSION"),
         contents.clang_version,
         contents.libbpf,
+        contents.kernel_headers,
         contents.bpf_cpu,
         kern.join(" "),
     );
@@ -361,6 +365,7 @@ mod tests {
             rustc_version: "rustc 1.95.0",
             cargo_lock_sha256: Some("ab12"),
             libbpf: "1.7 (libbpf-sys 1.7.0+v1.7.0)",
+            kernel_headers: "Linux 6.12.38 (Debian linux-libc-dev-amd64-cross 6.12.38-1cross1)",
             bpf_cpu: crate::isa::BpfCpu::V2,
             ndk: None,
             api: None,

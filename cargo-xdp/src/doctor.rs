@@ -18,7 +18,7 @@ use crate::{
     project::Project,
     shell::Shell,
     toolchain::{self, Target},
-    tools,
+    tools, uapi,
 };
 
 /// One row of the table.
@@ -166,6 +166,29 @@ struct Probe<'a> {
 }
 
 impl<'a> Probe<'a> {
+    /// The kernel uapi headers the kern compile reads (fetched the way a
+    /// build does, in a project).
+    fn kernel_headers_check(&self, target: &Target) -> Check {
+        let detail = match self.project {
+            Some(project) => {
+                let quiet = Shell::new(true, 0, crate::cli::MessageFormat::Human);
+                uapi::for_target(project, target, &quiet)
+                    .map(|k| k.description)
+                    .map_err(|e| format!("{e:#}"))
+            }
+            None => Ok(format!(
+                "{}, fetched by the first build",
+                uapi::describe_pinned(&target.uapi_arch)
+            )),
+        };
+        row(
+            &target.name,
+            "kernel uapi headers",
+            detail,
+            "check the network (or CARGO_XDP_DEBIAN_MIRROR), or set kernel-headers in [workspace.metadata.xdp]",
+        )
+    }
+
     fn new(project: Option<&'a Project>) -> Self {
         Probe {
             project,
@@ -225,6 +248,7 @@ impl<'a> Probe<'a> {
             strip_row.required = false;
             checks.push(strip_row);
         }
+        checks.push(self.kernel_headers_check(target));
         checks.push(self.rust_target_check(target));
         if target.linker.as_deref() == Some("rust-lld") {
             checks.push(row(

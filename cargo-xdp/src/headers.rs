@@ -10,9 +10,9 @@
 //!   directory (`libbpf-include = "DIR"`, holding `bpf/bpf_helpers.h`).
 //! - A few compatibility headers (`templates/kern-compat/`), so kern code
 //!   written the usual way builds against either C library and either
-//!   libbpf era: bionic names the uapi `struct udphdr` `struct
-//!   __kernel_udphdr` (the `struct udphdr` with Linux and BSD names is
-//!   `<netinet/udp.h>`'s); glibc's headers under `-target bpf` look for
+//!   libbpf era: with `kernel-headers = "libc"`, bionic names the uapi
+//!   `struct udphdr` `struct __kernel_udphdr` (the `struct udphdr` with
+//!   Linux and BSD names is `<netinet/udp.h>`'s); glibc's headers under `-target bpf` look for
 //!   `gnu/stubs-32.h`, which only a 32-bit libc6-dev has; libbpf 1.0 took
 //!   `struct bpf_map_def` out of `bpf_helpers.h`, and 2017-2019 code says
 //!   `#include "bpf_helpers.h"`. They are written to
@@ -26,7 +26,10 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 
-use crate::{embedded::TEMPLATE_FILES, project::Project, shell::Shell, toolchain::Target};
+use crate::{
+    embedded::TEMPLATE_FILES, project::Project, shell::Shell, toolchain::Target,
+    uapi::KernelHeaders,
+};
 
 /// libbpf-sys 1.7.0+v1.7.0 carries libbpf v1.7.0.
 pub const DEFAULT_LIBBPF: &str = "1.7.0";
@@ -223,24 +226,42 @@ fn read_version(bpf_dir: &Path) -> Option<String> {
 }
 
 /// The compatibility headers for `target`'s C library, written (when they
-/// changed) to `target/xdp/<target>/compat/`; that directory.
-pub fn compat_dir(project: &Project, target: &Target) -> Result<PathBuf> {
-    let libc = if target.ndk { "bionic" } else { "glibc" };
+/// changed) to `target/xdp/<target>/compat/`; that directory. Bionic's
+/// `<linux/udp.h>` needs one only when the kern compile reads bionic's
+/// copies of the kernel headers (`kernel-headers = "libc"`); a header no
+/// longer wanted is removed.
+pub fn compat_dir(project: &Project, target: &Target, kernel: &KernelHeaders) -> Result<PathBuf> {
     let dir = project.xdp_dir(&target.name).join("compat");
-    let prefixes = [
-        "kern-compat/all/".to_string(),
-        format!("kern-compat/{libc}/"),
-    ];
+    let mut prefixes = vec!["kern-compat/all/"];
+    match (target.ndk, kernel.is_libcs()) {
+        (true, true) => prefixes.push("kern-compat/bionic/"),
+        (true, false) => {}
+        (false, _) => prefixes.push("kern-compat/glibc/"),
+    }
+    let mut wanted = Vec::new();
     for (path, bytes) in TEMPLATE_FILES {
-        let Some(relative) = prefixes.iter().find_map(|p| path.strip_prefix(p.as_str())) else {
+        let Some(relative) = prefixes.iter().find_map(|p| path.strip_prefix(p)) else {
             continue;
         };
         let file = dir.join(relative);
+        wanted.push(file.clone());
         if fs::read(&file).ok().as_deref() == Some(*bytes) {
             continue;
         }
         fs::create_dir_all(file.parent().expect("a file in a directory"))?;
         fs::write(&file, bytes).with_context(|| format!("cannot write {}", file.display()))?;
+    }
+    for (path, _) in TEMPLATE_FILES {
+        let Some(relative) = path.strip_prefix("kern-compat/") else {
+            continue;
+        };
+        let Some((_, relative)) = relative.split_once('/') else {
+            continue;
+        };
+        let file = dir.join(relative);
+        if !wanted.contains(&file) && file.is_file() {
+            fs::remove_file(&file).with_context(|| format!("cannot remove {}", file.display()))?;
+        }
     }
     Ok(dir)
 }

@@ -16,7 +16,7 @@ use anyhow::{bail, Context, Result};
 
 use crate::{
     clang::Clang, elf, headers::Libbpf, isa::BpfCpu, project::Project, shell::Shell,
-    toolchain::Target,
+    toolchain::Target, uapi::KernelHeaders,
 };
 
 /// What every kern compile of one target gets besides the project's flags.
@@ -25,6 +25,8 @@ pub struct KernEnv<'a> {
     pub libbpf: &'a Libbpf,
     /// The target's compatibility headers (headers::compat_dir).
     pub compat: PathBuf,
+    /// The kernel's uapi headers, read ahead of the C library's.
+    pub kernel: &'a KernelHeaders,
     pub cpu: BpfCpu,
     /// The target's name, for the status lines of a build of several.
     pub label: Option<String>,
@@ -451,7 +453,8 @@ fn rename_in_ir(ir: &str, legacy: &[(elf::ProgramSection, &str)]) -> String {
 
 /// The clang command line for one source (paths relative to the project
 /// root). Include order: the project's own dirs and cflags, then the
-/// target's compatibility headers and libbpf's `<bpf/...>`, then the C
+/// target's compatibility headers, libbpf's `<bpf/...>` and the kernel's
+/// uapi headers (uapi.rs), then the C
 /// library's (probed, or the NDK sysroot's), then the old `"bpf_helpers.h"`
 /// spelling.
 pub fn clang_args(
@@ -491,6 +494,7 @@ fn compile_flags(project: &Project, target: &Target, env: &KernEnv, source: &Pat
     args.extend(["-isystem".into(), env.compat.display().to_string()]);
     let libbpf = env.libbpf.clang_args();
     args.extend(libbpf[..2].iter().cloned());
+    args.extend(env.kernel.clang_args());
     if env.clang.isolated {
         args.push("-nostdlibinc".into());
     }

@@ -31,6 +31,7 @@ mod shell;
 mod templates;
 mod toolchain;
 mod tools;
+mod uapi;
 mod upgrade;
 mod user;
 mod vmlinux;

@@ -30,6 +30,10 @@ pub struct XdpMetadata {
     /// A directory of the project's own holding `bpf/bpf_helpers.h` ...
     #[serde(default, rename = "libbpf-include")]
     pub libbpf_include: Option<PathBuf>,
+    /// Which kernel uapi headers kern code reads first: the pinned Debian
+    /// tree (no key), "libc" (the C library's copies), or a directory.
+    #[serde(default, rename = "kernel-headers")]
+    pub kernel_headers: Option<String>,
     /// The BPF instruction set to compile for (default: the target's).
     #[serde(default, rename = "bpf-cpu")]
     pub bpf_cpu: Option<crate::isa::BpfCpu>,
@@ -391,6 +395,7 @@ mod tests {
             api: None,
             libbpf: None,
             libbpf_include: None,
+            kernel_headers: None,
             bpf_cpu: None,
             attach,
         };

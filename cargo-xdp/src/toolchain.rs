@@ -15,6 +15,9 @@ pub struct Target {
     pub triple: String,
     /// libbpf's arch name for -D__TARGET_ARCH_<arch>.
     pub bpf_arch: String,
+    /// Debian's name of the architecture whose kernel uapi headers (asm/)
+    /// the kern compiles read: amd64, arm64, armhf, i386 (see uapi.rs).
+    pub uapi_arch: String,
     /// ELF machine the loader must have: x86_64 or aarch64.
     pub elf_machine: String,
     /// Built through an Android NDK (its clang for kern sources and as linker).
