@@ -31,6 +31,8 @@ have adb || need+=(adb)
 # cargo xdp vmlinux writes vmlinux.h with it (CO-RE tests).
 have bpftool || [ -x /usr/sbin/bpftool ] || need+=(bpftool)
 have sha256sum || need+=(coreutils)
+# cargo-xdp fetches the kernel's uapi headers (Debian's cross packages) with it.
+have curl || need+=(curl ca-certificates)
 [ -e /usr/include/linux/bpf.h ] || need+=(linux-libc-dev)
 # For the stand-in NDK (tests/fixtures/ndk): arm64 kernel headers (asm/).
 [ -d /usr/aarch64-linux-gnu/include/asm ] || need+=(linux-libc-dev-arm64-cross)
