@@ -95,10 +95,14 @@ fn parse_int(text: &str) -> Option<i128> {
 }
 
 /// `--tail MAP:INDEX=PROG`: entry INDEX of the PROG_ARRAY MAP runs PROG.
+#[derive(Debug, Clone, PartialEq)]
 pub struct TailCall {
     pub map: String,
     pub index: u32,
     pub program: String,
+    /// Filled in C (`.values = { [I] = &prog }`, libbpf's way), read from
+    /// `<object>.tails` rather than given with --tail.
+    pub declared: bool,
 }
 
 impl TailCall {
@@ -115,8 +119,58 @@ impl TailCall {
             map: map.to_string(),
             index,
             program: program.to_string(),
+            declared: false,
         })
     }
+
+    /// How errors name it: the option, or the C initializer.
+    fn describe(&self) -> String {
+        if self.declared {
+            format!(
+                "slot {} of PROG_ARRAY `{}` (filled with `{}` in C)",
+                self.index, self.map, self.program
+            )
+        } else {
+            format!("--tail {}:{}={}", self.map, self.index, self.program)
+        }
+    }
+}
+
+/// The slots the object's C fills (`<object>.tails` beside it, written by
+/// cargo xdp build: `MAP INDEX PROGRAM` per line), then `given` (--tail),
+/// which wins for the same slot: libbpf fills declared slots at load, and
+/// aya 0.14 cannot read them from the object.
+pub fn with_declared_tails(object: &Path, given: &[TailCall]) -> Result<Vec<TailCall>> {
+    let sidecar = object.with_extension("tails");
+    let text = match std::fs::read_to_string(&sidecar) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(given.to_vec()),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", sidecar.display())),
+    };
+    let mut tails = Vec::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let [map, index, program] = fields[..] else {
+            bail!(
+                "{}: `{line}` is not MAP INDEX PROGRAM: rebuild with `cargo xdp build`",
+                sidecar.display()
+            );
+        };
+        let index = index.parse().with_context(|| {
+            format!("{}: `{line}`: the index is not a number", sidecar.display())
+        })?;
+        if given.iter().any(|g| g.map == map && g.index == index) {
+            continue;
+        }
+        tails.push(TailCall {
+            map: map.to_string(),
+            index,
+            program: program.to_string(),
+            declared: true,
+        });
+    }
+    tails.extend(given.iter().cloned());
+    Ok(tails)
 }
 
 /// Loads `object` with the globals set. The size of each global is known
@@ -170,12 +224,19 @@ pub fn fill_tail_calls(ebpf: &mut Ebpf, tails: &[TailCall], maps_dir: &Path) -> 
             .program_mut(&tail.program)
             .with_context(|| {
                 format!(
-                    "--tail {}:{}={}: the object has no program `{}`",
-                    tail.map, tail.index, tail.program, tail.program
+                    "{}: the object has no program `{}`",
+                    tail.describe(),
+                    tail.program
                 )
             })?
             .try_into()
-            .with_context(|| format!("--tail: `{}` is not an XDP program", tail.program))?;
+            .with_context(|| {
+                format!(
+                    "{}: `{}` is not an XDP program",
+                    tail.describe(),
+                    tail.program
+                )
+            })?;
         if program.fd().is_err() {
             program.load().with_context(|| {
                 format!("the kernel refused tail-call program `{}`", tail.program)
@@ -183,19 +244,19 @@ pub fn fill_tail_calls(ebpf: &mut Ebpf, tails: &[TailCall], maps_dir: &Path) -> 
         }
         let fd = program.fd()?.try_clone()?;
         let map = ebpf.map_mut(&tail.map).with_context(|| {
+            format!("{}: the object has no map `{}`", tail.describe(), tail.map)
+        })?;
+        let mut array = ProgramArray::try_from(map).with_context(|| {
             format!(
-                "--tail {}:{}={}: the object has no map `{}`",
-                tail.map, tail.index, tail.program, tail.map
+                "{}: map `{}` is not a PROG_ARRAY",
+                tail.describe(),
+                tail.map
             )
         })?;
-        let mut array = ProgramArray::try_from(map)
-            .with_context(|| format!("--tail: map `{}` is not a PROG_ARRAY", tail.map))?;
         array.set(tail.index, &fd, 0).with_context(|| {
             format!(
-                "--tail {}:{}={}: cannot set entry {} (the map's max_entries is its size; fd {})",
-                tail.map,
-                tail.index,
-                tail.program,
+                "{}: cannot set entry {} (the map's max_entries is its size; fd {})",
+                tail.describe(),
                 tail.index,
                 fd.as_fd().as_raw_fd()
             )
@@ -240,6 +301,29 @@ mod tests {
         assert!(Global::parse("x=seventeen").is_err());
         assert!(Global::parse("=1").is_err());
         assert!(Global::parse("x").is_err());
+    }
+
+    #[test]
+    fn declared_slots_come_from_the_sidecar_and_given_ones_win() {
+        let dir = std::env::temp_dir().join(format!("cxl-tails-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let object = dir.join("x_kern.o");
+        assert!(with_declared_tails(&object, &[]).unwrap().is_empty());
+        std::fs::write(
+            object.with_extension("tails"),
+            "jump 0 on_icmp\njump 2 on_udp\n",
+        )
+        .unwrap();
+        let given = TailCall::parse("jump:2=other").unwrap();
+        let tails = with_declared_tails(&object, std::slice::from_ref(&given)).unwrap();
+        assert_eq!(tails.len(), 2, "{tails:?}");
+        assert!(tails[0].declared && tails[0].program == "on_icmp" && tails[0].index == 0);
+        assert_eq!(tails[1], given);
+        assert!(tails[0].describe().contains("filled with `on_icmp` in C"));
+        std::fs::write(object.with_extension("tails"), "jump zero on_icmp\n").unwrap();
+        let error = with_declared_tails(&object, &[]).unwrap_err().to_string();
+        assert!(error.contains("the index is not a number"), "{error}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

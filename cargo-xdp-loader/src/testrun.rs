@@ -326,6 +326,11 @@ fn run_in(project: &Project, ext: &dyn Extension, object: &Path, case: &Case) ->
     xdp_program
         .load()
         .map_err(|error| xdp::refused(&chosen, error))?;
+    let tails = if case.bare {
+        tails
+    } else {
+        setup::with_declared_tails(object, &tails)?
+    };
     setup::fill_tail_calls(&mut ebpf, &tails, &maps_dir)?;
     options.apply(project)?;
     for (map, key, value) in case.entries.iter().filter(|_| !case.bare) {

@@ -231,7 +231,8 @@ impl Project {
             program.load().map_err(|error| refused(&chosen, error))?;
         }
         // Tail-call slots and rules, before the program sees a packet.
-        setup::fill_tail_calls(&mut ebpf, request.tails, &self.maps_dir())?;
+        let tails = setup::with_declared_tails(request.object, request.tails)?;
+        setup::fill_tail_calls(&mut ebpf, &tails, &self.maps_dir())?;
         (request.prepare)(self)?;
         let program: &mut Xdp = ebpf
             .program_mut(&chosen)

@@ -355,7 +355,7 @@ fn kern_side(
     }
     let mut extra_files: Vec<PathBuf> = kern_objects
         .iter()
-        .filter_map(|k| k.sections.clone())
+        .flat_map(|k| k.sidecars.iter().cloned())
         .collect();
     extra_files.push(write_attach_table(project, xdp_dir)?);
     let kern_objects: Vec<PathBuf> = kern_objects.into_iter().map(|k| k.object).collect();

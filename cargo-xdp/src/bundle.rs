@@ -54,7 +54,7 @@ pub struct Contents<'a> {
     pub ndk: Option<&'a str>,
     pub api: Option<u32>,
     pub kern_objects: &'a [PathBuf],
-    /// Bundled as they are beside the objects (`<stem>.sections`).
+    /// Bundled as they are beside the objects (`<stem>.sections`, `.tails`).
     pub extra_files: &'a [PathBuf],
     pub loader: &'a Path,
 }

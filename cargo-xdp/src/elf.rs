@@ -89,19 +89,21 @@ fn check_aya_reads(file: &object::File, data: &[u8]) -> Result<()> {
         return Ok(());
     };
     let error = format!("{:#}", anyhow::Error::new(error));
-    // `__array(values, ...)`, the way libbpf fills a PROG_ARRAY (or a map of
-    // maps) from C, puts a `values` member into the map's BTF; aya 0.14
-    // cannot read that, with or without initial values.
+    // `__array(values, ...)` of a map of maps filled from C with maps (a
+    // PROG_ARRAY filled with programs is rewritten at build time, see ir.rs)
+    // puts a `values` member into the map's BTF that aya 0.14 cannot read.
     let btf_names_values = file
         .section_by_name(".BTF")
         .and_then(|s| s.data().ok())
         .is_some_and(|btf| btf.windows(8).any(|w| w == b"\0values\0"));
     if btf_names_values && error.contains("BTF") {
         bail!(
-            "a map is declared with `__array(values, ...)` (a PROG_ARRAY or map of maps filled \
-             from C), which aya 0.14, the loader's library, cannot read ({error}); declare the \
-             PROG_ARRAY with `__type(key, __u32); __type(value, __u32);` and no initial values, \
-             and fill it at attach: `attach IFACE --tail MAP:INDEX=PROGRAM`"
+            "a map is declared with `__array(values, ...)` in a way aya 0.14, the loader's \
+             library, cannot read ({error}); cargo-xdp moves the programs of a PROG_ARRAY \
+             filled in C to the loader, but not maps filled into a map of maps: fill an inner \
+             map from the loader instead, or for a PROG_ARRAY declare `__type(key, __u32); \
+             __type(value, __u32);` and fill it at attach: `attach IFACE --tail \
+             MAP:INDEX=PROGRAM`"
         );
     }
     bail!("aya 0.14, the loader's library, cannot read the object: {error}")

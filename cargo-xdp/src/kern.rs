@@ -15,7 +15,7 @@ use std::{
 use anyhow::{bail, Context, Result};
 
 use crate::{
-    clang::Clang, elf, headers::Libbpf, isa::BpfCpu, project::Project, shell::Shell,
+    clang::Clang, elf, headers::Libbpf, ir, isa::BpfCpu, project::Project, shell::Shell,
     toolchain::Target, uapi::KernelHeaders,
 };
 
@@ -38,9 +38,11 @@ pub struct KernEnv<'a> {
 pub struct KernObject {
     pub source: PathBuf,
     pub object: PathBuf,
-    /// `<stem>.sections` when legacy sections were renamed (SECTION FUNCTION
-    /// lines, bundled beside the object for the loader's --prog).
-    pub sections: Option<PathBuf>,
+    /// Files bundled beside the object for the loader: `<stem>.sections`
+    /// when legacy sections were renamed (SECTION FUNCTION lines, for
+    /// --prog), `<stem>.tails` when a PROG_ARRAY is filled in C (MAP INDEX
+    /// PROGRAM lines, filled at attach).
+    pub sidecars: Vec<PathBuf>,
     /// True when the object was up to date and clang did not run.
     pub fresh: bool,
 }
@@ -114,11 +116,14 @@ fn build_one(
         clang_args(project, target, env, source, &depfile, &object).join("\n")
     );
 
-    let sidecar = object.with_extension("sections");
+    let sidecars = [
+        object.with_extension("sections"),
+        object.with_extension("tails"),
+    ];
     if is_fresh(&object, &stamp, &recipe, &depfile, &project.root) {
         return Ok(KernObject {
             source: source.to_path_buf(),
-            sections: sidecar.is_file().then_some(sidecar),
+            sidecars: sidecars.into_iter().filter(|s| s.is_file()).collect(),
             object,
             fresh: true,
         });
@@ -141,17 +146,27 @@ fn build_one(
     let args = clang_args(project, target, env, source, &depfile, partial.path());
     let started = SystemTime::now();
     run_clang(clang, &args, &project.root, source, shell)?;
-    let renamed = rewrite_for_aya(project, target, env, source, partial.path(), shell)?;
-    if renamed.is_empty() {
-        let _ = fs::remove_file(&sidecar);
-    } else {
-        // SECTION FUNCTION per line: the loader's --prog takes either name.
-        let lines: String = renamed
-            .iter()
-            .flat_map(|s| s.functions.iter().map(move |f| format!("{} {f}\n", s.name)))
-            .collect();
-        fs::write(&sidecar, lines)
-            .with_context(|| format!("cannot write {}", sidecar.display()))?;
+    let Rewritten { renamed, tails } =
+        rewrite_for_aya(project, target, env, source, partial.path(), shell)?;
+    // SECTION FUNCTION per line: the loader's --prog takes either name.
+    let sections: String = renamed
+        .iter()
+        .flat_map(|s| s.functions.iter().map(move |f| format!("{} {f}\n", s.name)))
+        .collect();
+    // MAP INDEX PROGRAM per line: the loader fills these slots at attach.
+    let tails: String = tails
+        .iter()
+        .map(|t| format!("{} {} {}\n", t.map, t.index, t.program))
+        .collect();
+    let mut written = Vec::new();
+    for (sidecar, lines) in sidecars.iter().zip([sections, tails]) {
+        if lines.is_empty() {
+            let _ = fs::remove_file(sidecar);
+        } else {
+            fs::write(sidecar, lines)
+                .with_context(|| format!("cannot write {}", sidecar.display()))?;
+            written.push(sidecar.clone());
+        }
     }
     // -g's DWARF goes (.BTF and .BTF.ext, needed to load, stay).
     let built = fs::read(partial.path())
@@ -188,7 +203,7 @@ fn build_one(
         .with_context(|| format!("cannot write {}", stamp.display()))?;
     Ok(KernObject {
         source: source.to_path_buf(),
-        sections: (!renamed.is_empty()).then_some(sidecar),
+        sidecars: written,
         object,
         fresh: false,
     })
@@ -257,8 +272,8 @@ fn run_clang(
 /// rewritten there, and the IR compiled to `object`, so clang itself merges
 /// the programs into one section with its relocations and BTF line and
 /// function info (renaming sections in the ELF would leave BTF.ext naming
-/// the old ones, and two sections called `xdp`). Returns the renamed
-/// sections, by their old names.
+/// the old ones, and two sections called `xdp`). A PROG_ARRAY filled in C
+/// is emptied there, its slots left to the loader.
 fn rewrite_for_aya(
     project: &Project,
     target: &Target,
@@ -266,7 +281,7 @@ fn rewrite_for_aya(
     source: &Path,
     object: &Path,
     shell: &Shell,
-) -> Result<Vec<elf::ProgramSection>> {
+) -> Result<Rewritten> {
     let data = fs::read(object)?;
     let file = ::object::File::parse(&*data)
         .with_context(|| format!("{} is not an ELF object", object.display()))?;
@@ -295,8 +310,12 @@ fn rewrite_for_aya(
         .filter(|name| name.starts_with(".maps."))
         .map(str::to_string)
         .collect();
-    if legacy.is_empty() && annotations.is_empty() {
-        return Ok(Vec::new());
+    // Relocations in `.maps` point at what a map is filled with in C: the
+    // programs of a PROG_ARRAY, libbpf's declarative way.
+    let filled_in_c = ::object::Object::section_by_name(&file, ".maps")
+        .is_some_and(|maps| ::object::ObjectSection::relocations(&maps).next().is_some());
+    if legacy.is_empty() && annotations.is_empty() && !filled_in_c {
+        return Ok(Rewritten::default());
     }
     let ir = tempfile::Builder::new()
         .prefix(".tmp")
@@ -311,8 +330,9 @@ fn rewrite_for_aya(
     ]);
     run_clang(env.clang, &args, &project.root, source, shell)?;
     let text = fs::read_to_string(ir.path())?;
-    let renamed = drop_in_ir(&rename_in_ir(&text, &legacy), &annotations);
-    fs::write(ir.path(), renamed)?;
+    let renamed = ir::drop_in_ir(&ir::rename_in_ir(&text, &legacy), &annotations);
+    let (rewritten, tails) = ir::move_prog_array_values(&renamed);
+    fs::write(ir.path(), rewritten)?;
     let args: Vec<String> = ["-O2", "-g", "-fno-addrsig", "-target", "bpf"]
         .map(String::from)
         .into_iter()
@@ -337,6 +357,24 @@ fn rewrite_for_aya(
                     .map(|a| format!("`{a}`"))
                     .collect::<Vec<_>>()
                     .join(", ")
+            ),
+        );
+    }
+    let mut maps: Vec<&str> = tails.iter().map(|t| t.map.as_str()).collect();
+    maps.dedup();
+    for map in maps {
+        let slots: Vec<String> = tails
+            .iter()
+            .filter(|t| t.map == map)
+            .map(|t| format!("{}: {}", t.index, t.program))
+            .collect();
+        shell.status(
+            "Moved",
+            format!(
+                "the slots of PROG_ARRAY `{map}` filled in {} ({}) to the loader, which fills \
+                 them at attach as libbpf does at load (aya 0.14 cannot read them from the object)",
+                source.display(),
+                slots.join(", ")
             ),
         );
     }
@@ -365,90 +403,19 @@ fn rewrite_for_aya(
             ),
         );
     }
-    Ok(legacy.into_iter().map(|(s, _)| s).collect())
+    Ok(Rewritten {
+        renamed: legacy.into_iter().map(|(s, _)| s).collect(),
+        tails,
+    })
 }
 
-/// The globals placed in the `annotations` sections are dropped from the
-/// IR, and from the `llvm.used` lists that kept them.
-fn drop_in_ir(ir: &str, annotations: &[String]) -> String {
-    if annotations.is_empty() {
-        return ir.to_string();
-    }
-    let mut dropped = Vec::new();
-    let kept: Vec<&str> = ir
-        .lines()
-        .filter(|line| {
-            let in_annotation = line.starts_with('@')
-                && annotations
-                    .iter()
-                    .any(|a| line.contains(&format!(" section \"{a}\"")));
-            if in_annotation {
-                if let Some((name, _)) = line.split_once(' ') {
-                    dropped.push(name.to_string());
-                }
-            }
-            !in_annotation
-        })
-        .collect();
-    kept.iter()
-        .map(|line| {
-            if !(line.starts_with("@llvm.used = ") || line.starts_with("@llvm.compiler.used = ")) {
-                return line.to_string();
-            }
-            without_used(line, &dropped)
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-        + "\n"
-}
-
-/// `@llvm.used = appending global [N x ptr] [ptr @a, ptr @b], section ...`
-/// without the entries naming `dropped`, N counted again.
-fn without_used(line: &str, dropped: &[String]) -> String {
-    let (Some(open), Some(close)) = (line.find("] ["), line.rfind(']')) else {
-        return line.to_string();
-    };
-    let Some(count_at) = line[..open].rfind('[') else {
-        return line.to_string();
-    };
-    let entries: Vec<&str> = line[open + 3..close]
-        .split(", ")
-        .filter(|entry| !dropped.iter().any(|d| entry.trim() == format!("ptr {d}")))
-        .collect();
-    let element = line[count_at + 1..open]
-        .split_once(" x ")
-        .map(|(_, ty)| ty)
-        .unwrap_or("ptr");
-    format!(
-        "{}[{} x {element}] [{}]{}",
-        &line[..count_at],
-        entries.len(),
-        entries.join(", "),
-        &line[close + 1..]
-    )
-}
-
-/// `define ... section "OLD"` becomes `section "NEW"` for each legacy
-/// section: only function definitions, never maps or license.
-fn rename_in_ir(ir: &str, legacy: &[(elf::ProgramSection, &str)]) -> String {
-    ir.lines()
-        .map(|line| {
-            if !line.starts_with("define ") {
-                return line.to_string();
-            }
-            let mut line = line.to_string();
-            for (section, to) in legacy {
-                let old = format!(
-                    " section \"{}\"",
-                    section.name.replace('\\', "\\5C").replace('"', "\\22")
-                );
-                line = line.replace(&old, &format!(" section \"{to}\""));
-            }
-            line
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-        + "\n"
+/// What rewrite_for_aya changed that the loader must know.
+#[derive(Default)]
+struct Rewritten {
+    /// Renamed program sections, by their old names.
+    renamed: Vec<elf::ProgramSection>,
+    /// PROG_ARRAY slots filled in C.
+    tails: Vec<ir::DeclaredTail>,
 }
 
 /// The clang command line for one source (paths relative to the project
@@ -566,29 +533,6 @@ pub fn parse_depfile(text: &str) -> Vec<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn aosp_map_annotations_leave_the_ir_and_its_used_lists() {
-        let ir = "@m = dso_local constant %struct.bpf_map_def { i32 1 }, section \"maps\", align 4\n\
-                  @____btf_map_m = dso_local global %struct.kv zeroinitializer, section \".maps.m\", align 8, !dbg !21\n\
-                  @llvm.compiler.used = appending global [3 x ptr] [ptr @____btf_map_m, ptr @m, ptr @prog], section \"llvm.metadata\"\n\
-                  @llvm.used = appending global [1 x ptr] [ptr @____btf_map_m], section \"llvm.metadata\"\n";
-        let out = drop_in_ir(ir, &[".maps.m".to_string()]);
-        assert!(!out.contains("@____btf_map_m"), "{out}");
-        assert!(
-            out.contains("section \"maps\""),
-            "the map itself stays: {out}"
-        );
-        assert!(
-            out.contains("@llvm.compiler.used = appending global [2 x ptr] [ptr @m, ptr @prog], section \"llvm.metadata\""),
-            "{out}"
-        );
-        assert!(
-            out.contains("@llvm.used = appending global [0 x ptr] [], section"),
-            "{out}"
-        );
-        assert_eq!(drop_in_ir(ir, &[]), ir, "nothing to drop, nothing changed");
-    }
 
     #[test]
     fn parses_depfiles_with_continuations_and_spaces() {

@@ -15,6 +15,7 @@ mod elf;
 mod embedded;
 mod fleet;
 mod headers;
+mod ir;
 mod isa;
 mod kern;
 mod loader_stamp;
