@@ -769,7 +769,9 @@ fn packet_tests_of_the_templates_pass_and_failures_say_why() {
 }
 
 /// `cargo xdp test --pcap`: a real capture (tcpdump on a veth while pings
-/// and DNS-port datagrams cross it) replayed with a rule, counted per action.
+/// and DNS-port datagrams cross it) replayed with a rule, counted per action;
+/// the same traffic captured on `any` (Linux cooked, SLL2) replays as raw IP
+/// through the template's raw-IP variant with the same verdicts.
 #[test]
 fn a_real_capture_replays_through_the_program() {
     if !root_or_skip("a_real_capture_replays_through_the_program") {
@@ -786,13 +788,24 @@ fn a_real_capture_replays_through_the_program() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
+    let cooked = dir.path().join("any.pcap");
+    let mut tcpdump_any = net
+        .in_receiver("tcpdump")
+        .args(["-i", "any", "--immediate-mode", "-U", "-w"])
+        .arg(&cooked)
+        .args(["inbound and (udp port 53 or icmp)"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
     thread::sleep(Duration::from_millis(800));
     net.send_udp(53, 5);
     assert!(net.ping()); // 3 echo requests in
     thread::sleep(Duration::from_millis(300));
-    // SAFETY: our own child.
-    unsafe { libc::kill(tcpdump.id() as libc::pid_t, libc::SIGINT) };
-    tcpdump.wait().unwrap();
+    for child in [&mut tcpdump, &mut tcpdump_any] {
+        // SAFETY: our own child.
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+        child.wait().unwrap();
+    }
 
     let out = ok(cargo_xdp()
         .current_dir(&root)
@@ -818,18 +831,39 @@ fn a_real_capture_replays_through_the_program() {
     );
     assert_eq!(out.matches(": drop\n").count(), udp, "{out}");
 
-    // Not Ethernet (Linux cooked capture): refused by name.
-    let cooked = dir.path().join("cooked.pcap");
+    // Captured on `any`: Linux cooked records, replayed as raw IP.
+    let out = ok(cargo_xdp()
+        .current_dir(&root)
+        .args(["xdp", "test", "-v", "--pcap"])
+        .arg(&cooked)
+        .args(["--", "--drop-port", "udp/53"]));
+    let cooked_count = |filter: &str| {
+        ok(Command::new("tcpdump")
+            .args(["-nr"])
+            .arg(&cooked)
+            .arg(filter))
+        .lines()
+        .count()
+    };
+    let (udp, icmp) = (cooked_count("udp"), cooked_count("icmp"));
+    assert!(
+        udp >= 1 && icmp >= 1,
+        "the capture on any missed the traffic"
+    );
+    assert!(out.contains(&format!("drop {udp}, pass {icmp}")), "{out}");
+
+    // A link-type XDP never sees (802.11 radio frames): refused by name.
+    let radio = dir.path().join("radio.pcap");
     let mut bytes = std::fs::read(&capture).unwrap();
-    bytes[20..24].copy_from_slice(&113u32.to_le_bytes());
-    std::fs::write(&cooked, bytes).unwrap();
+    bytes[20..24].copy_from_slice(&105u32.to_le_bytes());
+    std::fs::write(&radio, bytes).unwrap();
     let error = fails(
         cargo_xdp()
             .current_dir(&root)
             .args(["xdp", "test", "--pcap"])
-            .arg(&cooked),
+            .arg(&radio),
     );
-    assert!(error.contains("link-type 113"), "{error}");
+    assert!(error.contains("link-type 105"), "{error}");
 }
 
 /// The reflect template answers pings and its UDP echo port itself: the
@@ -1002,4 +1036,94 @@ fn a_dotted_interface_is_attached_listed_and_detached() {
     ok(net.in_receiver(&loader).args(["detach", &dotted]));
     let status = ok(net.in_receiver(&loader).arg("status"));
     assert!(status.contains("not attached"), "{status}");
+}
+
+/// The far end of a tun device in the receiver's namespace
+/// (tests/fixtures/rawip/tun_peer.py): raw IP in, as mobile data arrives.
+struct TunPeer {
+    child: std::process::Child,
+    answers: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl TunPeer {
+    fn new(net: &NetPair, name: &str) -> TunPeer {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/rawip/tun_peer.py");
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &net.receiver, "python3"])
+            .arg(script)
+            .args([name, "10.251.0.1", "10.251.0.2"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut answers = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut answers, &mut line).unwrap();
+        assert_eq!(line.trim(), "ready");
+        let peer = TunPeer { child, answers };
+        for args in [
+            vec!["addr", "add", "10.251.0.2/24", "dev", name],
+            vec!["link", "set", name, "up"],
+        ] {
+            ok(Command::new("ip").args(["-n", &net.receiver]).args(&args));
+        }
+        peer
+    }
+
+    fn ask(&mut self, command: &str) -> String {
+        use std::io::Write;
+        let stdin = self.child.stdin.as_mut().unwrap();
+        writeln!(stdin, "{command}").unwrap();
+        stdin.flush().unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut self.answers, &mut line).unwrap();
+        line.trim().to_string()
+    }
+}
+
+impl Drop for TunPeer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An interface without Ethernet (a tun device: ARPHRD_NONE, as mobile
+/// data's rmnet_data* is ARPHRD_RAWIP): attach picks the template's
+/// `xdp_filter_rawip` and says so, and real packets through it are
+/// dropped and passed by the rules.
+#[test]
+fn filter_on_a_raw_ip_interface_attaches_its_raw_ip_variant() {
+    if !root_or_skip("filter_on_a_raw_ip_interface_attaches_its_raw_ip_variant") {
+        return;
+    }
+    let (_dir, _root, loader, _) = built_project("e2erawip", "filter");
+    let net = NetPair::new("e2erawip");
+    let tun = format!("rt{}", &net.receiver_if[2..]);
+    let mut peer = TunPeer::new(&net, &tun);
+    assert_eq!(peer.ask("ping"), "reply", "no traffic before attaching");
+    assert_eq!(peer.ask("udp 9"), "arrived");
+    let out = output(net.in_receiver(&loader).args([
+        "attach",
+        &tun,
+        "--drop-port",
+        "udp/9",
+        "--drop-proto",
+        "icmp",
+    ]));
+    let said = text(&out);
+    assert!(
+        out.status.success()
+            && said.contains(&format!(
+                "{tun} carries raw IP (no Ethernet header): attaching `xdp_filter_rawip`"
+            )),
+        "{said}"
+    );
+    assert_eq!(peer.ask("udp 9"), "dropped");
+    assert_eq!(peer.ask("udp 7004"), "arrived");
+    assert_eq!(peer.ask("ping"), "none", "ICMP dropped by protocol");
+    let stats = stats_json(&net, &loader);
+    assert!(stats.to_string().contains("drop"), "{stats}");
+    ok(net.in_receiver(&loader).args(["detach", &tun]));
+    assert_eq!(peer.ask("ping"), "reply", "detached: traffic again");
 }

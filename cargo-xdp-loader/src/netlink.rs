@@ -109,6 +109,7 @@ pub fn all_xdp() -> Result<Vec<(String, u32, Attached)>> {
             index,
             name,
             xdp: Some(attached),
+            ..
         }) = parse_link(kind, payload)
         {
             found.push((name, index, attached));
@@ -118,12 +119,27 @@ pub fn all_xdp() -> Result<Vec<(String, u32, Attached)>> {
     Ok(found)
 }
 
-/// One RTM_NEWLINK: the interface and its XDP program, if any.
+/// One RTM_NEWLINK: the interface, its link type and its XDP program, if any.
 #[derive(Debug, PartialEq)]
 struct Link {
     index: u32,
     name: String,
+    /// ARPHRD_* (ifinfomsg's ifi_type): 1 Ethernet, 519 raw IP, ...
+    link_type: u16,
     xdp: Option<Attached>,
+}
+
+/// The link type (ARPHRD_*) of `ifindex`, as the kernel reports it.
+pub fn link_type(ifindex: u32) -> Result<u16> {
+    let socket = Socket::open()?;
+    socket.send(libc::RTM_GETLINK, 0, &ifinfomsg(ifindex))?;
+    let mut found = None;
+    socket.receive(|kind, payload| {
+        if let Some(link) = parse_link(kind, payload) {
+            found = Some(link.link_type);
+        }
+    })?;
+    found.ok_or_else(|| anyhow::anyhow!("the kernel did not describe interface {ifindex}"))
 }
 
 fn parse_link(kind: u16, payload: &[u8]) -> Option<Link> {
@@ -133,6 +149,7 @@ fn parse_link(kind: u16, payload: &[u8]) -> Option<Link> {
     let mut link = Link {
         index: i32::from_ne_bytes(payload[4..8].try_into().unwrap()) as u32,
         name: String::new(),
+        link_type: u16::from_ne_bytes(payload[2..4].try_into().unwrap()),
         xdp: None,
     };
     for (attr, value) in attributes(&payload[IFINFOMSG_LEN..]) {
@@ -351,6 +368,7 @@ mod tests {
     #[test]
     fn decodes_a_link_with_its_xdp_program() {
         let mut payload = ifinfomsg(7);
+        payload[2..4].copy_from_slice(&519u16.to_ne_bytes()); // ARPHRD_RAWIP
         push_attr(&mut payload, IFLA_IFNAME, b"wlan0\0");
         let mut xdp = Vec::new();
         push_attr(&mut xdp, IFLA_XDP_ATTACHED, &[2]);
@@ -362,6 +380,7 @@ mod tests {
             Link {
                 index: 7,
                 name: "wlan0".into(),
+                link_type: 519,
                 xdp: Some(Attached {
                     program_id: 42,
                     how: 2

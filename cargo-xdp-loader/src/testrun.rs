@@ -24,7 +24,10 @@
 //! with several `packet`s runs them in order through the same maps (a
 //! capture replayed), the answer's `actions` holding each one's action. A
 //! case with a line `bare` is for an object that is not the project's (a
-//! baseline to compare with): the project's options are not applied.
+//! baseline to compare with): the project's options are not applied. A
+//! line `link rawip` says the packets start at the IP header, as on an
+//! interface without Ethernet: the program's `_rawip` variant runs, where
+//! it has one.
 
 use std::{
     fs,
@@ -55,6 +58,8 @@ pub struct Case {
     pub repeat: u32,
     /// Not the project's object: its options are not applied.
     pub bare: bool,
+    /// The packets start at the IP header (`link rawip`).
+    pub rawip: bool,
 }
 
 /// Reads a cases file (see the module's documentation).
@@ -79,6 +84,7 @@ pub fn parse_cases(text: &str) -> Result<Vec<Case>> {
             ("arg", Some(case)) => case.args.push(value.to_string()),
             ("map", Some(case)) => case.maps.push(value.to_string()),
             ("bare", Some(case)) => case.bare = true,
+            ("link", Some(case)) if value == "rawip" => case.rawip = true,
             ("entry", Some(case)) => {
                 let mut words = value.split(' ');
                 let (Some(map), Some(key), Some(value), None) =
@@ -317,7 +323,13 @@ fn run_in(project: &Project, ext: &dyn Extension, object: &Path, case: &Case) ->
     } else {
         ext.default_program()
     };
-    let chosen = xdp::choose_xdp_program(&ebpf, object, program.as_deref(), default_program)?;
+    let link = if case.rawip {
+        xdp::Link::RawIp
+    } else {
+        xdp::Link::Ethernet
+    };
+    let chosen =
+        xdp::choose_xdp_program(&ebpf, object, program.as_deref(), default_program, link)?.name;
     let xdp_program: &mut Xdp = ebpf
         .program_mut(&chosen)
         .expect("program listed above")
@@ -415,7 +427,7 @@ mod tests {
     fn cases_are_read_field_by_field() {
         let cases = parse_cases(
             "case a\narg --drop-port\narg udp/53\nmap drop_port\npacket 00ff10\nend\n\
-             case b\npacket 01\nrepeat 1000\nend\n",
+             case b\nlink rawip\npacket 01\nrepeat 1000\nend\n",
         )
         .unwrap();
         assert_eq!(
@@ -428,9 +440,11 @@ mod tests {
                 packets: vec![vec![0, 0xff, 0x10]],
                 repeat: 1,
                 bare: false,
+                rawip: false,
             }
         );
         assert_eq!(cases[1].repeat, 1000);
+        assert!(cases[1].rawip);
         let with_entry =
             parse_cases("case c\nentry drop_proto 11000000 01000000\npacket 00\nend\n").unwrap();
         assert_eq!(

@@ -216,12 +216,30 @@ impl Project {
             );
         }
         let mut ebpf = setup::load(request.object, &self.maps_dir(), request.globals)?;
-        let chosen = choose_xdp_program(
+        let link = Link::of(ifindex)?;
+        let Chosen {
+            name: chosen,
+            rawip_variant,
+            unsure,
+        } = choose_xdp_program(
             &ebpf,
             request.object,
             request.program,
             request.default_program,
+            link,
         )?;
+        if rawip_variant {
+            eprintln!(
+                "note: {interface} carries raw IP (no Ethernet header): attaching `{chosen}`, \
+                 the program's raw-IP variant"
+            );
+        } else if unsure {
+            eprintln!(
+                "note: {interface} carries raw IP (no Ethernet header) and `{chosen}` has no \
+                 `{chosen}{RAWIP_SUFFIX}` variant: it sees the IP header where an Ethernet \
+                 header would be; write that variant (see the templates) if it parses headers"
+            );
+        }
         {
             let program: &mut Xdp = ebpf
                 .program_mut(&chosen)
@@ -466,15 +484,49 @@ pub(crate) fn renamed_sections(object: &Path) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The XDP program of `ebpf` to attach (see choose_program); programs of
-/// other types in the same object (tc, kprobe ...) are never candidates,
-/// and naming one is an error that says what it is.
+/// What an interface's frames start with, from its link type (ARPHRD_*).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Link {
+    /// An Ethernet header (Ethernet, Wi-Fi, veth, loopback's zeroed one).
+    Ethernet,
+    /// The IP header: cellular data (`rmnet_data*`, ARPHRD_RAWIP), tun
+    /// (ARPHRD_NONE), IP-in-IP and SIT tunnels, GRE, PPP.
+    RawIp,
+}
+
+/// The suffix of a program's raw-IP variant: `xdp_filter_rawip` is
+/// `xdp_filter` for interfaces without an Ethernet header (AOSP ships its
+/// XDP programs as RAWIP and ETHER variants the same way).
+pub const RAWIP_SUFFIX: &str = "_rawip";
+
+impl Link {
+    pub fn from_arphrd(link_type: u16) -> Link {
+        // ARPHRD_PPP, _TUNNEL, _TUNNEL6, _SIT, _IPGRE, _IP6GRE, _RAWIP, _NONE.
+        match link_type {
+            512 | 768 | 769 | 776 | 778 | 823 | 519 | 65534 => Link::RawIp,
+            _ => Link::Ethernet,
+        }
+    }
+
+    /// The link of `interface` (by index), as the kernel reports it.
+    pub fn of(ifindex: u32) -> Result<Link> {
+        Ok(Link::from_arphrd(netlink::link_type(ifindex)?))
+    }
+}
+
+/// The XDP program of `ebpf` to attach (see choose_program) on a `link`:
+/// where the interface carries raw IP and the chosen program has a
+/// `<name>_rawip` variant, the variant. Variants are never candidates of
+/// their own (an object with `f` and `f_rawip` has one program to choose);
+/// programs of other types in the same object (tc, kprobe ...) are never
+/// candidates either, and naming one is an error that says what it is.
 pub(crate) fn choose_xdp_program(
     ebpf: &aya::Ebpf,
     object: &Path,
     wanted: Option<&str>,
     default: Option<&str>,
-) -> Result<String> {
+    link: Link,
+) -> Result<Chosen> {
     let sections = renamed_sections(object);
     let mut xdp = Vec::new();
     let mut others = Vec::new();
@@ -503,11 +555,64 @@ pub(crate) fn choose_xdp_program(
             );
         }
     }
+    let candidates = attach_candidates(&xdp, wanted);
     let xdp_sections: Vec<(String, String)> = sections
         .into_iter()
-        .filter(|(_, function)| xdp.contains(function))
+        .filter(|(_, function)| candidates.contains(function))
         .collect();
-    choose_program(&xdp, &xdp_sections, wanted, default)
+    let chosen = choose_program(&candidates, &xdp_sections, wanted, default)?;
+    Ok(variant_for_link(&xdp, chosen, link))
+}
+
+/// The programs to choose from: every XDP program but the `_rawip`
+/// variants of others, unless `wanted` names one.
+fn attach_candidates(xdp: &[String], wanted: Option<&str>) -> Vec<String> {
+    if wanted.is_some_and(|w| xdp.iter().any(|n| n == w)) {
+        return xdp.to_vec();
+    }
+    xdp.iter()
+        .filter(|name| {
+            !name
+                .strip_suffix(RAWIP_SUFFIX)
+                .is_some_and(|base| xdp.iter().any(|n| n == base))
+        })
+        .cloned()
+        .collect()
+}
+
+/// `chosen`, or its raw-IP variant where the link has no Ethernet header.
+fn variant_for_link(xdp: &[String], chosen: String, link: Link) -> Chosen {
+    if link == Link::Ethernet || chosen.ends_with(RAWIP_SUFFIX) {
+        return Chosen {
+            name: chosen,
+            rawip_variant: false,
+            unsure: false,
+        };
+    }
+    let variant = format!("{chosen}{RAWIP_SUFFIX}");
+    if xdp.contains(&variant) {
+        Chosen {
+            name: variant,
+            rawip_variant: true,
+            unsure: false,
+        }
+    } else {
+        Chosen {
+            name: chosen,
+            rawip_variant: false,
+            unsure: true,
+        }
+    }
+}
+
+/// The program choose_xdp_program picked.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Chosen {
+    pub name: String,
+    /// The raw-IP variant, for an interface without an Ethernet header.
+    pub rawip_variant: bool,
+    /// The interface carries raw IP and the program has no variant for it.
+    pub unsure: bool,
 }
 
 /// The program to attach: by function name, else by the (old) section name.
@@ -814,6 +919,25 @@ pub(crate) fn own_dir(dir: &Path, create: bool) -> Result<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn raw_ip_links_get_the_rawip_variant_and_variants_are_no_candidates() {
+        assert_eq!(Link::from_arphrd(1), Link::Ethernet);
+        for raw in [519, 65534, 768, 512] {
+            assert_eq!(Link::from_arphrd(raw), Link::RawIp, "{raw}");
+        }
+        let xdp: Vec<String> = ["xdp_filter", "xdp_filter_rawip", "other"]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(attach_candidates(&xdp, None), ["xdp_filter", "other"]);
+        assert_eq!(attach_candidates(&xdp, Some("xdp_filter_rawip")).len(), 3);
+        let chosen = variant_for_link(&xdp, "xdp_filter".into(), Link::RawIp);
+        assert!(chosen.rawip_variant && chosen.name == "xdp_filter_rawip");
+        let chosen = variant_for_link(&xdp, "other".into(), Link::RawIp);
+        assert!(chosen.unsure && chosen.name == "other");
+        let chosen = variant_for_link(&xdp, "xdp_filter".into(), Link::Ethernet);
+        assert!(!chosen.rawip_variant && !chosen.unsure && chosen.name == "xdp_filter");
+    }
     use std::os::unix::fs::PermissionsExt;
 
     #[test]

@@ -48,6 +48,10 @@ pub(crate) struct CaseSpec {
     #[serde(default)]
     maps: BTreeMap<String, Vec<RawEntry>>,
     packet: PacketSpec,
+    /// What the packet starts with: `"ethernet"` (default) or `"rawip"`
+    /// (an interface without Ethernet: the program's `_rawip` variant runs).
+    #[serde(default)]
+    link: packets::Link,
     /// Runs of the packet, back to back in the same maps (a burst: what a
     /// rate limiter sees); `expect.action` is the last run's.
     #[serde(default = "one")]
@@ -455,7 +459,20 @@ fn replay(args: &TestArgs, project: &Project, pcap: &Path, shell: &Shell) -> Res
     }
     let privilege = Privilege::acquire("`cargo xdp test --pcap`", shell)?;
     let built = run::build_here(project, &args.cargo, shell)?;
+    if capture.skipped > 0 {
+        shell.status(
+            "Skipping",
+            format!(
+                "{} packets of {} that are not IP (ARP and the like in a Linux cooked capture)",
+                capture.skipped,
+                pcap.display()
+            ),
+        );
+    }
     let mut text = String::from("case pcap\n");
+    if capture.link == packets::Link::Rawip {
+        text.push_str("link rawip\n");
+    }
     for arg in &args.attach_args {
         let _ = writeln!(text, "arg {arg}");
     }
@@ -600,14 +617,12 @@ fn read_cases(root: &Path, file: &Path, object: &Path) -> Result<Vec<Case>> {
                 }
             }
         }
-        let packet = spec
-            .packet
-            .build()
+        let packet = packets::for_link(&spec.packet, spec.link)
             .with_context(|| format!("{}, packet", in_case()))?;
         let expected_packet = expect
             .packet
             .as_ref()
-            .map(|expected| expected.build())
+            .map(|expected| packets::for_link(expected, spec.link))
             .transpose()
             .with_context(|| format!("{}, expect.packet", in_case()))?;
         cases.push(Case {
@@ -647,6 +662,9 @@ pub(crate) fn cases_text_with(case: &Case, repeat: u32, with_args: bool) -> Stri
     let mut text = format!("case {}\n", case.spec.name);
     if !with_args {
         text.push_str("bare\n");
+    }
+    if case.spec.link == packets::Link::Rawip {
+        text.push_str("link rawip\n");
     }
     if with_args {
         for arg in &case.spec.args {
@@ -698,7 +716,7 @@ fn judge(case: &Case, answer: &serde_json::Value) -> Vec<String> {
             .and_then(packets::unhex)
             .unwrap_or_default();
         if *wanted != got {
-            problems.extend(packet_diff(wanted, &got));
+            problems.extend(packet_diff(wanted, &got, case.spec.link));
         }
     }
     if let Some(wanted) = &expect.fields {
@@ -706,7 +724,9 @@ fn judge(case: &Case, answer: &serde_json::Value) -> Vec<String> {
             .as_str()
             .and_then(packets::unhex)
             .unwrap_or_default();
-        let fields: BTreeMap<String, String> = packets::fields(&got).into_iter().collect();
+        let fields: BTreeMap<String, String> = packets::fields_for(&got, case.spec.link)
+            .into_iter()
+            .collect();
         for (name, value) in wanted {
             let value = value.text();
             match fields.get(name) {
@@ -755,9 +775,9 @@ fn judge(case: &Case, answer: &serde_json::Value) -> Vec<String> {
 }
 
 /// The packet fields that differ, `field: expected X, got Y`.
-fn packet_diff(wanted: &[u8], got: &[u8]) -> Vec<String> {
-    let wanted_fields = packets::fields(wanted);
-    let got_fields: BTreeMap<String, String> = packets::fields(got).into_iter().collect();
+fn packet_diff(wanted: &[u8], got: &[u8], link: packets::Link) -> Vec<String> {
+    let wanted_fields = packets::fields_for(wanted, link);
+    let got_fields: BTreeMap<String, String> = packets::fields_for(got, link).into_iter().collect();
     let mut lines: Vec<String> = wanted_fields
         .iter()
         .filter(|(k, v)| got_fields.get(k) != Some(v))

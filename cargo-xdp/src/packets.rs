@@ -290,6 +290,50 @@ fn layout(bytes: &[u8]) -> Option<Layout> {
     })
 }
 
+/// What a packet starts with, as the interface it arrives on has it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Link {
+    /// An Ethernet header (and up to two VLAN tags).
+    #[default]
+    Ethernet,
+    /// The IP header: cellular data (`rmnet_data*`), tun, IP-in-IP tunnels.
+    Rawip,
+}
+
+/// A frame built by layers, as a packet of `link`: without its Ethernet
+/// header for a raw-IP link (a raw-IP packet has no VLAN tags either).
+pub fn for_link(spec: &PacketSpec, link: Link) -> Result<Vec<u8>> {
+    let frame = spec.build()?;
+    if link == Link::Ethernet || spec.hex.is_some() {
+        return Ok(frame);
+    }
+    if spec.eth.is_some() || !spec.vlan.is_empty() {
+        bail!(
+            "a raw-IP packet (link = \"rawip\") has no Ethernet header: leave out `eth` and `vlan`"
+        );
+    }
+    Ok(frame[14..].to_vec())
+}
+
+/// `fields` of a packet of `link` (a raw-IP packet has no `eth.` fields).
+pub fn fields_for(bytes: &[u8], link: Link) -> Vec<(String, String)> {
+    if link == Link::Ethernet {
+        return fields(bytes);
+    }
+    let ether_type: [u8; 2] = match bytes.first().map(|b| b >> 4) {
+        Some(6) => [0x86, 0xdd],
+        _ => [0x08, 0x00],
+    };
+    let mut frame = vec![0; 12];
+    frame.extend(ether_type);
+    frame.extend(bytes);
+    fields(&frame)
+        .into_iter()
+        .filter(|(name, _)| !name.starts_with("eth."))
+        .collect()
+}
+
 /// The frame's fields by name (`eth.src`, `ipv4.ttl`, `udp.dst`,
 /// `icmp.checksum` ...), as `expect.fields` names them and a failed case
 /// shows them; what follows the headers is `payload`, in hex.
@@ -466,6 +510,34 @@ mod tests {
             .build()
             .unwrap();
         assert_eq!(raw.len(), 14);
+    }
+
+    #[test]
+    fn raw_ip_packets_start_at_the_ip_header() {
+        let udp = spec("ipv4 = { src = \"192.0.2.1\", dst = \"192.0.2.2\" }\nudp = { dst = 53 }");
+        let raw = for_link(&udp, Link::Rawip).unwrap();
+        assert_eq!(raw, udp.build().unwrap()[14..]);
+        assert_eq!(raw[0] >> 4, 4);
+        let names: Vec<String> = fields_for(&raw, Link::Rawip)
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        assert!(
+            names.contains(&"udp.dst".to_string()) && !names.iter().any(|n| n.starts_with("eth.")),
+            "{names:?}"
+        );
+        let v6 =
+            spec("ipv6 = { src = \"2001:db8::1\", dst = \"2001:db8::2\" }\nudp = { dst = 53 }");
+        let fields = fields_for(&for_link(&v6, Link::Rawip).unwrap(), Link::Rawip);
+        assert!(
+            fields.iter().any(|(n, v)| n == "udp.dst" && v == "53"),
+            "{fields:?}"
+        );
+        let tagged = spec(
+            "vlan = [5]\nipv4 = { src = \"192.0.2.1\", dst = \"192.0.2.2\" }\nudp = { dst = 53 }",
+        );
+        let error = for_link(&tagged, Link::Rawip).unwrap_err().to_string();
+        assert!(error.contains("leave out `eth` and `vlan`"), "{error}");
     }
 
     #[test]

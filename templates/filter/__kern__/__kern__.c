@@ -1,7 +1,9 @@
 /* {{name}}: an XDP packet filter driven by rules held in BPF maps.
  *
  * Parses Ethernet, up to two VLAN tags (802.1Q / 802.1ad), IPv4 and IPv6,
- * then ICMP, ICMPv6, TCP and UDP. A packet is dropped when its IP protocol,
+ * then ICMP, ICMPv6, TCP and UDP; xdp_filter_rawip does the same for
+ * interfaces without Ethernet (mobile data, tun), and the loader picks it
+ * there. A packet is dropped when its IP protocol,
  * its (protocol, destination port) or its source address matches a rule.
  * The loader fills the rule maps (and `rule_kinds`, which says which of
  * them hold rules, so the others cost nothing):
@@ -199,13 +201,13 @@ static __always_inline int common_frame_dropped(__u32 kinds, struct iphdr *ip, v
 	return port_bit_set(word, dport);
 }
 
-SEC("xdp")
-int xdp_filter(struct xdp_md *ctx)
+static __always_inline int filter(struct xdp_md *ctx, int rawip)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 	__u32 zero = 0, kinds;
 	__u32 *rules = bpf_map_lookup_elem(&rule_kinds, &zero);
+	__u32 link_len = rawip ? 0 : sizeof(struct ethhdr);
 	struct iphdr *ip;
 	void *cursor;
 	__u16 proto;
@@ -216,20 +218,34 @@ int xdp_filter(struct xdp_md *ctx)
 		return count_action(ctx, XDP_PASS);
 	/* The common frame: EtherType IPv4 and IHL 5 (bytes 12-14) tested with
 	 * one 32-bit load, the version nibble and TOS masked off (ipv4_dropped
-	 * does not read them either). */
-	ip = data + sizeof(struct ethhdr);
-	if (data + sizeof(struct ethhdr) + sizeof(struct iphdr) + sizeof(struct udphdr) <= data_end &&
-	    (*(__u32 *)(data + 12) & bpf_htonl(0xffff0f00)) == bpf_htonl(0x08000500)) {
+	 * does not read them either); raw IP: version 4 and IHL 5 (byte 0). */
+	ip = data + link_len;
+	if (data + link_len + sizeof(struct iphdr) + sizeof(struct udphdr) <= data_end &&
+	    (rawip ? *(__u8 *)data == 0x45
+		   : (*(__u32 *)(data + 12) & bpf_htonl(0xffff0f00)) == bpf_htonl(0x08000500))) {
 		if (common_frame_dropped(kinds, ip, data_end))
 			return count_action(ctx, XDP_DROP);
 		return count_action(ctx, XDP_PASS);
 	}
-	proto = parse_ethernet(data, data_end, &cursor);
+	proto = parse_link(data, data_end, &cursor, rawip);
 	if (proto == bpf_htons(ETH_P_IP) && ipv4_dropped(kinds, cursor, data_end))
 		return count_action(ctx, XDP_DROP);
 	if (proto == bpf_htons(ETH_P_IPV6) && ipv6_dropped(kinds, cursor, data_end))
 		return count_action(ctx, XDP_DROP);
 	return count_action(ctx, XDP_PASS);
+}
+
+SEC("xdp")
+int xdp_filter(struct xdp_md *ctx)
+{
+	return filter(ctx, 0);
+}
+
+/* For an interface without an Ethernet header: the loader attaches this one. */
+SEC("xdp")
+int xdp_filter_rawip(struct xdp_md *ctx)
+{
+	return filter(ctx, 1);
 }
 
 char _license[] SEC("license") = "GPL";

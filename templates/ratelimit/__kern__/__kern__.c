@@ -86,8 +86,7 @@ static __always_inline int take_token(struct source *src)
 	return XDP_PASS;
 }
 
-SEC("xdp")
-int xdp_ratelimit(struct xdp_md *ctx)
+static __always_inline int ratelimit(struct xdp_md *ctx, int rawip)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
@@ -95,7 +94,7 @@ int xdp_ratelimit(struct xdp_md *ctx)
 	struct source src = {};
 	__u16 proto;
 
-	proto = parse_ethernet(data, data_end, &cursor);
+	proto = parse_link(data, data_end, &cursor, rawip);
 	if (proto == bpf_htons(ETH_P_IP)) {
 		struct iphdr *ip = cursor;
 
@@ -114,6 +113,19 @@ int xdp_ratelimit(struct xdp_md *ctx)
 		return count_action(ctx, XDP_PASS);
 	}
 	return count_action(ctx, take_token(&src));
+}
+
+SEC("xdp")
+int xdp_ratelimit(struct xdp_md *ctx)
+{
+	return ratelimit(ctx, 0);
+}
+
+/* For an interface without an Ethernet header: the loader attaches this one. */
+SEC("xdp")
+int xdp_ratelimit_rawip(struct xdp_md *ctx)
+{
+	return ratelimit(ctx, 1);
 }
 
 char _license[] SEC("license") = "GPL";

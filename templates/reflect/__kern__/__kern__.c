@@ -1,6 +1,7 @@
 /* {{name}}: answers pings and a UDP echo port from XDP, before the kernel's
  * network stack sees them: the packet goes back out of the interface it
- * came in on (XDP_TX) with its Ethernet and IP addresses swapped.
+ * came in on (XDP_TX) with its Ethernet and IP addresses swapped (IP only,
+ * on an interface without Ethernet: xdp_reflect_rawip).
  *
  *   ICMP echo request (8)    -> echo reply (0): the ICMP checksum adjusted
  *   ICMPv6 echo request (128) -> echo reply (129): likewise
@@ -134,25 +135,38 @@ static __always_inline int reflect_v6(struct ipv6hdr *ip6, void *data_end)
 	return 1;
 }
 
-SEC("xdp")
-int xdp_reflect(struct xdp_md *ctx)
+static __always_inline int reflect(struct xdp_md *ctx, int rawip)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
-	struct ethhdr *eth = data;
 	void *cursor;
 	__u16 proto;
 	int answered = 0;
 
-	proto = parse_ethernet(data, data_end, &cursor);
+	proto = parse_link(data, data_end, &cursor, rawip);
 	if (proto == bpf_htons(ETH_P_IP))
 		answered = reflect_v4(cursor, data_end);
 	else if (proto == bpf_htons(ETH_P_IPV6))
 		answered = reflect_v6(cursor, data_end);
 	if (!answered)
 		return count_action(ctx, XDP_PASS);
-	swap_macs(eth);
+	/* Raw IP has no MAC addresses to swap. */
+	if (!rawip)
+		swap_macs(data);
 	return count_action(ctx, XDP_TX);
+}
+
+SEC("xdp")
+int xdp_reflect(struct xdp_md *ctx)
+{
+	return reflect(ctx, 0);
+}
+
+/* For an interface without an Ethernet header: the loader attaches this one. */
+SEC("xdp")
+int xdp_reflect_rawip(struct xdp_md *ctx)
+{
+	return reflect(ctx, 1);
 }
 
 char _license[] SEC("license") = "GPL";

@@ -63,8 +63,7 @@ static __always_inline void count(struct flow *flow, __u64 bytes)
 	}
 }
 
-SEC("xdp")
-int xdp_stats_by_port(struct xdp_md *ctx)
+static __always_inline int stats_by_port(struct xdp_md *ctx, int rawip)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
@@ -72,7 +71,7 @@ int xdp_stats_by_port(struct xdp_md *ctx)
 	struct flow flow = {};
 	__u16 proto;
 
-	proto = parse_ethernet(data, data_end, &cursor);
+	proto = parse_link(data, data_end, &cursor, rawip);
 	if (proto == bpf_htons(ETH_P_IP)) {
 		struct iphdr *ip = cursor;
 
@@ -90,6 +89,19 @@ int xdp_stats_by_port(struct xdp_md *ctx)
 	}
 	count(&flow, data_end - data);
 	return count_action(ctx, XDP_PASS);
+}
+
+SEC("xdp")
+int xdp_stats_by_port(struct xdp_md *ctx)
+{
+	return stats_by_port(ctx, 0);
+}
+
+/* For an interface without an Ethernet header: the loader attaches this one. */
+SEC("xdp")
+int xdp_stats_by_port_rawip(struct xdp_md *ctx)
+{
+	return stats_by_port(ctx, 1);
 }
 
 char _license[] SEC("license") = "GPL";

@@ -1,5 +1,6 @@
 /* Written by `cargo xdp new`: the Ethernet and VLAN parsing the programs
- * of this project share. Yours to change, like the rest of {{kern}}/. */
+ * of this project share, and the same for interfaces without an Ethernet
+ * header. Yours to change, like the rest of {{kern}}/. */
 #ifndef XDP_PARSE_H
 #define XDP_PARSE_H
 
@@ -44,6 +45,36 @@ static __always_inline __u16 parse_ethernet(void *data, void *data_end, void **c
 		*cursor = vlan + 1;
 	}
 	return proto;
+}
+
+/* The EtherType (network order) of a packet that starts at its IP header,
+ * as on an interface without Ethernet (mobile data's rmnet_data*, tun,
+ * IP-in-IP tunnels), told by the IP version, with *cursor at the IP header;
+ * 0 when it is neither IPv4 nor IPv6. */
+static __always_inline __u16 parse_rawip(void *data, void *data_end, void **cursor)
+{
+	__u8 *first = data;
+
+	if ((void *)(first + 1) > data_end)
+		return 0;
+	*cursor = data;
+	if ((*first >> 4) == 4)
+		return bpf_htons(ETH_P_IP);
+	if ((*first >> 4) == 6)
+		return bpf_htons(ETH_P_IPV6);
+	return 0;
+}
+
+/* parse_rawip or parse_ethernet. Each program comes in two variants, `name`
+ * and `name_rawip`, which pass a constant `rawip`: the other parser is
+ * compiled out, and nothing is guessed per packet. The loader attaches the
+ * `_rawip` one to an interface that carries raw IP (AOSP ships its XDP
+ * programs as ETHER and RAWIP variants the same way). */
+static __always_inline __u16 parse_link(void *data, void *data_end, void **cursor, int rawip)
+{
+	if (rawip)
+		return parse_rawip(data, data_end, cursor);
+	return parse_ethernet(data, data_end, cursor);
 }
 
 #endif /* XDP_PARSE_H */
