@@ -588,7 +588,7 @@ fn packet_tests_run_on_the_device_through_the_deployed_loader() {
     let out = ok(&mut xdp_cmd(&fake, &root, &["test", "--adb"]));
     assert!(
         out.contains("test drops_a_port ... ok")
-            && out.contains("test result: ok. 16 passed; 0 failed; 0 filtered out"),
+            && out.contains("test result: ok. 19 passed; 0 failed; 0 filtered out"),
         "{out}"
     );
     // bench --adb: the deployed baseline beside each case, on the device.
@@ -610,10 +610,10 @@ fn packet_tests_run_on_the_device_through_the_deployed_loader() {
         .lines()
         .filter(|l| l.contains(r#""reason":"bench""#))
         .count();
-    assert_eq!(rows, 16, "{benched}");
+    assert_eq!(rows, 19, "{benched}");
     let filtered = ok(&mut xdp_cmd(&fake, &root, &["test", "--adb", "vlan"]));
     assert!(
-        filtered.contains("test result: ok. 1 passed; 0 failed; 15 filtered out"),
+        filtered.contains("test result: ok. 1 passed; 0 failed; 18 filtered out"),
         "{filtered}"
     );
 

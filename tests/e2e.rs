@@ -729,7 +729,7 @@ fn packet_tests_of_the_templates_pass_and_failures_say_why() {
         assert!(
             said.contains("test wrong_on_purpose ... FAILED")
                 && said.contains("action: expected drop, got pass")
-                && said.contains("test result: FAILED. 0 passed; 1 failed; 16 filtered out"),
+                && said.contains("test result: FAILED. 0 passed; 1 failed; 19 filtered out"),
             "{said}"
         );
         let json = output(cargo_xdp().current_dir(&root).args([
