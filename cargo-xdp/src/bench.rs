@@ -8,14 +8,31 @@ use std::{collections::BTreeMap, path::Path};
 
 use anyhow::{bail, Context, Result};
 
+use crate::{adb::DeviceChoice, cargo_args::CargoArgs};
 use crate::{
-    cli::BenchArgs,
     messages::Message,
     packet_test::{self, Case},
     project::Project,
     run::{self, Privilege},
     shell::Shell,
 };
+use std::path::PathBuf;
+
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    /// Bench only the cases whose name contains this.
+    pub filter: Option<String>,
+    /// Runs of each packet per measurement (the kernel times their mean).
+    pub repeat: u32,
+    /// Rounds, alternating program and baseline (min/median/max over them).
+    pub rounds: u32,
+    /// On the device's kernel, through the deployed loader (deploy first).
+    pub adb: bool,
+    pub device: DeviceChoice,
+    pub cargo: CargoArgs,
+    /// Path to the project's Cargo.toml.
+    pub manifest_path: Option<PathBuf>,
+}
 
 /// The baseline: the least an XDP program can do.
 const BARE_PASS: &str = "\
@@ -27,7 +44,7 @@ char _license[] __attribute__((section(\"license\"), used)) = \"GPL\";
 /// Per case, in order: its name, the program's ns per round, the baseline's.
 type Times = Vec<(String, Vec<f64>, Vec<f64>)>;
 
-pub fn bench(args: &BenchArgs, shell: &Shell) -> Result<()> {
+pub fn bench(args: &BenchOptions, shell: &Shell) -> Result<()> {
     let project = Project::find_with(args.manifest_path.as_deref(), &args.cargo)?;
     let times = if args.adb {
         on_device(args, &project, shell)?
@@ -83,7 +100,7 @@ fn answer_ns(answer: &serde_json::Value) -> Option<f64> {
     answer["ns"].as_u64().map(|ns| ns as f64)
 }
 
-fn wanted(args: &BenchArgs, case: &Case) -> bool {
+fn wanted(args: &BenchOptions, case: &Case) -> bool {
     args.filter
         .as_deref()
         .is_none_or(|f| case.spec.name.contains(f))
@@ -91,7 +108,7 @@ fn wanted(args: &BenchArgs, case: &Case) -> bool {
 
 /// On this machine's kernel: each case once per round on the program, then
 /// on the baseline.
-fn here(args: &BenchArgs, project: &Project, shell: &Shell) -> Result<Times> {
+fn here(args: &BenchOptions, project: &Project, shell: &Shell) -> Result<Times> {
     let privilege = Privilege::acquire("`cargo xdp bench`", shell)?;
     let built = run::build_here(project, &args.cargo, shell)?;
     let mut cases = packet_test::project_cases(project, &built.kern_objects)?;
@@ -125,7 +142,7 @@ fn here(args: &BenchArgs, project: &Project, shell: &Shell) -> Result<Times> {
 
 /// On the device's kernel, by root's deployed loader (`bench REPEAT` of
 /// on-device.sh), one adb call a round.
-fn on_device(args: &BenchArgs, project: &Project, shell: &Shell) -> Result<Times> {
+fn on_device(args: &BenchOptions, project: &Project, shell: &Shell) -> Result<Times> {
     let (mut cases, expected) = packet_test::deployed_cases(project)?;
     cases.retain(|c| wanted(args, c));
     let mut times: Times = cases
@@ -173,7 +190,7 @@ fn on_device(args: &BenchArgs, project: &Project, shell: &Shell) -> Result<Times
     Ok(times)
 }
 
-fn status_round(shell: &Shell, round: u32, args: &BenchArgs, cases: usize) {
+fn status_round(shell: &Shell, round: u32, args: &BenchOptions, cases: usize) {
     shell.status(
         "Benching",
         format!(

@@ -8,7 +8,6 @@ use anyhow::{bail, Context, Result};
 use crate::{
     bundle,
     cargo_args::{CargoArgs, Profile},
-    cli::BuildArgs,
     elf,
     headers::{self, Libbpf},
     kern,
@@ -20,6 +19,24 @@ use crate::{
     tools::{self, Tools},
     uapi, user, workdir,
 };
+
+#[derive(Debug, Clone)]
+pub struct BuildRequest {
+    pub cargo: CargoArgs,
+    /// Target(s) to build, comma-separated: a name, a Rust triple or an
+    /// Android ABI (default: the project's, else this machine's).
+    pub target: Vec<String>,
+    /// Build every target in toolchains/.
+    pub all_targets: bool,
+    /// Android NDK to use (default: $ANDROID_NDK_HOME and friends, then the SDK's ndk/).
+    pub ndk: Option<PathBuf>,
+    /// Android API level to link against (default: `api` in the metadata, else 21).
+    pub api: Option<u32>,
+    /// Run `rustup target add` for Rust targets that are missing.
+    pub install_targets: bool,
+    /// Path to the project's Cargo.toml.
+    pub manifest_path: Option<PathBuf>,
+}
 
 /// What one target's build produced.
 pub struct Built {
@@ -33,13 +50,13 @@ pub struct Built {
 
 /// Builds every chosen target; with --message-format json, ends with one
 /// `build-finished` message either way (`success: false` on an error).
-pub fn build(args: &BuildArgs, shell: &Shell) -> Result<Vec<Built>> {
+pub fn build(args: &BuildRequest, shell: &Shell) -> Result<Vec<Built>> {
     finish(build_targets(args, None, shell), shell)
 }
 
 /// The same for a project already found (by `test`, `run`, `deploy` ...):
 /// no second `cargo metadata`.
-pub fn build_found(project: &Project, args: &BuildArgs, shell: &Shell) -> Result<Vec<Built>> {
+pub fn build_found(project: &Project, args: &BuildRequest, shell: &Shell) -> Result<Vec<Built>> {
     finish(build_targets(args, Some(project), shell), shell)
 }
 
@@ -55,7 +72,11 @@ fn finish(result: Result<Vec<Built>>, shell: &Shell) -> Result<Vec<Built>> {
     result
 }
 
-fn build_targets(args: &BuildArgs, found: Option<&Project>, shell: &Shell) -> Result<Vec<Built>> {
+fn build_targets(
+    args: &BuildRequest,
+    found: Option<&Project>,
+    shell: &Shell,
+) -> Result<Vec<Built>> {
     let mut started = Instant::now();
     // Ask rustc for its sysroot while cargo metadata runs: both take tens
     // of milliseconds, a no-op build not much more.
@@ -155,7 +176,7 @@ fn build_targets(args: &BuildArgs, found: Option<&Project>, shell: &Shell) -> Re
 }
 
 /// --all-targets, else --target, else the project's `targets`, else the default.
-fn selected_targets(args: &BuildArgs, project: &Project) -> Result<Vec<Target>> {
+fn selected_targets(args: &BuildRequest, project: &Project) -> Result<Vec<Target>> {
     if args.all_targets {
         return toolchain::all();
     }
@@ -176,7 +197,7 @@ fn selected_targets(args: &BuildArgs, project: &Project) -> Result<Vec<Target>> 
     Ok(targets)
 }
 
-fn locate_ndk(args: &BuildArgs, shell: &Shell) -> Result<Ndk> {
+fn locate_ndk(args: &BuildRequest, shell: &Shell) -> Result<Ndk> {
     let (ndk, warnings) = ndk::locate_from_env(args.ndk.as_deref())?;
     for warning in warnings {
         shell.warn(warning);

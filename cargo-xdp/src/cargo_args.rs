@@ -3,8 +3,6 @@
 
 use std::{ffi::OsString, path::PathBuf};
 
-use clap::Args;
-
 /// A cargo profile: `dev`, `release` or one of the project's own.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Profile(String);
@@ -40,40 +38,29 @@ impl Profile {
 }
 
 /// cargo's own flags, taken by every command that builds the loader.
-#[derive(Args, Debug, Clone, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct CargoArgs {
     /// Build with the release profile (small, optimized loader).
-    #[arg(long, short, conflicts_with = "profile")]
     pub release: bool,
     /// Build with the named cargo profile (dev, release, or one of the project's).
-    #[arg(long, value_name = "PROFILE-NAME")]
     pub profile: Option<String>,
     /// Features of the loader crate to activate (space or comma separated).
-    #[arg(long, short = 'F', value_name = "FEATURES")]
     pub features: Vec<String>,
     /// Activate all features of the loader crate.
-    #[arg(long)]
     pub all_features: bool,
     /// Do not activate the loader crate's `default` feature.
-    #[arg(long)]
     pub no_default_features: bool,
     /// Run without accessing the network.
-    #[arg(long)]
     pub offline: bool,
     /// Assert that Cargo.lock will remain unchanged.
-    #[arg(long)]
     pub locked: bool,
     /// Both --locked and --offline.
-    #[arg(long)]
     pub frozen: bool,
     /// Number of parallel jobs for cargo (default: the number of CPUs).
-    #[arg(long, short = 'j', value_name = "N", allow_hyphen_values = true)]
     pub jobs: Option<String>,
     /// Directory for all generated artifacts (cargo's and target/xdp).
-    #[arg(long, value_name = "DIRECTORY")]
     pub target_dir: Option<PathBuf>,
     /// Override a cargo configuration value (KEY=VALUE, or a TOML file).
-    #[arg(long, value_name = "KEY=VALUE|PATH")]
     pub config: Vec<String>,
 }
 

@@ -3,11 +3,16 @@
 
 use std::{ffi::OsString, path::PathBuf};
 
-use anyhow::Result;
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{
+    builder::PossibleValuesParser, builder::TypedValueParser, Args, Parser, Subcommand, ValueEnum,
+};
 
 use crate::{
-    builder, cargo_args::CargoArgs, deploy, doctor, new, run, shell::Shell, upgrade, vmlinux,
+    adb, bench, builder,
+    cargo_args::CargoArgs,
+    deploy, doctor, new, packet_test, run,
+    shell::{ColorChoice, MessageFormat},
+    status, upgrade, vmlinux,
 };
 
 #[derive(Parser, Debug)]
@@ -25,26 +30,30 @@ pub struct Cli {
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
     /// `json`: one JSON object per line on stdout, for scripts.
-    #[arg(long, global = true, value_enum, default_value_t = MessageFormat::Human)]
+    #[arg(long, global = true, default_value = "human", value_parser = message_format())]
     pub message_format: MessageFormat,
     /// Coloring: auto, always, never (default: $CARGO_TERM_COLOR, else auto).
-    #[arg(long, global = true, value_enum, value_name = "WHEN")]
+    #[arg(long, global = true, value_name = "WHEN", value_parser = color_choice())]
     pub color: Option<ColorChoice>,
     #[command(subcommand)]
     pub command: Command,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum ColorChoice {
-    Auto,
-    Always,
-    Never,
+/// `--message-format`: the shell's `MessageFormat`, spelt as on the command line.
+fn message_format() -> impl TypedValueParser<Value = MessageFormat> {
+    PossibleValuesParser::new(["human", "json"]).map(|format| match format.as_str() {
+        "json" => MessageFormat::Json,
+        _ => MessageFormat::Human,
+    })
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum MessageFormat {
-    Human,
-    Json,
+/// `--color`: the shell's `ColorChoice`.
+fn color_choice() -> impl TypedValueParser<Value = ColorChoice> {
+    PossibleValuesParser::new(["auto", "always", "never"]).map(|choice| match choice.as_str() {
+        "always" => ColorChoice::Always,
+        "never" => ColorChoice::Never,
+        _ => ColorChoice::Auto,
+    })
 }
 
 #[derive(Subcommand, Debug)]
@@ -116,7 +125,7 @@ pub struct DeviceArgs {
     pub serial: Option<String>,
     /// Longest any one adb call may take before it is stopped (a wedged
     /// adb, a device that went away, an su prompt nobody answers).
-    #[arg(long, value_name = "SECS", default_value_t = crate::adb::DEFAULT_TIMEOUT_SECS, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "SECS", default_value_t = adb::DEFAULT_TIMEOUT_SECS, value_parser = clap::value_parser!(u64).range(1..))]
     pub adb_timeout: u64,
 }
 
@@ -142,7 +151,7 @@ pub struct DeployArgs {
     #[arg(long, conflicts_with_all = ["release", "profile"])]
     pub debug: bool,
     #[command(flatten)]
-    pub cargo: CargoArgs,
+    pub cargo: CargoFlags,
     /// Detach from the interface instead of deploying.
     #[arg(long)]
     pub detach: bool,
@@ -166,7 +175,7 @@ pub struct StatusArgs {
     #[arg(long)]
     pub adb: bool,
     #[command(flatten)]
-    pub cargo: CargoArgs,
+    pub cargo: CargoFlags,
     #[command(flatten)]
     pub device: DeviceArgs,
     /// One JSON object, for scripts.
@@ -183,7 +192,7 @@ pub struct StatsArgs {
     #[arg(long)]
     pub adb: bool,
     #[command(flatten)]
-    pub cargo: CargoArgs,
+    pub cargo: CargoFlags,
     #[command(flatten)]
     pub device: DeviceArgs,
     /// Print again every --interval until Ctrl-C.
@@ -229,10 +238,19 @@ pub enum Vcs {
     None,
 }
 
+impl From<Vcs> for new::Vcs {
+    fn from(vcs: Vcs) -> Self {
+        match vcs {
+            Vcs::Git => new::Vcs::Git,
+            Vcs::None => new::Vcs::None,
+        }
+    }
+}
+
 #[derive(Args, Debug, Clone)]
 pub struct BuildArgs {
     #[command(flatten)]
-    pub cargo: CargoArgs,
+    pub cargo: CargoFlags,
     /// Target(s) to build, comma-separated: a name, a Rust triple or an
     /// Android ABI (default: the project's, else this machine's).
     #[arg(long, value_delimiter = ',', conflicts_with = "all_targets")]
@@ -262,7 +280,7 @@ pub struct RunArgs {
     #[arg(long, default_value = "auto")]
     pub mode: String,
     #[command(flatten)]
-    pub cargo: CargoArgs,
+    pub cargo: CargoFlags,
     /// Path to the project's Cargo.toml.
     #[arg(long)]
     pub manifest_path: Option<PathBuf>,
@@ -296,7 +314,7 @@ pub struct TestArgs {
     #[command(flatten)]
     pub device: DeviceArgs,
     #[command(flatten)]
-    pub cargo: CargoArgs,
+    pub cargo: CargoFlags,
     /// Path to the project's Cargo.toml.
     #[arg(long)]
     pub manifest_path: Option<PathBuf>,
@@ -318,7 +336,7 @@ pub struct BenchArgs {
     #[command(flatten)]
     pub device: DeviceArgs,
     #[command(flatten)]
-    pub cargo: CargoArgs,
+    pub cargo: CargoFlags,
     /// Path to the project's Cargo.toml.
     #[arg(long)]
     pub manifest_path: Option<PathBuf>,
@@ -355,65 +373,231 @@ impl Cli {
     }
 }
 
-pub fn dispatch(cli: Cli, shell: &Shell) -> Result<()> {
-    match cli.command {
-        Command::New(args) => new::new(&args, shell),
-        Command::Build(args) => builder::build(&args, shell).map(|_| ()),
-        Command::Run(args) => run::run(&args, shell),
-        Command::Test(args) => crate::packet_test::test(&args, shell),
-        Command::Bench(args) => crate::bench::bench(&args, shell),
-        Command::Doctor(args) => doctor::doctor(&args, shell),
-        Command::Vmlinux(args) => vmlinux::vmlinux(&args, shell),
-        Command::Upgrade(args) => upgrade::upgrade(&args, shell),
-        Command::Completions(args) => {
-            // For the `cargo-xdp` executable: "cargo xdp" (our usage
-            // name) is two words to a shell.
-            let mut command = <Cli as clap::CommandFactory>::command();
-            let mut script = Vec::new();
-            clap_complete::generate(args.shell, &mut command, "cargo-xdp", &mut script);
-            if args.shell == clap_complete::Shell::Bash {
-                // clap_complete 4.6 names bash's cases for `cargo-xdp build`
-                // `cargo__xdp__subcmd__build` in one place and
-                // `cargo__subcmd__xdp__subcmd__build` in another (a `-` in
-                // the executable's name): make the second match the first.
-                let text =
-                    String::from_utf8_lossy(&script).replace("cargo__subcmd__xdp", "cargo__xdp");
-                script = text.into_bytes();
-            }
-            match std::io::Write::write_all(&mut std::io::stdout(), &script) {
-                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
-                _ => Ok(()),
-            }
-        }
-        Command::Deploy(args) => deploy::deploy(&args, shell),
-        Command::Status(args) => {
-            let mut loader = vec!["status"];
-            if args.json || !shell.human() {
-                loader.push("--json");
-            }
-            if args.adb {
-                deploy::on_device(&args.device, args.manifest_path.as_deref(), &loader, shell)
-            } else {
-                run::on_this_machine(&args.cargo, args.manifest_path.as_deref(), &loader, shell)
-            }
-        }
-        Command::Stats(args) => {
-            let count = args.count.map(|c| c.to_string());
-            let mut loader = vec!["stats", "--interval", args.interval.as_str()];
-            if args.watch {
-                loader.push("--watch");
-            }
-            if let Some(count) = &count {
-                loader.extend(["--count", count]);
-            }
-            if args.json || !shell.human() {
-                loader.push("--json");
-            }
-            if args.adb {
-                deploy::on_device(&args.device, args.manifest_path.as_deref(), &loader, shell)
-            } else {
-                run::on_this_machine(&args.cargo, args.manifest_path.as_deref(), &loader, shell)
-            }
+/// The completion script for `cargo-xdp` in `shell`'s language.
+pub fn completions(shell: clap_complete::Shell) -> Vec<u8> {
+    // For the `cargo-xdp` executable: "cargo xdp" (our usage name) is two
+    // words to a shell.
+    let mut command = <Cli as clap::CommandFactory>::command();
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut command, "cargo-xdp", &mut script);
+    if shell == clap_complete::Shell::Bash {
+        // clap_complete 4.6 names bash's cases for `cargo-xdp build`
+        // `cargo__xdp__subcmd__build` in one place and
+        // `cargo__subcmd__xdp__subcmd__build` in another (a `-` in the
+        // executable's name): make the second match the first.
+        let text = String::from_utf8_lossy(&script).replace("cargo__subcmd__xdp", "cargo__xdp");
+        script = text.into_bytes();
+    }
+    script
+}
+
+// What each command is asked, as the layers below take it: clap stays here.
+
+impl From<NewArgs> for new::NewOptions {
+    fn from(args: NewArgs) -> Self {
+        new::NewOptions {
+            name: args.name,
+            template: args.template,
+            path: args.path,
+            list: args.list,
+            vcs: args.vcs.into(),
         }
     }
+}
+
+impl From<BuildArgs> for builder::BuildRequest {
+    fn from(args: BuildArgs) -> Self {
+        builder::BuildRequest {
+            cargo: args.cargo.into(),
+            target: args.target,
+            all_targets: args.all_targets,
+            ndk: args.ndk,
+            api: args.api,
+            install_targets: args.install_targets,
+            manifest_path: args.manifest_path,
+        }
+    }
+}
+
+impl From<RunArgs> for run::RunOptions {
+    fn from(args: RunArgs) -> Self {
+        run::RunOptions {
+            interface: args.interface,
+            mode: args.mode,
+            cargo: args.cargo.into(),
+            manifest_path: args.manifest_path,
+            interval: args.interval,
+            attach_args: args.attach_args,
+        }
+    }
+}
+
+impl From<TestArgs> for packet_test::TestOptions {
+    fn from(args: TestArgs) -> Self {
+        packet_test::TestOptions {
+            filter: args.filter,
+            pcap: args.pcap,
+            attach_args: args.attach_args,
+            adb: args.adb,
+            target: args.target,
+            device: args.device.into(),
+            cargo: args.cargo.into(),
+            manifest_path: args.manifest_path,
+        }
+    }
+}
+
+impl From<BenchArgs> for bench::BenchOptions {
+    fn from(args: BenchArgs) -> Self {
+        bench::BenchOptions {
+            filter: args.filter,
+            repeat: args.repeat,
+            rounds: args.rounds,
+            adb: args.adb,
+            device: args.device.into(),
+            cargo: args.cargo.into(),
+            manifest_path: args.manifest_path,
+        }
+    }
+}
+
+impl From<DeployArgs> for deploy::DeployOptions {
+    fn from(args: DeployArgs) -> Self {
+        deploy::DeployOptions {
+            interface: args.interface,
+            device: args.device.into(),
+            all_devices: args.all_devices,
+            target: args.target,
+            mode: args.mode,
+            debug: args.debug,
+            cargo: args.cargo.into(),
+            detach: args.detach,
+            manifest_path: args.manifest_path,
+            ndk: args.ndk,
+            api: args.api,
+            attach_args: args.attach_args,
+        }
+    }
+}
+
+impl From<DeviceArgs> for adb::DeviceChoice {
+    fn from(args: DeviceArgs) -> Self {
+        adb::DeviceChoice {
+            serial: args.serial,
+            adb_timeout: args.adb_timeout,
+        }
+    }
+}
+
+impl From<StatusArgs> for status::StatusOptions {
+    fn from(args: StatusArgs) -> Self {
+        status::StatusOptions {
+            adb: args.adb,
+            cargo: args.cargo.into(),
+            device: args.device.into(),
+            json: args.json,
+            manifest_path: args.manifest_path,
+        }
+    }
+}
+
+impl From<StatsArgs> for status::StatsOptions {
+    fn from(args: StatsArgs) -> Self {
+        status::StatsOptions {
+            adb: args.adb,
+            cargo: args.cargo.into(),
+            device: args.device.into(),
+            watch: args.watch,
+            interval: args.interval,
+            count: args.count,
+            json: args.json,
+            manifest_path: args.manifest_path,
+        }
+    }
+}
+
+impl From<DoctorArgs> for doctor::DoctorOptions {
+    fn from(args: DoctorArgs) -> Self {
+        doctor::DoctorOptions {
+            target: args.target,
+            deploy: args.deploy,
+            manifest_path: args.manifest_path,
+        }
+    }
+}
+
+impl From<VmlinuxArgs> for vmlinux::VmlinuxOptions {
+    fn from(args: VmlinuxArgs) -> Self {
+        vmlinux::VmlinuxOptions {
+            adb: args.adb,
+            device: args.device.into(),
+            btf: args.btf,
+            output: args.output,
+            manifest_path: args.manifest_path,
+        }
+    }
+}
+
+impl From<UpgradeArgs> for upgrade::UpgradeOptions {
+    fn from(args: UpgradeArgs) -> Self {
+        upgrade::UpgradeOptions {
+            manifest_path: args.manifest_path,
+        }
+    }
+}
+
+impl From<CargoFlags> for CargoArgs {
+    fn from(flags: CargoFlags) -> Self {
+        CargoArgs {
+            release: flags.release,
+            profile: flags.profile,
+            features: flags.features,
+            all_features: flags.all_features,
+            no_default_features: flags.no_default_features,
+            offline: flags.offline,
+            locked: flags.locked,
+            frozen: flags.frozen,
+            jobs: flags.jobs,
+            target_dir: flags.target_dir,
+            config: flags.config,
+        }
+    }
+}
+
+/// cargo's own flags, taken by every command that builds the loader.
+#[derive(Args, Debug, Clone, Default)]
+pub struct CargoFlags {
+    /// Build with the release profile (small, optimized loader).
+    #[arg(long, short, conflicts_with = "profile")]
+    pub release: bool,
+    /// Build with the named cargo profile (dev, release, or one of the project's).
+    #[arg(long, value_name = "PROFILE-NAME")]
+    pub profile: Option<String>,
+    /// Features of the loader crate to activate (space or comma separated).
+    #[arg(long, short = 'F', value_name = "FEATURES")]
+    pub features: Vec<String>,
+    /// Activate all features of the loader crate.
+    #[arg(long)]
+    pub all_features: bool,
+    /// Do not activate the loader crate's `default` feature.
+    #[arg(long)]
+    pub no_default_features: bool,
+    /// Run without accessing the network.
+    #[arg(long)]
+    pub offline: bool,
+    /// Assert that Cargo.lock will remain unchanged.
+    #[arg(long)]
+    pub locked: bool,
+    /// Both --locked and --offline.
+    #[arg(long)]
+    pub frozen: bool,
+    /// Number of parallel jobs for cargo (default: the number of CPUs).
+    #[arg(long, short = 'j', value_name = "N", allow_hyphen_values = true)]
+    pub jobs: Option<String>,
+    /// Directory for all generated artifacts (cargo's and target/xdp).
+    #[arg(long, value_name = "DIRECTORY")]
+    pub target_dir: Option<PathBuf>,
+    /// Override a cargo configuration value (KEY=VALUE, or a TOML file).
+    #[arg(long, value_name = "KEY=VALUE|PATH")]
+    pub config: Vec<String>,
 }

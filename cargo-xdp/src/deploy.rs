@@ -17,11 +17,11 @@ use std::{
 use anyhow::{bail, Context, Result};
 use flate2::read::GzDecoder;
 
+use crate::{adb::DeviceChoice, builder::BuildRequest};
 use crate::{
     adb::{self, Adb, Device},
     builder, bundle,
     cargo_args::{CargoArgs, Profile},
-    cli::{BuildArgs, DeployArgs, DeviceArgs},
     isa,
     messages::Message,
     project::Project,
@@ -30,6 +30,32 @@ use crate::{
     toolchain::{self, Target},
     workdir,
 };
+
+#[derive(Debug, Clone)]
+pub struct DeployOptions {
+    /// Interface on the device to attach to (e.g. wlan0).
+    pub interface: String,
+    pub device: DeviceChoice,
+    /// Deploy to every connected device, in parallel.
+    pub all_devices: bool,
+    /// Target to build (default: from the device's ro.product.cpu.abi).
+    pub target: Option<String>,
+    /// auto (native, else skb), skb or native.
+    pub mode: String,
+    /// Build with the dev profile (deploy builds release by default).
+    pub debug: bool,
+    pub cargo: CargoArgs,
+    /// Detach from the interface instead of deploying.
+    pub detach: bool,
+    /// Path to the project's Cargo.toml.
+    pub manifest_path: Option<PathBuf>,
+    /// Android NDK to use.
+    pub ndk: Option<PathBuf>,
+    /// Android API level to link against.
+    pub api: Option<u32>,
+    /// Passed to the loader's `attach` (e.g. `-- --prog xdp_drop` or filter rules).
+    pub attach_args: Vec<String>,
+}
 
 /// A device checked and ready for files: how to be root there, what to build.
 pub struct Session {
@@ -90,7 +116,7 @@ pub struct Deployed {
     pub output: String,
 }
 
-pub fn deploy(args: &DeployArgs, shell: &Shell) -> Result<()> {
+pub fn deploy(args: &DeployOptions, shell: &Shell) -> Result<()> {
     remote::check_interface(&args.interface)?;
     if !["auto", "skb", "native"].contains(&args.mode.as_str()) {
         bail!(
@@ -157,7 +183,7 @@ fn interrupted_or(error: anyhow::Error) -> anyhow::Error {
     }
 }
 
-pub fn requested_serial(args: &DeviceArgs) -> Option<String> {
+pub fn requested_serial(args: &DeviceChoice) -> Option<String> {
     args.serial.clone().or_else(|| {
         std::env::var("ANDROID_SERIAL")
             .ok()
@@ -172,7 +198,7 @@ pub fn prepare(
     adb: &Adb,
     device: &Device,
     project: &Project,
-    args: &DeployArgs,
+    args: &DeployOptions,
     shell: &Shell,
 ) -> Result<Session> {
     let name = &project.meta.name;
@@ -221,7 +247,7 @@ pub fn prepare(
 
 /// What the probe says decides: the interface is there, files can be
 /// checked, and a target builds for this device.
-fn target_for_probe(probe: &Probe, adb: &Adb, args: &DeployArgs) -> Result<Target> {
+fn target_for_probe(probe: &Probe, adb: &Adb, args: &DeployOptions) -> Result<Target> {
     if let Some((false, names)) = &probe.interface {
         bail!(
             "{} has no interface {}; it has: {names} (see `adb shell ip link`)",
@@ -337,7 +363,7 @@ fn target_for_abi(abi: &str, serial: &str) -> Result<Target> {
 
 /// What a deploy builds: release (what a device should run: stripped,
 /// a fraction of the debug loader's 25 MB), unless --debug or --profile.
-pub fn profile(args: &DeployArgs) -> Profile {
+pub fn profile(args: &DeployOptions) -> Profile {
     if args.debug {
         Profile::dev()
     } else {
@@ -348,11 +374,11 @@ pub fn profile(args: &DeployArgs) -> Profile {
 /// Builds `targets` (a no-op when fresh); the bundle of each.
 pub fn build(
     project: &Project,
-    args: &DeployArgs,
+    args: &DeployOptions,
     targets: &[Target],
     shell: &Shell,
 ) -> Result<Vec<(String, PathBuf)>> {
-    let build = BuildArgs {
+    let build = BuildRequest {
         cargo: CargoArgs {
             release: false,
             profile: Some(profile(args).name().to_string()),
@@ -379,7 +405,7 @@ pub fn push_and_attach(
     session: &Session,
     project: &Project,
     bundle: &Path,
-    args: &DeployArgs,
+    args: &DeployOptions,
     shell: &Shell,
 ) -> Result<Deployed> {
     let name = &project.meta.name;
@@ -437,7 +463,7 @@ fn push_and_attach_files(
     session: &Session,
     name: &str,
     files: &[PathBuf],
-    args: &DeployArgs,
+    args: &DeployOptions,
 ) -> Result<Deployed> {
     let sha256_of = |file: &str| -> Result<String> {
         let path = files
@@ -587,7 +613,7 @@ pub fn message<'a>(
 /// With --message-format json the loader answers in JSON (its `--json`),
 /// each object wrapped in a `loader-answer` message; else its text is shown as is.
 pub fn on_device(
-    device_args: &DeviceArgs,
+    device_args: &DeviceChoice,
     manifest_path: Option<&Path>,
     loader_args: &[&str],
     shell: &Shell,
@@ -609,7 +635,7 @@ pub fn on_device(
 /// commands: status, stats, test-run ...); each line it prints goes to
 /// `on_line` with the device's serial, as it comes.
 pub fn run_on_device(
-    device_args: &DeviceArgs,
+    device_args: &DeviceChoice,
     project: &Project,
     args: &[&str],
     mut on_line: impl FnMut(&str, &str),

@@ -10,9 +10,7 @@ use std::{
 use anyhow::{bail, Result};
 
 use crate::{
-    adb, clang,
-    cli::DoctorArgs,
-    headers, isa,
+    adb, clang, headers, isa,
     messages::{Message, Missing},
     ndk::{self, Ndk},
     project::Project,
@@ -20,6 +18,16 @@ use crate::{
     toolchain::{self, Target},
     tools, uapi,
 };
+
+#[derive(Debug, Clone)]
+pub struct DoctorOptions {
+    /// Target(s) to check, comma-separated (default: all; the project's decide the exit code).
+    pub target: Vec<String>,
+    /// Also require what `deploy` needs (adb, a connected device).
+    pub deploy: bool,
+    /// Path to the project's Cargo.toml.
+    pub manifest_path: Option<PathBuf>,
+}
 
 /// One row of the table.
 #[derive(Debug, Clone)]
@@ -33,7 +41,7 @@ pub struct Check {
     pub fix: Option<String>,
 }
 
-pub fn doctor(args: &DoctorArgs, shell: &Shell) -> Result<()> {
+pub fn doctor(args: &DoctorOptions, shell: &Shell) -> Result<()> {
     let project = Project::find(args.manifest_path.as_deref()).ok();
     let chosen: Vec<String> = if !args.target.is_empty() {
         let names: Result<Vec<_>> = args
@@ -110,7 +118,7 @@ pub fn doctor(args: &DoctorArgs, shell: &Shell) -> Result<()> {
 fn shared_checks(project: Option<&Project>) -> Vec<Check> {
     let libbpf = match project {
         Some(project) => {
-            let quiet = Shell::new(true, 0, crate::cli::MessageFormat::Human);
+            let quiet = Shell::new(true, 0, crate::shell::MessageFormat::Human);
             headers::libbpf(project, &quiet)
                 .map(|l| format!("libbpf {}", l.describe()))
                 .map_err(|e| format!("{e:#}"))
@@ -171,7 +179,7 @@ impl<'a> Probe<'a> {
     fn kernel_headers_check(&self, target: &Target) -> Check {
         let detail = match self.project {
             Some(project) => {
-                let quiet = Shell::new(true, 0, crate::cli::MessageFormat::Human);
+                let quiet = Shell::new(true, 0, crate::shell::MessageFormat::Human);
                 uapi::for_target(project, target, &quiet)
                     .map(|k| k.description)
                     .map_err(|e| format!("{e:#}"))

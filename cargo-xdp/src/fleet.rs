@@ -6,9 +6,9 @@ use std::{path::Path, thread, time::Duration};
 
 use anyhow::{bail, Result};
 
+use crate::deploy::DeployOptions;
 use crate::{
     adb::{self, Adb, Device},
-    cli::DeployArgs,
     deploy::{build, message, prepare, push_and_attach, Deployed, Session},
     project::Project,
     shell::Shell,
@@ -17,7 +17,7 @@ use crate::{
 
 /// Every connected device at once; a table of how each went.
 pub fn deploy_all(
-    args: &DeployArgs,
+    args: &DeployOptions,
     project: &Project,
     adb_path: &Path,
     devices: &[Device],

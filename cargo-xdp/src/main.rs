@@ -1,5 +1,7 @@
 //! cargo-xdp: scaffold, build, bundle and run XDP packet filters.
-//! Each concern lives in its own module; this file only dispatches.
+//! Each concern lives in its own module; this file parses the command line
+//! (cli.rs, clap), hands each command what it is asked as that command's
+//! own options, and prints the error: the only place that dispatches.
 
 mod adb;
 mod bench;
@@ -29,6 +31,7 @@ mod project;
 mod remote;
 mod run;
 mod shell;
+mod status;
 mod templates;
 mod toolchain;
 mod tools;
@@ -41,14 +44,41 @@ mod workspace;
 
 use std::process::ExitCode;
 
+use anyhow::Result;
+
+use cli::Command;
+
 fn main() -> ExitCode {
     let args = cli::Cli::parse_from_cargo(std::env::args_os());
     let shell = shell::Shell::with_color(args.quiet, args.verbose, args.message_format, args.color);
-    match cli::dispatch(args, &shell) {
+    match dispatch(args.command, &shell) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             shell.error(&error);
             ExitCode::FAILURE
+        }
+    }
+}
+
+fn dispatch(command: Command, shell: &shell::Shell) -> Result<()> {
+    match command {
+        Command::New(args) => new::new(&args.into(), shell),
+        Command::Build(args) => builder::build(&args.into(), shell).map(|_| ()),
+        Command::Run(args) => run::run(&args.into(), shell),
+        Command::Test(args) => packet_test::test(&args.into(), shell),
+        Command::Bench(args) => bench::bench(&args.into(), shell),
+        Command::Doctor(args) => doctor::doctor(&args.into(), shell),
+        Command::Vmlinux(args) => vmlinux::vmlinux(&args.into(), shell),
+        Command::Upgrade(args) => upgrade::upgrade(&args.into(), shell),
+        Command::Deploy(args) => deploy::deploy(&args.into(), shell),
+        Command::Status(args) => status::status(&args.into(), shell),
+        Command::Stats(args) => status::stats(&args.into(), shell),
+        Command::Completions(args) => {
+            let script = cli::completions(args.shell);
+            match std::io::Write::write_all(&mut std::io::stdout(), &script) {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+                _ => Ok(()),
+            }
         }
     }
 }

@@ -4,15 +4,32 @@ use std::{fs, path::Path};
 
 use anyhow::{bail, Context, Result};
 
-use crate::{
-    cli::{NewArgs, Vcs},
-    messages::Message,
-    names,
-    shell::Shell,
-    templates,
-};
+use crate::{messages::Message, names, shell::Shell, templates};
+use std::path::PathBuf;
 
-pub fn new(args: &NewArgs, shell: &Shell) -> Result<()> {
+#[derive(Debug, Clone)]
+pub struct NewOptions {
+    /// Project name: letters, digits, `_` and `-`, starting with a letter.
+    pub name: Option<String>,
+    /// Template to start from (see --list).
+    pub template: String,
+    /// Directory to create (default: ./NAME).
+    pub path: Option<PathBuf>,
+    /// List the templates and exit.
+    pub list: bool,
+    /// Version control for the new project: git (unless already inside a
+    /// git repository, as cargo does) or none.
+    pub vcs: Vcs,
+}
+
+/// Version control for a new project.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Vcs {
+    Git,
+    None,
+}
+
+pub fn new(args: &NewOptions, shell: &Shell) -> Result<()> {
     if args.list {
         for template in templates::list() {
             if shell.human() {

@@ -26,14 +26,35 @@ use std::{
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 
+use crate::{adb::DeviceChoice, cargo_args::CargoArgs};
 use crate::{
-    cli::TestArgs,
     messages::Message,
     packets::{self, PacketSpec},
     project::Project,
     run::{self, Privilege},
     shell::Shell,
 };
+
+#[derive(Debug, Clone)]
+pub struct TestOptions {
+    /// Run only the tests whose name contains this.
+    pub filter: Option<String>,
+    /// Replay every frame of a capture (pcap or pcapng, Ethernet) instead,
+    /// with the options after `--` written into the maps as `attach` would.
+    pub pcap: Option<PathBuf>,
+    /// For --pcap: what `attach` takes (e.g. `-- --drop-port udp/53`).
+    pub attach_args: Vec<String>,
+    /// Run the cases on the device's kernel, through the deployed loader
+    /// (deploy first: the bundle carries the cases).
+    pub adb: bool,
+    /// The target whose kernel runs the cases: this machine's (the
+    /// default), or with --adb the device's.
+    pub target: Option<String>,
+    pub device: DeviceChoice,
+    pub cargo: CargoArgs,
+    /// Path to the project's Cargo.toml.
+    pub manifest_path: Option<PathBuf>,
+}
 
 /// One case as a file writes it.
 #[derive(Debug, Deserialize)]
@@ -151,7 +172,7 @@ pub(crate) struct Case {
     pub(crate) object: PathBuf,
 }
 
-pub fn test(args: &TestArgs, shell: &Shell) -> Result<()> {
+pub fn test(args: &TestOptions, shell: &Shell) -> Result<()> {
     if let (Some(target), false) = (&args.target, args.adb) {
         let target = crate::toolchain::find(target)?;
         let here = crate::toolchain::default_target()?;
@@ -282,7 +303,7 @@ fn report(
 
 /// `test --adb`: the cases on the device's kernel, by root's deployed
 /// loader, which must carry these very cases (checked by sha256).
-fn on_device(args: &TestArgs, project: &Project, shell: &Shell) -> Result<()> {
+fn on_device(args: &TestOptions, project: &Project, shell: &Shell) -> Result<()> {
     let (mut cases, expected) = deployed_cases(project)?;
     let mut answers: BTreeMap<String, serde_json::Value> = BTreeMap::new();
     let mut on_device: BTreeMap<String, String> = BTreeMap::new();
@@ -437,7 +458,7 @@ pub(crate) fn test_run(
 /// `--pcap FILE`: every frame through the program, in order, in one set of
 /// maps (state carries from frame to frame, as on the wire); the count per
 /// action, and with -v each frame's.
-fn replay(args: &TestArgs, project: &Project, pcap: &Path, shell: &Shell) -> Result<()> {
+fn replay(args: &TestOptions, project: &Project, pcap: &Path, shell: &Shell) -> Result<()> {
     let capture = crate::capture::read(pcap)?;
     if capture.frames.is_empty() {
         bail!("{} holds no frames to replay", pcap.display());

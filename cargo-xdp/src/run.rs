@@ -18,15 +18,30 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 
+use crate::builder::BuildRequest;
 use crate::{
     builder::{self, Built},
     cargo_args::CargoArgs,
-    cli::{BuildArgs, RunArgs},
     messages,
     project::Project,
     shell::Shell,
     toolchain,
 };
+
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Interface to attach to.
+    pub interface: String,
+    /// auto (native, else skb), skb or native.
+    pub mode: String,
+    pub cargo: CargoArgs,
+    /// Path to the project's Cargo.toml.
+    pub manifest_path: Option<PathBuf>,
+    /// Seconds between counter updates.
+    pub interval: f64,
+    /// Passed to the loader's `attach` (e.g. `-- --prog xdp_drop` or filter rules).
+    pub attach_args: Vec<String>,
+}
 
 /// How the loader gets root: it already has it, or through sudo (or what
 /// $CARGO_XDP_SUDO names, e.g. doas).
@@ -89,7 +104,7 @@ impl Privilege {
 
 /// Builds `project` for this machine (a no-op when fresh).
 pub(crate) fn build_here(project: &Project, cargo: &CargoArgs, shell: &Shell) -> Result<Built> {
-    let build = BuildArgs {
+    let build = BuildRequest {
         cargo: cargo.clone(),
         target: vec![toolchain::default_target()?.to_string()],
         manifest_path: Some(project.root.join("Cargo.toml")),
@@ -103,7 +118,7 @@ pub(crate) fn build_here(project: &Project, cargo: &CargoArgs, shell: &Shell) ->
         .expect("one target built"))
 }
 
-pub fn run(args: &RunArgs, shell: &Shell) -> Result<()> {
+pub fn run(args: &RunOptions, shell: &Shell) -> Result<()> {
     let privilege = Privilege::acquire("`cargo xdp run`", shell)?;
     let project = Project::find_with(args.manifest_path.as_deref(), &args.cargo)?;
     let built = build_here(&project, &args.cargo, shell)?;

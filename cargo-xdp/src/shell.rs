@@ -8,11 +8,23 @@ use std::{
     sync::Mutex,
 };
 
-use crate::{
-    cli::{ColorChoice, MessageFormat},
-    messages::Message,
-};
+use crate::messages::Message;
 use indicatif::{ProgressBar, ProgressStyle};
+
+/// `--color`: when stderr gets colours.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+/// `--message-format`: human lines on stderr, or JSON messages on stdout too.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MessageFormat {
+    Human,
+    Json,
+}
 
 pub struct Shell {
     quiet: bool,

@@ -383,7 +383,7 @@ mod tests {
     }
 
     fn quiet() -> Shell {
-        Shell::new(true, 0, crate::cli::MessageFormat::Human)
+        Shell::new(true, 0, crate::shell::MessageFormat::Human)
     }
 
     #[test]

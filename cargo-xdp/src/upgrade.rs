@@ -11,15 +11,21 @@ use anyhow::{bail, Context, Result};
 use toml_edit::{DocumentMut, Item};
 
 use crate::{
-    cli::UpgradeArgs,
     project::Project,
     shell::Shell,
     templates::{self, LOADER_VERSION},
 };
+use std::path::PathBuf;
+
+#[derive(Debug, Clone)]
+pub struct UpgradeOptions {
+    /// Path to the project's Cargo.toml.
+    pub manifest_path: Option<PathBuf>,
+}
 
 const RUNTIME: &str = "cargo-xdp-loader";
 
-pub fn upgrade(args: &UpgradeArgs, shell: &Shell) -> Result<()> {
+pub fn upgrade(args: &UpgradeOptions, shell: &Shell) -> Result<()> {
     let project = Project::find(args.manifest_path.as_deref())?;
     let manifest = project.loader_manifest.clone();
     let text = fs::read_to_string(&manifest)

@@ -13,20 +13,33 @@ use std::{
 use anyhow::{bail, Context, Result};
 use base64::Engine;
 
+use crate::adb::DeviceChoice;
 use crate::{
     adb::{self, Adb},
-    cli::VmlinuxArgs,
     deploy,
     project::Project,
     remote::{self, Root},
     shell::Shell,
 };
 
+#[derive(Debug, Clone)]
+pub struct VmlinuxOptions {
+    /// From the device's kernel over adb (default: this machine's).
+    pub adb: bool,
+    pub device: DeviceChoice,
+    /// From a BTF file (a copy of some kernel's /sys/kernel/btf/vmlinux).
+    pub btf: Option<PathBuf>,
+    /// Where to write it (default: the project's kern include/vmlinux.h, else ./vmlinux.h).
+    pub output: Option<PathBuf>,
+    /// Path to the project's Cargo.toml.
+    pub manifest_path: Option<PathBuf>,
+}
+
 const KERNEL_BTF: &str = "/sys/kernel/btf/vmlinux";
 /// BTF files start with magic 0xeB9F (little-endian on every target here).
 const BTF_MAGIC: [u8; 2] = [0x9f, 0xeb];
 
-pub fn vmlinux(args: &VmlinuxArgs, shell: &Shell) -> Result<()> {
+pub fn vmlinux(args: &VmlinuxOptions, shell: &Shell) -> Result<()> {
     let bpftool = which::which("bpftool")
         .or_else(|_| which::which("/usr/sbin/bpftool"))
         .context(
@@ -120,7 +133,7 @@ fn default_output(manifest_path: Option<&Path>) -> PathBuf {
 /// The largest kernel BTF `vmlinux --adb` reads (real ones: 5-10 MiB).
 const MAX_BTF: usize = 64 << 20;
 
-fn from_device(args: &VmlinuxArgs) -> Result<(Vec<u8>, String)> {
+fn from_device(args: &VmlinuxOptions) -> Result<(Vec<u8>, String)> {
     let limit = Duration::from_secs(args.device.adb_timeout);
     let path = adb::locate()?;
     let device = adb::select(

@@ -132,7 +132,7 @@ fn owner_alive(scratch: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::MessageFormat;
+    use crate::shell::MessageFormat;
 
     #[test]
     fn the_lock_sweeps_what_killed_builds_left() {
