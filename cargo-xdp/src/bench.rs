@@ -10,10 +10,11 @@ use anyhow::{bail, Context, Result};
 
 use crate::{adb::DeviceChoice, cargo_args::CargoArgs};
 use crate::{
+    builder,
+    cases::{self, Case},
+    local::{self, Privilege},
     messages::Message,
-    packet_test::{self, Case},
     project::Project,
-    run::{self, Privilege},
     shell::Shell,
 };
 use std::path::PathBuf;
@@ -33,13 +34,6 @@ pub struct BenchOptions {
     /// Path to the project's Cargo.toml.
     pub manifest_path: Option<PathBuf>,
 }
-
-/// The baseline: the least an XDP program can do.
-const BARE_PASS: &str = "\
-/* Written by cargo xdp bench: the baseline every program is compared with. */
-__attribute__((section(\"xdp\"), used)) int bare_pass(void *ctx) { return 2; /* XDP_PASS */ }
-char _license[] __attribute__((section(\"license\"), used)) = \"GPL\";
-";
 
 /// Per case, in order: its name, the program's ns per round, the baseline's.
 type Times = Vec<(String, Vec<f64>, Vec<f64>)>;
@@ -110,8 +104,8 @@ fn wanted(args: &BenchOptions, case: &Case) -> bool {
 /// on the baseline.
 fn here(args: &BenchOptions, project: &Project, shell: &Shell) -> Result<Times> {
     let privilege = Privilege::acquire("`cargo xdp bench`", shell)?;
-    let built = run::build_here(project, &args.cargo, shell)?;
-    let mut cases = packet_test::project_cases(project, &built.kern_objects)?;
+    let built = builder::build_for_host(project, &args.cargo, shell)?;
+    let mut cases = cases::project_cases(project, &built.kern_objects)?;
     cases.retain(|c| wanted(args, c));
     let scratch = crate::workdir::scratch_dir(&project.target_dir)?;
     let mut times: Times = cases
@@ -143,7 +137,7 @@ fn here(args: &BenchOptions, project: &Project, shell: &Shell) -> Result<Times> 
 /// On the device's kernel, by root's deployed loader (`bench REPEAT` of
 /// on-device.sh), one adb call a round.
 fn on_device(args: &BenchOptions, project: &Project, shell: &Shell) -> Result<Times> {
-    let (mut cases, expected) = packet_test::deployed_cases(project)?;
+    let (mut cases, expected) = cases::deployed_cases(project)?;
     cases.retain(|c| wanted(args, c));
     let mut times: Times = cases
         .iter()
@@ -155,7 +149,7 @@ fn on_device(args: &BenchOptions, project: &Project, shell: &Shell) -> Result<Ti
         let mut sums: BTreeMap<String, String> = BTreeMap::new();
         let mut baseline = false;
         let mut serial = String::new();
-        crate::deploy::run_on_device(
+        crate::session::run_on_device(
             &args.device,
             project,
             &["bench", &repeat],
@@ -185,7 +179,7 @@ fn on_device(args: &BenchOptions, project: &Project, shell: &Shell) -> Result<Ti
                 }
             },
         )?;
-        packet_test::check_deployed(&expected, &sums, &serial)?;
+        cases::check_deployed(&expected, &sums, &serial)?;
     }
     Ok(times)
 }
@@ -215,8 +209,8 @@ fn once(
     shell: &Shell,
     with_args: bool,
 ) -> Result<f64> {
-    let text = packet_test::cases_text_with(case, repeat, with_args);
-    let answers = packet_test::test_run(
+    let text = cases::cases_text_with(case, repeat, with_args);
+    let answers = local::test_run(
         privilege,
         loader,
         object,
@@ -229,35 +223,6 @@ fn once(
         bail!("cannot bench `{}`: {error}", case.spec.name);
     }
     answer_ns(answer).context("the loader's answer has no time")
-}
-
-/// `xdp-baseline.o` in `dir`, compiled by `clang` unless it is there
-/// already (it never changes but with this text).
-pub fn baseline_object(clang: &Path, dir: &Path) -> Result<std::path::PathBuf> {
-    let source = dir.join("xdp-baseline.c");
-    let object = dir.join("xdp-baseline.o");
-    if object.is_file() && std::fs::read_to_string(&source).ok().as_deref() == Some(BARE_PASS) {
-        return Ok(object);
-    }
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    std::fs::write(&source, BARE_PASS)?;
-    let partial = dir.join(format!(".tmp-baseline-{}.o", std::process::id()));
-    let status = std::process::Command::new(clang)
-        .args(["-O2", "-target", "bpf", "-c"])
-        .arg(&source)
-        .arg("-o")
-        .arg(&partial)
-        .status()
-        .with_context(|| format!("cannot run {}", clang.display()))?;
-    if !status.success() {
-        let _ = std::fs::remove_file(&partial);
-        bail!(
-            "{} could not compile the bare XDP_PASS baseline",
-            clang.display()
-        );
-    }
-    std::fs::rename(&partial, &object)?;
-    Ok(object)
 }
 
 /// [min, median, max] (the upper median of an even count).

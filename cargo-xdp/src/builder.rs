@@ -301,7 +301,7 @@ fn build_target(plan: &Plan, target: Target, tools: &Tools, shell: &Shell) -> Re
     // Read after cargo ran: the first build of a project writes Cargo.lock.
     let cargo_lock_sha256 = std::fs::read(project.root.join("Cargo.lock"))
         .ok()
-        .map(|lock| bundle::sha256_hex(&lock));
+        .map(|lock| crate::hashing::sha256_hex(&lock));
     shell.message(&Message::Loader {
         target: &target.name,
         path: &loader,
@@ -381,9 +381,9 @@ fn kern_side(
     extra_files.push(write_attach_table(project, xdp_dir)?);
     let kern_objects: Vec<PathBuf> = kern_objects.into_iter().map(|k| k.object).collect();
     // The baseline of `cargo xdp bench`, here and on a device (1 KB).
-    let baseline = crate::bench::baseline_object(&env.clang.path, &xdp_dir.join("kern"))?;
+    let baseline = crate::baseline::baseline_object(&env.clang.path, &xdp_dir.join("kern"))?;
     extra_files.push(baseline.clone());
-    match crate::packet_test::bundle_cases(project, &kern_objects) {
+    match crate::cases::bundle_cases(project, &kern_objects) {
         Ok(files) => {
             for (file, text) in files {
                 let path = xdp_dir.join("kern").join(file);
@@ -468,4 +468,20 @@ fn build_loader(
         target.triple,
         build.status
     )
+}
+
+/// Builds `project` for this machine (a no-op when fresh).
+pub fn build_for_host(project: &Project, cargo: &CargoArgs, shell: &Shell) -> Result<Built> {
+    let build = BuildRequest {
+        cargo: cargo.clone(),
+        target: vec![crate::toolchain::default_target()?.to_string()],
+        manifest_path: Some(project.root.join("Cargo.toml")),
+        all_targets: false,
+        ndk: None,
+        api: None,
+        install_targets: false,
+    };
+    Ok(build_found(project, &build, shell)?
+        .pop()
+        .expect("one target built"))
 }

@@ -19,9 +19,8 @@ use std::{
 use anyhow::{Context, Result};
 use flate2::{write::GzEncoder, Compression, GzBuilder};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
-use crate::templates;
+use crate::{hashing::sha256_hex, templates};
 
 /// The host side: push and attach with only adb.
 pub const SCRIPT: &str = "push-and-attach.sh";
@@ -342,13 +341,6 @@ pub fn manifest(contents: &Contents, files: &[File]) -> String {
         ));
     }
     text
-}
-
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 #[cfg(test)]

@@ -79,7 +79,7 @@ impl Seen {
     fn contents_of(path: &Path) -> Seen {
         match std::fs::read(path) {
             Ok(bytes) => Seen::Contents {
-                sha256: crate::bundle::sha256_hex(&bytes),
+                sha256: crate::hashing::sha256_hex(&bytes),
             },
             Err(_) => Seen::Missing,
         }

@@ -4,23 +4,26 @@
 //! own options, and prints the error: the only place that dispatches.
 
 mod adb;
+mod baseline;
 mod bench;
 mod builder;
 mod bundle;
 mod capture;
 mod cargo_args;
+mod cases;
 mod clang;
 mod cli;
 mod deploy;
 mod doctor;
 mod elf;
 mod embedded;
-mod fleet;
+mod hashing;
 mod headers;
 mod ir;
 mod isa;
 mod kern;
 mod loader_stamp;
+mod local;
 mod messages;
 mod names;
 mod ndk;
@@ -30,7 +33,9 @@ mod packets;
 mod project;
 mod remote;
 mod run;
+mod session;
 mod shell;
+mod spelling;
 mod status;
 mod templates;
 mod toolchain;

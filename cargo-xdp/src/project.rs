@@ -356,7 +356,7 @@ fn check_attach_rules(meta: &XdpMetadata, manifest: &Path) -> Result<()> {
             );
         }
         for interface in &rule.interfaces {
-            crate::remote::check_interface(interface).with_context(|| {
+            crate::names::check_interface(interface).with_context(|| {
                 format!(
                     "[[workspace.metadata.xdp.attach]] in {}",
                     manifest.display()

@@ -10,8 +10,6 @@
 //! and runs only those, through `root-entry.sh`, whose text is the root
 //! command itself.
 
-use anyhow::{bail, Result};
-
 use crate::{bundle, templates};
 
 /// Where the shell user pushes bundles (`/sdcard` is noexec).
@@ -29,24 +27,6 @@ pub fn staging_dir(name: &str) -> String {
 /// One argument for a POSIX shell: `'...'` with `'` spelled `'\''`.
 pub fn quote(arg: &str) -> String {
     format!("'{}'", arg.replace('\'', r"'\''"))
-}
-
-/// Linux interface names: 1 to 15 of `[A-Za-z0-9_.:-]` (IFNAMSIZ - 1).
-pub fn check_interface(name: &str) -> Result<()> {
-    let valid = !name.is_empty()
-        && name.len() <= 15
-        && name != "."
-        && name != ".."
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
-    if !valid {
-        bail!(
-            "`{name}` is not an interface name: Linux allows 1 to 15 of A-Z a-z 0-9 _ . - \
-             (e.g. wlan0, rmnet_data0, eth0.100)"
-        );
-    }
-    Ok(())
 }
 
 /// How root is reached on the device.
@@ -386,34 +366,6 @@ mod tests {
             String::from_utf8_lossy(&out.stdout),
             "it's $HOME `id` \"x\""
         );
-    }
-
-    #[test]
-    fn interface_names_are_what_linux_allows() {
-        for good in [
-            "wlan0",
-            "rmnet_data0",
-            "eth0.100",
-            "veth-a.1",
-            "a23456789012345",
-        ] {
-            check_interface(good).unwrap();
-        }
-        for bad in [
-            "",
-            // An address label, not a device: Linux's dev_valid_name refuses ':'.
-            "eth0:1",
-            "a234567890123456",
-            "wlan0;reboot",
-            "w lan",
-            "$(id)",
-            "wlan/0",
-            ".",
-            "..",
-        ] {
-            let error = check_interface(bad).unwrap_err().to_string();
-            assert!(error.contains("not an interface name"), "{error}");
-        }
     }
 
     #[test]

@@ -6,7 +6,15 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
-use crate::{adb::DeviceChoice, cargo_args::CargoArgs, deploy, run, shell::Shell};
+use crate::{
+    adb::DeviceChoice,
+    builder,
+    cargo_args::CargoArgs,
+    local::{self, Privilege},
+    project::Project,
+    session,
+    shell::Shell,
+};
 
 #[derive(Debug, Clone)]
 pub struct StatusOptions {
@@ -85,8 +93,46 @@ fn ask_loader(
     shell: &Shell,
 ) -> Result<()> {
     if adb {
-        deploy::on_device(device, manifest_path, loader, shell)
+        on_device(device, manifest_path, loader, shell)
     } else {
-        run::on_this_machine(cargo, manifest_path, loader, shell)
+        on_this_machine(cargo, manifest_path, loader, shell)
     }
+}
+
+/// `cargo xdp status --adb` / `stats --adb`: root's deployed loader.
+///
+/// With --message-format json the loader answers in JSON (its `--json`),
+/// each object wrapped in a `loader-answer` message; else its text is shown as is.
+pub fn on_device(
+    device_args: &DeviceChoice,
+    manifest_path: Option<&std::path::Path>,
+    loader_args: &[&str],
+    shell: &Shell,
+) -> Result<()> {
+    let project = Project::find(manifest_path)?;
+    let loader_command = loader_args.first().copied().unwrap_or_default();
+    session::run_on_device(device_args, &project, loader_args, |serial, line| {
+        if shell.human() {
+            println!("{}", crate::shell::harmless(line));
+        } else if let Some(message) =
+            crate::messages::loader_answer(Some(serial), loader_command, line)
+        {
+            shell.message(&message);
+        }
+    })
+}
+
+/// `cargo xdp status` / `stats` here: the loader of this machine's build,
+/// with `loader_args`, as root.
+fn on_this_machine(
+    cargo: &CargoArgs,
+    manifest_path: Option<&std::path::Path>,
+    loader_args: &[&str],
+    shell: &Shell,
+) -> Result<()> {
+    let what = format!("`cargo xdp {}`", loader_args.first().unwrap_or(&"status"));
+    let privilege = Privilege::acquire(&what, shell)?;
+    let project = Project::find_with(manifest_path, cargo)?;
+    let built = builder::build_for_host(&project, cargo, shell)?;
+    local::run_loader(&privilege, &built.loader, loader_args, shell)
 }

@@ -51,7 +51,7 @@ fn description(bytes: &[u8]) -> String {
 pub fn render(template: &str, name: &str) -> Result<Vec<(PathBuf, Vec<u8>)>> {
     if !list().iter().any(|t| t.name == template) {
         let known: Vec<_> = list().iter().map(|t| t.name).collect();
-        if let Some(meant) = names::closest(template, known.iter().map(|t| (*t, *t))) {
+        if let Some(meant) = crate::spelling::closest(template, known.iter().map(|t| (*t, *t))) {
             bail!("there is no template `{template}`; did you mean `{meant}`?");
         }
         bail!(

@@ -109,7 +109,7 @@ pub fn find(name: &str) -> Result<Target> {
             .flatten()
             .map(move |spelling| (spelling.as_str(), t.name.as_str()))
     });
-    if let Some(target) = crate::names::closest(name, spellings) {
+    if let Some(target) = crate::spelling::closest(name, spellings) {
         bail!("unknown target `{name}`; did you mean `{target}`?");
     }
     let known: Vec<_> = targets

@@ -16,9 +16,9 @@ use base64::Engine;
 use crate::adb::DeviceChoice;
 use crate::{
     adb::{self, Adb},
-    deploy,
     project::Project,
     remote::{self, Root},
+    session,
     shell::Shell,
 };
 
@@ -138,7 +138,7 @@ fn from_device(args: &VmlinuxOptions) -> Result<(Vec<u8>, String)> {
     let path = adb::locate()?;
     let device = adb::select(
         &adb::devices(&path, limit)?,
-        deploy::requested_serial(&args.device).as_deref(),
+        session::requested_serial(&args.device).as_deref(),
     )?;
     let mut adb = Adb::new(path, device.serial, limit);
     // base64 of MAX_BTF bytes (4/3 of it, plus a newline per 76 characters).
@@ -160,7 +160,7 @@ fn from_device(args: &VmlinuxOptions) -> Result<(Vec<u8>, String)> {
         .shell(&read, "reading the kernel's BTF")
         .map_err(too_big)?;
     if out.code == Some(13) {
-        let (_, root) = deploy::reach_root(&adb, "vmlinux", None)?;
+        let (_, root) = session::reach_root(&adb, "vmlinux", None)?;
         let as_root = match root {
             Root::Shell => format!("base64 {KERNEL_BTF}; echo __rc=$?"),
             Root::SuZero => format!("su 0 base64 {KERNEL_BTF} </dev/null; echo __rc=$?"),

@@ -6,11 +6,11 @@ use std::{path::Path, thread, time::Duration};
 
 use anyhow::{bail, Result};
 
-use crate::deploy::DeployOptions;
+use super::{build, message, plan, DeployOptions};
 use crate::{
     adb::{self, Adb, Device},
-    deploy::{build, message, prepare, push_and_attach, Deployed, Session},
     project::Project,
+    session::{prepare, push_and_attach, Deployed, Session},
     shell::Shell,
     toolchain::Target,
 };
@@ -35,7 +35,7 @@ pub fn deploy_all(
                 device.serial.clone(),
                 Duration::from_secs(args.device.adb_timeout),
             );
-            prepare(&adb, &device, project, args, shell)
+            prepare(&adb, &device, project, &plan(args), shell)
         });
         (device, session)
     });
@@ -71,7 +71,7 @@ pub fn deploy_all(
                     .iter()
                     .find(|(target, _)| *target == session.target.name)
                     .expect("every prepared target was built");
-                let deployed = push_and_attach(&session, project, bundle, args, shell)?;
+                let deployed = push_and_attach(&session, project, bundle, &plan(args), shell)?;
                 Ok((session, deployed))
             });
             (device, result)

@@ -1,13 +1,10 @@
-//! `cargo xdp deploy --adb IFACE`, `--detach`, `status --adb`, `stats --adb`.
-//!
-//! After the device is chosen (`adb devices -l`), a deploy is three adb
-//! calls: a probe (who am I, ABI, su, a sha256 tool, the interface; creates
-//! the staging directory only when root is reachable), one push of the
-//! bundle's files, and one shell in which root copies them into its own
-//! directory, checks them there, attaches, and reports the status; the
-//! shell user then removes what it pushed. `adb root` adds two calls when
-//! the shell is not root. Every call has a time limit; a failure or Ctrl-C
-//! at any step removes what the deploy left on the device and on the host.
+//! One Android device over adb, made ready for a deploy and used by it:
+//! the probe (who am I, ABI, su, a sha256 tool, the interface), the way to
+//! root, the target that builds for it, one push of a bundle's files and
+//! one shell in which root copies, checks and attaches them (cleaning up on
+//! any failure, and saying what the device reports then), and root's
+//! deployed loader run for status, stats, test-run and bench. It reads
+//! bundles; it never builds one.
 
 use std::{
     path::{Path, PathBuf},
@@ -17,13 +14,11 @@ use std::{
 use anyhow::{bail, Context, Result};
 use flate2::read::GzDecoder;
 
-use crate::{adb::DeviceChoice, builder::BuildRequest};
 use crate::{
-    adb::{self, Adb, Device},
-    builder, bundle,
-    cargo_args::{CargoArgs, Profile},
+    adb::{self, Adb, Device, DeviceChoice},
+    bundle,
+    cargo_args::Profile,
     isa,
-    messages::Message,
     project::Project,
     remote::{self, Probe, Root},
     shell::Shell,
@@ -31,29 +26,18 @@ use crate::{
     workdir,
 };
 
+/// What a deploy asks of one device.
 #[derive(Debug, Clone)]
-pub struct DeployOptions {
-    /// Interface on the device to attach to (e.g. wlan0).
+pub struct DeployPlan {
+    /// The interface to attach to (checked already).
     pub interface: String,
-    pub device: DeviceChoice,
-    /// Deploy to every connected device, in parallel.
-    pub all_devices: bool,
-    /// Target to build (default: from the device's ro.product.cpu.abi).
-    pub target: Option<String>,
-    /// auto (native, else skb), skb or native.
+    /// auto, skb or native.
     pub mode: String,
-    /// Build with the dev profile (deploy builds release by default).
-    pub debug: bool,
-    pub cargo: CargoArgs,
-    /// Detach from the interface instead of deploying.
-    pub detach: bool,
-    /// Path to the project's Cargo.toml.
-    pub manifest_path: Option<PathBuf>,
-    /// Android NDK to use.
-    pub ndk: Option<PathBuf>,
-    /// Android API level to link against.
-    pub api: Option<u32>,
-    /// Passed to the loader's `attach` (e.g. `-- --prog xdp_drop` or filter rules).
+    /// The target named on the command line; else the device's ABI decides.
+    pub target: Option<String>,
+    /// What the loader is built with.
+    pub profile: Profile,
+    /// Passed to the loader's `attach`.
     pub attach_args: Vec<String>,
 }
 
@@ -116,73 +100,6 @@ pub struct Deployed {
     pub output: String,
 }
 
-pub fn deploy(args: &DeployOptions, shell: &Shell) -> Result<()> {
-    remote::check_interface(&args.interface)?;
-    if !["auto", "skb", "native"].contains(&args.mode.as_str()) {
-        bail!(
-            "--mode {} is not a mode: use auto (native, else skb), skb or native",
-            args.mode
-        );
-    }
-    let project = Project::find_with(args.manifest_path.as_deref(), &args.cargo)?;
-    let limit = Duration::from_secs(args.device.adb_timeout);
-    let adb_path = adb::locate()?;
-    // Ctrl-C from here on stops the adb call in flight; we clean up, then exit.
-    adb::stop_calls_on_interrupt();
-    let devices = adb::devices(&adb_path, limit)?;
-    if args.all_devices {
-        return crate::fleet::deploy_all(args, &project, &adb_path, &devices, shell);
-    }
-    let device = adb::select(&devices, requested_serial(&args.device).as_deref())?;
-    let adb = Adb::new(adb_path, device.serial.clone(), limit);
-    let name = &project.meta.name;
-    if args.detach {
-        let (probe, root) = reach_root(&adb, name, None)?;
-        let detach = probe
-            .entry(root)
-            .deployed(name, &["detach", &args.interface]);
-        // The loader's warnings (not its "Detached" line: ours follows).
-        let out = run_checked(&adb, &detach, "the detach")?;
-        if !shell.quiet() {
-            shell.device_text(&out.stderr);
-        }
-        shell.status(
-            "Detached",
-            format!("{name} from {} on {}", args.interface, adb.serial),
-        );
-        return Ok(());
-    }
-    let session = prepare(&adb, &device, &project, args, shell)?;
-    // The probe made a staging directory: a failed build must not leave it.
-    let built = build(&project, args, std::slice::from_ref(&session.target), shell);
-    let bundle = match built {
-        Ok(mut bundles) => bundles.pop().expect("one target built").1,
-        Err(error) => {
-            session.clean_up(name, &args.interface, shell);
-            return Err(interrupted_or(error));
-        }
-    };
-    let deployed =
-        push_and_attach(&session, &project, &bundle, args, shell).map_err(interrupted_or)?;
-    if !shell.quiet() {
-        shell.device_text(&deployed.output);
-    }
-    report(shell, &session, &args.interface, &deployed);
-    Ok(())
-}
-
-/// After Ctrl-C, that is what happened, whatever the step it broke said.
-fn interrupted_or(error: anyhow::Error) -> anyhow::Error {
-    if adb::interrupted() {
-        anyhow::anyhow!(
-            "interrupted (Ctrl-C); what this deploy had staged on the device and here was \
-             removed:\n{error:#}"
-        )
-    } else {
-        error
-    }
-}
-
 pub fn requested_serial(args: &DeviceChoice) -> Option<String> {
     args.serial.clone().or_else(|| {
         std::env::var("ANDROID_SERIAL")
@@ -198,12 +115,12 @@ pub fn prepare(
     adb: &Adb,
     device: &Device,
     project: &Project,
-    args: &DeployOptions,
+    plan: &DeployPlan,
     shell: &Shell,
 ) -> Result<Session> {
     let name = &project.meta.name;
-    let (probe, root) = reach_root(adb, name, Some(&args.interface))?;
-    let target = match target_for_probe(&probe, adb, args) {
+    let (probe, root) = reach_root(adb, name, Some(&plan.interface))?;
+    let target = match target_for_probe(&probe, adb, plan) {
         Ok(target) => target,
         Err(error) => {
             if probe.interface.as_ref().is_some_and(|(exists, _)| *exists) && probe.hasher.is_some()
@@ -241,18 +158,18 @@ pub fn prepare(
         root,
         probe,
         target,
-        profile: profile(args),
+        profile: plan.profile.clone(),
     })
 }
 
 /// What the probe says decides: the interface is there, files can be
 /// checked, and a target builds for this device.
-fn target_for_probe(probe: &Probe, adb: &Adb, args: &DeployOptions) -> Result<Target> {
+fn target_for_probe(probe: &Probe, adb: &Adb, plan: &DeployPlan) -> Result<Target> {
     if let Some((false, names)) = &probe.interface {
         bail!(
             "{} has no interface {}; it has: {names} (see `adb shell ip link`)",
             adb.serial,
-            args.interface
+            plan.interface
         );
     }
     if probe.hasher.is_none() {
@@ -265,7 +182,7 @@ fn target_for_probe(probe: &Probe, adb: &Adb, args: &DeployOptions) -> Result<Ta
             remote::HASHERS.join(", ")
         );
     }
-    match &args.target {
+    match &plan.target {
         Some(name) => toolchain::find(name),
         None => target_for_abi(&probe.abi, &adb.serial),
     }
@@ -322,7 +239,7 @@ pub fn reach_root(adb: &Adb, name: &str, interface: Option<&str>) -> Result<(Pro
 
 /// Runs a sentinel-terminated command (`what`: the step, for errors); its
 /// output, or an error with it.
-fn run_checked(adb: &Adb, command: &str, what: &str) -> Result<adb::Output> {
+pub fn run_checked(adb: &Adb, command: &str, what: &str) -> Result<adb::Output> {
     let out = adb.shell(command, what)?;
     match out.code {
         Some(0) => Ok(out),
@@ -361,42 +278,6 @@ fn target_for_abi(abi: &str, serial: &str) -> Result<Target> {
     )
 }
 
-/// What a deploy builds: release (what a device should run: stripped,
-/// a fraction of the debug loader's 25 MB), unless --debug or --profile.
-pub fn profile(args: &DeployOptions) -> Profile {
-    if args.debug {
-        Profile::dev()
-    } else {
-        args.cargo.profile_or(Profile::release())
-    }
-}
-
-/// Builds `targets` (a no-op when fresh); the bundle of each.
-pub fn build(
-    project: &Project,
-    args: &DeployOptions,
-    targets: &[Target],
-    shell: &Shell,
-) -> Result<Vec<(String, PathBuf)>> {
-    let build = BuildRequest {
-        cargo: CargoArgs {
-            release: false,
-            profile: Some(profile(args).name().to_string()),
-            ..args.cargo.clone()
-        },
-        target: targets.iter().map(|t| t.name.clone()).collect(),
-        all_targets: false,
-        manifest_path: Some(project.root.join("Cargo.toml")),
-        ndk: args.ndk.clone(),
-        api: args.api,
-        install_targets: false,
-    };
-    Ok(builder::build_found(project, &build, shell)?
-        .into_iter()
-        .map(|b| (b.target, b.bundle))
-        .collect())
-}
-
 /// One push of the bundle's files to the staging directory, one shell in
 /// which root copies, checks and attaches them. A failure at either step
 /// removes what was staged (on the device and here) and says what is
@@ -405,18 +286,18 @@ pub fn push_and_attach(
     session: &Session,
     project: &Project,
     bundle: &Path,
-    args: &DeployOptions,
+    plan: &DeployPlan,
     shell: &Shell,
 ) -> Result<Deployed> {
     let name = &project.meta.name;
     // Unpacked where a killed deploy's leftovers are swept by the next build.
     let unpacked = workdir::scratch_dir(&project.target_dir)?;
     let result = unpack(bundle, unpacked.path(), name)
-        .and_then(|files| push_and_attach_files(session, name, &files, args));
+        .and_then(|files| push_and_attach_files(session, name, &files, plan));
     let Err(error) = result else {
         return result;
     };
-    let now = session.clean_up(name, &args.interface, shell);
+    let now = session.clean_up(name, &plan.interface, shell);
     if error.downcast_ref::<StateKnown>().is_some() {
         return Err(error);
     }
@@ -463,21 +344,21 @@ fn push_and_attach_files(
     session: &Session,
     name: &str,
     files: &[PathBuf],
-    args: &DeployOptions,
+    plan: &DeployPlan,
 ) -> Result<Deployed> {
     let sha256_of = |file: &str| -> Result<String> {
         let path = files
             .iter()
             .find(|f| f.file_name().is_some_and(|n| n == file))
             .with_context(|| format!("the bundle has no {file}"))?;
-        Ok(bundle::sha256_hex(&std::fs::read(path)?))
+        Ok(crate::hashing::sha256_hex(&std::fs::read(path)?))
     };
     let checks = remote::Checks {
         manifest_sha256: sha256_of("MANIFEST")?,
         script_sha256: sha256_of(bundle::DEVICE_SCRIPT)?,
     };
-    let mut attach = vec![args.interface.as_str(), args.mode.as_str()];
-    attach.extend(args.attach_args.iter().map(String::as_str));
+    let mut attach = vec![plan.interface.as_str(), plan.mode.as_str()];
+    attach.extend(plan.attach_args.iter().map(String::as_str));
     let command = session.entry().install(name, &checks, &attach);
     if !session.probe.has_shell_v2() && command.len() > remote::LEGACY_COMMAND_LIMIT {
         bail!(
@@ -505,19 +386,19 @@ fn push_and_attach_files(
         // No exit status: the device's answer about its state never came.
         bail!(
             "attaching {name} to {} on {} gave no exit status (the connection was lost?):\n{}{}",
-            args.interface,
+            plan.interface,
             session.adb.serial,
             said("state-json: "),
             out.stderr.trim_end()
         );
     };
     if code != 0 {
-        let now = remote::Reported::from_line(&out.stdout, "state-json: ").on(&args.interface);
+        let now = remote::Reported::from_line(&out.stdout, "state-json: ").on(&plan.interface);
         let message = format!(
             "attaching {name} to {} on {} failed; {}:\n{}{}",
-            args.interface,
+            plan.interface,
             session.adb.serial,
-            now.describe(name, &args.interface, &session.adb.serial),
+            now.describe(name, &plan.interface, &session.adb.serial),
             said("state-json: "),
             out.stderr.trim_end()
         );
@@ -528,16 +409,16 @@ fn push_and_attach_files(
         });
     }
     let status = remote::Reported::from_line(&out.stdout, "status-json: ");
-    let (mode, program_id) = match status.on(&args.interface) {
+    let (mode, program_id) = match status.on(&plan.interface) {
         remote::OnInterface::Running { mode, program_id } => (mode, program_id),
         remote::OnInterface::Unknown => bail!(
             "the device reported no status after attaching {name} to {}",
-            args.interface
+            plan.interface
         ),
         other => bail!(
             "the loader said it attached, but on {}: {}",
             session.adb.serial,
-            other.describe(name, &args.interface, &session.adb.serial)
+            other.describe(name, &plan.interface, &session.adb.serial)
         ),
     };
     Ok(Deployed {
@@ -564,71 +445,6 @@ fn unpack(bundle: &Path, dir: &Path, name: &str) -> Result<Vec<PathBuf>> {
         .collect();
     files.sort();
     Ok(files)
-}
-
-fn report(shell: &Shell, session: &Session, interface: &str, deployed: &Deployed) {
-    shell.status(
-        "Deployed",
-        format!(
-            "`{}` {} on {} ({}): attached to {interface} in {} mode, program id {}",
-            session.profile.dir_name(),
-            session.target.name,
-            session.adb.serial,
-            session.model,
-            deployed.mode,
-            deployed.program_id
-        ),
-    );
-    shell.message(&message(
-        &session.adb.serial,
-        interface,
-        Ok((session, deployed)),
-    ));
-}
-
-/// The JSON message for one device's deploy, as it went.
-pub fn message<'a>(
-    serial: &'a str,
-    interface: &'a str,
-    result: Result<(&'a Session, &'a Deployed), &anyhow::Error>,
-) -> Message<'a> {
-    match result {
-        Ok((session, deployed)) => Message::Deployed {
-            serial,
-            target: &session.target.name,
-            profile: session.profile.dir_name(),
-            interface,
-            mode: &deployed.mode,
-            program_id: deployed.program_id,
-        },
-        Err(error) => Message::DeployFailed {
-            serial,
-            error: format!("{error:#}"),
-        },
-    }
-}
-
-/// `cargo xdp status --adb` / `stats --adb`: root's deployed loader.
-///
-/// With --message-format json the loader answers in JSON (its `--json`),
-/// each object wrapped in a `loader-answer` message; else its text is shown as is.
-pub fn on_device(
-    device_args: &DeviceChoice,
-    manifest_path: Option<&Path>,
-    loader_args: &[&str],
-    shell: &Shell,
-) -> Result<()> {
-    let project = Project::find(manifest_path)?;
-    let loader_command = loader_args.first().copied().unwrap_or_default();
-    run_on_device(device_args, &project, loader_args, |serial, line| {
-        if shell.human() {
-            println!("{}", crate::shell::harmless(line));
-        } else if let Some(message) =
-            crate::messages::loader_answer(Some(serial), loader_command, line)
-        {
-            shell.message(&message);
-        }
-    })
 }
 
 /// Root's deployed copy of the project runs `args` (on-device.sh's

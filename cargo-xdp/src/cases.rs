@@ -1,0 +1,588 @@
+//! Packet tests as files write them and a loader runs them: the cases of
+//! `<kern dir>/tests/*.toml`, read and checked (errors name file, case and
+//! field), their packets built; the loader's cases format (see
+//! cargo-xdp-loader's testrun) a bundle carries as `STEM.cases`; and the
+//! judging of the loader's answers. `cargo xdp test` and `bench` run them
+//! (packet_test.rs, bench.rs); a build bundles them.
+//!
+//! ```toml
+//! [[case]]
+//! name = "drops_dns"
+//! args = ["--drop-port", "udp/53"]          # what `attach` takes
+//! packet = { ipv4 = { src = "10.0.0.1", dst = "10.0.0.2" }, udp = { dst = 53 } }
+//! expect = { action = "drop", counters = { drop = 1 } }
+//! ```
+
+use std::{
+    collections::BTreeMap,
+    fmt::Write as _,
+    path::{Path, PathBuf},
+};
+
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+
+use crate::{
+    packets::{self, PacketSpec},
+    project::Project,
+};
+
+/// One case as a file writes it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CaseSpec {
+    pub(crate) name: String,
+    /// What `attach` takes: the project's options, `--prog`, `--set`, `--tail`.
+    #[serde(default)]
+    args: Vec<String>,
+    /// Entries written into (pinned) maps after `args`, raw: hex keys and
+    /// values of the map's sizes.
+    #[serde(default)]
+    maps: BTreeMap<String, Vec<RawEntry>>,
+    packet: PacketSpec,
+    /// What the packet starts with: `"ethernet"` (default) or `"rawip"`
+    /// (an interface without Ethernet: the program's `_rawip` variant runs).
+    #[serde(default)]
+    link: packets::Link,
+    /// Runs of the packet, back to back in the same maps (a burst: what a
+    /// rate limiter sees); `expect.action` is the last run's.
+    #[serde(default = "one")]
+    repeat: u32,
+    expect: Expect,
+}
+
+fn one() -> u32 {
+    1
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Expect {
+    action: Option<Action>,
+    /// The whole packet the program leaves (for programs that rewrite).
+    packet: Option<PacketSpec>,
+    /// Only these fields of the packet it leaves (`"ipv4.ttl" = 63`,
+    /// `"eth.dst" = "02:00:00:00:00:01"`): the names a failure shows.
+    fields: Option<BTreeMap<String, FieldValue>>,
+    /// Packets counted per action in `xdp_stats`.
+    counters: Option<BTreeMap<Action, u64>>,
+    /// Entries that must be in these (pinned) maps afterwards.
+    maps: Option<BTreeMap<String, Vec<MapEntry>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawEntry {
+    key: String,
+    value: String,
+}
+
+/// A field's expected value: a number or text, as `packets::fields` shows it.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum FieldValue {
+    Number(i64),
+    Text(String),
+}
+
+impl FieldValue {
+    fn text(&self) -> String {
+        match self {
+            FieldValue::Number(n) => n.to_string(),
+            FieldValue::Text(t) => t.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct MapEntry {
+    key: String,
+    /// The value (the first CPU's, for per-CPU maps); any when left out.
+    value: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Action {
+    Aborted,
+    Drop,
+    Pass,
+    Tx,
+    Redirect,
+}
+
+impl Action {
+    const ALL: [Action; 5] = [
+        Action::Aborted,
+        Action::Drop,
+        Action::Pass,
+        Action::Tx,
+        Action::Redirect,
+    ];
+
+    fn name(self) -> &'static str {
+        ["aborted", "drop", "pass", "tx", "redirect"][self as usize]
+    }
+
+    pub(crate) fn of(code: u64) -> String {
+        Action::ALL
+            .get(code as usize)
+            .map_or_else(|| format!("action {code}"), |a| a.name().to_string())
+    }
+}
+
+/// A case ready to run: its packet built, its file known.
+pub(crate) struct Case {
+    pub(crate) spec: CaseSpec,
+    pub(crate) file: PathBuf,
+    packet: Vec<u8>,
+    /// `expect.packet`, built.
+    expected_packet: Option<Vec<u8>>,
+    /// The kern object it tests.
+    pub(crate) object: PathBuf,
+}
+
+/// (`STEM.cases`, its sha256) of each cases file a bundle carries.
+pub(crate) type CaseSums = Vec<(String, String)>;
+
+/// The cases as a deployed bundle has them (objects named by stem), and
+/// the sha256 of each `STEM.cases` file.
+pub(crate) fn deployed_cases(project: &Project) -> Result<(Vec<Case>, CaseSums)> {
+    let objects: Vec<PathBuf> = project
+        .meta
+        .kern
+        .iter()
+        .map(|k| {
+            let stem = k.file_stem().map(|s| s.to_string_lossy().into_owned());
+            PathBuf::from(format!("{}.o", stem.unwrap_or_default()))
+        })
+        .collect();
+    let cases = project_cases(project, &objects)?;
+    let sums = bundle_cases(project, &objects)?
+        .into_iter()
+        .map(|(file, text)| (file, crate::hashing::sha256_hex(text.as_bytes())))
+        .collect();
+    Ok((cases, sums))
+}
+
+/// The device's `cases-sha256:` lines must be these sums: never judge
+/// answers to cases other than the ones here.
+pub(crate) fn check_deployed(
+    expected: &[(String, String)],
+    on_device: &BTreeMap<String, String>,
+    serial: &str,
+) -> Result<()> {
+    for (file, sum) in expected {
+        if on_device.get(file) != Some(sum) {
+            bail!(
+                "the packet tests deployed on {serial} are not these ({file} {}): deploy again \
+                 (`cargo xdp deploy --adb IFACE`), then test",
+                if on_device.contains_key(file) {
+                    "differs"
+                } else {
+                    "is missing"
+                }
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Every case of the project, each with the object it tests (`objects`
+/// in the order of the project's kern sources); names unique.
+pub(crate) fn project_cases(project: &Project, objects: &[PathBuf]) -> Result<Vec<Case>> {
+    let mut cases = Vec::new();
+    for file in case_files(project)? {
+        let object = object_for(project, objects, &file);
+        cases.extend(read_cases(&project.root, &file, &object)?);
+    }
+    check_unique(&cases)?;
+    Ok(cases)
+}
+
+/// The packet tests as the bundle carries them, for `test --adb`: per kern
+/// object (`objects`, in the order of the kern sources) that has cases,
+/// `STEM.cases` and its text. Nothing when the project has no cases.
+pub(crate) fn bundle_cases(
+    project: &Project,
+    objects: &[PathBuf],
+) -> Result<Vec<(String, String)>> {
+    let cases = project_cases(project, objects)?;
+    let mut files = Vec::new();
+    for object in objects {
+        let text: String = cases
+            .iter()
+            .filter(|c| &c.object == object)
+            .map(cases_text)
+            .collect();
+        if text.is_empty() {
+            continue;
+        }
+        let stem = object
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        files.push((format!("{stem}.cases"), text));
+    }
+    Ok(files)
+}
+
+/// `<dir of the first kern source>/tests`, where a first case file goes.
+pub(crate) fn default_tests_dir(project: &Project) -> PathBuf {
+    let first = project.root.join(&project.meta.kern[0]);
+    first.parent().unwrap_or(&project.root).join("tests")
+}
+
+/// Every `tests/*.toml` beside a kern source, sorted.
+pub(crate) fn case_files(project: &Project) -> Result<Vec<PathBuf>> {
+    let mut dirs: Vec<PathBuf> = project
+        .meta
+        .kern
+        .iter()
+        .filter_map(|k| project.root.join(k).parent().map(|d| d.join("tests")))
+        .collect();
+    dirs.sort();
+    dirs.dedup();
+    let mut files = Vec::new();
+    for dir in dirs.iter().filter(|d| d.is_dir()) {
+        for entry in
+            std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))?
+        {
+            let path = entry?.path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// The object a case file tests: that of the first kern source in the
+/// directory above its `tests/`, else the project's first.
+pub(crate) fn object_for(project: &Project, objects: &[PathBuf], file: &Path) -> PathBuf {
+    let kern_dir = file.parent().and_then(Path::parent);
+    project
+        .meta
+        .kern
+        .iter()
+        .zip(objects)
+        .find(|(source, _)| project.root.join(source).parent() == kern_dir)
+        .map_or_else(|| objects[0].clone(), |(_, object)| object.clone())
+}
+
+/// The cases of one file; an error names the file, the case and the field.
+pub(crate) fn read_cases(root: &Path, file: &Path, object: &Path) -> Result<Vec<Case>> {
+    let shown = file.strip_prefix(root).unwrap_or(file).to_path_buf();
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("cannot read {}", shown.display()))?;
+    let document: toml_edit::DocumentMut = text
+        .parse()
+        .with_context(|| format!("{} is not TOML", shown.display()))?;
+    let Some(tables) = document.get("case").and_then(|c| c.as_array_of_tables()) else {
+        bail!(
+            "{} has no [[case]] tables: each case is a [[case]] with name, packet and expect",
+            shown.display()
+        );
+    };
+    let mut cases = Vec::new();
+    for (index, table) in tables.iter().enumerate() {
+        let label = match table.get("name").and_then(|n| n.as_str()) {
+            Some(name) => format!("case `{name}`"),
+            None => format!("case {} (no name)", index + 1),
+        };
+        let in_case = || format!("{}, {label}", shown.display());
+        let spec: CaseSpec = toml_edit::de::from_str(&table.to_string())
+            .map_err(|e| anyhow::anyhow!("{}", e.message().trim()))
+            .with_context(in_case)?;
+        let expect = &spec.expect;
+        if expect.action.is_none()
+            && expect.packet.is_none()
+            && expect.fields.is_none()
+            && expect.counters.is_none()
+            && expect.maps.is_none()
+        {
+            bail!(
+                "{}: `expect` says nothing: give action, packet, fields, counters or maps",
+                in_case()
+            );
+        }
+        for (map, entries) in &spec.maps {
+            for entry in entries {
+                for (what, hex) in [("key", &entry.key), ("value", &entry.value)] {
+                    if packets::unhex(hex).is_none() {
+                        bail!("{}, maps.{map}: the {what} `{hex}` is not hex", in_case());
+                    }
+                }
+            }
+        }
+        let packet = packets::for_link(&spec.packet, spec.link)
+            .with_context(|| format!("{}, packet", in_case()))?;
+        let expected_packet = expect
+            .packet
+            .as_ref()
+            .map(|expected| packets::for_link(expected, spec.link))
+            .transpose()
+            .with_context(|| format!("{}, expect.packet", in_case()))?;
+        cases.push(Case {
+            spec,
+            file: shown.clone(),
+            packet,
+            expected_packet,
+            object: object.to_path_buf(),
+        });
+    }
+    Ok(cases)
+}
+
+pub(crate) fn check_unique(cases: &[Case]) -> Result<()> {
+    let mut seen: BTreeMap<&str, &Path> = BTreeMap::new();
+    for case in cases {
+        if let Some(first) = seen.insert(&case.spec.name, &case.file) {
+            bail!(
+                "two packet tests are named `{}` ({} and {}): names must be unique",
+                case.spec.name,
+                first.display(),
+                case.file.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The case in the loader's cases format (see cargo-xdp-loader's testrun).
+pub(crate) fn cases_text(case: &Case) -> String {
+    cases_text_with(case, case.spec.repeat, true)
+}
+
+/// The same, run `repeat` times; without its args (and maps) for a
+/// program that takes none (bench's baseline).
+pub(crate) fn cases_text_with(case: &Case, repeat: u32, with_args: bool) -> String {
+    let mut text = format!("case {}\n", case.spec.name);
+    if !with_args {
+        text.push_str("bare\n");
+    }
+    if case.spec.link == packets::Link::Rawip {
+        text.push_str("link rawip\n");
+    }
+    if with_args {
+        for arg in &case.spec.args {
+            let _ = writeln!(text, "arg {arg}");
+        }
+        for (map, entries) in &case.spec.maps {
+            for entry in entries {
+                let clean =
+                    |hex: &str| packets::hex(&packets::unhex(hex).expect("checked when read"));
+                let _ = writeln!(
+                    text,
+                    "entry {map} {} {}",
+                    clean(&entry.key),
+                    clean(&entry.value)
+                );
+            }
+        }
+        for map in case.spec.expect.maps.iter().flat_map(|m| m.keys()) {
+            let _ = writeln!(text, "map {map}");
+        }
+    }
+    if repeat > 1 {
+        let _ = writeln!(text, "repeat {repeat}");
+    }
+    let _ = writeln!(text, "packet {}\nend", packets::hex(&case.packet));
+    text
+}
+
+/// What is wrong with the answer, as lines of "expected ..., got ...".
+pub(crate) fn judge(case: &Case, answer: &serde_json::Value) -> Vec<String> {
+    if let Some(error) = answer["error"].as_str() {
+        return vec![format!("could not run: {error}")];
+    }
+    let expect = &case.spec.expect;
+    let mut problems = Vec::new();
+    let action = answer["action"].as_u64().unwrap_or(u64::MAX);
+    if let Some(wanted) = expect.action {
+        if action != wanted as u64 {
+            problems.push(format!(
+                "action: expected {}, got {}",
+                wanted.name(),
+                Action::of(action)
+            ));
+        }
+    }
+    if let Some(wanted) = &case.expected_packet {
+        let got = answer["packet"]
+            .as_str()
+            .and_then(packets::unhex)
+            .unwrap_or_default();
+        if *wanted != got {
+            problems.extend(packet_diff(wanted, &got, case.spec.link));
+        }
+    }
+    if let Some(wanted) = &expect.fields {
+        let got = answer["packet"]
+            .as_str()
+            .and_then(packets::unhex)
+            .unwrap_or_default();
+        let fields: BTreeMap<String, String> = packets::fields_for(&got, case.spec.link)
+            .into_iter()
+            .collect();
+        for (name, value) in wanted {
+            let value = value.text();
+            match fields.get(name) {
+                Some(now) if now.eq_ignore_ascii_case(&value) => {}
+                Some(now) => problems.push(format!("packet {name}: expected {value}, got {now}")),
+                None => problems.push(format!(
+                    "packet {name}: no such field in it (it has {})",
+                    fields.keys().cloned().collect::<Vec<_>>().join(", ")
+                )),
+            }
+        }
+    }
+    if let Some(counters) = &expect.counters {
+        for (wanted_action, count) in counters {
+            let got = answer["counters"][wanted_action.name()]["packets"].as_u64();
+            match got {
+                Some(got) if got == *count => {}
+                Some(got) => problems.push(format!(
+                    "counters.{}: expected {count} packets, got {got}",
+                    wanted_action.name()
+                )),
+                None => problems
+                    .push("counters: the object has no xdp_stats map to count in".to_string()),
+            }
+        }
+    }
+    for (map, entries) in expect.maps.iter().flatten() {
+        let got = answer["maps"][map].as_array().cloned().unwrap_or_default();
+        for entry in entries {
+            let key = entry.key.to_ascii_lowercase();
+            let found = got.iter().find(|e| e["key"].as_str() == Some(key.as_str()));
+            match (found, &entry.value) {
+                (None, _) => problems.push(format!("maps.{map}: no entry with key {key}")),
+                (Some(found), Some(value)) => {
+                    let value = value.to_ascii_lowercase();
+                    let first = found["values"][0].as_str().unwrap_or_default();
+                    if first != value {
+                        problems.push(format!("maps.{map}[{key}]: expected {value}, got {first}"));
+                    }
+                }
+                (Some(_), None) => {}
+            }
+        }
+    }
+    problems
+}
+
+/// The packet fields that differ, `field: expected X, got Y`.
+pub(crate) fn packet_diff(wanted: &[u8], got: &[u8], link: packets::Link) -> Vec<String> {
+    let wanted_fields = packets::fields_for(wanted, link);
+    let got_fields: BTreeMap<String, String> = packets::fields_for(got, link).into_iter().collect();
+    let mut lines: Vec<String> = wanted_fields
+        .iter()
+        .filter(|(k, v)| got_fields.get(k) != Some(v))
+        .map(|(k, v)| {
+            format!(
+                "packet {k}: expected {v}, got {}",
+                got_fields.get(k).map_or("(none)", String::as_str)
+            )
+        })
+        .collect();
+    if lines.is_empty() {
+        lines.push(format!(
+            "packet: expected {} ({} bytes), got {} ({} bytes)",
+            packets::hex(wanted),
+            wanted.len(),
+            packets::hex(got),
+            got.len()
+        ));
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn case(toml: &str) -> Result<Vec<Case>> {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("t.toml");
+        std::fs::write(&file, toml).unwrap();
+        read_cases(dir.path(), &file, Path::new("x.o"))
+    }
+
+    const PACKET: &str =
+        "packet = { ipv4 = { src = \"10.0.0.1\", dst = \"10.0.0.2\" }, udp = { dst = 53 } }";
+
+    #[test]
+    fn malformed_cases_name_file_case_and_field() {
+        let error = |toml: String| format!("{:#}", case(&toml).err().unwrap());
+        let bad_field = error(format!(
+            "[[case]]\nname = \"a\"\n{PACKET}\nexpect = {{ actoin = \"drop\" }}\n"
+        ));
+        assert!(
+            bad_field.contains("t.toml, case `a`") && bad_field.contains("actoin"),
+            "{bad_field}"
+        );
+        let bad_action = error(format!(
+            "[[case]]\nname = \"b\"\n{PACKET}\nexpect = {{ action = \"eat\" }}\n"
+        ));
+        assert!(
+            bad_action.contains("case `b`") && bad_action.contains("eat"),
+            "{bad_action}"
+        );
+        let empty = error(format!("[[case]]\nname = \"c\"\n{PACKET}\nexpect = {{}}\n"));
+        assert!(empty.contains("`expect` says nothing"), "{empty}");
+        let packet = error("[[case]]\nname = \"d\"\npacket = { udp = { dst = 1 } }\nexpect = { action = \"pass\" }\n".into());
+        assert!(
+            packet.contains("case `d`, packet") && packet.contains("no `ipv4`"),
+            "{packet}"
+        );
+        assert!(error("name = 1\n".into()).contains("no [[case]] tables"));
+        let raw = error(format!(
+            "[[case]]\nname = \"e\"\n{PACKET}\nmaps = {{ m = [{{ key = \"zz\", value = \"00\" }}] }}\nexpect = {{ action = \"pass\" }}\n"
+        ));
+        assert!(
+            raw.contains("case `e`, maps.m: the key `zz` is not hex"),
+            "{raw}"
+        );
+    }
+
+    #[test]
+    fn answers_are_judged_field_by_field() {
+        let cases = case(&format!(
+            "[[case]]\nname = \"a\"\n{PACKET}\nexpect = {{ action = \"drop\", counters = {{ drop = 1 }} }}\n"
+        ))
+        .unwrap();
+        let ok =
+            serde_json::json!({"case": "a", "action": 1, "counters": {"drop": {"packets": 1}}});
+        assert!(judge(&cases[0], &ok).is_empty());
+        let fields = case(&format!(
+            "[[case]]\nname = \"f\"\n{PACKET}\nexpect = {{ fields = {{ \"ipv4.ttl\" = 63, \"udp.dst\" = 53, \"nope\" = 1 }} }}\n"
+        ))
+        .unwrap();
+        let unchanged = packets::hex(&fields[0].packet);
+        let answer = serde_json::json!({"case": "f", "action": 2, "packet": unchanged});
+        let problems = judge(&fields[0], &answer);
+        assert_eq!(problems[0], "packet ipv4.ttl: expected 63, got 64");
+        assert!(
+            problems[1].starts_with("packet nope: no such field in it (it has eth.dst, "),
+            "{problems:?}"
+        );
+        assert_eq!(problems.len(), 2);
+        let wrong =
+            serde_json::json!({"case": "a", "action": 2, "counters": {"drop": {"packets": 0}}});
+        assert_eq!(
+            judge(&cases[0], &wrong),
+            [
+                "action: expected drop, got pass",
+                "counters.drop: expected 1 packets, got 0"
+            ]
+        );
+        let text = cases_text(&cases[0]);
+        assert!(
+            text.starts_with("case a\npacket ") && text.ends_with("\nend\n"),
+            "{text}"
+        );
+    }
+}

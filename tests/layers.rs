@@ -1,0 +1,344 @@
+//! The tool's layers, checked: the modules of cargo-xdp/src read as text
+//! (their `crate::` paths and `use crate::{...}` lists, test modules left
+//! out), and the build fails on an import cycle, on an arrow that points up
+//! a layer, on one subcommand importing another, on clap outside the
+//! command-line layer, and on a new place that starts processes itself.
+//! ARCHITECTURE.md says the same in words ("Layers, and what each must not
+//! do").
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    fs,
+    path::{Path, PathBuf},
+};
+
+/// Top to bottom. A module may import modules of its own layer or below;
+/// in the commands layer, none of another command.
+const LAYERS: &[(&str, &[&str])] = &[
+    ("entry", &["main"]),
+    ("command line", &["cli"]),
+    (
+        "commands",
+        &[
+            "new",
+            "run",
+            "status",
+            "packet_test",
+            "bench",
+            "doctor",
+            "vmlinux",
+            "upgrade",
+            "deploy",
+        ],
+    ),
+    ("devices", &["session", "local", "adb", "remote"]),
+    (
+        "build",
+        &[
+            "builder",
+            "kern",
+            "ir",
+            "user",
+            "loader_stamp",
+            "bundle",
+            "baseline",
+            "headers",
+            "uapi",
+            "clang",
+            "ndk",
+            "tools",
+            "elf",
+        ],
+    ),
+    ("packet tests", &["cases", "packets", "capture"]),
+    (
+        "project",
+        &["project", "workspace", "names", "templates", "cargo_args"],
+    ),
+    ("targets", &["toolchain", "isa"]),
+    (
+        "utilities",
+        &[
+            "shell", "messages", "workdir", "hashing", "spelling", "embedded",
+        ],
+    ),
+];
+
+/// The layer whose modules may import clap.
+const CLAP_LAYER: &str = "command line";
+
+/// Modules that still start processes with std::process::Command themselves
+/// instead of one runner (issue 22 moves them; this list may only shrink).
+const NOT_YET_THROUGH_ONE_RUNNER: &[&str] = &[
+    "adb",
+    "baseline",
+    "clang",
+    "headers",
+    "kern",
+    "loader_stamp",
+    "local",
+    "new",
+    "project",
+    "tools",
+    "uapi",
+    "upgrade",
+    "user",
+    "vmlinux",
+];
+
+fn src() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
+}
+
+/// Each module (a file, or a folder with its mod.rs and children) and its
+/// text without the unit tests.
+fn modules() -> BTreeMap<String, String> {
+    let mut found = BTreeMap::new();
+    let mut stack = vec![src()];
+    while let Some(dir) = stack.pop() {
+        for entry in fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            if path.extension().is_none_or(|e| e != "rs") {
+                continue;
+            }
+            let relative = path.strip_prefix(src()).unwrap();
+            let top = relative
+                .components()
+                .next()
+                .unwrap()
+                .as_os_str()
+                .to_string_lossy()
+                .trim_end_matches(".rs")
+                .to_string();
+            let text = fs::read_to_string(&path).unwrap();
+            let product = text
+                .split("\n#[cfg(test)]\nmod tests")
+                .next()
+                .unwrap()
+                .to_string();
+            found
+                .entry(top)
+                .and_modify(|t: &mut String| t.push_str(&product))
+                .or_insert(product);
+        }
+    }
+    found
+}
+
+/// The modules `text` names: `crate::x`, `use crate::{x, y::z}`, and in
+/// main.rs (which declares them) `x::`.
+fn arrows(name: &str, text: &str, all: &BTreeSet<String>) -> BTreeSet<String> {
+    let mut to = BTreeSet::new();
+    let words = |at: &str| -> String {
+        at.chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect()
+    };
+    for (at, _) in text.match_indices("crate::") {
+        let rest = &text[at + "crate::".len()..];
+        if let Some(list) = rest.strip_prefix('{') {
+            let mut depth = 0;
+            let mut item = String::new();
+            for c in list.chars() {
+                match c {
+                    '{' => depth += 1,
+                    '}' if depth == 0 => break,
+                    '}' => depth -= 1,
+                    ',' if depth == 0 => {
+                        to.insert(words(item.trim()));
+                        item.clear();
+                        continue;
+                    }
+                    _ => {}
+                }
+                if depth == 0 {
+                    item.push(c);
+                }
+            }
+            to.insert(words(item.trim()));
+        } else {
+            to.insert(words(rest));
+        }
+    }
+    if name == "main" {
+        for module in all {
+            if text.contains(&format!("{module}::")) {
+                to.insert(module.clone());
+            }
+        }
+    }
+    to.retain(|m| all.contains(m) && m != name);
+    to
+}
+
+fn layer_of(module: &str) -> Option<usize> {
+    LAYERS.iter().position(|(_, names)| names.contains(&module))
+}
+
+fn graph() -> BTreeMap<String, BTreeSet<String>> {
+    let modules = modules();
+    let all: BTreeSet<String> = modules.keys().cloned().collect();
+    modules
+        .iter()
+        .map(|(name, text)| (name.clone(), arrows(name, text, &all)))
+        .collect()
+}
+
+/// The strongly connected components with more than one module.
+fn cycles(graph: &BTreeMap<String, BTreeSet<String>>) -> Vec<Vec<String>> {
+    fn visit(
+        node: &str,
+        graph: &BTreeMap<String, BTreeSet<String>>,
+        state: &mut (usize, BTreeMap<String, (usize, usize)>, Vec<String>),
+        out: &mut Vec<Vec<String>>,
+    ) {
+        let index = state.0;
+        state.0 += 1;
+        state.1.insert(node.to_string(), (index, index));
+        state.2.push(node.to_string());
+        for next in &graph[node] {
+            match state.1.get(next).copied() {
+                None => {
+                    visit(next, graph, state, out);
+                    let low = state.1[next].1.min(state.1[node].1);
+                    state.1.get_mut(node).unwrap().1 = low;
+                }
+                Some((next_index, _)) if state.2.contains(next) => {
+                    let low = next_index.min(state.1[node].1);
+                    state.1.get_mut(node).unwrap().1 = low;
+                }
+                Some(_) => {}
+            }
+        }
+        if state.1[node].0 == state.1[node].1 {
+            let mut component = Vec::new();
+            loop {
+                let top = state.2.pop().unwrap();
+                let done = top == node;
+                component.push(top);
+                if done {
+                    break;
+                }
+            }
+            if component.len() > 1 {
+                component.sort();
+                out.push(component);
+            }
+        }
+    }
+    let mut state = (0, BTreeMap::new(), Vec::new());
+    let mut out = Vec::new();
+    for node in graph.keys() {
+        if !state.1.contains_key(node) {
+            visit(node, graph, &mut state, &mut out);
+        }
+    }
+    out
+}
+
+#[test]
+fn every_module_has_a_layer() {
+    let unplaced: Vec<String> = graph()
+        .into_keys()
+        .filter(|m| layer_of(m).is_none())
+        .collect();
+    assert!(
+        unplaced.is_empty(),
+        "modules in no layer (add them to LAYERS in tests/layers.rs and to ARCHITECTURE.md): {unplaced:?}"
+    );
+}
+
+#[test]
+fn no_import_cycles() {
+    let found = cycles(&graph());
+    assert!(found.is_empty(), "import cycles: {found:?}");
+}
+
+#[test]
+fn arrows_point_down_and_commands_stand_alone() {
+    let graph = graph();
+    let mut wrong = Vec::new();
+    for (from, targets) in &graph {
+        let Some(from_layer) = layer_of(from) else {
+            continue;
+        };
+        for to in targets {
+            let Some(to_layer) = layer_of(to) else {
+                continue;
+            };
+            if to_layer < from_layer {
+                wrong.push(format!(
+                    "{from} ({}) imports {to} ({}), a layer above",
+                    LAYERS[from_layer].0, LAYERS[to_layer].0
+                ));
+            } else if to_layer == from_layer && LAYERS[from_layer].0 == "commands" {
+                wrong.push(format!(
+                    "command {from} imports command {to}: move what they share down a layer"
+                ));
+            }
+        }
+    }
+    let arrows: usize = graph.values().map(BTreeSet::len).sum();
+    eprintln!(
+        "{} modules in {} layers, {arrows} arrows",
+        graph.len(),
+        LAYERS.len()
+    );
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+#[test]
+fn clap_only_in_the_command_line_layer() {
+    let (_, allowed) = LAYERS.iter().find(|(l, _)| *l == CLAP_LAYER).unwrap();
+    let offenders: Vec<String> = modules()
+        .into_iter()
+        .filter(|(name, text)| !allowed.contains(&name.as_str()) && text.contains("clap::"))
+        .map(|(name, _)| name)
+        .collect();
+    assert!(offenders.is_empty(), "clap outside cli.rs: {offenders:?}");
+}
+
+#[test]
+fn no_new_place_starts_processes() {
+    let starting: BTreeSet<String> = modules()
+        .into_iter()
+        .filter(|(_, text)| text.contains("Command::new(") || text.contains("process::Command"))
+        .map(|(name, _)| name)
+        .collect();
+    let listed: BTreeSet<String> = NOT_YET_THROUGH_ONE_RUNNER
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let new: Vec<&String> = starting.difference(&listed).collect();
+    assert!(
+        new.is_empty(),
+        "these modules start processes themselves: {new:?}"
+    );
+    let moved: Vec<&String> = listed.difference(&starting).collect();
+    assert!(
+        moved.is_empty(),
+        "no longer start processes: take them off NOT_YET_THROUGH_ONE_RUNNER: {moved:?}"
+    );
+}
+
+#[test]
+fn the_checks_catch_what_they_are_for() {
+    let all: BTreeSet<String> = ["a", "b", "c"].map(String::from).into();
+    let seen = arrows(
+        "a",
+        "use crate::{b::{X, Y}, c};\nfn f() { crate::b::g(); }",
+        &all,
+    );
+    assert_eq!(seen, ["b", "c"].map(String::from).into());
+    let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    graph.insert("a".into(), ["b".to_string()].into());
+    graph.insert("b".into(), ["c".to_string()].into());
+    graph.insert("c".into(), ["a".to_string()].into());
+    assert_eq!(cycles(&graph), vec![vec!["a", "b", "c"]]);
+    graph.insert("c".into(), BTreeSet::new());
+    assert!(cycles(&graph).is_empty());
+}
