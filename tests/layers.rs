@@ -2,7 +2,7 @@
 //! (their `crate::` paths and `use crate::{...}` lists, test modules left
 //! out), and the build fails on an import cycle, on an arrow that points up
 //! a layer, on one subcommand importing another, on clap outside the
-//! command-line layer, and on a new place that starts processes itself.
+//! command-line layer, and on starting a process anywhere but process.rs.
 //! ARCHITECTURE.md says the same in words ("Layers, and what each must not
 //! do").
 
@@ -59,7 +59,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "utilities",
         &[
-            "shell", "messages", "workdir", "hashing", "spelling", "embedded",
+            "shell", "messages", "workdir", "hashing", "spelling", "embedded", "process",
         ],
     ),
 ];
@@ -67,24 +67,9 @@ const LAYERS: &[(&str, &[&str])] = &[
 /// The layer whose modules may import clap.
 const CLAP_LAYER: &str = "command line";
 
-/// Modules that still start processes with std::process::Command themselves
-/// instead of one runner (issue 22 moves them; this list may only shrink).
-const NOT_YET_THROUGH_ONE_RUNNER: &[&str] = &[
-    "adb",
-    "baseline",
-    "clang",
-    "headers",
-    "kern",
-    "loader_stamp",
-    "local",
-    "new",
-    "project",
-    "tools",
-    "uapi",
-    "upgrade",
-    "user",
-    "vmlinux",
-];
+/// The one module that starts processes (std::process::Command, or a
+/// crate's own runner such as cargo_metadata's `exec`).
+const RUNNER: &str = "process";
 
 fn src() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
@@ -302,26 +287,28 @@ fn clap_only_in_the_command_line_layer() {
     assert!(offenders.is_empty(), "clap outside cli.rs: {offenders:?}");
 }
 
+/// Whether `text` starts a process itself: `Command::new(` (not a
+/// `MetadataCommand`, which only describes one) or a crate's `.exec()`.
+fn starts_processes(text: &str) -> bool {
+    let made = text.match_indices("Command::new(").any(|(at, _)| {
+        !text[..at]
+            .chars()
+            .next_back()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+    });
+    made || text.contains(".exec()")
+}
+
 #[test]
-fn no_new_place_starts_processes() {
-    let starting: BTreeSet<String> = modules()
+fn only_the_runner_starts_processes() {
+    let starting: Vec<String> = modules()
         .into_iter()
-        .filter(|(_, text)| text.contains("Command::new(") || text.contains("process::Command"))
+        .filter(|(name, text)| name != RUNNER && starts_processes(text))
         .map(|(name, _)| name)
         .collect();
-    let listed: BTreeSet<String> = NOT_YET_THROUGH_ONE_RUNNER
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    let new: Vec<&String> = starting.difference(&listed).collect();
     assert!(
-        new.is_empty(),
-        "these modules start processes themselves: {new:?}"
-    );
-    let moved: Vec<&String> = listed.difference(&starting).collect();
-    assert!(
-        moved.is_empty(),
-        "no longer start processes: take them off NOT_YET_THROUGH_ONE_RUNNER: {moved:?}"
+        starting.is_empty(),
+        "these modules start processes themselves instead of through process.rs: {starting:?}"
     );
 }
 
@@ -341,4 +328,8 @@ fn the_checks_catch_what_they_are_for() {
     assert_eq!(cycles(&graph), vec![vec!["a", "b", "c"]]);
     graph.insert("c".into(), BTreeSet::new());
     assert!(cycles(&graph).is_empty());
+    assert!(starts_processes("let c = Command::new(\"adb\");"));
+    assert!(starts_processes("let c = std::process::Command::new(x);"));
+    assert!(!starts_processes("let c = MetadataCommand::new();"));
+    assert!(!starts_processes("let p = Process::new(x);"));
 }

@@ -5,16 +5,19 @@
 
 use std::{
     io::{BufRead, BufReader, Read},
-    os::unix::process::CommandExt,
     path::{Path, PathBuf},
-    process::{Child, Command, ExitStatus, Stdio},
-    sync::atomic::{AtomicBool, Ordering},
-    time::{Duration, Instant},
+    process::Stdio,
+    time::Duration,
 };
 
 use anyhow::{bail, Context, Result};
 
-use crate::{ndk::SDK_VARS, remote};
+use crate::process::Process;
+use crate::{
+    ndk::SDK_VARS,
+    process::{run_limited, Finished, Interrupt},
+    remote,
+};
 
 /// Choosing the device.
 #[derive(Debug, Clone)]
@@ -66,7 +69,7 @@ pub struct Device {
 }
 
 pub fn devices(adb: &Path, limit: Duration) -> Result<Vec<Device>> {
-    let mut command = Command::new(adb);
+    let mut command = Process::new(adb);
     command.args(["devices", "-l"]);
     let output = run_limited(
         command,
@@ -193,163 +196,6 @@ pub const MAX_LINE: usize = 64 << 10;
 pub const DEFAULT_TIMEOUT_SECS: u64 = 60;
 pub const DEFAULT_LIMIT: Duration = Duration::from_secs(DEFAULT_TIMEOUT_SECS);
 
-/// Set by Ctrl-C (SIGINT, SIGTERM) once a deploy asked for it: the adb call
-/// in flight is stopped and the deploy cleans up before it exits.
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
-
-/// From now on, Ctrl-C stops the current adb call instead of the process.
-pub fn stop_calls_on_interrupt() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let _ = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst));
-    });
-}
-
-pub fn interrupted() -> bool {
-    INTERRUPTED.load(Ordering::SeqCst)
-}
-
-/// Whether a Ctrl-C stops a call: cleanup calls run to their end (or limit).
-#[derive(Clone, Copy, PartialEq)]
-pub enum Interrupt {
-    Stops,
-    Ignored,
-}
-
-/// An adb call stopped at its time limit.
-#[derive(Debug)]
-pub struct TimedOut {
-    what: String,
-    limit: Duration,
-}
-
-impl std::fmt::Display for TimedOut {
-    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        write!(
-            f,
-            "{} did not finish within {} s, so it was stopped; check the device and `adb \
-             devices`, or allow more time with --adb-timeout SECS",
-            self.what,
-            self.limit.as_secs()
-        )
-    }
-}
-
-impl std::error::Error for TimedOut {}
-
-/// What one adb process printed and how it ended.
-pub struct Finished {
-    pub stdout: Vec<u8>,
-    pub stderr: Vec<u8>,
-    pub status: ExitStatus,
-}
-
-/// An adb call stopped because the device sent more than it may.
-#[derive(Debug)]
-pub struct TooMuch {
-    what: String,
-    max: usize,
-}
-
-impl std::fmt::Display for TooMuch {
-    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        write!(
-            f,
-            "{} sent more than {} MiB, far more than any real answer, so it was stopped; the \
-             device (or what runs on it) is misbehaving: check it with `adb shell`",
-            self.what,
-            self.max >> 20
-        )
-    }
-}
-
-impl std::error::Error for TooMuch {}
-
-/// Runs `command` (stdin empty: adb forwards the caller's stdin otherwise)
-/// for at most `limit`, reading at most `max_output` bytes of each of its
-/// outputs; past either, or on Ctrl-C, kills adb and everything it started
-/// and says which call it was.
-pub fn run_limited(
-    mut command: Command,
-    limit: Duration,
-    max_output: usize,
-    what: &str,
-    interrupt: Interrupt,
-) -> Result<Finished> {
-    command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        // Its own process group: killed as a whole, and a terminal's Ctrl-C
-        // reaches us, not adb, so we decide what happens.
-        .process_group(0);
-    let mut child = command
-        .spawn()
-        .with_context(|| format!("cannot run {:?}", command.get_program()))?;
-    let overflow = std::sync::Arc::new(AtomicBool::new(false));
-    let stdout = drain(child.stdout.take(), max_output, overflow.clone());
-    let stderr = drain(child.stderr.take(), max_output, overflow.clone());
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        if overflow.load(Ordering::SeqCst) {
-            kill_group(&mut child);
-            return Err(TooMuch {
-                what: what.to_string(),
-                max: max_output,
-            }
-            .into());
-        }
-        if let Some(status) = child.try_wait()? {
-            break status;
-        }
-        if interrupt == Interrupt::Stops && interrupted() {
-            kill_group(&mut child);
-            bail!("{what} was interrupted (Ctrl-C)");
-        }
-        if Instant::now() >= deadline {
-            kill_group(&mut child);
-            return Err(TimedOut {
-                what: what.to_string(),
-                limit,
-            }
-            .into());
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    Ok(Finished {
-        stdout: stdout.join().unwrap_or_default(),
-        stderr: stderr.join().unwrap_or_default(),
-        status,
-    })
-}
-
-/// Reads `pipe` to its end, or until it gave more than `max` bytes: then
-/// `overflow` is set (the caller stops the process) and reading stops.
-fn drain(
-    pipe: Option<impl Read + Send + 'static>,
-    max: usize,
-    overflow: std::sync::Arc<AtomicBool>,
-) -> std::thread::JoinHandle<Vec<u8>> {
-    std::thread::spawn(move || {
-        let mut bytes = Vec::new();
-        if let Some(pipe) = pipe {
-            let _ = pipe.take(max as u64 + 1).read_to_end(&mut bytes);
-            if bytes.len() > max {
-                overflow.store(true, Ordering::SeqCst);
-            }
-        }
-        bytes
-    })
-}
-
-fn kill_group(child: &mut Child) {
-    // SAFETY: kill(2) on the process group we made for this child.
-    unsafe {
-        libc::kill(-(child.id() as i32), libc::SIGKILL);
-    }
-    let _ = child.wait();
-}
-
 /// One device, through one adb binary, with a time limit and a byte limit
 /// per call.
 #[derive(Debug, Clone)]
@@ -379,13 +225,13 @@ impl Adb {
         }
     }
 
-    fn command(&self) -> Command {
-        let mut command = Command::new(&self.path);
+    fn command(&self) -> Process {
+        let mut command = Process::new(&self.path);
         command.args(["-s", &self.serial]);
         command
     }
 
-    fn run(&self, command: Command, what: &str, interrupt: Interrupt) -> Result<Finished> {
+    fn run(&self, command: Process, what: &str, interrupt: Interrupt) -> Result<Finished> {
         run_limited(
             command,
             self.limit,
@@ -504,32 +350,6 @@ impl Adb {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_call_that_prints_without_end_is_stopped_at_its_byte_limit() {
-        let started = Instant::now();
-        let error = run_limited(
-            Command::new("yes"),
-            Duration::from_secs(30),
-            1 << 20,
-            "`yes`",
-            Interrupt::Ignored,
-        )
-        .err()
-        .expect("stopped");
-        assert!(error.downcast_ref::<TooMuch>().is_some(), "{error:#}");
-        assert!(error.to_string().contains("`yes` sent more than 1 MiB"));
-        assert!(started.elapsed() < Duration::from_secs(10));
-        let fine = run_limited(
-            Command::new("echo"),
-            Duration::from_secs(30),
-            1 << 20,
-            "`echo`",
-            Interrupt::Ignored,
-        )
-        .unwrap();
-        assert_eq!(fine.stdout, b"\n");
-    }
 
     #[test]
     fn parses_device_lines_and_states() {

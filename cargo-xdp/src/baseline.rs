@@ -24,7 +24,7 @@ pub fn baseline_object(clang: &Path, dir: &Path) -> Result<PathBuf> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     std::fs::write(&source, BARE_PASS)?;
     let partial = dir.join(format!(".tmp-baseline-{}.o", std::process::id()));
-    let status = std::process::Command::new(clang)
+    let status = crate::process::Process::new(clang)
         .args(["-O2", "-target", "bpf", "-c"])
         .arg(&source)
         .arg("-o")

@@ -10,10 +10,11 @@
 
 use std::{
     path::{Path, PathBuf},
-    process::{Command, Stdio},
+    process::Stdio,
     time::UNIX_EPOCH,
 };
 
+use crate::process::Process;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
@@ -106,7 +107,7 @@ fn major_of_plain(path: &Path) -> Option<u32> {
             .ok()
     });
     from_path.or_else(|| {
-        let out = Command::new(path).arg("-dumpversion").output().ok()?;
+        let out = Process::new(path).arg("-dumpversion").output().ok()?;
         String::from_utf8_lossy(&out.stdout)
             .trim()
             .split('.')
@@ -160,7 +161,7 @@ pub fn inspect(path: &Path, cache: &Path, includes: Includes) -> Result<Clang> {
 /// Checks that the clang at `path` has the BPF backend; returns the first
 /// line of its `--version`.
 pub fn identify(path: &Path) -> Result<String> {
-    let targets = output(Command::new(path).arg("-print-targets"))?;
+    let targets = output(Process::new(path).arg("-print-targets"))?;
     if !has_bpf_target(&targets) {
         bail!(
             "{} has no BPF backend (`-print-targets` does not list bpf); install a clang built \
@@ -168,7 +169,7 @@ pub fn identify(path: &Path) -> Result<String> {
             path.display()
         );
     }
-    Ok(output(Command::new(path).arg("--version"))?
+    Ok(output(Process::new(path).arg("--version"))?
         .lines()
         .next()
         .unwrap_or_default()
@@ -177,7 +178,7 @@ pub fn identify(path: &Path) -> Result<String> {
 }
 
 fn probe_includes(path: &Path) -> Result<Vec<PathBuf>> {
-    let probe = Command::new(path)
+    let probe = Process::new(path)
         .args(["-v", "-E", "-x", "c", "-"])
         .stdin(Stdio::null())
         .output()
@@ -210,7 +211,7 @@ fn fingerprint(path: &Path) -> Result<String> {
     ))
 }
 
-fn output(command: &mut Command) -> Result<String> {
+fn output(command: &mut Process) -> Result<String> {
     let out = command
         .output()
         .with_context(|| format!("cannot run {command:?}"))?;

@@ -182,17 +182,16 @@ fn fetch_crate(base: &Path, version: &str) -> Result<(String, PathBuf)> {
         ),
     )?;
     fs::write(dir.join("lib.rs"), "")?;
-    let metadata = cargo_metadata::MetadataCommand::new()
-        .manifest_path(dir.join("Cargo.toml"))
-        .exec()
-        .with_context(|| {
-            format!(
-                "cargo could not fetch libbpf-sys {version}, which carries libbpf's BPF headers \
+    let mut command = cargo_metadata::MetadataCommand::new();
+    command.manifest_path(dir.join("Cargo.toml"));
+    let metadata = crate::process::cargo_metadata(&command).with_context(|| {
+        format!(
+            "cargo could not fetch libbpf-sys {version}, which carries libbpf's BPF headers \
                  (bpf/bpf_helpers.h ...): check the network or cargo's registry settings, pin a \
                  version that exists (libbpf = \"{DEFAULT_LIBBPF}\"), or name a directory of \
                  your own with libbpf-include in [workspace.metadata.xdp]"
-            )
-        })?;
+        )
+    })?;
     let package = metadata
         .packages
         .iter()

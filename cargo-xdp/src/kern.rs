@@ -8,12 +8,12 @@
 use std::{
     fs,
     path::{Path, PathBuf},
-    process::Command,
     time::SystemTime,
 };
 
 use anyhow::{bail, Context, Result};
 
+use crate::process::Process;
 use crate::{
     clang::Clang, elf, headers::Libbpf, ir, isa::BpfCpu, project::Project, shell::Shell,
     toolchain::Target, uapi::KernelHeaders,
@@ -220,7 +220,7 @@ fn strip_with_llvm(clang: &Clang, path: &Path, built: &[u8], shell: &Shell) -> R
         ));
         return Ok(built.to_vec());
     };
-    let status = Command::new(strip).arg("-g").arg(path).status()?;
+    let status = Process::new(strip).arg("-g").arg(path).status()?;
     if !status.success() {
         bail!("{} -g {} failed", strip.display(), path.display());
     }
@@ -239,7 +239,7 @@ fn run_clang(
         "Running",
         format!("`{} {}`", clang.path.display(), args.join(" ")),
     );
-    let output = Command::new(&clang.path)
+    let output = Process::new(&clang.path)
         .args(args)
         .current_dir(root)
         .output()

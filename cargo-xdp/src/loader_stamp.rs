@@ -27,9 +27,10 @@ use std::{
     fmt::Write as _,
     io::Write as _,
     path::{Path, PathBuf},
-    process::Command,
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
+
+use crate::process::Process;
 
 use anyhow::{Context as _, Result};
 use sha2::{Digest, Sha256};
@@ -134,10 +135,10 @@ pub struct LoaderStamp {
 
 impl LoaderStamp {
     /// The stamp at `path` for `command` as it would run now.
-    pub fn new(path: PathBuf, command: &Command) -> LoaderStamp {
+    pub fn new(path: PathBuf, process: &Process) -> LoaderStamp {
         LoaderStamp {
             path,
-            key: command_key(command, std::env::vars_os()),
+            key: command_key(process.as_command(), std::env::vars_os()),
         }
     }
 
@@ -233,7 +234,10 @@ pub struct BuildFacts<'a> {
 /// environment it gets (`inherited` with the command's own changes), less
 /// the session variables. cargo-xdp's version too: a new one may build
 /// differently.
-fn command_key(command: &Command, inherited: impl Iterator<Item = (OsString, OsString)>) -> String {
+fn command_key(
+    command: &std::process::Command,
+    inherited: impl Iterator<Item = (OsString, OsString)>,
+) -> String {
     use std::os::unix::ffi::OsStrExt;
     let mut env: std::collections::BTreeMap<OsString, OsString> = inherited.collect();
     for (name, value) in command.get_envs() {
@@ -420,6 +424,7 @@ fn absolute_rerun_paths(output: &str) -> Vec<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::process::Command;
 
     #[test]
     fn reads_the_sources_of_cargo_dep_info() {

@@ -6,11 +6,11 @@
 use std::{
     ffi::OsStr,
     path::{Path, PathBuf},
-    process::Command,
 };
 
 use anyhow::{bail, Context, Result};
 
+use crate::process::Process;
 use crate::{messages, shell::Shell};
 
 /// How the loader gets root: it already has it, or through sudo (or what
@@ -43,7 +43,7 @@ impl Privilege {
         // `true` rather than sudo's own -v: doas has no -v. It asks for
         // the password once, and sudo (or doas `persist`) remembers it.
         shell.verbose_status("Running", format!("{} true", sudo.display()));
-        let validated = Command::new(&sudo)
+        let validated = Process::new(&sudo)
             .arg("true")
             .status()
             .with_context(|| format!("cannot run {}", sudo.display()))?;
@@ -58,11 +58,11 @@ impl Privilege {
     }
 
     /// `loader args...`, as root.
-    pub fn command(&self, loader: &Path, args: &[&OsStr]) -> Command {
+    pub fn command(&self, loader: &Path, args: &[&OsStr]) -> Process {
         let mut command = match self {
-            Privilege::Root => Command::new(loader),
+            Privilege::Root => Process::new(loader),
             Privilege::Sudo(sudo) => {
-                let mut command = Command::new(sudo);
+                let mut command = Process::new(sudo);
                 command.arg("--").arg(loader);
                 command
             }

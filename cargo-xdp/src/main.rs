@@ -30,6 +30,7 @@ mod ndk;
 mod new;
 mod packet_test;
 mod packets;
+mod process;
 mod project;
 mod remote;
 mod run;

@@ -116,7 +116,7 @@ fn inside_git_repository(dir: &Path) -> bool {
 /// `git init` in the (still hidden) project. Without git the project is
 /// made all the same, with a warning: it needs no repository to build.
 fn init_git(dir: &Path, shell: &Shell) {
-    let outcome = std::process::Command::new("git")
+    let outcome = crate::process::Process::new("git")
         .args(["init", "--quiet"])
         .arg(dir)
         .stdout(std::process::Stdio::null())

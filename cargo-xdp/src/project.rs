@@ -119,7 +119,7 @@ impl Project {
             command.manifest_path(path);
         }
         command.other_options(cargo_args.global());
-        let metadata = command.exec().context(
+        let metadata = crate::process::cargo_metadata(&command).context(
             "cannot read the project with `cargo metadata`: run this inside a project made by \
              `cargo xdp new`, or pass --manifest-path",
         )?;

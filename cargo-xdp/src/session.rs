@@ -208,7 +208,7 @@ pub fn reach_root(adb: &Adb, name: &str, interface: Option<&str>) -> Result<(Pro
                 remove_staging(adb, name);
             }
             // The usual reason a probe waits: su asking on the phone's screen.
-            if error.downcast_ref::<adb::TimedOut>().is_some() {
+            if error.downcast_ref::<crate::process::TimedOut>().is_some() {
                 bail!(
                     "{error:#} (if the phone shows a superuser request, allow it there and try \
                      again)"

@@ -6,11 +6,11 @@
 use std::{
     ffi::OsString,
     path::{Path, PathBuf},
-    process::Command,
 };
 
 use anyhow::{bail, Context, Result};
 
+use crate::process::Process;
 use crate::{
     clang::{self, Clang},
     ndk::Ndk,
@@ -266,7 +266,7 @@ fn check_rust_target(
         );
     }
     shell.status("Installing", format!("Rust target {}", target.triple));
-    let status = Command::new("rustup")
+    let status = Process::new("rustup")
         .args(["target", "add", &target.triple])
         .current_dir(&project.root)
         .status()
@@ -308,7 +308,7 @@ pub fn rustc_version(sysroot: &Result<PathBuf>, xdp_dir: &Path) -> String {
     if let Ok(version) = std::fs::read_to_string(&cache) {
         return version;
     }
-    let version = Command::new(&rustc)
+    let version = Process::new(&rustc)
         .arg("--version")
         .output()
         .ok()
@@ -337,7 +337,7 @@ pub fn rust_sysroot(dir: &Path) -> Result<PathBuf> {
         }
     }
     let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
-    let output = Command::new(&rustc)
+    let output = Process::new(&rustc)
         .args(["--print", "sysroot"])
         .current_dir(dir)
         .output()

@@ -27,12 +27,12 @@ use std::{
     fs,
     io::{BufReader, Read},
     path::{Path, PathBuf},
-    process::Command,
 };
 
 use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256};
 
+use crate::process::Process;
 use crate::{project::Project, shell::Shell, toolchain::Target};
 
 /// The pinned Debian version of the cross kernel headers: Linux 6.12.38
@@ -194,7 +194,7 @@ pub struct Curl;
 
 impl Fetch for Curl {
     fn fetch(&self, url: &str, to: &Path) -> Result<()> {
-        let output = Command::new("curl")
+        let output = Process::new("curl")
             .args(["-fsSL", "--retry", "2", "--max-time", "300", "-o"])
             .arg(to)
             .arg(url)

@@ -5,11 +5,12 @@
 //! the rest of the manifest stays as it is. Then `cargo update` refreshes
 //! the lock file.
 
-use std::{fs, path::Path, process::Command};
+use std::{fs, path::Path};
 
 use anyhow::{bail, Context, Result};
 use toml_edit::{DocumentMut, Item};
 
+use crate::process::Process;
 use crate::{
     project::Project,
     shell::Shell,
@@ -45,7 +46,7 @@ pub fn upgrade(args: &UpgradeOptions, shell: &Shell) -> Result<()> {
     fs::write(&manifest, updated)
         .with_context(|| format!("cannot write {}", manifest.display()))?;
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let status = Command::new(cargo)
+    let status = Process::new(cargo)
         .args(["update", "-p", RUNTIME, "--manifest-path"])
         .arg(project.root.join("Cargo.toml"))
         .status()

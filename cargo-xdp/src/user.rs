@@ -5,13 +5,14 @@ use std::{
     ffi::OsString,
     io::BufReader,
     path::{Path, PathBuf},
-    process::{Command, Stdio},
+    process::Stdio,
     time::SystemTime,
 };
 
 use anyhow::{bail, Context, Result};
 use cargo_metadata::Message;
 
+use crate::process::Process;
 use crate::{
     cargo_args::{CargoArgs, Profile},
     loader_stamp::{BuildFacts, LoaderStamp},
@@ -59,7 +60,7 @@ pub fn build_loader(
     shell: &Shell,
 ) -> Result<LoaderBuild> {
     let loader = &project.meta.loader;
-    let mut command = Command::new(cargo());
+    let mut command = Process::new(cargo());
     let format = if shell.color() {
         "json-diagnostic-rendered-ansi"
     } else {
@@ -260,7 +261,7 @@ pub fn stripped(
         .prefix(".tmp")
         .tempfile_in(out_dir)
         .with_context(|| format!("cannot write in {}", out_dir.display()))?;
-    let status = Command::new(strip)
+    let status = Process::new(strip)
         .arg("--strip-all")
         .arg(loader)
         .arg("-o")

@@ -6,7 +6,6 @@
 use std::{
     fs,
     path::{Path, PathBuf},
-    process::Command,
     time::Duration,
 };
 
@@ -14,6 +13,7 @@ use anyhow::{bail, Context, Result};
 use base64::Engine;
 
 use crate::adb::DeviceChoice;
+use crate::process::Process;
 use crate::{
     adb::{self, Adb},
     project::Project,
@@ -85,7 +85,7 @@ pub fn vmlinux(args: &VmlinuxOptions, shell: &Shell) -> Result<()> {
             input.path().display()
         ),
     );
-    let out = Command::new(&bpftool)
+    let out = Process::new(&bpftool)
         .args(["btf", "dump", "file"])
         .arg(input.path())
         .args(["format", "c"])
@@ -147,7 +147,7 @@ fn from_device(args: &VmlinuxOptions) -> Result<(Vec<u8>, String)> {
         "f={KERNEL_BTF}; if [ ! -e $f ]; then echo \"no-btf $(uname -r)\"; echo __rc=3; \
          elif [ -r $f ]; then base64 $f; echo __rc=$?; else echo __rc=13; fi"
     );
-    let too_big = |error: anyhow::Error| match error.downcast_ref::<adb::TooMuch>() {
+    let too_big = |error: anyhow::Error| match error.downcast_ref::<crate::process::TooMuch>() {
         Some(_) => anyhow::anyhow!(
             "{}'s {KERNEL_BTF} is larger than {} MiB (real kernels' BTF is 5-10 MiB), so reading \
              it was stopped; pass a BTF file you trust with --btf FILE instead",

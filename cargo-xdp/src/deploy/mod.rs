@@ -65,7 +65,7 @@ pub fn deploy(args: &DeployOptions, shell: &Shell) -> Result<()> {
     let limit = Duration::from_secs(args.device.adb_timeout);
     let adb_path = adb::locate()?;
     // Ctrl-C from here on stops the adb call in flight; we clean up, then exit.
-    adb::stop_calls_on_interrupt();
+    crate::process::stop_calls_on_interrupt();
     let devices = adb::devices(&adb_path, limit)?;
     if args.all_devices {
         return fleet::deploy_all(args, &project, &adb_path, &devices, shell);
@@ -110,7 +110,7 @@ pub fn deploy(args: &DeployOptions, shell: &Shell) -> Result<()> {
 
 /// After Ctrl-C, that is what happened, whatever the step it broke said.
 fn interrupted_or(error: anyhow::Error) -> anyhow::Error {
-    if adb::interrupted() {
+    if crate::process::interrupted() {
         anyhow::anyhow!(
             "interrupted (Ctrl-C); what this deploy had staged on the device and here was \
              removed:\n{error:#}"

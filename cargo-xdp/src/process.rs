@@ -1,0 +1,316 @@
+//! Every process cargo-xdp starts is started here: `Process` is the one
+//! builder (program, arguments, environment, directory, pipes), and the
+//! only place that runs one. Calls that may hang (adb, a device) run
+//! limited: a time limit, a byte limit per output, a process group of
+//! their own that is killed as a whole, and Ctrl-C.
+
+use std::{
+    ffi::OsStr,
+    io::Read,
+    os::unix::process::CommandExt,
+    path::Path,
+    process::{Child, Command, ExitStatus, Output, Stdio},
+    sync::atomic::{AtomicBool, Ordering},
+    time::{Duration, Instant},
+};
+
+use anyhow::{bail, Context, Result};
+
+/// One process to start: a `std::process::Command` that only this module
+/// runs.
+pub struct Process {
+    command: Command,
+}
+
+impl std::fmt::Debug for Process {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        self.command.fmt(f)
+    }
+}
+
+impl Process {
+    pub fn new(program: impl AsRef<OsStr>) -> Process {
+        Process {
+            command: Command::new(program),
+        }
+    }
+
+    pub fn arg(&mut self, arg: impl AsRef<OsStr>) -> &mut Process {
+        self.command.arg(arg);
+        self
+    }
+
+    pub fn args<I, S>(&mut self, args: I) -> &mut Process
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.command.args(args);
+        self
+    }
+
+    pub fn envs<I, K, V>(&mut self, vars: I) -> &mut Process
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<OsStr>,
+        V: AsRef<OsStr>,
+    {
+        self.command.envs(vars);
+        self
+    }
+
+    pub fn current_dir(&mut self, dir: impl AsRef<Path>) -> &mut Process {
+        self.command.current_dir(dir);
+        self
+    }
+
+    pub fn stdin(&mut self, stdio: impl Into<Stdio>) -> &mut Process {
+        self.command.stdin(stdio);
+        self
+    }
+
+    pub fn stdout(&mut self, stdio: impl Into<Stdio>) -> &mut Process {
+        self.command.stdout(stdio);
+        self
+    }
+
+    pub fn stderr(&mut self, stdio: impl Into<Stdio>) -> &mut Process {
+        self.command.stderr(stdio);
+        self
+    }
+
+    /// What would run, to look at (a stamp's key), never to run.
+    pub fn as_command(&self) -> &Command {
+        &self.command
+    }
+
+    pub fn get_program(&self) -> &OsStr {
+        self.command.get_program()
+    }
+
+    /// Runs it to its end, its output captured.
+    pub fn output(&mut self) -> std::io::Result<Output> {
+        self.command.output()
+    }
+
+    /// Runs it to its end, its output where ours goes.
+    pub fn status(&mut self) -> std::io::Result<ExitStatus> {
+        self.command.status()
+    }
+
+    /// Starts it; the caller waits.
+    pub fn spawn(&mut self) -> std::io::Result<Child> {
+        self.command.spawn()
+    }
+}
+
+/// `cargo metadata` as `command` describes it, run here and parsed (the
+/// crate would start cargo itself).
+pub fn cargo_metadata(
+    command: &cargo_metadata::MetadataCommand,
+) -> Result<cargo_metadata::Metadata> {
+    let mut process = Process {
+        command: command.cargo_command(),
+    };
+    let out = process
+        .output()
+        .with_context(|| format!("cannot run {:?}", process.get_program()))?;
+    if !out.status.success() {
+        bail!(
+            "`cargo metadata` exited with an error: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let text = String::from_utf8(out.stdout).context("`cargo metadata` printed no UTF-8")?;
+    Ok(cargo_metadata::MetadataCommand::parse(text)?)
+}
+
+/// Set by Ctrl-C (SIGINT, SIGTERM) once a deploy asked for it: the call in
+/// flight is stopped and the deploy cleans up before it exits.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// From now on, Ctrl-C stops the current limited call instead of the process.
+pub fn stop_calls_on_interrupt() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst));
+    });
+}
+
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
+}
+
+/// Whether a Ctrl-C stops a call: cleanup calls run to their end (or limit).
+#[derive(Clone, Copy, PartialEq)]
+pub enum Interrupt {
+    Stops,
+    Ignored,
+}
+
+/// A call stopped at its time limit.
+#[derive(Debug)]
+pub struct TimedOut {
+    what: String,
+    limit: Duration,
+}
+
+impl std::fmt::Display for TimedOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(
+            f,
+            "{} did not finish within {} s, so it was stopped; check the device and `adb \
+             devices`, or allow more time with --adb-timeout SECS",
+            self.what,
+            self.limit.as_secs()
+        )
+    }
+}
+
+impl std::error::Error for TimedOut {}
+
+/// What one process printed and how it ended.
+pub struct Finished {
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    pub status: ExitStatus,
+}
+
+/// A call stopped because it printed more than it may (a device that
+/// sends without end).
+#[derive(Debug)]
+pub struct TooMuch {
+    what: String,
+    max: usize,
+}
+
+impl std::fmt::Display for TooMuch {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(
+            f,
+            "{} sent more than {} MiB, far more than any real answer, so it was stopped; the \
+             device (or what runs on it) is misbehaving: check it with `adb shell`",
+            self.what,
+            self.max >> 20
+        )
+    }
+}
+
+impl std::error::Error for TooMuch {}
+
+/// Runs `command` (stdin empty: adb forwards the caller's stdin otherwise)
+/// for at most `limit`, reading at most `max_output` bytes of each of its
+/// outputs; past either, or on Ctrl-C, kills adb and everything it started
+/// and says which call it was.
+pub fn run_limited(
+    process: Process,
+    limit: Duration,
+    max_output: usize,
+    what: &str,
+    interrupt: Interrupt,
+) -> Result<Finished> {
+    let mut command = process.command;
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // Its own process group: killed as a whole, and a terminal's Ctrl-C
+        // reaches us, not adb, so we decide what happens.
+        .process_group(0);
+    let mut child = command
+        .spawn()
+        .with_context(|| format!("cannot run {:?}", command.get_program()))?;
+    let overflow = std::sync::Arc::new(AtomicBool::new(false));
+    let stdout = drain(child.stdout.take(), max_output, overflow.clone());
+    let stderr = drain(child.stderr.take(), max_output, overflow.clone());
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if overflow.load(Ordering::SeqCst) {
+            kill_group(&mut child);
+            return Err(TooMuch {
+                what: what.to_string(),
+                max: max_output,
+            }
+            .into());
+        }
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if interrupt == Interrupt::Stops && interrupted() {
+            kill_group(&mut child);
+            bail!("{what} was interrupted (Ctrl-C)");
+        }
+        if Instant::now() >= deadline {
+            kill_group(&mut child);
+            return Err(TimedOut {
+                what: what.to_string(),
+                limit,
+            }
+            .into());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    Ok(Finished {
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+        status,
+    })
+}
+
+/// Reads `pipe` to its end, or until it gave more than `max` bytes: then
+/// `overflow` is set (the caller stops the process) and reading stops.
+fn drain(
+    pipe: Option<impl Read + Send + 'static>,
+    max: usize,
+    overflow: std::sync::Arc<AtomicBool>,
+) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        if let Some(pipe) = pipe {
+            let _ = pipe.take(max as u64 + 1).read_to_end(&mut bytes);
+            if bytes.len() > max {
+                overflow.store(true, Ordering::SeqCst);
+            }
+        }
+        bytes
+    })
+}
+
+fn kill_group(child: &mut Child) {
+    // SAFETY: kill(2) on the process group we made for this child.
+    unsafe {
+        libc::kill(-(child.id() as i32), libc::SIGKILL);
+    }
+    let _ = child.wait();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_call_that_prints_without_end_is_stopped_at_its_byte_limit() {
+        let started = Instant::now();
+        let error = run_limited(
+            Process::new("yes"),
+            Duration::from_secs(30),
+            1 << 20,
+            "`yes`",
+            Interrupt::Ignored,
+        )
+        .err()
+        .expect("stopped");
+        assert!(error.downcast_ref::<TooMuch>().is_some(), "{error:#}");
+        assert!(error.to_string().contains("`yes` sent more than 1 MiB"));
+        assert!(started.elapsed() < Duration::from_secs(10));
+        let fine = run_limited(
+            Process::new("echo"),
+            Duration::from_secs(30),
+            1 << 20,
+            "`echo`",
+            Interrupt::Ignored,
+        )
+        .unwrap();
+        assert_eq!(fine.stdout, b"\n");
+    }
+}
