@@ -196,6 +196,51 @@ pub const MAX_LINE: usize = 64 << 10;
 pub const DEFAULT_TIMEOUT_SECS: u64 = 60;
 pub const DEFAULT_LIMIT: Duration = Duration::from_secs(DEFAULT_TIMEOUT_SECS);
 
+/// What a deploy asks of the way to one device: its shell (time-limited,
+/// or streaming), a push, `adb root`. `Adb` is the real one; session.rs's
+/// tests put a scripted device behind it.
+pub trait Transport: Send + Sync {
+    /// The device's serial, for messages.
+    fn serial(&self) -> &str;
+    /// `script` (quoted by the caller, ending in the `__rc` sentinel) in the
+    /// device's shell; `what` names the step. Stopped by Ctrl-C.
+    fn shell(&self, script: &str, what: &str) -> Result<Output>;
+    /// The same, not stopped by Ctrl-C: for cleaning up after one.
+    fn shell_cleanup(&self, script: &str) -> Result<Output>;
+    /// The same without a time limit, each line passed on as it comes.
+    fn shell_streaming(&self, script: &str, line: &mut dyn FnMut(&str)) -> Result<Option<i32>>;
+    /// `files` into the existing directory `dir`.
+    fn push(&self, files: &[PathBuf], dir: &str) -> Result<()>;
+    /// `adb root`, and the device back.
+    fn root(&self) -> Result<()>;
+}
+
+impl Transport for Adb {
+    fn serial(&self) -> &str {
+        &self.serial
+    }
+
+    fn shell(&self, script: &str, what: &str) -> Result<Output> {
+        Adb::shell(self, script, what)
+    }
+
+    fn shell_cleanup(&self, script: &str) -> Result<Output> {
+        Adb::shell_cleanup(self, script)
+    }
+
+    fn shell_streaming(&self, script: &str, line: &mut dyn FnMut(&str)) -> Result<Option<i32>> {
+        Adb::shell_streaming(self, script, line)
+    }
+
+    fn push(&self, files: &[PathBuf], dir: &str) -> Result<()> {
+        Adb::push(self, files, dir)
+    }
+
+    fn root(&self) -> Result<()> {
+        Adb::root(self)
+    }
+}
+
 /// One device, through one adb binary, with a time limit and a byte limit
 /// per call.
 #[derive(Debug, Clone)]

@@ -151,8 +151,8 @@ pub enum Interrupt {
 /// A call stopped at its time limit.
 #[derive(Debug)]
 pub struct TimedOut {
-    what: String,
-    limit: Duration,
+    pub what: String,
+    pub limit: Duration,
 }
 
 impl std::fmt::Display for TimedOut {

@@ -8,6 +8,7 @@
 
 use std::{
     path::{Path, PathBuf},
+    sync::Arc,
     time::Duration,
 };
 
@@ -15,7 +16,7 @@ use anyhow::{bail, Context, Result};
 use flate2::read::GzDecoder;
 
 use crate::{
-    adb::{self, Adb, Device, DeviceChoice},
+    adb::{self, Adb, Device, DeviceChoice, Transport},
     bundle,
     cargo_args::Profile,
     isa,
@@ -43,7 +44,7 @@ pub struct DeployPlan {
 
 /// A device checked and ready for files: how to be root there, what to build.
 pub struct Session {
-    pub adb: Adb,
+    pub adb: Arc<dyn Transport>,
     pub model: String,
     pub root: Root,
     pub probe: Probe,
@@ -69,15 +70,15 @@ impl Session {
             Err(error) => {
                 shell.warn(format!(
                     "could not clean up after {name} on {}: {error:#}",
-                    self.adb.serial
+                    self.adb.serial()
                 ));
-                return remote::OnInterface::Unknown.describe(name, interface, &self.adb.serial);
+                return remote::OnInterface::Unknown.describe(name, interface, self.adb.serial());
             }
         };
         if out.code != Some(0) {
             shell.warn(format!(
                 "could not clean up after {name} on {}: {}",
-                self.adb.serial,
+                self.adb.serial(),
                 out.stderr.trim()
             ));
         }
@@ -88,7 +89,7 @@ impl Session {
             .map(|l| format!("{}; ", l.trim_start_matches("note: ")));
         let now = remote::Reported::from_line(&out.stdout, "state-json: ")
             .on(interface)
-            .describe(name, interface, &self.adb.serial);
+            .describe(name, interface, self.adb.serial());
         format!("{}{now}", stopped.unwrap_or_default())
     }
 }
@@ -112,20 +113,20 @@ pub fn requested_serial(args: &DeviceChoice) -> Option<String> {
 /// is pushed. When it fails after the probe made the staging directory,
 /// that directory goes again.
 pub fn prepare(
-    adb: &Adb,
+    adb: &Arc<dyn Transport>,
     device: &Device,
     project: &Project,
     plan: &DeployPlan,
     shell: &Shell,
 ) -> Result<Session> {
     let name = &project.meta.name;
-    let (probe, root) = reach_root(adb, name, Some(&plan.interface))?;
-    let target = match target_for_probe(&probe, adb, plan) {
+    let (probe, root) = reach_root(adb.as_ref(), name, Some(&plan.interface))?;
+    let target = match target_for_probe(&probe, adb.as_ref(), plan) {
         Ok(target) => target,
         Err(error) => {
             if probe.interface.as_ref().is_some_and(|(exists, _)| *exists) && probe.hasher.is_some()
             {
-                remove_staging(adb, name);
+                remove_staging(adb.as_ref(), name);
             }
             return Err(error);
         }
@@ -137,13 +138,13 @@ pub fn prepare(
         .as_deref()
         .and_then(|kernel| isa::check_kernel(cpu, kernel))
     {
-        shell.warn(format!("{}: {warning}", adb.serial));
+        shell.warn(format!("{}: {warning}", adb.serial()));
     }
     shell.verbose_status(
         "Device",
         format!(
             "{} ({}, SDK {}), {}, root via {root:?}",
-            adb.serial,
+            adb.serial(),
             probe.abi,
             probe
                 .sdk
@@ -153,7 +154,7 @@ pub fn prepare(
         ),
     );
     Ok(Session {
-        adb: adb.clone(),
+        adb: Arc::clone(adb),
         model: device.model.clone().unwrap_or_else(|| "-".into()),
         root,
         probe,
@@ -164,11 +165,11 @@ pub fn prepare(
 
 /// What the probe says decides: the interface is there, files can be
 /// checked, and a target builds for this device.
-fn target_for_probe(probe: &Probe, adb: &Adb, plan: &DeployPlan) -> Result<Target> {
+fn target_for_probe(probe: &Probe, adb: &dyn Transport, plan: &DeployPlan) -> Result<Target> {
     if let Some((false, names)) = &probe.interface {
         bail!(
             "{} has no interface {}; it has: {names} (see `adb shell ip link`)",
-            adb.serial,
+            adb.serial(),
             plan.interface
         );
     }
@@ -178,19 +179,19 @@ fn target_for_probe(probe: &Probe, adb: &Adb, plan: &DeployPlan) -> Result<Targe
              nothing as root that it cannot check first; nothing was pushed. Install busybox on \
              the device (for example Magisk's busybox module), or use a device with Android 8 or \
              newer",
-            adb.serial,
+            adb.serial(),
             remote::HASHERS.join(", ")
         );
     }
     match &plan.target {
         Some(name) => toolchain::find(name),
-        None => target_for_abi(&probe.abi, &adb.serial),
+        None => target_for_abi(&probe.abi, adb.serial()),
     }
 }
 
 /// The shell user's staging directory, as the shell user: best effort, for
 /// when the deploy stops before root was involved.
-fn remove_staging(adb: &Adb, name: &str) {
+fn remove_staging(adb: &dyn Transport, name: &str) {
     let _ = adb.shell_cleanup(&format!(
         "rm -rf {}; echo __rc=$?",
         remote::quote(&remote::staging_dir(name))
@@ -199,7 +200,11 @@ fn remove_staging(adb: &Adb, name: &str) {
 
 /// The probe, and how to be root: the shell itself, `adb root` on
 /// userdebug/eng builds, else su. None of them: stop, nothing pushed.
-pub fn reach_root(adb: &Adb, name: &str, interface: Option<&str>) -> Result<(Probe, Root)> {
+pub fn reach_root(
+    adb: &dyn Transport,
+    name: &str,
+    interface: Option<&str>,
+) -> Result<(Probe, Root)> {
     let probe = match run_checked(adb, &remote::probe_command(name, interface), "the probe") {
         Ok(out) => remote::parse_probe(&out.stdout),
         Err(error) => {
@@ -231,7 +236,7 @@ pub fn reach_root(adb: &Adb, name: &str, interface: Option<&str>) -> Result<(Pro
          works only on userdebug/eng builds ({}), and there is no working su. Use a \
          userdebug/eng build (then cargo xdp runs `adb root` itself) or a rooted phone with su \
          (Magisk); nothing was pushed",
-        adb.serial,
+        adb.serial(),
         probe.uid.map(|u| u.to_string()).unwrap_or_else(|| "?".into()),
         if probe.debuggable { "adbd refused here" } else { "this is a user build" },
     )
@@ -239,19 +244,19 @@ pub fn reach_root(adb: &Adb, name: &str, interface: Option<&str>) -> Result<(Pro
 
 /// Runs a sentinel-terminated command (`what`: the step, for errors); its
 /// output, or an error with it.
-pub fn run_checked(adb: &Adb, command: &str, what: &str) -> Result<adb::Output> {
+pub fn run_checked(adb: &dyn Transport, command: &str, what: &str) -> Result<adb::Output> {
     let out = adb.shell(command, what)?;
     match out.code {
         Some(0) => Ok(out),
         Some(code) => bail!(
             "{what} on {} failed (exit {code}):\n{}{}",
-            adb.serial,
+            adb.serial(),
             out.stdout,
             out.stderr.trim_end()
         ),
         None => bail!(
             "{what} on {} gave no exit status (the connection was lost?): {}{}",
-            adb.serial,
+            adb.serial(),
             out.stdout,
             out.stderr.trim()
         ),
@@ -365,7 +370,7 @@ fn push_and_attach_files(
             "the attach command for {} is {} bytes, and adbd before Android 7 refuses commands \
              over {}: pass fewer loader arguments after `--` and add the rest on the device \
              with the loader's `rules` command; nothing was attached",
-            session.adb.serial,
+            session.adb.serial(),
             command.len(),
             remote::LEGACY_COMMAND_LIMIT
         );
@@ -387,7 +392,7 @@ fn push_and_attach_files(
         bail!(
             "attaching {name} to {} on {} gave no exit status (the connection was lost?):\n{}{}",
             plan.interface,
-            session.adb.serial,
+            session.adb.serial(),
             said("state-json: "),
             out.stderr.trim_end()
         );
@@ -397,8 +402,8 @@ fn push_and_attach_files(
         let message = format!(
             "attaching {name} to {} on {} failed; {}:\n{}{}",
             plan.interface,
-            session.adb.serial,
-            now.describe(name, &plan.interface, &session.adb.serial),
+            session.adb.serial(),
+            now.describe(name, &plan.interface, session.adb.serial()),
             said("state-json: "),
             out.stderr.trim_end()
         );
@@ -417,8 +422,8 @@ fn push_and_attach_files(
         ),
         other => bail!(
             "the loader said it attached, but on {}: {}",
-            session.adb.serial,
-            other.describe(name, &plan.interface, &session.adb.serial)
+            session.adb.serial(),
+            other.describe(name, &plan.interface, session.adb.serial())
         ),
     };
     Ok(Deployed {
@@ -463,14 +468,25 @@ pub fn run_on_device(
         requested_serial(device_args).as_deref(),
     )?;
     let adb = Adb::new(adb_path, device.serial, limit);
+    run_deployed(&adb, project, args, &mut on_line)
+}
+
+/// run_on_device on the device `adb` reaches.
+pub fn run_deployed(
+    adb: &dyn Transport,
+    project: &Project,
+    args: &[&str],
+    on_line: &mut dyn FnMut(&str, &str),
+) -> Result<()> {
     let name = &project.meta.name;
-    let (probe, root) = reach_root(&adb, name, None)?;
+    let (probe, root) = reach_root(adb, name, None)?;
     let command = probe.entry(root).deployed(name, args);
     // Only a watch runs as long as it is let: it streams, with no limit.
     // Everything else (status, stats, test-run, bench) is one time-limited
     // call, its lines handed on when it ends.
+    let serial = adb.serial().to_string();
     let code = if args.contains(&"--watch") {
-        adb.shell_streaming(&command, |line| on_line(&adb.serial, line))?
+        adb.shell_streaming(&command, &mut |line| on_line(&serial, line))?
     } else {
         let what = format!(
             "the loader's `{}`",
@@ -479,19 +495,364 @@ pub fn run_on_device(
         let out = adb.shell(&command, &what)?;
         eprint!("{}", crate::shell::harmless(&out.stderr));
         for line in out.stdout.lines() {
-            on_line(&adb.serial, line);
+            on_line(&serial, line);
         }
         out.code
     };
     match code {
         Some(0) => Ok(()),
-        Some(code) => bail!(
-            "the loader on {} exited with {code} (see above)",
-            adb.serial
-        ),
-        None => bail!(
-            "lost the connection to {} (no exit status came back)",
-            adb.serial
-        ),
+        Some(code) => bail!("the loader on {serial} exited with {code} (see above)"),
+        None => bail!("lost the connection to {serial} (no exit status came back)"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    type Answer = Box<dyn Fn(&str) -> Result<adb::Output> + Send + Sync>;
+
+    /// The double behind `Transport`: a device that answers each step (by
+    /// the `what` a call names) as the test scripts it, and remembers the
+    /// steps it was asked, in order.
+    struct FakeDevice {
+        answer: Answer,
+        push_fails: bool,
+        asked: Mutex<Vec<String>>,
+    }
+
+    impl FakeDevice {
+        fn new(
+            push_fails: bool,
+            answer: impl Fn(&str) -> Result<adb::Output> + Send + Sync + 'static,
+        ) -> Arc<FakeDevice> {
+            Arc::new(FakeDevice {
+                answer: Box::new(answer),
+                push_fails,
+                asked: Mutex::new(Vec::new()),
+            })
+        }
+
+        fn asked(&self) -> Vec<String> {
+            self.asked.lock().unwrap().clone()
+        }
+
+        fn ask(&self, what: &str) -> Result<adb::Output> {
+            self.asked.lock().unwrap().push(what.to_string());
+            (self.answer)(what)
+        }
+    }
+
+    impl Transport for FakeDevice {
+        fn serial(&self) -> &str {
+            "FAKE01"
+        }
+
+        fn shell(&self, _script: &str, what: &str) -> Result<adb::Output> {
+            self.ask(what)
+        }
+
+        fn shell_cleanup(&self, _script: &str) -> Result<adb::Output> {
+            self.ask("the cleanup")
+        }
+
+        fn shell_streaming(
+            &self,
+            _script: &str,
+            line: &mut dyn FnMut(&str),
+        ) -> Result<Option<i32>> {
+            let out = self.ask("streaming")?;
+            out.stdout.lines().for_each(line);
+            Ok(out.code)
+        }
+
+        fn push(&self, _files: &[PathBuf], _dir: &str) -> Result<()> {
+            self.asked.lock().unwrap().push("adb push".into());
+            if self.push_fails {
+                bail!("adb push on FAKE01 failed: no space left on device");
+            }
+            Ok(())
+        }
+
+        fn root(&self) -> Result<()> {
+            self.asked.lock().unwrap().push("adb root".into());
+            bail!("adbd cannot run as root in production builds")
+        }
+    }
+
+    fn answered(stdout: &str, code: i32) -> Result<adb::Output> {
+        Ok(adb::Output {
+            stdout: stdout.to_string(),
+            stderr: String::new(),
+            code: Some(code),
+        })
+    }
+
+    /// A phone whose shell is root, with a sha256 tool and wlan0.
+    const ROOTED: &str = "uid=0\nabi=arm64-v8a\nsdk=33\nkernel=5.10.0\ndebuggable=0\nsu=none\nhash=toybox sha256sum\nsetsid=1\niface=yes lo wlan0\n";
+
+    fn project(dir: &Path) -> Project {
+        let meta = toml_edit::de::from_str(
+            "name = \"demo\"\nkern = [\"demo_kern/demo_kern.c\"]\nloader = \"demo_user\"\n",
+        )
+        .unwrap();
+        Project {
+            root: dir.to_path_buf(),
+            target_dir: dir.join("target"),
+            meta,
+            loader_manifest: dir.join("demo_user/Cargo.toml"),
+            manifests: None,
+        }
+    }
+
+    fn plan() -> DeployPlan {
+        DeployPlan {
+            interface: "wlan0".into(),
+            mode: "auto".into(),
+            target: None,
+            profile: Profile::release(),
+            attach_args: vec![],
+        }
+    }
+
+    fn quiet() -> Shell {
+        Shell::new(true, 0, crate::shell::MessageFormat::Human)
+    }
+
+    fn device() -> Device {
+        Device {
+            serial: "FAKE01".into(),
+            state: "device".into(),
+            model: Some("Pixel".into()),
+        }
+    }
+
+    /// A bundle with the two files root checks by sha256.
+    fn bundle(dir: &Path) -> PathBuf {
+        let path = dir.join("demo-android-arm64.tar.gz");
+        let file = std::fs::File::create(&path).unwrap();
+        let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(
+            file,
+            flate2::Compression::fast(),
+        ));
+        for (name, text) in [
+            ("demo/MANIFEST", "name: demo\n"),
+            ("demo/on-device.sh", "#!/bin/sh\n"),
+        ] {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(text.len() as u64);
+            header.set_mode(0o644);
+            header.set_cksum();
+            tar.append_data(&mut header, name, text.as_bytes()).unwrap();
+        }
+        tar.into_inner().unwrap().finish().unwrap();
+        path
+    }
+
+    fn session(fake: Arc<FakeDevice>) -> Session {
+        let adb: Arc<dyn Transport> = fake;
+        let shell = quiet();
+        let dir = tempfile::tempdir().unwrap();
+        prepare(&adb, &device(), &project(dir.path()), &plan(), &shell).unwrap()
+    }
+
+    #[test]
+    fn a_device_without_a_way_to_root_stops_before_anything_is_pushed() {
+        let fake = FakeDevice::new(false, |what| match what {
+            "the probe" => answered(
+                "uid=2000\nabi=arm64-v8a\nsdk=33\ndebuggable=0\nsu=none\nhash=toybox sha256sum\n",
+                0,
+            ),
+            other => panic!("asked {other}"),
+        });
+        let adb: Arc<dyn Transport> = fake.clone();
+        let dir = tempfile::tempdir().unwrap();
+        let error = prepare(&adb, &device(), &project(dir.path()), &plan(), &quiet())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            error.contains("offers no way to it") && error.contains("nothing was pushed"),
+            "{error}"
+        );
+        assert_eq!(fake.asked(), ["the probe"]);
+    }
+
+    #[test]
+    fn a_rooted_device_with_the_interface_is_ready_for_its_abi() {
+        let fake = FakeDevice::new(false, |what| match what {
+            "the probe" => answered(ROOTED, 0),
+            other => panic!("asked {other}"),
+        });
+        let session = session(fake.clone());
+        assert_eq!(session.target.name, "android-arm64");
+        assert_eq!(session.root, Root::Shell);
+        assert_eq!(fake.asked(), ["the probe"]);
+    }
+
+    #[test]
+    fn a_missing_interface_is_named_and_nothing_was_staged() {
+        let fake = FakeDevice::new(false, |what| match what {
+            "the probe" => answered(&ROOTED.replace("iface=yes", "iface=no"), 0),
+            other => panic!("asked {other}"),
+        });
+        let adb: Arc<dyn Transport> = fake.clone();
+        let dir = tempfile::tempdir().unwrap();
+        let error = prepare(&adb, &device(), &project(dir.path()), &plan(), &quiet())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            error.contains("FAKE01 has no interface wlan0; it has: lo wlan0"),
+            "{error}"
+        );
+        assert_eq!(fake.asked(), ["the probe"]);
+    }
+
+    #[test]
+    fn an_abi_no_target_builds_for_removes_the_staging_directory() {
+        let fake = FakeDevice::new(false, |what| match what {
+            "the probe" => answered(&ROOTED.replace("abi=arm64-v8a", "abi=mips"), 0),
+            "the cleanup" => answered("", 0),
+            other => panic!("asked {other}"),
+        });
+        let adb: Arc<dyn Transport> = fake.clone();
+        let dir = tempfile::tempdir().unwrap();
+        let error = prepare(&adb, &device(), &project(dir.path()), &plan(), &quiet())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(error.contains("reports ABI `mips`"), "{error}");
+        assert_eq!(fake.asked(), ["the probe", "the cleanup"]);
+    }
+
+    #[test]
+    fn a_failed_push_cleans_up_and_says_what_the_device_reports() {
+        let fake = FakeDevice::new(true, |what| match what {
+            "the probe" => answered(ROOTED, 0),
+            "the cleanup" => answered("state-json: none\n", 0),
+            other => panic!("asked {other}"),
+        });
+        let session = session(fake.clone());
+        let dir = tempfile::tempdir().unwrap();
+        let error = push_and_attach(
+            &session,
+            &project(dir.path()),
+            &bundle(dir.path()),
+            &plan(),
+            &quiet(),
+        )
+        .err()
+        .unwrap();
+        let text = format!("{error:#}");
+        assert!(text.contains("no space left on device"), "{text}");
+        assert!(
+            text.contains("after cleaning up, the device has no deployed copy of demo"),
+            "{text}"
+        );
+        assert_eq!(fake.asked(), ["the probe", "adb push", "the cleanup"]);
+    }
+
+    #[test]
+    fn an_attach_that_times_out_says_roots_part_may_have_run_on() {
+        let fake = FakeDevice::new(false, |what| match what {
+            "the probe" => answered(ROOTED, 0),
+            "the attach" => Err(crate::process::TimedOut {
+                what: "the attach on FAKE01".into(),
+                limit: Duration::from_secs(60),
+            }
+            .into()),
+            "the cleanup" => answered("", 0),
+            other => panic!("asked {other}"),
+        });
+        let session = session(fake.clone());
+        let dir = tempfile::tempdir().unwrap();
+        let error = push_and_attach(
+            &session,
+            &project(dir.path()),
+            &bundle(dir.path()),
+            &plan(),
+            &quiet(),
+        )
+        .err()
+        .unwrap();
+        let text = format!("{error:#}");
+        assert!(text.contains("did not finish within 60 s"), "{text}");
+        assert!(
+            text.contains("root's part on the device may have run on"),
+            "{text}"
+        );
+        assert!(
+            text.contains("is unknown"),
+            "the cleanup gave no state: {text}"
+        );
+        assert_eq!(
+            fake.asked(),
+            ["the probe", "adb push", "the attach", "the cleanup"]
+        );
+    }
+
+    #[test]
+    fn a_successful_attach_reports_mode_and_program() {
+        let fake = FakeDevice::new(false, |what| {
+            match what {
+            "the probe" => answered(ROOTED, 0),
+            "the attach" => answered(
+                "Attached demo to wlan0 in skb mode\nstatus-json: {\"attached\":[{\"interface\":\"wlan0\",\"mode\":\"skb\",\"program_id\":42,\"running\":true}]}\n",
+                0,
+            ),
+            other => panic!("asked {other}"),
+        }
+        });
+        let session = session(fake.clone());
+        let dir = tempfile::tempdir().unwrap();
+        let deployed = push_and_attach(
+            &session,
+            &project(dir.path()),
+            &bundle(dir.path()),
+            &plan(),
+            &quiet(),
+        );
+        match deployed {
+            Ok(deployed) => {
+                assert_eq!((deployed.mode.as_str(), deployed.program_id), ("skb", 42));
+                assert_eq!(deployed.output, "Attached demo to wlan0 in skb mode");
+            }
+            Err(error) => panic!("{error:#}"),
+        }
+        assert_eq!(fake.asked(), ["the probe", "adb push", "the attach"]);
+    }
+
+    #[test]
+    fn the_deployed_loader_hands_on_its_lines_and_its_failures() {
+        let fake = FakeDevice::new(false, |what| match what {
+            "the probe" => answered(ROOTED, 0),
+            "the loader's `status`" => answered("demo: attached to wlan0\n", 0),
+            "the loader's `stats`" => answered("", 3),
+            other => panic!("asked {other}"),
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let mut lines = Vec::new();
+        run_deployed(
+            fake.as_ref(),
+            &project(dir.path()),
+            &["status"],
+            &mut |serial, line| lines.push(format!("{serial}: {line}")),
+        )
+        .unwrap();
+        assert_eq!(lines, ["FAKE01: demo: attached to wlan0"]);
+        let error = run_deployed(
+            fake.as_ref(),
+            &project(dir.path()),
+            &["stats"],
+            &mut |_, _| {},
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.contains("the loader on FAKE01 exited with 3"),
+            "{error}"
+        );
     }
 }

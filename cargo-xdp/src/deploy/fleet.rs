@@ -2,13 +2,13 @@
 //! parallel, one build for the targets they need, a row per device; one
 //! failing device does not stop the others.
 
-use std::{path::Path, thread, time::Duration};
+use std::{path::Path, sync::Arc, thread, time::Duration};
 
 use anyhow::{bail, Result};
 
 use super::{build, message, plan, DeployOptions};
 use crate::{
-    adb::{self, Adb, Device},
+    adb::{self, Adb, Device, Transport},
     project::Project,
     session::{prepare, push_and_attach, Deployed, Session},
     shell::Shell,
@@ -30,11 +30,11 @@ pub fn deploy_all(
     // Probe and prepare every device in parallel.
     let prepared: Vec<(Device, Result<Session>)> = in_parallel(devices.to_vec(), |device| {
         let session = adb::check_ready(&device).and_then(|()| {
-            let adb = Adb::new(
+            let adb: Arc<dyn Transport> = Arc::new(Adb::new(
                 adb_path.to_path_buf(),
                 device.serial.clone(),
                 Duration::from_secs(args.device.adb_timeout),
-            );
+            ));
             prepare(&adb, &device, project, &plan(args), shell)
         });
         (device, session)

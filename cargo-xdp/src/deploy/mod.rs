@@ -12,12 +12,12 @@
 
 mod fleet;
 
-use std::{path::PathBuf, time::Duration};
+use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use anyhow::{bail, Result};
 
 use crate::{
-    adb::{self, Adb, DeviceChoice},
+    adb::{self, Adb, DeviceChoice, Transport},
     builder::{self, BuildRequest},
     cargo_args::{CargoArgs, Profile},
     messages::Message,
@@ -89,6 +89,7 @@ pub fn deploy(args: &DeployOptions, shell: &Shell) -> Result<()> {
         );
         return Ok(());
     }
+    let adb: Arc<dyn Transport> = Arc::new(adb);
     let session = session::prepare(&adb, &device, &project, &plan(args), shell)?;
     // The probe made a staging directory: a failed build must not leave it.
     let built = build(&project, args, std::slice::from_ref(&session.target), shell);
@@ -174,14 +175,14 @@ fn report(shell: &Shell, session: &Session, interface: &str, deployed: &Deployed
             "`{}` {} on {} ({}): attached to {interface} in {} mode, program id {}",
             session.profile.dir_name(),
             session.target.name,
-            session.adb.serial,
+            session.adb.serial(),
             session.model,
             deployed.mode,
             deployed.program_id
         ),
     );
     shell.message(&message(
-        &session.adb.serial,
+        session.adb.serial(),
         interface,
         Ok((session, deployed)),
     ));
