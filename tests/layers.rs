@@ -53,7 +53,14 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("packet tests", &["cases", "packets", "capture"]),
     (
         "project",
-        &["project", "workspace", "names", "templates", "cargo_args"],
+        &[
+            "project",
+            "workspace",
+            "names",
+            "attach",
+            "templates",
+            "cargo_args",
+        ],
     ),
     ("targets", &["toolchain", "isa"]),
     (

@@ -63,8 +63,7 @@ pub fn locate() -> Result<PathBuf> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Device {
     pub serial: String,
-    /// device, offline, unauthorized, no permissions, ...
-    pub state: String,
+    pub state: DeviceState,
     pub model: Option<String>,
 }
 
@@ -98,9 +97,9 @@ pub fn parse_devices(text: &str) -> Vec<Device> {
             let serial = words.next()?.to_string();
             let rest: Vec<&str> = words.collect();
             let state = if rest.first() == Some(&"no") && rest.get(1) == Some(&"permissions") {
-                "no permissions".to_string()
+                DeviceState::NoPermissions
             } else {
-                rest.first()?.to_string()
+                DeviceState::from_adb(rest.first()?)
             };
             let model = rest
                 .iter()
@@ -113,6 +112,42 @@ pub fn parse_devices(text: &str) -> Vec<Device> {
             })
         })
         .collect()
+}
+
+/// What `adb devices` says of a device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeviceState {
+    /// Ready.
+    Device,
+    Offline,
+    Unauthorized,
+    NoPermissions,
+    /// Any other word adb uses (recovery, sideload, bootloader ...).
+    Other(String),
+}
+
+impl DeviceState {
+    pub fn from_adb(word: &str) -> DeviceState {
+        match word {
+            "device" => DeviceState::Device,
+            "offline" => DeviceState::Offline,
+            "unauthorized" => DeviceState::Unauthorized,
+            "no permissions" => DeviceState::NoPermissions,
+            other => DeviceState::Other(other.to_string()),
+        }
+    }
+}
+
+impl std::fmt::Display for DeviceState {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str(match self {
+            DeviceState::Device => "device",
+            DeviceState::Offline => "offline",
+            DeviceState::Unauthorized => "unauthorized",
+            DeviceState::NoPermissions => "no permissions",
+            DeviceState::Other(word) => word,
+        })
+    }
 }
 
 /// The device to use: `requested` (-s, else $ANDROID_SERIAL), else the only
@@ -150,22 +185,24 @@ pub fn select(devices: &[Device], requested: Option<&str>) -> Result<Device> {
 /// An error for every state but `device`, with the fix.
 pub fn check_ready(device: &Device) -> Result<()> {
     let serial = &device.serial;
-    match device.state.as_str() {
-        "device" => Ok(()),
-        "unauthorized" => bail!(
+    match &device.state {
+        DeviceState::Device => Ok(()),
+        DeviceState::Unauthorized => bail!(
             "device {serial} is unauthorized: unlock it and accept the \"Allow USB debugging?\" \
              prompt (tick \"Always allow\"), then try again"
         ),
-        "offline" => bail!(
+        DeviceState::Offline => bail!(
             "device {serial} is offline: replug the cable or run `adb reconnect` (if it stays \
              offline, `adb kill-server` and try again)"
         ),
-        "no permissions" => bail!(
+        DeviceState::NoPermissions => bail!(
             "no permission to use device {serial} over USB: install udev rules for Android \
              devices (Debian/Ubuntu: `apt-get install android-sdk-platform-tools-common`) or \
              join the plugdev group, then replug it"
         ),
-        other => bail!("device {serial} is `{other}`, not ready; check `adb devices`"),
+        DeviceState::Other(other) => {
+            bail!("device {serial} is `{other}`, not ready; check `adb devices`")
+        }
     }
 }
 
@@ -405,7 +442,7 @@ mod tests {
             0123abcd    unauthorized usb:1-2 transport_id:3\n\
             ZY22        no permissions (missing udev rules? user is in the plugdev group); see [http://developer.android.com/tools/device.html] usb:1-3\n\n";
         let devices = parse_devices(text);
-        let states: Vec<&str> = devices.iter().map(|d| d.state.as_str()).collect();
+        let states: Vec<String> = devices.iter().map(|d| d.state.to_string()).collect();
         assert_eq!(
             states,
             ["device", "offline", "unauthorized", "no permissions"]

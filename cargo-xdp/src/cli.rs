@@ -8,7 +8,9 @@ use clap::{
 };
 
 use crate::{
-    adb, bench, builder,
+    adb,
+    attach::AttachMode,
+    bench, builder,
     cargo_args::CargoArgs,
     deploy, doctor, new, packet_test, run,
     shell::{ColorChoice, MessageFormat},
@@ -45,6 +47,11 @@ fn message_format() -> impl TypedValueParser<Value = MessageFormat> {
         "json" => MessageFormat::Json,
         _ => MessageFormat::Human,
     })
+}
+
+/// `--mode`: an `AttachMode`.
+fn attach_mode(text: &str) -> Result<AttachMode, String> {
+    AttachMode::parse(text).map_err(|e| e.to_string())
 }
 
 /// `--color`: the shell's `ColorChoice`.
@@ -145,8 +152,8 @@ pub struct DeployArgs {
     #[arg(long)]
     pub target: Option<String>,
     /// auto (native, else skb), skb or native.
-    #[arg(long, default_value = "auto")]
-    pub mode: String,
+    #[arg(long, default_value = "auto", value_parser = attach_mode)]
+    pub mode: AttachMode,
     /// Build with the dev profile (deploy builds release by default).
     #[arg(long, conflicts_with_all = ["release", "profile"])]
     pub debug: bool,
@@ -277,8 +284,8 @@ pub struct RunArgs {
     /// Interface to attach to.
     pub interface: String,
     /// auto (native, else skb), skb or native.
-    #[arg(long, default_value = "auto")]
-    pub mode: String,
+    #[arg(long, default_value = "auto", value_parser = attach_mode)]
+    pub mode: AttachMode,
     #[command(flatten)]
     pub cargo: CargoFlags,
     /// Path to the project's Cargo.toml.

@@ -313,7 +313,10 @@ impl<'a> Probe<'a> {
         let Ok((adb_path, devices)) = adb else {
             return checks;
         };
-        let ready: Vec<&adb::Device> = devices.iter().filter(|d| d.state == "device").collect();
+        let ready: Vec<&adb::Device> = devices
+            .iter()
+            .filter(|d| d.state == adb::DeviceState::Device)
+            .collect();
         let mut matching = Vec::new();
         let mut kernels = Vec::new();
         for device in &ready {
@@ -347,7 +350,7 @@ impl<'a> Probe<'a> {
         }
         let others: Vec<String> = devices
             .iter()
-            .filter(|d| d.state != "device")
+            .filter(|d| d.state != adb::DeviceState::Device)
             .map(|d| format!("{} is {}", d.serial, d.state))
             .collect();
         let result = if !matching.is_empty() {

@@ -10,7 +10,7 @@ use object::{
     Architecture, Endianness, Object, ObjectSection, ObjectSymbol,
 };
 
-use crate::toolchain::Target;
+use crate::toolchain::{ElfMachine, Target};
 
 /// A kern object must be BPF, little-endian, with an `xdp` program section
 /// and a `license` (the kernel refuses GPL-only helpers without one).
@@ -330,15 +330,9 @@ fn needed_libraries<'data, R: ReadRef<'data>>(
 /// Everything wrong with `facts` for `target`, worded for the user.
 pub fn loader_problems(facts: &LoaderFacts, target: &Target) -> Vec<String> {
     let mut problems = Vec::new();
-    let expected = match target.elf_machine.as_str() {
-        "x86_64" => Architecture::X86_64,
-        "aarch64" => Architecture::Aarch64,
-        other => {
-            return vec![format!(
-                "toolchains/{}.toml names an unknown elf_machine `{other}`",
-                target.name
-            )]
-        }
+    let expected = match target.elf_machine {
+        ElfMachine::X86_64 => Architecture::X86_64,
+        ElfMachine::Aarch64 => Architecture::Aarch64,
     };
     if facts.machine != Some(expected) {
         problems.push(format!(

@@ -4,6 +4,7 @@
 //! own options, and prints the error: the only place that dispatches.
 
 mod adb;
+mod attach;
 mod baseline;
 mod bench;
 mod builder;

@@ -19,6 +19,7 @@ use std::{
 use anyhow::{bail, Context, Result};
 
 use crate::{
+    attach::AttachMode,
     builder,
     cargo_args::CargoArgs,
     local::{wrap_answers, Privilege},
@@ -31,7 +32,7 @@ pub struct RunOptions {
     /// Interface to attach to.
     pub interface: String,
     /// auto (native, else skb), skb or native.
-    pub mode: String,
+    pub mode: AttachMode,
     pub cargo: CargoArgs,
     /// Path to the project's Cargo.toml.
     pub manifest_path: Option<PathBuf>,
@@ -51,7 +52,7 @@ pub fn run(args: &RunOptions, shell: &Shell) -> Result<()> {
         .first()
         .context("the project has no kern object")?;
 
-    let mut attach_args: Vec<&OsStr> = ["attach", &args.interface, "--mode", &args.mode]
+    let mut attach_args: Vec<&OsStr> = ["attach", &args.interface, "--mode", args.mode.as_str()]
         .map(OsStr::new)
         .to_vec();
     attach_args.extend([OsStr::new("--object"), object.as_os_str()]);

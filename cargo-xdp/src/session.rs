@@ -17,6 +17,7 @@ use flate2::read::GzDecoder;
 
 use crate::{
     adb::{self, Adb, Device, DeviceChoice, Transport},
+    attach::AttachMode,
     bundle,
     cargo_args::Profile,
     isa,
@@ -32,8 +33,7 @@ use crate::{
 pub struct DeployPlan {
     /// The interface to attach to (checked already).
     pub interface: String,
-    /// auto, skb or native.
-    pub mode: String,
+    pub mode: AttachMode,
     /// The target named on the command line; else the device's ABI decides.
     pub target: Option<String>,
     /// What the loader is built with.
@@ -609,7 +609,7 @@ mod tests {
     fn plan() -> DeployPlan {
         DeployPlan {
             interface: "wlan0".into(),
-            mode: "auto".into(),
+            mode: AttachMode::Auto,
             target: None,
             profile: Profile::release(),
             attach_args: vec![],
@@ -623,7 +623,7 @@ mod tests {
     fn device() -> Device {
         Device {
             serial: "FAKE01".into(),
-            state: "device".into(),
+            state: adb::DeviceState::Device,
             model: Some("Pixel".into()),
         }
     }

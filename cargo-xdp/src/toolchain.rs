@@ -14,12 +14,12 @@ pub struct Target {
     /// Rust target triple of the loader.
     pub triple: String,
     /// libbpf's arch name for -D__TARGET_ARCH_<arch>.
-    pub bpf_arch: String,
+    pub bpf_arch: BpfArch,
     /// Debian's name of the architecture whose kernel uapi headers (asm/)
     /// the kern compiles read: amd64, arm64, armhf, i386 (see uapi.rs).
     pub uapi_arch: String,
     /// ELF machine the loader must have: x86_64 or aarch64.
-    pub elf_machine: String,
+    pub elf_machine: ElfMachine,
     /// Built through an Android NDK (its clang for kern sources and as linker).
     #[serde(default)]
     pub ndk: bool,
@@ -41,6 +41,35 @@ pub struct Target {
     pub page_size: Option<u64>,
     /// The BPF instruction set kern objects get unless the project raises it.
     pub bpf_cpu: BpfCpu,
+}
+
+/// libbpf's name of an architecture (`-D__TARGET_ARCH_<arch>`, what
+/// `bpf_tracing.h` reads registers by).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BpfArch {
+    X86,
+    Arm64,
+    Arm,
+}
+
+impl std::fmt::Display for BpfArch {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str(match self {
+            BpfArch::X86 => "x86",
+            BpfArch::Arm64 => "arm64",
+            BpfArch::Arm => "arm",
+        })
+    }
+}
+
+/// The ELF machine a loader must be built for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ElfMachine {
+    #[serde(rename = "x86_64")]
+    X86_64,
+    Aarch64,
 }
 
 impl Target {

@@ -14,10 +14,11 @@ mod fleet;
 
 use std::{path::PathBuf, sync::Arc, time::Duration};
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 
 use crate::{
     adb::{self, Adb, DeviceChoice, Transport},
+    attach::AttachMode,
     builder::{self, BuildRequest},
     cargo_args::{CargoArgs, Profile},
     messages::Message,
@@ -37,7 +38,7 @@ pub struct DeployOptions {
     /// Target to build (default: from the device's ro.product.cpu.abi).
     pub target: Option<String>,
     /// auto (native, else skb), skb or native.
-    pub mode: String,
+    pub mode: AttachMode,
     /// Build with the dev profile (deploy builds release by default).
     pub debug: bool,
     pub cargo: CargoArgs,
@@ -55,12 +56,6 @@ pub struct DeployOptions {
 
 pub fn deploy(args: &DeployOptions, shell: &Shell) -> Result<()> {
     crate::names::check_interface(&args.interface)?;
-    if !["auto", "skb", "native"].contains(&args.mode.as_str()) {
-        bail!(
-            "--mode {} is not a mode: use auto (native, else skb), skb or native",
-            args.mode
-        );
-    }
     let project = Project::find_with(args.manifest_path.as_deref(), &args.cargo)?;
     let limit = Duration::from_secs(args.device.adb_timeout);
     let adb_path = adb::locate()?;
@@ -125,7 +120,7 @@ fn interrupted_or(error: anyhow::Error) -> anyhow::Error {
 pub fn plan(args: &DeployOptions) -> DeployPlan {
     DeployPlan {
         interface: args.interface.clone(),
-        mode: args.mode.clone(),
+        mode: args.mode,
         target: args.target.clone(),
         profile: profile(args),
         attach_args: args.attach_args.clone(),
