@@ -1,0 +1,114 @@
+//! The loader's answer to a case, judged against what the case expects:
+//! one line per difference, `field: expected X, got Y`.
+
+use std::collections::BTreeMap;
+
+use super::{Action, Case};
+use crate::packets;
+
+/// What is wrong with the answer, as lines of "expected ..., got ...".
+pub(crate) fn judge(case: &Case, answer: &serde_json::Value) -> Vec<String> {
+    if let Some(error) = answer["error"].as_str() {
+        return vec![format!("could not run: {error}")];
+    }
+    let expect = &case.spec.expect;
+    let mut problems = Vec::new();
+    let action = answer["action"].as_u64().unwrap_or(u64::MAX);
+    if let Some(wanted) = expect.action {
+        if action != wanted as u64 {
+            problems.push(format!(
+                "action: expected {}, got {}",
+                wanted.name(),
+                Action::of(action)
+            ));
+        }
+    }
+    if let Some(wanted) = &case.expected_packet {
+        let got = answer["packet"]
+            .as_str()
+            .and_then(packets::unhex)
+            .unwrap_or_default();
+        if *wanted != got {
+            problems.extend(packet_diff(wanted, &got, case.spec.link));
+        }
+    }
+    if let Some(wanted) = &expect.fields {
+        let got = answer["packet"]
+            .as_str()
+            .and_then(packets::unhex)
+            .unwrap_or_default();
+        let fields: BTreeMap<String, String> = packets::fields_for(&got, case.spec.link)
+            .into_iter()
+            .collect();
+        for (name, value) in wanted {
+            let value = value.text();
+            match fields.get(name) {
+                Some(now) if now.eq_ignore_ascii_case(&value) => {}
+                Some(now) => problems.push(format!("packet {name}: expected {value}, got {now}")),
+                None => problems.push(format!(
+                    "packet {name}: no such field in it (it has {})",
+                    fields.keys().cloned().collect::<Vec<_>>().join(", ")
+                )),
+            }
+        }
+    }
+    if let Some(counters) = &expect.counters {
+        for (wanted_action, count) in counters {
+            let got = answer["counters"][wanted_action.name()]["packets"].as_u64();
+            match got {
+                Some(got) if got == *count => {}
+                Some(got) => problems.push(format!(
+                    "counters.{}: expected {count} packets, got {got}",
+                    wanted_action.name()
+                )),
+                None => problems
+                    .push("counters: the object has no xdp_stats map to count in".to_string()),
+            }
+        }
+    }
+    for (map, entries) in expect.maps.iter().flatten() {
+        let got = answer["maps"][map].as_array().cloned().unwrap_or_default();
+        for entry in entries {
+            let key = entry.key.to_ascii_lowercase();
+            let found = got.iter().find(|e| e["key"].as_str() == Some(key.as_str()));
+            match (found, &entry.value) {
+                (None, _) => problems.push(format!("maps.{map}: no entry with key {key}")),
+                (Some(found), Some(value)) => {
+                    let value = value.to_ascii_lowercase();
+                    let first = found["values"][0].as_str().unwrap_or_default();
+                    if first != value {
+                        problems.push(format!("maps.{map}[{key}]: expected {value}, got {first}"));
+                    }
+                }
+                (Some(_), None) => {}
+            }
+        }
+    }
+    problems
+}
+
+/// The packet fields that differ, `field: expected X, got Y`.
+pub(crate) fn packet_diff(wanted: &[u8], got: &[u8], link: packets::Link) -> Vec<String> {
+    let wanted_fields = packets::fields_for(wanted, link);
+    let got_fields: BTreeMap<String, String> = packets::fields_for(got, link).into_iter().collect();
+    let mut lines: Vec<String> = wanted_fields
+        .iter()
+        .filter(|(k, v)| got_fields.get(k) != Some(v))
+        .map(|(k, v)| {
+            format!(
+                "packet {k}: expected {v}, got {}",
+                got_fields.get(k).map_or("(none)", String::as_str)
+            )
+        })
+        .collect();
+    if lines.is_empty() {
+        lines.push(format!(
+            "packet: expected {} ({} bytes), got {} ({} bytes)",
+            packets::hex(wanted),
+            wanted.len(),
+            packets::hex(got),
+            got.len()
+        ));
+    }
+    lines
+}

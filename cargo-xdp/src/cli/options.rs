@@ -1,0 +1,175 @@
+//! What each command is asked, as the layers below take it: every clap
+//! struct of mod.rs turned into its command's own options, field by field.
+
+use super::*;
+
+impl From<NewArgs> for new::NewOptions {
+    fn from(args: NewArgs) -> Self {
+        new::NewOptions {
+            name: args.name,
+            template: args.template,
+            path: args.path,
+            list: args.list,
+            vcs: args.vcs.into(),
+        }
+    }
+}
+
+impl From<BuildArgs> for builder::BuildRequest {
+    fn from(args: BuildArgs) -> Self {
+        builder::BuildRequest {
+            cargo: args.cargo.into(),
+            target: args.target,
+            all_targets: args.all_targets,
+            ndk: args.ndk,
+            api: args.api,
+            install_targets: args.install_targets,
+            manifest_path: args.manifest_path,
+        }
+    }
+}
+
+impl From<RunArgs> for run::RunOptions {
+    fn from(args: RunArgs) -> Self {
+        run::RunOptions {
+            interface: args.interface,
+            mode: args.mode,
+            cargo: args.cargo.into(),
+            manifest_path: args.manifest_path,
+            interval: args.interval,
+            attach_args: args.attach_args,
+        }
+    }
+}
+
+impl From<TestArgs> for packet_test::TestOptions {
+    fn from(args: TestArgs) -> Self {
+        packet_test::TestOptions {
+            filter: args.filter,
+            pcap: args.pcap,
+            attach_args: args.attach_args,
+            adb: args.adb,
+            target: args.target,
+            device: args.device.into(),
+            cargo: args.cargo.into(),
+            manifest_path: args.manifest_path,
+        }
+    }
+}
+
+impl From<BenchArgs> for bench::BenchOptions {
+    fn from(args: BenchArgs) -> Self {
+        bench::BenchOptions {
+            filter: args.filter,
+            repeat: args.repeat,
+            rounds: args.rounds,
+            adb: args.adb,
+            device: args.device.into(),
+            cargo: args.cargo.into(),
+            manifest_path: args.manifest_path,
+        }
+    }
+}
+
+impl From<DeployArgs> for deploy::DeployOptions {
+    fn from(args: DeployArgs) -> Self {
+        deploy::DeployOptions {
+            interface: args.interface,
+            device: args.device.into(),
+            all_devices: args.all_devices,
+            target: args.target,
+            mode: args.mode,
+            debug: args.debug,
+            cargo: args.cargo.into(),
+            detach: args.detach,
+            manifest_path: args.manifest_path,
+            ndk: args.ndk,
+            api: args.api,
+            attach_args: args.attach_args,
+        }
+    }
+}
+
+impl From<DeviceArgs> for adb::DeviceChoice {
+    fn from(args: DeviceArgs) -> Self {
+        adb::DeviceChoice {
+            serial: args.serial,
+            adb_timeout: args.adb_timeout,
+        }
+    }
+}
+
+impl From<StatusArgs> for status::StatusOptions {
+    fn from(args: StatusArgs) -> Self {
+        status::StatusOptions {
+            adb: args.adb,
+            cargo: args.cargo.into(),
+            device: args.device.into(),
+            json: args.json,
+            manifest_path: args.manifest_path,
+        }
+    }
+}
+
+impl From<StatsArgs> for status::StatsOptions {
+    fn from(args: StatsArgs) -> Self {
+        status::StatsOptions {
+            adb: args.adb,
+            cargo: args.cargo.into(),
+            device: args.device.into(),
+            watch: args.watch,
+            interval: args.interval,
+            count: args.count,
+            json: args.json,
+            manifest_path: args.manifest_path,
+        }
+    }
+}
+
+impl From<DoctorArgs> for doctor::DoctorOptions {
+    fn from(args: DoctorArgs) -> Self {
+        doctor::DoctorOptions {
+            target: args.target,
+            deploy: args.deploy,
+            manifest_path: args.manifest_path,
+        }
+    }
+}
+
+impl From<VmlinuxArgs> for vmlinux::VmlinuxOptions {
+    fn from(args: VmlinuxArgs) -> Self {
+        vmlinux::VmlinuxOptions {
+            adb: args.adb,
+            device: args.device.into(),
+            btf: args.btf,
+            output: args.output,
+            manifest_path: args.manifest_path,
+        }
+    }
+}
+
+impl From<UpgradeArgs> for upgrade::UpgradeOptions {
+    fn from(args: UpgradeArgs) -> Self {
+        upgrade::UpgradeOptions {
+            manifest_path: args.manifest_path,
+        }
+    }
+}
+
+impl From<CargoFlags> for CargoArgs {
+    fn from(flags: CargoFlags) -> Self {
+        CargoArgs {
+            release: flags.release,
+            profile: flags.profile,
+            features: flags.features,
+            all_features: flags.all_features,
+            no_default_features: flags.no_default_features,
+            offline: flags.offline,
+            locked: flags.locked,
+            frozen: flags.frozen,
+            jobs: flags.jobs,
+            target_dir: flags.target_dir,
+            config: flags.config,
+        }
+    }
+}
