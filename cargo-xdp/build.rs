@@ -1,9 +1,9 @@
-//! Embeds `templates/` and `toolchains/` in the binary, so an installed
+//! Embeds `templates/`, `toolchains/`, `device-scripts/` and `kern-compat/` in the binary, so an installed
 //! cargo-xdp needs no checkout: generates `$OUT_DIR/embedded.rs` with one
 //! `(relative path, bytes)` entry per file, sorted for reproducible builds.
 //!
-//! Both directories are part of this crate (in the repository they are
-//! links to the top-level `templates/` and `toolchains/`; `cargo package`
+//! All four are part of this crate (in the repository they are links to
+//! the top-level directories of those names; `cargo package`
 //! stores the files), so the packaged crate builds on its own.
 
 use std::{
@@ -32,6 +32,8 @@ fn generate() -> Result<(), String> {
     for (constant, dir) in [
         ("TEMPLATE_FILES", "templates"),
         ("TOOLCHAIN_FILES", "toolchains"),
+        ("DEVICE_SCRIPT_FILES", "device-scripts"),
+        ("KERN_COMPAT_FILES", "kern-compat"),
     ] {
         let base = crate_dir.join(dir);
         if !base.is_dir() {

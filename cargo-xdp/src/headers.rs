@@ -8,7 +8,7 @@
 //!   headers are copied once to `target/xdp/libbpf/<crate version>/`. A
 //!   project may pin another version (`libbpf = "1.6.0"`) or name its own
 //!   directory (`libbpf-include = "DIR"`, holding `bpf/bpf_helpers.h`).
-//! - A few compatibility headers (`templates/kern-compat/`), so kern code
+//! - A few compatibility headers (`kern-compat/`), so kern code
 //!   written the usual way builds against either C library and either
 //!   libbpf era: with `kernel-headers = "libc"`, bionic names the uapi
 //!   `struct udphdr` `struct __kernel_udphdr` (the `struct udphdr` with
@@ -27,7 +27,7 @@ use std::{
 use anyhow::{bail, Context, Result};
 
 use crate::{
-    embedded::TEMPLATE_FILES, project::Project, shell::Shell, toolchain::Target,
+    embedded::KERN_COMPAT_FILES, project::Project, shell::Shell, toolchain::Target,
     uapi::KernelHeaders,
 };
 
@@ -231,14 +231,14 @@ fn read_version(bpf_dir: &Path) -> Option<String> {
 /// longer wanted is removed.
 pub fn compat_dir(project: &Project, target: &Target, kernel: &KernelHeaders) -> Result<PathBuf> {
     let dir = project.xdp_dir(&target.name).join("compat");
-    let mut prefixes = vec!["kern-compat/all/"];
+    let mut prefixes = vec!["all/"];
     match (target.ndk, kernel.is_libcs()) {
-        (true, true) => prefixes.push("kern-compat/bionic/"),
+        (true, true) => prefixes.push("bionic/"),
         (true, false) => {}
-        (false, _) => prefixes.push("kern-compat/glibc/"),
+        (false, _) => prefixes.push("glibc/"),
     }
     let mut wanted = Vec::new();
-    for (path, bytes) in TEMPLATE_FILES {
+    for (path, bytes) in KERN_COMPAT_FILES {
         let Some(relative) = prefixes.iter().find_map(|p| path.strip_prefix(p)) else {
             continue;
         };
@@ -250,11 +250,8 @@ pub fn compat_dir(project: &Project, target: &Target, kernel: &KernelHeaders) ->
         fs::create_dir_all(file.parent().expect("a file in a directory"))?;
         fs::write(&file, bytes).with_context(|| format!("cannot write {}", file.display()))?;
     }
-    for (path, _) in TEMPLATE_FILES {
-        let Some(relative) = path.strip_prefix("kern-compat/") else {
-            continue;
-        };
-        let Some((_, relative)) = relative.split_once('/') else {
+    for (path, _) in KERN_COMPAT_FILES {
+        let Some((_, relative)) = path.split_once('/') else {
             continue;
         };
         let file = dir.join(relative);
@@ -293,9 +290,9 @@ mod tests {
     fn every_libc_has_its_compat_headers() {
         for libc in ["bionic", "glibc"] {
             assert!(
-                TEMPLATE_FILES
+                KERN_COMPAT_FILES
                     .iter()
-                    .any(|(p, _)| p.starts_with(&format!("kern-compat/{libc}/"))),
+                    .any(|(p, _)| p.starts_with(&format!("{libc}/"))),
                 "{libc}"
             );
         }

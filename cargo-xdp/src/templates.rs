@@ -14,10 +14,10 @@ use anyhow::{bail, Result};
 
 use crate::names;
 
-use crate::embedded::TEMPLATE_FILES;
+use crate::embedded::{DEVICE_SCRIPT_FILES, TEMPLATE_FILES};
 
 /// Directories of `templates/` that are not project templates.
-const NOT_TEMPLATES: &[&str] = &["common", "bundle", "kern-compat"];
+const NOT_TEMPLATES: &[&str] = &["common"];
 const DESCRIPTION_FILE: &str = "template.toml";
 
 pub struct Template {
@@ -118,15 +118,14 @@ fn project_path(template_path: &str) -> String {
     }
 }
 
-/// A file of `templates/bundle/` with `{{name}}` and `{{loader}}` (the
+/// A file of `device-scripts/` with `{{name}}` and `{{loader}}` (the
 /// loader executable's file name) filled in.
 pub fn bundle_file(file: &str, name: &str, loader: &str) -> Vec<u8> {
-    let path = format!("bundle/{file}");
-    let bytes = TEMPLATE_FILES
+    let bytes = DEVICE_SCRIPT_FILES
         .iter()
-        .find(|(p, _)| *p == path)
+        .find(|(p, _)| *p == file)
         .map(|(_, bytes)| *bytes)
-        .unwrap_or_else(|| panic!("templates/{path} is embedded at build time"));
+        .unwrap_or_else(|| panic!("device-scripts/{file} is embedded at build time"));
     fill(bytes, &[("{{name}}", name), ("{{loader}}", loader)])
 }
 
