@@ -249,58 +249,39 @@ fn prog_array_values(init: &str, functions: &[&str]) -> Option<Vec<Option<String
     any.then_some(slots)
 }
 
-/// In the debug type of the global whose `!DIGlobalVariableExpression` is
-/// `expression`: the `values` member becomes `value_size`, a pointer to
-/// `int[4]` (libbpf's `__uint(value_size, 4)`), inside the struct's size;
-/// where the struct already has a `value_size`, `values` is dropped.
-fn values_member_to_value_size(lines: &mut Vec<String>, expression: &str) {
-    let find = |lines: &[String], id: &str| {
-        let prefix = format!("{id} = ");
-        lines.iter().position(|l| l.starts_with(&prefix))
-    };
-    let field = |line: &str, key: &str| -> Option<String> {
-        let (_, rest) = line.split_once(&format!("{key}: "))?;
-        Some(rest.split([',', ')']).next()?.trim().to_string())
-    };
-    let Some(var) = find(lines, expression).and_then(|i| field(&lines[i], "var")) else {
-        return;
-    };
-    let Some(ty) = find(lines, &var).and_then(|i| field(&lines[i], "type")) else {
-        return;
-    };
-    let Some(struct_at) = find(lines, &ty) else {
-        return;
-    };
-    let Some(elements) = field(&lines[struct_at], "elements") else {
-        return;
-    };
-    let Some(list_at) = find(lines, &elements) else {
-        return;
-    };
-    let members: Vec<String> = lines[list_at]
+/// The metadata line `id = ...`, by index.
+fn find(lines: &[String], id: &str) -> Option<usize> {
+    let prefix = format!("{id} = ");
+    lines.iter().position(|l| l.starts_with(&prefix))
+}
+
+/// The value of `key: VALUE` in a metadata line.
+fn field(line: &str, key: &str) -> Option<String> {
+    let (_, rest) = line.split_once(&format!("{key}: "))?;
+    Some(rest.split([',', ')']).next()?.trim().to_string())
+}
+
+/// The debug struct of a global: (its line, its elements' list id and
+/// line, the member ids), from its `!DIGlobalVariableExpression`.
+fn debug_struct(lines: &[String], expression: &str) -> Option<(usize, String, usize, Vec<String>)> {
+    let var = field(&lines[find(lines, expression)?], "var")?;
+    let ty = field(&lines[find(lines, &var)?], "type")?;
+    let struct_at = find(lines, &ty)?;
+    let elements = field(&lines[struct_at], "elements")?;
+    let list_at = find(lines, &elements)?;
+    let members = lines[list_at]
         .split_once("!{")
         .map(|(_, m)| m.trim_end_matches('}'))
         .unwrap_or("")
         .split(", ")
         .map(str::to_string)
         .collect();
-    let named = |lines: &[String], wanted: &str| {
-        members.iter().find(|m| {
-            find(lines, m).is_some_and(|i| lines[i].contains(&format!("name: \"{wanted}\"")))
-        })
-    };
-    let Some(values) = named(lines, "values").cloned() else {
-        return;
-    };
-    if named(lines, "value_size").is_some() {
-        let kept: Vec<&str> = members
-            .iter()
-            .filter(|m| **m != values)
-            .map(String::as_str)
-            .collect();
-        lines[list_at] = format!("{elements} = !{{{}}}", kept.join(", "));
-        return;
-    }
+    Some((struct_at, elements, list_at, members))
+}
+
+/// A new `int (*)[4]` (libbpf's `__uint(name, 4)`) at the end of the
+/// metadata; its id.
+fn pointer_to_int_array_of_four(lines: &mut Vec<String>) -> String {
     let mut next = lines
         .iter()
         .filter_map(|l| {
@@ -340,6 +321,38 @@ fn values_member_to_value_size(lines: &mut Vec<String>, expression: &str) {
     ));
     lines.push(format!("{list} = !{{{range}}}"));
     lines.push(format!("{range} = !DISubrange(count: 4)"));
+    pointer
+}
+
+/// In the debug type of the global whose `!DIGlobalVariableExpression` is
+/// `expression`: the `values` member becomes `value_size`, a pointer to
+/// `int[4]` (libbpf's `__uint(value_size, 4)`), inside the struct's size;
+/// where the struct already has a `value_size`, `values` is dropped.
+fn values_member_to_value_size(lines: &mut Vec<String>, expression: &str) {
+    let Some((struct_at, elements, list_at, members)) = debug_struct(lines, expression) else {
+        return;
+    };
+    let named = |lines: &[String], wanted: &str| {
+        members
+            .iter()
+            .find(|m| {
+                find(lines, m).is_some_and(|i| lines[i].contains(&format!("name: \"{wanted}\"")))
+            })
+            .cloned()
+    };
+    let Some(values) = named(lines, "values") else {
+        return;
+    };
+    if named(lines, "value_size").is_some() {
+        let kept: Vec<&str> = members
+            .iter()
+            .filter(|m| **m != values)
+            .map(String::as_str)
+            .collect();
+        lines[list_at] = format!("{elements} = !{{{}}}", kept.join(", "));
+        return;
+    }
+    let pointer = pointer_to_int_array_of_four(lines);
     let Some(member_at) = find(lines, &values) else {
         return;
     };

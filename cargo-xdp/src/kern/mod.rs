@@ -6,9 +6,11 @@
 //! the object: a changed flag or clang rebuilds it).
 
 mod fresh;
+mod rewrite;
 
 use fresh::is_fresh;
 pub use fresh::parse_depfile;
+use rewrite::{rewrite_for_aya, Rewritten};
 
 use std::{
     fs,
@@ -20,7 +22,7 @@ use anyhow::{bail, Context, Result};
 
 use crate::process::Process;
 use crate::{
-    clang::Clang, elf, headers::Libbpf, ir, isa::BpfCpu, project::Project, shell::Shell,
+    clang::Clang, elf, headers::Libbpf, isa::BpfCpu, project::Project, shell::Shell,
     toolchain::Target, uapi::KernelHeaders,
 };
 
@@ -233,7 +235,7 @@ fn strip_with_llvm(clang: &Clang, path: &Path, built: &[u8], shell: &Shell) -> R
 }
 
 /// Runs clang, passing its diagnostics on (and as JSON messages).
-fn run_clang(
+pub(super) fn run_clang(
     clang: &Clang,
     args: &[String],
     root: &Path,
@@ -270,159 +272,6 @@ fn run_clang(
     Ok(())
 }
 
-/// What aya refuses, rewritten: program sections it cannot parse
-/// (`SEC("xdp_pass")`, `SEC("xdp1")`, `SEC("prog")`: older loaders took any
-/// name) become `xdp` (other program types `classifier`), and AOSP's
-/// `.maps.NAME` annotations go. The source is compiled again to LLVM IR,
-/// rewritten there, and the IR compiled to `object`, so clang itself merges
-/// the programs into one section with its relocations and BTF line and
-/// function info (renaming sections in the ELF would leave BTF.ext naming
-/// the old ones, and two sections called `xdp`). A PROG_ARRAY filled in C
-/// is emptied there, its slots left to the loader.
-fn rewrite_for_aya(
-    project: &Project,
-    target: &Target,
-    env: &KernEnv,
-    source: &Path,
-    object: &Path,
-    shell: &Shell,
-) -> Result<Rewritten> {
-    let data = fs::read(object)?;
-    let file = ::object::File::parse(&*data)
-        .with_context(|| format!("{} is not an ELF object", object.display()))?;
-    // Legacy XDP sections become `xdp`; programs of other types whose
-    // section aya cannot parse become `classifier`, only so the object
-    // parses (the loader never offers them for attach).
-    let mut not_xdp = Vec::new();
-    let legacy: Vec<(elf::ProgramSection, &str)> = elf::program_sections(&file)
-        .into_iter()
-        .filter_map(|s| match elf::classify(&s.name) {
-            elf::SectionKind::Legacy { to } => Some((s, to)),
-            elf::SectionKind::NotXdp { kind } => {
-                not_xdp.push((s.name.clone(), kind));
-                Some((s, elf::NOT_XDP_SECTION))
-            }
-            _ => None,
-        })
-        .collect();
-    // AOSP's DEFINE_BPF_MAP puts a `.maps.NAME` section beside each legacy
-    // map, carrying its key and value types in BTF; aya (0.14 and 0.16
-    // alike) takes every `.maps*` section for a BTF map and refuses the
-    // object. The map itself is the SEC("maps") definition: the
-    // annotations go, the maps keep their sizes.
-    let annotations: Vec<String> = ::object::Object::sections(&file)
-        .filter_map(|s| ::object::ObjectSection::name(&s).ok())
-        .filter(|name| name.starts_with(".maps."))
-        .map(str::to_string)
-        .collect();
-    // Relocations in `.maps` point at what a map is filled with in C: the
-    // programs of a PROG_ARRAY, libbpf's declarative way.
-    let filled_in_c = ::object::Object::section_by_name(&file, ".maps")
-        .is_some_and(|maps| ::object::ObjectSection::relocations(&maps).next().is_some());
-    if legacy.is_empty() && annotations.is_empty() && !filled_in_c {
-        return Ok(Rewritten::default());
-    }
-    let ir = tempfile::Builder::new()
-        .prefix(".tmp")
-        .suffix(".ll")
-        .tempfile_in(object.parent().unwrap_or(Path::new(".")))?;
-    let mut args = compile_flags(project, target, env, source);
-    args.extend(["-S".into(), "-emit-llvm".into()]);
-    args.extend([
-        source.display().to_string(),
-        "-o".into(),
-        ir.path().display().to_string(),
-    ]);
-    run_clang(env.clang, &args, &project.root, source, shell)?;
-    let text = fs::read_to_string(ir.path())?;
-    let renamed = ir::drop_in_ir(&ir::rename_in_ir(&text, &legacy), &annotations);
-    let (rewritten, tails) = ir::move_prog_array_values(&renamed);
-    fs::write(ir.path(), rewritten)?;
-    let args: Vec<String> = ["-O2", "-g", "-fno-addrsig", "-target", "bpf"]
-        .map(String::from)
-        .into_iter()
-        .chain([
-            env.cpu.flag(),
-            "-c".into(),
-            ir.path().display().to_string(),
-            "-o".into(),
-            object.display().to_string(),
-        ])
-        .collect();
-    run_clang(env.clang, &args, &project.root, source, shell)?;
-    if !annotations.is_empty() {
-        shell.status(
-            "Dropped",
-            format!(
-                "the BTF annotations of AOSP's DEFINE_BPF_MAP in {} ({}): aya cannot read them; \
-                 each map keeps the type and sizes of its SEC(\"maps\") definition",
-                source.display(),
-                annotations
-                    .iter()
-                    .map(|a| format!("`{a}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        );
-    }
-    let mut maps: Vec<&str> = tails.iter().map(|t| t.map.as_str()).collect();
-    maps.dedup();
-    for map in maps {
-        let slots: Vec<String> = tails
-            .iter()
-            .filter(|t| t.map == map)
-            .map(|t| format!("{}: {}", t.index, t.program))
-            .collect();
-        shell.status(
-            "Moved",
-            format!(
-                "the slots of PROG_ARRAY `{map}` filled in {} ({}) to the loader, which fills \
-                 them at attach as libbpf does at load (aya 0.14 cannot read them from the object)",
-                source.display(),
-                slots.join(", ")
-            ),
-        );
-    }
-    for (section, to) in &legacy {
-        if let Some((_, kind)) = not_xdp.iter().find(|(name, _)| *name == section.name) {
-            shell.status(
-                "Leaving",
-                format!(
-                    "{} in {} (section `{}`) out of attach: a {kind} program, not XDP",
-                    section.functions.join(", "),
-                    source.display(),
-                    section.name
-                ),
-            );
-            continue;
-        }
-        shell.status(
-            "Renamed",
-            format!(
-                "section `{}` to `{to}` in {} (aya loads XDP programs only from `{to}`); attach \
-                 with --prog {} (or --prog {})",
-                section.name,
-                source.display(),
-                section.functions.join(" / --prog "),
-                section.name
-            ),
-        );
-    }
-    Ok(Rewritten {
-        renamed: legacy.into_iter().map(|(s, _)| s).collect(),
-        tails,
-    })
-}
-
-/// What rewrite_for_aya changed that the loader must know.
-#[derive(Default)]
-struct Rewritten {
-    /// Renamed program sections, by their old names.
-    renamed: Vec<elf::ProgramSection>,
-    /// PROG_ARRAY slots filled in C.
-    tails: Vec<ir::DeclaredTail>,
-}
-
 /// The clang command line for one source (paths relative to the project
 /// root). Include order: the project's own dirs and cflags, then the
 /// target's compatibility headers, libbpf's `<bpf/...>` and the kernel's
@@ -450,7 +299,12 @@ pub fn clang_args(
 
 /// Everything but what to do with which files: optimisation, target, the
 /// instruction set, defines and include dirs.
-fn compile_flags(project: &Project, target: &Target, env: &KernEnv, source: &Path) -> Vec<String> {
+pub(super) fn compile_flags(
+    project: &Project,
+    target: &Target,
+    env: &KernEnv,
+    source: &Path,
+) -> Vec<String> {
     let kern_dir = source.parent().unwrap_or(Path::new("."));
     // -fno-addrsig: the linker's address-significance table means nothing
     // to a BPF loader, and the in-process strip does not know its type.
