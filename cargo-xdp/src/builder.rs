@@ -444,7 +444,7 @@ fn build_loader(
         let needed = build
             .undefined_symbols
             .iter()
-            .filter_map(|s| ndk.first_api_defining(&target.triple, s))
+            .filter_map(|s| ndk.first_api_defining(target.sysroot_triple(), s))
             .max();
         match needed {
             Some(level) => bail!(

@@ -333,6 +333,8 @@ pub fn loader_problems(facts: &LoaderFacts, target: &Target) -> Vec<String> {
     let expected = match target.elf_machine {
         ElfMachine::X86_64 => Architecture::X86_64,
         ElfMachine::Aarch64 => Architecture::Aarch64,
+        ElfMachine::Arm => Architecture::Arm,
+        ElfMachine::I386 => Architecture::I386,
     };
     if facts.machine != Some(expected) {
         problems.push(format!(

@@ -39,6 +39,14 @@ pub struct Target {
     /// to the linker as max-page-size).
     #[serde(default)]
     pub page_size: Option<u64>,
+    /// The NDK's clang prefix (`<triple><api>-clang`, `--target=`), where it
+    /// is not the Rust triple (armv7-linux-androideabi: armv7a-linux-androideabi).
+    #[serde(default)]
+    pub ndk_clang_triple: Option<String>,
+    /// The NDK sysroot's directory (`usr/lib/<dir>`, `usr/include/<dir>`),
+    /// where it is not the Rust triple (armv7: arm-linux-androideabi).
+    #[serde(default)]
+    pub ndk_sysroot_triple: Option<String>,
     /// The BPF instruction set kern objects get unless the project raises it.
     pub bpf_cpu: BpfCpu,
 }
@@ -70,9 +78,23 @@ pub enum ElfMachine {
     #[serde(rename = "x86_64")]
     X86_64,
     Aarch64,
+    /// 32-bit ARM (armeabi-v7a, armv7 boards).
+    Arm,
+    /// 32-bit x86.
+    I386,
 }
 
 impl Target {
+    /// The NDK clang's name for this target.
+    pub fn clang_triple(&self) -> &str {
+        self.ndk_clang_triple.as_deref().unwrap_or(&self.triple)
+    }
+
+    /// The NDK sysroot's directory for this target.
+    pub fn sysroot_triple(&self) -> &str {
+        self.ndk_sysroot_triple.as_deref().unwrap_or(&self.triple)
+    }
+
     /// The loader runs on this machine (no cross toolchain involved).
     pub fn is_host(&self) -> bool {
         self.triple == HOST_TRIPLE
@@ -155,6 +177,38 @@ pub fn find(name: &str) -> Result<Target> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A target is data: armeabi-v7a, whose three NDK names differ, needs
+    /// nothing but its file (what toolchains/ would hold for it).
+    #[test]
+    fn a_32_bit_android_target_is_one_file_of_data() {
+        let target: Target = toml_edit::de::from_str(
+            r#"
+name = "android-armv7"
+description = "Android, armeabi-v7a"
+triple = "armv7-linux-androideabi"
+ndk_clang_triple = "armv7a-linux-androideabi"
+ndk_sysroot_triple = "arm-linux-androideabi"
+bpf_arch = "arm"
+uapi_arch = "armhf"
+elf_machine = "arm"
+ndk = true
+android_abi = "armeabi-v7a"
+interpreter = "/system/bin/linker"
+page_size = 16384
+bpf_cpu = "v2"
+"#,
+        )
+        .unwrap();
+        assert_eq!(target.clang_triple(), "armv7a-linux-androideabi");
+        assert_eq!(target.sysroot_triple(), "arm-linux-androideabi");
+        assert_eq!(
+            (target.bpf_arch, target.elf_machine),
+            (BpfArch::Arm, ElfMachine::Arm)
+        );
+        let arm64 = find("android-arm64").unwrap();
+        assert_eq!(arm64.clang_triple(), arm64.triple);
+    }
 
     #[test]
     fn every_toolchain_file_parses() {

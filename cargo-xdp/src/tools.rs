@@ -75,10 +75,12 @@ pub fn resolve(
         .ndk
         .expect("the builder locates the NDK for ndk targets");
     let api = options.api.or(project.meta.api).unwrap_or(DEFAULT_API);
-    ndk.check_api(&target.triple, api)?;
+    ndk.check_api(target.sysroot_triple(), api)?;
     let sysroot_includes = vec![
         ndk.sysroot().join("usr/include"),
-        ndk.sysroot().join("usr/include").join(&target.triple),
+        ndk.sysroot()
+            .join("usr/include")
+            .join(target.sysroot_triple()),
     ];
     let clang = clang::inspect(
         &ndk.clang(),
@@ -115,11 +117,11 @@ fn ndk_env(
 ) -> Vec<(String, OsString)> {
     let triple = &target.triple;
     let cc_suffix = triple.replace('-', "_");
-    let clang_target = format!("--target={triple}{api}");
+    let clang_target = format!("--target={}{api}", target.clang_triple());
     let mut env: Vec<(String, OsString)> = vec![
         (
             cargo_target_var(triple, "LINKER"),
-            ndk.target_clang(triple, api).into(),
+            ndk.target_clang(target.clang_triple(), api).into(),
         ),
         (format!("CC_{cc_suffix}"), ndk.clang().into()),
         (format!("CXX_{cc_suffix}"), ndk.bin("clang++").into()),
