@@ -223,14 +223,8 @@ fn on_device(args: &TestOptions, project: &Project, shell: &Shell) -> Result<()>
     report(&cases, &answers, total - cases.len(), shell)
 }
 
-/// `--pcap FILE`: every frame through the program, in order, in one set of
-/// maps (state carries from frame to frame, as on the wire); the count per
-/// action, and with -v each frame's.
-fn replay(args: &TestOptions, project: &Project, pcap: &Path, shell: &Shell) -> Result<()> {
-    let capture = crate::capture::read(pcap)?;
-    if capture.frames.is_empty() {
-        bail!("{} holds no frames to replay", pcap.display());
-    }
+/// What of a capture replays and how: cut short, snapped, records left out.
+fn say_what_replays(capture: &crate::capture::Capture, pcap: &Path, shell: &Shell) {
     if capture.cut_short {
         shell.warn(format!(
             "{} ends inside a record (was the capture stopped while writing?): replaying the {} \
@@ -246,8 +240,6 @@ fn replay(args: &TestOptions, project: &Project, pcap: &Path, shell: &Shell) -> 
             capture.snapped
         ));
     }
-    let privilege = Privilege::acquire("`cargo xdp test --pcap`", shell)?;
-    let built = builder::build_for_host(project, &args.cargo, shell)?;
     if capture.skipped > 0 {
         shell.status(
             "Skipping",
@@ -258,6 +250,19 @@ fn replay(args: &TestOptions, project: &Project, pcap: &Path, shell: &Shell) -> 
             ),
         );
     }
+}
+
+/// `--pcap FILE`: every frame through the program, in order, in one set of
+/// maps (state carries from frame to frame, as on the wire); the count per
+/// action, and with -v each frame's.
+fn replay(args: &TestOptions, project: &Project, pcap: &Path, shell: &Shell) -> Result<()> {
+    let capture = crate::capture::read(pcap)?;
+    if capture.frames.is_empty() {
+        bail!("{} holds no frames to replay", pcap.display());
+    }
+    say_what_replays(&capture, pcap, shell);
+    let privilege = Privilege::acquire("`cargo xdp test --pcap`", shell)?;
+    let built = builder::build_for_host(project, &args.cargo, shell)?;
     let mut text = String::from("case pcap\n");
     if capture.link == packets::Link::Rawip {
         text.push_str("link rawip\n");

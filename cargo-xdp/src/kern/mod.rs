@@ -155,26 +155,7 @@ fn build_one(
     run_clang(clang, &args, &project.root, source, shell)?;
     let Rewritten { renamed, tails } =
         rewrite_for_aya(project, target, env, source, partial.path(), shell)?;
-    // SECTION FUNCTION per line: the loader's --prog takes either name.
-    let sections: String = renamed
-        .iter()
-        .flat_map(|s| s.functions.iter().map(move |f| format!("{} {f}\n", s.name)))
-        .collect();
-    // MAP INDEX PROGRAM per line: the loader fills these slots at attach.
-    let tails: String = tails
-        .iter()
-        .map(|t| format!("{} {} {}\n", t.map, t.index, t.program))
-        .collect();
-    let mut written = Vec::new();
-    for (sidecar, lines) in sidecars.iter().zip([sections, tails]) {
-        if lines.is_empty() {
-            let _ = fs::remove_file(sidecar);
-        } else {
-            fs::write(sidecar, lines)
-                .with_context(|| format!("cannot write {}", sidecar.display()))?;
-            written.push(sidecar.clone());
-        }
-    }
+    let written = write_sidecars(&sidecars, &renamed, &tails)?;
     // -g's DWARF goes (.BTF and .BTF.ext, needed to load, stay).
     let built = fs::read(partial.path())
         .with_context(|| format!("cannot read {}", partial.path().display()))?;
@@ -214,6 +195,36 @@ fn build_one(
         object,
         fresh: false,
     })
+}
+
+/// The loader's sidecars of one object: `.sections` (SECTION FUNCTION per
+/// line: --prog takes either name) and `.tails` (MAP INDEX PROGRAM per line:
+/// slots filled at attach); removed when there is nothing to say. The ones
+/// written.
+fn write_sidecars(
+    sidecars: &[PathBuf; 2],
+    renamed: &[elf::ProgramSection],
+    tails: &[crate::ir::DeclaredTail],
+) -> Result<Vec<PathBuf>> {
+    let sections: String = renamed
+        .iter()
+        .flat_map(|s| s.functions.iter().map(move |f| format!("{} {f}\n", s.name)))
+        .collect();
+    let tails: String = tails
+        .iter()
+        .map(|t| format!("{} {} {}\n", t.map, t.index, t.program))
+        .collect();
+    let mut written = Vec::new();
+    for (sidecar, lines) in sidecars.iter().zip([sections, tails]) {
+        if lines.is_empty() {
+            let _ = fs::remove_file(sidecar);
+        } else {
+            fs::write(sidecar, lines)
+                .with_context(|| format!("cannot write {}", sidecar.display()))?;
+            written.push(sidecar.clone());
+        }
+    }
+    Ok(written)
 }
 
 /// `llvm-strip -g` of `path` (what `built` holds), when the in-process

@@ -70,6 +70,17 @@ pub(super) fn push_and_attach_files(
         .adb
         .shell(&command, "the attach")
         .map_err(RootsPartStopped)?;
+    read_answer(session, name, plan, &out)
+}
+
+/// What root's install shell answered: the program attached (its mode and
+/// id, and what the loader said), or an error saying what the device reports.
+fn read_answer(
+    session: &Session,
+    name: &str,
+    plan: &DeployPlan,
+    out: &crate::adb::Output,
+) -> Result<Deployed> {
     let said = |skip: &str| -> String {
         out.stdout
             .lines()
