@@ -60,6 +60,86 @@ pub fn build_loader(
     shell: &Shell,
 ) -> Result<LoaderBuild> {
     let loader = &project.meta.loader;
+    let mut command = cargo_build(project, target, profile, cargo_args, env, shell);
+    let stamp = LoaderStamp::new(
+        project
+            .xdp_dir(&target.name)
+            .join("loader")
+            .join(format!("{loader}-{}.stamp", profile.dir_name())),
+        &command,
+    );
+    if let Some(executable) = stamp.fresh_executable() {
+        shell.verbose_status(
+            "Fresh",
+            format!("{loader} (no cargo build: nothing it reads changed since the last one)"),
+        );
+        return Ok(LoaderBuild {
+            executable: Some(executable),
+            undefined_symbols: Vec::new(),
+            status: std::os::unix::process::ExitStatusExt::from_raw(0),
+        });
+    }
+    stamp.remove();
+    let shown_env: Vec<String> = env
+        .iter()
+        .map(|(k, v)| format!("{k}={}", v.to_string_lossy()))
+        .collect();
+    shell.verbose_status("Running", format!("{} {command:?}", shown_env.join(" ")));
+    let started = SystemTime::now();
+    let mut child = command.spawn().context("cannot run cargo")?;
+    let read = read_cargo(&mut child, loader, shell);
+    let status = child.wait()?;
+    let CargoSaid {
+        executable,
+        undefined_symbols,
+        warned,
+    } = read?;
+    if status.success() && executable.is_none() {
+        bail!("cargo built `{loader}` but reported no executable for it");
+    }
+    if let (true, Some(executable)) = (status.success(), &executable) {
+        // cargo shows its warnings again on every build: it has to run.
+        let unstamped = if warned {
+            Some("cargo printed warnings".to_string())
+        } else {
+            let cwd = std::env::current_dir().unwrap_or_default();
+            let facts = BuildFacts {
+                executable,
+                triple: &target.triple,
+                profile_dir: profile.dir_name(),
+                // The cargo that just ran, as the key has it.
+                cargo: Path::new(command.get_program()),
+                cwd: &cwd,
+            };
+            stamp
+                .write(project, &facts, started)
+                .unwrap_or_else(|error| Some(format!("{error:#}")))
+        };
+        if let Some(why) = unstamped {
+            shell.verbose_status(
+                "Unstamped",
+                format!("{loader}: cargo will judge it on the next build too ({why})"),
+            );
+        }
+    }
+    Ok(LoaderBuild {
+        executable: executable.filter(|_| status.success()),
+        undefined_symbols,
+        status,
+    })
+}
+
+/// `cargo build` of the loader for `target`, with cargo's flags passed on,
+/// JSON messages on stdout (rendered diagnostics in colour where ours are).
+fn cargo_build(
+    project: &Project,
+    target: &Target,
+    profile: &Profile,
+    cargo_args: &CargoArgs,
+    env: &[(String, OsString)],
+    shell: &Shell,
+) -> Process {
+    let loader = &project.meta.loader;
     let mut command = Process::new(cargo());
     let format = if shell.color() {
         "json-diagnostic-rendered-ansi"
@@ -91,39 +171,28 @@ pub fn build_loader(
     for _ in 0..shell.verbosity() {
         command.arg("--verbose");
     }
-    let shown_env: Vec<String> = env
-        .iter()
-        .map(|(k, v)| format!("{k}={}", v.to_string_lossy()))
-        .collect();
-    let stamp = LoaderStamp::new(
-        project
-            .xdp_dir(&target.name)
-            .join("loader")
-            .join(format!("{loader}-{}.stamp", profile.dir_name())),
-        &command,
-    );
-    if let Some(executable) = stamp.fresh_executable() {
-        shell.verbose_status(
-            "Fresh",
-            format!("{loader} (no cargo build: nothing it reads changed since the last one)"),
-        );
-        return Ok(LoaderBuild {
-            executable: Some(executable),
-            undefined_symbols: Vec::new(),
-            status: std::os::unix::process::ExitStatusExt::from_raw(0),
-        });
-    }
-    stamp.remove();
-    shell.verbose_status("Running", format!("{} {command:?}", shown_env.join(" ")));
-    let started = SystemTime::now();
-    let mut child = command.spawn().context("cannot run cargo")?;
-    let mut executable = None;
-    let mut undefined_symbols = Vec::new();
-    let mut compiler_messages = false;
+    command
+}
+
+/// What a cargo build said that matters here.
+struct CargoSaid {
+    executable: Option<PathBuf>,
+    undefined_symbols: Vec<String>,
+    /// Warnings or compiler messages: the build cannot be stamped.
+    warned: bool,
+}
+
+/// cargo's JSON messages (the loader's executable, compiler messages shown
+/// as they come) and its stderr forwarded, both read to their end.
+fn read_cargo(child: &mut std::process::Child, loader: &str, shell: &Shell) -> Result<CargoSaid> {
+    let mut said = CargoSaid {
+        executable: None,
+        undefined_symbols: Vec::new(),
+        warned: false,
+    };
     let stdout = child.stdout.take().expect("stdout is piped");
     let stderr = child.stderr.take().expect("stderr is piped");
-    let mut cargo_warned = false;
-    let forwarding = std::thread::scope(|scope| -> Result<()> {
+    std::thread::scope(|scope| -> Result<()> {
         let forwarder = scope.spawn(|| forward_cargo_status(stderr, shell));
         for message in Message::parse_stream(BufReader::new(stdout)) {
             let message = match message {
@@ -137,57 +206,26 @@ pub fn build_loader(
             match message {
                 Message::CompilerArtifact(artifact) if artifact.target.name == *loader => {
                     if let Some(path) = artifact.executable {
-                        executable = Some(path.into_std_path_buf());
+                        said.executable = Some(path.into_std_path_buf());
                     }
                 }
                 Message::CompilerMessage(message) => {
-                    compiler_messages = true;
+                    said.warned = true;
                     if let Some(rendered) = &message.message.rendered {
                         shell.passthrough(rendered);
-                        undefined_symbols.extend(undefined_symbols_in(rendered));
+                        said.undefined_symbols
+                            .extend(undefined_symbols_in(rendered));
                     }
                 }
                 _ => {}
             }
         }
-        cargo_warned = forwarder.join().unwrap_or(true);
-        Ok(())
-    });
-    let status = child.wait()?;
-    forwarding?;
-    if status.success() && executable.is_none() {
-        bail!("cargo built `{loader}` but reported no executable for it");
-    }
-    if let (true, Some(executable)) = (status.success(), &executable) {
-        // cargo shows its warnings again on every build: it has to run.
-        let unstamped = if compiler_messages || cargo_warned {
-            Some("cargo printed warnings".to_string())
-        } else {
-            let cwd = std::env::current_dir().unwrap_or_default();
-            let facts = BuildFacts {
-                executable,
-                triple: &target.triple,
-                profile_dir: profile.dir_name(),
-                // The cargo that just ran, as the key has it.
-                cargo: Path::new(command.get_program()),
-                cwd: &cwd,
-            };
-            stamp
-                .write(project, &facts, started)
-                .unwrap_or_else(|error| Some(format!("{error:#}")))
-        };
-        if let Some(why) = unstamped {
-            shell.verbose_status(
-                "Unstamped",
-                format!("{loader}: cargo will judge it on the next build too ({why})"),
-            );
+        if forwarder.join().unwrap_or(true) {
+            said.warned = true;
         }
-    }
-    Ok(LoaderBuild {
-        executable: executable.filter(|_| status.success()),
-        undefined_symbols,
-        status,
-    })
+        Ok(())
+    })?;
+    Ok(said)
 }
 
 /// cargo's own lines (Compiling, warnings), all but its `Finished`: the
