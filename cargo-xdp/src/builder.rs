@@ -282,11 +282,6 @@ fn build_target(plan: &Plan, target: Target, tools: &Tools, shell: &Shell) -> Re
         let loader = build_loader(project, &target, tools, profile, cargo_args, shell)?;
         (side, loader)
     };
-    let KernSide {
-        kern_objects,
-        baseline,
-        extra_files,
-    } = side;
     let facts = elf::check_loader(&loader, &target)?;
     let loader = if !profile.is_dev() && facts.has_symtab {
         user::stripped(
@@ -298,6 +293,31 @@ fn build_target(plan: &Plan, target: Target, tools: &Tools, shell: &Shell) -> Re
     } else {
         loader
     };
+    write_bundle(plan, target, tools, &env, side, loader, shell)
+}
+
+/// The bundle of one target's build: its MANIFEST facts, the JSON messages.
+fn write_bundle(
+    plan: &Plan,
+    target: Target,
+    tools: &Tools,
+    env: &kern::KernEnv,
+    side: KernSide,
+    loader: PathBuf,
+    shell: &Shell,
+) -> Result<Built> {
+    let Plan {
+        project,
+        libbpf,
+        profile,
+        ..
+    } = *plan;
+    let KernSide {
+        kern_objects,
+        baseline,
+        extra_files,
+    } = side;
+    let xdp_dir = project.xdp_dir(&target.name);
     // Read after cargo ran: the first build of a project writes Cargo.lock.
     let cargo_lock_sha256 = std::fs::read(project.root.join("Cargo.lock"))
         .ok()
@@ -318,11 +338,11 @@ fn build_target(plan: &Plan, target: Target, tools: &Tools, shell: &Shell) -> Re
             target: &target.name,
             triple: &target.triple,
             profile: profile.dir_name(),
-            clang_version: &clang.version,
+            clang_version: &tools.clang.version,
             rustc_version: plan.rustc_version,
             cargo_lock_sha256: cargo_lock_sha256.as_deref(),
             libbpf: &libbpf.describe(),
-            kernel_headers: &kernel.description,
+            kernel_headers: &env.kernel.description,
             bpf_cpu: env.cpu,
             ndk: ndk_revision.as_deref(),
             api,
