@@ -517,6 +517,26 @@ mod tests {
         path
     }
 
+    /// prepare on the fake device.
+    fn prepared(fake: Arc<FakeDevice>) -> Result<Session> {
+        let adb: Arc<dyn Transport> = fake;
+        let dir = tempfile::tempdir().unwrap();
+        prepare(&adb, &device(), &project(dir.path()), &plan(), &quiet())
+    }
+
+    /// A prepared session's push_and_attach of a bundle of two files.
+    fn install(fake: Arc<FakeDevice>) -> Result<Deployed> {
+        let session = session(fake);
+        let dir = tempfile::tempdir().unwrap();
+        push_and_attach(
+            &session,
+            &project(dir.path()),
+            &bundle(dir.path()),
+            &plan(),
+            &quiet(),
+        )
+    }
+
     fn session(fake: Arc<FakeDevice>) -> Session {
         let adb: Arc<dyn Transport> = fake;
         let shell = quiet();
@@ -533,12 +553,7 @@ mod tests {
             ),
             other => panic!("asked {other}"),
         });
-        let adb: Arc<dyn Transport> = fake.clone();
-        let dir = tempfile::tempdir().unwrap();
-        let error = prepare(&adb, &device(), &project(dir.path()), &plan(), &quiet())
-            .err()
-            .unwrap()
-            .to_string();
+        let error = prepared(fake.clone()).err().unwrap().to_string();
         assert!(
             error.contains("offers no way to it") && error.contains("nothing was pushed"),
             "{error}"
@@ -564,12 +579,7 @@ mod tests {
             "the probe" => answered(&ROOTED.replace("iface=yes", "iface=no"), 0),
             other => panic!("asked {other}"),
         });
-        let adb: Arc<dyn Transport> = fake.clone();
-        let dir = tempfile::tempdir().unwrap();
-        let error = prepare(&adb, &device(), &project(dir.path()), &plan(), &quiet())
-            .err()
-            .unwrap()
-            .to_string();
+        let error = prepared(fake.clone()).err().unwrap().to_string();
         assert!(
             error.contains("FAKE01 has no interface wlan0; it has: lo wlan0"),
             "{error}"
@@ -584,12 +594,7 @@ mod tests {
             "the cleanup" => answered("", 0),
             other => panic!("asked {other}"),
         });
-        let adb: Arc<dyn Transport> = fake.clone();
-        let dir = tempfile::tempdir().unwrap();
-        let error = prepare(&adb, &device(), &project(dir.path()), &plan(), &quiet())
-            .err()
-            .unwrap()
-            .to_string();
+        let error = prepared(fake.clone()).err().unwrap().to_string();
         assert!(error.contains("reports ABI `mips`"), "{error}");
         assert_eq!(fake.asked(), ["the probe", "the cleanup"]);
     }
@@ -601,18 +606,7 @@ mod tests {
             "the cleanup" => answered("state-json: none\n", 0),
             other => panic!("asked {other}"),
         });
-        let session = session(fake.clone());
-        let dir = tempfile::tempdir().unwrap();
-        let error = push_and_attach(
-            &session,
-            &project(dir.path()),
-            &bundle(dir.path()),
-            &plan(),
-            &quiet(),
-        )
-        .err()
-        .unwrap();
-        let text = format!("{error:#}");
+        let text = format!("{:#}", install(fake.clone()).err().unwrap());
         assert!(text.contains("no space left on device"), "{text}");
         assert!(
             text.contains("after cleaning up, the device has no deployed copy of demo"),
@@ -633,18 +627,7 @@ mod tests {
             "the cleanup" => answered("", 0),
             other => panic!("asked {other}"),
         });
-        let session = session(fake.clone());
-        let dir = tempfile::tempdir().unwrap();
-        let error = push_and_attach(
-            &session,
-            &project(dir.path()),
-            &bundle(dir.path()),
-            &plan(),
-            &quiet(),
-        )
-        .err()
-        .unwrap();
-        let text = format!("{error:#}");
+        let text = format!("{:#}", install(fake.clone()).err().unwrap());
         assert!(text.contains("did not finish within 60 s"), "{text}");
         assert!(
             text.contains("root's part on the device may have run on"),
@@ -672,16 +655,7 @@ mod tests {
             other => panic!("asked {other}"),
         }
         });
-        let session = session(fake.clone());
-        let dir = tempfile::tempdir().unwrap();
-        let deployed = push_and_attach(
-            &session,
-            &project(dir.path()),
-            &bundle(dir.path()),
-            &plan(),
-            &quiet(),
-        );
-        match deployed {
+        match install(fake.clone()) {
             Ok(deployed) => {
                 assert_eq!((deployed.mode.as_str(), deployed.program_id), ("skb", 42));
                 assert_eq!(deployed.output, "Attached demo to wlan0 in skb mode");
