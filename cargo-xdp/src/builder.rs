@@ -77,7 +77,7 @@ fn build_targets(
     found: Option<&Project>,
     shell: &Shell,
 ) -> Result<Vec<Built>> {
-    let mut started = Instant::now();
+    let started = Instant::now();
     // Ask rustc for its sysroot while cargo metadata runs: both take tens
     // of milliseconds, a no-op build not much more.
     let here = match found {
@@ -118,20 +118,7 @@ fn build_targets(
         profile: &profile,
     };
     // Everything every target needs, before the first one is built.
-    let mut plans = Vec::new();
-    for target in targets {
-        let tools = tools::resolve(project, &target, &options, shell)?;
-        shell.verbose_status(
-            "Using",
-            format!(
-                "{} for {} kern sources ({})",
-                tools.clang.path.display(),
-                target.name,
-                tools.clang.version
-            ),
-        );
-        plans.push((target, tools));
-    }
+    let plans = resolve_tools(project, targets, &options, shell)?;
     // libbpf's headers, fetched once (the cache makes this a stat later).
     let libbpf = headers::libbpf(project, shell)?;
     shell.verbose_status("Using", format!("libbpf {} headers", libbpf.describe()));
@@ -144,6 +131,42 @@ fn build_targets(
         several_targets: plans.len() > 1,
         rustc_version: &rustc_version,
     };
+    build_each(&plan, plans, started, shell)
+}
+
+/// The tools of each target (its clang and the NDK's, the Rust target
+/// checked), named with -v.
+fn resolve_tools(
+    project: &Project,
+    targets: Vec<Target>,
+    options: &tools::Options,
+    shell: &Shell,
+) -> Result<Vec<(Target, Tools)>> {
+    let mut plans = Vec::new();
+    for target in targets {
+        let tools = tools::resolve(project, &target, options, shell)?;
+        shell.verbose_status(
+            "Using",
+            format!(
+                "{} for {} kern sources ({})",
+                tools.clang.path.display(),
+                target.name,
+                tools.clang.version
+            ),
+        );
+        plans.push((target, tools));
+    }
+    Ok(plans)
+}
+
+/// Each target built in turn, a `Finished` line for each (timed from
+/// `started` for the first: what came before is its cost too).
+fn build_each(
+    plan: &Plan,
+    plans: Vec<(Target, Tools)>,
+    mut started: Instant,
+    shell: &Shell,
+) -> Result<Vec<Built>> {
     let mut built = Vec::new();
     for (target, tools) in plans {
         let described = match &tools.android {
@@ -154,17 +177,17 @@ fn build_targets(
             ),
             None => target.name.clone(),
         };
-        let target = build_target(&plan, target, &tools, shell)?;
+        let target = build_target(plan, target, &tools, shell)?;
         // One line per target, like cargo's own (which is not shown).
         let bundle = target
             .bundle
-            .strip_prefix(&project.root)
+            .strip_prefix(&plan.project.root)
             .unwrap_or(&target.bundle);
         shell.status(
             "Finished",
             format!(
                 "`{}` bundle for {described} in {:.2}s: {}",
-                profile.dir_name(),
+                plan.profile.dir_name(),
                 started.elapsed().as_secs_f64(),
                 bundle.display()
             ),

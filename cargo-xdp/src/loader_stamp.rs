@@ -290,7 +290,19 @@ fn watched_paths(project: &Project, build: &BuildFacts) -> Result<Vec<PathBuf>, 
     };
     let mut watched: Vec<PathBuf> = manifests.clone();
     watched.push(project.root.join("Cargo.lock"));
+    watched.extend(toolchain_paths(build)?);
+    watched.extend(config_paths(build)?);
+    watched.extend(source_paths(build)?);
+    watched.extend(build_script_paths(project, build));
+    watched.sort();
+    watched.dedup();
+    Ok(watched)
+}
 
+/// The toolchain's files: cargo as run, the rustc beside it and the std of
+/// the target, and rustc wrappers given by path.
+fn toolchain_paths(build: &BuildFacts) -> Result<Vec<PathBuf>, String> {
+    let mut watched = Vec::new();
     // The toolchain: cargo as run, the rustc beside it (rustup's proxy picks
     // that one too, by RUSTUP_TOOLCHAIN, which the key holds) and the std
     // of the target.
@@ -310,7 +322,12 @@ fn watched_paths(project: &Project, build: &BuildFacts) -> Result<Vec<PathBuf>, 
             watched.push(path);
         }
     }
+    Ok(watched)
+}
 
+/// cargo's config files, present or not.
+fn config_paths(build: &BuildFacts) -> Result<Vec<PathBuf>, String> {
+    let mut watched = Vec::new();
     // cargo's config files, present or not.
     let context = workspace::Context::of_this_process(build.cwd, None, false);
     let Some(configs) = workspace::config_files(&context) else {
@@ -330,7 +347,13 @@ fn watched_paths(project: &Project, build: &BuildFacts) -> Result<Vec<PathBuf>, 
         watched.push(dir.join("config.toml"));
         watched.push(dir.join("config"));
     }
+    Ok(watched)
+}
 
+/// The path packages' sources (cargo's dep-info), each package's manifest
+/// and directory, the executable and the dep-info itself.
+fn source_paths(build: &BuildFacts) -> Result<Vec<PathBuf>, String> {
+    let mut watched = Vec::new();
     // The sources of path packages, as cargo's dep-info lists them, and
     // each such package's manifest and directory (a build.rs appearing).
     let dep_info_file = dep_info_path(build.executable);
@@ -363,7 +386,13 @@ fn watched_paths(project: &Project, build: &BuildFacts) -> Result<Vec<PathBuf>, 
     watched.extend(sources);
     watched.push(build.executable.to_path_buf());
     watched.push(dep_info_file);
+    Ok(watched)
+}
 
+/// What registry packages' build scripts asked to be rerun on (files of
+/// this machine, such as a system library).
+fn build_script_paths(project: &Project, build: &BuildFacts) -> Vec<PathBuf> {
+    let mut watched = Vec::new();
     // Build scripts of registry packages may watch files of this machine
     // (a system library): cargo reruns them when those change.
     let target_dir = &project.target_dir;
@@ -383,9 +412,7 @@ fn watched_paths(project: &Project, build: &BuildFacts) -> Result<Vec<PathBuf>, 
             }
         }
     }
-    watched.sort();
-    watched.dedup();
-    Ok(watched)
+    watched
 }
 
 /// Whether the package in `root` has a build script: `build.rs`, or a

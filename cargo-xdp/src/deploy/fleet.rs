@@ -40,14 +40,7 @@ pub fn deploy_all(
         (device, session)
     });
     // One build for all the targets the devices need.
-    let mut targets: Vec<Target> = Vec::new();
-    for (_, session) in &prepared {
-        if let Ok(session) = session {
-            if !targets.iter().any(|t| t.name == session.target.name) {
-                targets.push(session.target.clone());
-            }
-        }
-    }
+    let targets = targets_needed(&prepared);
     let bundles = if targets.is_empty() {
         Vec::new()
     } else {
@@ -76,12 +69,35 @@ pub fn deploy_all(
             });
             (device, result)
         });
+    report(args, &results, shell)
+}
+
+/// The targets the prepared devices need, each once, in device order.
+fn targets_needed(prepared: &[(Device, Result<Session>)]) -> Vec<Target> {
+    let mut targets: Vec<Target> = Vec::new();
+    for (_, session) in prepared {
+        if let Ok(session) = session {
+            if !targets.iter().any(|t| t.name == session.target.name) {
+                targets.push(session.target.clone());
+            }
+        }
+    }
+    targets
+}
+
+/// A row per device (and its JSON message); an error naming the devices
+/// that failed.
+fn report(
+    args: &DeployOptions,
+    results: &[(Device, Result<(Session, Deployed)>)],
+    shell: &Shell,
+) -> Result<()> {
     let mut table = format!(
         "{:<20} {:<16} {:<15} {}\n",
         "device", "model", "target", "result"
     );
     let mut failed = Vec::new();
-    for (device, result) in &results {
+    for (device, result) in results {
         let model = device.model.as_deref().unwrap_or("-");
         let (target, outcome) = match result {
             Ok((session, deployed)) => (

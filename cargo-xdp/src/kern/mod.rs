@@ -156,7 +156,34 @@ fn build_one(
     let Rewritten { renamed, tails } =
         rewrite_for_aya(project, target, env, source, partial.path(), shell)?;
     let written = write_sidecars(&sidecars, &renamed, &tails)?;
-    // -g's DWARF goes (.BTF and .BTF.ext, needed to load, stay).
+    strip_check_and_keep(clang, partial, &object, source, shell)?;
+    // Last: only a finished, stripped, checked object has a stamp, dated
+    // when clang started (an edit made while it ran is newer).
+    fs::File::create(&stamp)
+        .and_then(|mut file| {
+            std::io::Write::write_all(&mut file, recipe.as_bytes())?;
+            file.set_modified(started)
+        })
+        .with_context(|| format!("cannot write {}", stamp.display()))?;
+    Ok(KernObject {
+        source: source.to_path_buf(),
+        sidecars: written,
+        object,
+        fresh: false,
+    })
+}
+
+/// The object clang wrote to `partial`: -g's DWARF stripped (.BTF and
+/// .BTF.ext, needed to load, stay), checked, and made `object` unless the
+/// same bytes are there already (then the object keeps its mtime, so the
+/// bundle stays fresh).
+fn strip_check_and_keep(
+    clang: &Clang,
+    partial: tempfile::NamedTempFile,
+    object: &Path,
+    source: &Path,
+    shell: &Shell,
+) -> Result<()> {
     let built = fs::read(partial.path())
         .with_context(|| format!("cannot read {}", partial.path().display()))?;
     let stripped = match elf::strip_debug(&built) {
@@ -172,29 +199,14 @@ fn build_one(
     };
     elf::check_kern_bytes(partial.path(), &stripped)
         .with_context(|| format!("kern object built from {}", source.display()))?;
-    // The same bytes as before (a touched source, a rebuilt target dir's
-    // stamps): the object keeps its mtime, so the bundle stays fresh.
-    if fs::read(&object).ok().as_deref() != Some(&stripped[..]) {
+    if fs::read(object).ok().as_deref() != Some(&stripped[..]) {
         fs::write(partial.path(), &stripped)
             .with_context(|| format!("cannot write {}", partial.path().display()))?;
         partial
-            .persist(&object)
+            .persist(object)
             .with_context(|| format!("cannot write {}", object.display()))?;
     }
-    // Last: only a finished, stripped, checked object has a stamp, dated
-    // when clang started (an edit made while it ran is newer).
-    fs::File::create(&stamp)
-        .and_then(|mut file| {
-            std::io::Write::write_all(&mut file, recipe.as_bytes())?;
-            file.set_modified(started)
-        })
-        .with_context(|| format!("cannot write {}", stamp.display()))?;
-    Ok(KernObject {
-        source: source.to_path_buf(),
-        sidecars: written,
-        object,
-        fresh: false,
-    })
+    Ok(())
 }
 
 /// The loader's sidecars of one object: `.sections` (SECTION FUNCTION per
