@@ -323,25 +323,7 @@ impl<'a> Probe<'a> {
             let (device_abi, kernel) = self
                 .abis
                 .entry(device.serial.clone())
-                .or_insert_with(|| {
-                    let device = adb::Adb::new(
-                        adb_path.clone().into(),
-                        device.serial.clone(),
-                        adb::DEFAULT_LIMIT,
-                    );
-                    let out = device
-                        .shell(
-                            "getprop ro.product.cpu.abi; uname -r; echo __rc=$?",
-                            "getprop",
-                        )
-                        .map(|out| out.stdout)
-                        .unwrap_or_default();
-                    let mut lines = out.lines().map(|l| l.trim().to_string());
-                    (
-                        lines.next().unwrap_or_default(),
-                        lines.next().unwrap_or_default(),
-                    )
-                })
+                .or_insert_with(|| abi_and_kernel(&adb_path, &device.serial))
                 .clone();
             if device_abi == abi {
                 matching.push(device.serial.clone());
@@ -481,4 +463,22 @@ pub fn table(checks: &[Check]) -> String {
         }
     }
     out
+}
+
+/// `ro.product.cpu.abi` and `uname -r` of a device (empty when it does not
+/// answer).
+fn abi_and_kernel(adb_path: &str, serial: &str) -> (String, String) {
+    let device = adb::Adb::new(adb_path.into(), serial.to_string(), adb::DEFAULT_LIMIT);
+    let out = device
+        .shell(
+            "getprop ro.product.cpu.abi; uname -r; echo __rc=$?",
+            "getprop",
+        )
+        .map(|out| out.stdout)
+        .unwrap_or_default();
+    let mut lines = out.lines().map(|l| l.trim().to_string());
+    (
+        lines.next().unwrap_or_default(),
+        lines.next().unwrap_or_default(),
+    )
 }

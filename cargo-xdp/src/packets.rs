@@ -105,6 +105,36 @@ const DEFAULT_SRC_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
 const DEFAULT_DST_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x02];
 
 impl PacketSpec {
+    /// The IP layer as etherparse writes it.
+    fn ip_headers(&self) -> Result<etherparse::IpHeaders> {
+        Ok(match (&self.ipv4, &self.ipv6) {
+            (Some(_), Some(_)) => bail!("a packet has `ipv4` or `ipv6`, not both"),
+            (None, None) => bail!(
+                "the packet has no `ipv4` or `ipv6` layer: give one, or the whole frame as `hex`"
+            ),
+            (Some(v4), None) => etherparse::IpHeaders::Ipv4(
+                etherparse::Ipv4Header::new(
+                    0,
+                    v4.ttl,
+                    IpNumber(0),
+                    v4.src.octets(),
+                    v4.dst.octets(),
+                )
+                .context("ipv4")?,
+                Default::default(),
+            ),
+            (None, Some(v6)) => etherparse::IpHeaders::Ipv6(
+                etherparse::Ipv6Header {
+                    hop_limit: v6.hop_limit,
+                    source: v6.src.octets(),
+                    destination: v6.dst.octets(),
+                    ..Default::default()
+                },
+                Default::default(),
+            ),
+        })
+    }
+
     /// The frame's bytes.
     pub fn build(&self) -> Result<Vec<u8>> {
         let layered = self.eth.is_some()
@@ -131,32 +161,7 @@ impl PacketSpec {
                 .map_err(|_| anyhow::anyhow!("vlan {id} is not a VLAN id (0-4095)"))
         };
         let start = PacketBuilder::ethernet2(src, dst);
-        let ip = match (&self.ipv4, &self.ipv6) {
-            (Some(_), Some(_)) => bail!("a packet has `ipv4` or `ipv6`, not both"),
-            (None, None) => bail!(
-                "the packet has no `ipv4` or `ipv6` layer: give one, or the whole frame as `hex`"
-            ),
-            (Some(v4), None) => etherparse::IpHeaders::Ipv4(
-                etherparse::Ipv4Header::new(
-                    0,
-                    v4.ttl,
-                    IpNumber(0),
-                    v4.src.octets(),
-                    v4.dst.octets(),
-                )
-                .context("ipv4")?,
-                Default::default(),
-            ),
-            (None, Some(v6)) => etherparse::IpHeaders::Ipv6(
-                etherparse::Ipv6Header {
-                    hop_limit: v6.hop_limit,
-                    source: v6.src.octets(),
-                    destination: v6.dst.octets(),
-                    ..Default::default()
-                },
-                Default::default(),
-            ),
-        };
+        let ip = self.ip_headers()?;
         let step = match self.vlan.as_slice() {
             [] => start.ip(ip),
             [one] => start.single_vlan(vlan(*one)?).ip(ip),
@@ -343,91 +348,102 @@ pub fn fields(bytes: &[u8]) -> Vec<(String, String)> {
         out.push(("frame".into(), hex(bytes)));
         return out;
     };
-    let mut add = |name: &str, value: String| out.push((name.to_string(), value));
     let mac = |b: &[u8]| {
         b.iter()
             .map(|x| format!("{x:02x}"))
             .collect::<Vec<_>>()
             .join(":")
     };
-    add("eth.dst", mac(&bytes[0..6]));
-    add("eth.src", mac(&bytes[6..12]));
+    add(&mut out, "eth.dst", mac(&bytes[0..6]));
+    add(&mut out, "eth.src", mac(&bytes[6..12]));
     for (i, id) in layout.vlans.iter().enumerate() {
-        add(&format!("vlan{i}.id"), id.to_string());
+        add(&mut out, &format!("vlan{i}.id"), id.to_string());
     }
-    add("eth.type", format!("0x{:04x}", layout.ether_type));
-    let word = |at: usize| be16(bytes, at).map_or("-".into(), |v| v.to_string());
-    let checksum = |at: usize| be16(bytes, at).map_or("-".into(), |v| format!("0x{v:04x}"));
-    let mut payload_at = None;
-    match layout.ip {
-        Some((at, 4)) => {
-            add("ipv4.length", word(at + 2));
-            add("ipv4.ttl", bytes[at + 8].to_string());
-            add("ipv4.protocol", bytes[at + 9].to_string());
-            add("ipv4.checksum", checksum(at + 10));
-            add(
-                "ipv4.src",
-                Ipv4Addr::from(<[u8; 4]>::try_from(&bytes[at + 12..at + 16]).expect("4"))
-                    .to_string(),
-            );
-            add(
-                "ipv4.dst",
-                Ipv4Addr::from(<[u8; 4]>::try_from(&bytes[at + 16..at + 20]).expect("4"))
-                    .to_string(),
-            );
+    add(&mut out, "eth.type", format!("0x{:04x}", layout.ether_type));
+    let mut payload_at = match layout.ip {
+        Some((at, version)) => {
+            ip_fields(&mut out, bytes, at, version);
+            None
         }
-        Some((at, _)) => {
-            add("ipv6.next_header", bytes[at + 6].to_string());
-            add("ipv6.hop_limit", bytes[at + 7].to_string());
-            add(
-                "ipv6.src",
-                Ipv6Addr::from(<[u8; 16]>::try_from(&bytes[at + 8..at + 24]).expect("16"))
-                    .to_string(),
-            );
-            add(
-                "ipv6.dst",
-                Ipv6Addr::from(<[u8; 16]>::try_from(&bytes[at + 24..at + 40]).expect("16"))
-                    .to_string(),
-            );
-        }
-        None => payload_at = Some(14 + 4 * layout.vlans.len()),
-    }
+        None => Some(14 + 4 * layout.vlans.len()),
+    };
     if let Some((at, proto)) = layout.l4 {
-        match proto {
-            17 => {
-                add("udp.src", word(at));
-                add("udp.dst", word(at + 2));
-                add("udp.length", word(at + 4));
-                add("udp.checksum", checksum(at + 6));
-                payload_at = Some(at + 8);
-            }
-            6 => {
-                add("tcp.src", word(at));
-                add("tcp.dst", word(at + 2));
-                add("tcp.checksum", checksum(at + 16));
-                let offset = bytes.get(at + 12).map_or(20, |b| usize::from(b >> 4) * 4);
-                payload_at = Some(at + offset);
-            }
-            1 | 58 => {
-                let layer = if proto == 1 { "icmp" } else { "icmpv6" };
-                add(
-                    &format!("{layer}.type"),
-                    bytes.get(at).map_or("-".into(), |b| b.to_string()),
-                );
-                add(
-                    &format!("{layer}.code"),
-                    bytes.get(at + 1).map_or("-".into(), |b| b.to_string()),
-                );
-                add(&format!("{layer}.checksum"), checksum(at + 2));
-                payload_at = Some(at + 4);
-            }
-            _ => payload_at = Some(at),
-        }
+        payload_at = Some(l4_fields(&mut out, bytes, at, proto));
     }
     if let Some(at) = payload_at {
-        add("payload", hex(bytes.get(at..).unwrap_or_default()));
+        add(
+            &mut out,
+            "payload",
+            hex(bytes.get(at..).unwrap_or_default()),
+        );
     }
     out
+}
+
+fn add(out: &mut Vec<(String, String)>, name: &str, value: String) {
+    out.push((name.to_string(), value));
+}
+
+/// A 16-bit field at `at`, as a number; `-` past the end.
+fn word(bytes: &[u8], at: usize) -> String {
+    be16(bytes, at).map_or("-".into(), |v| v.to_string())
+}
+
+/// A checksum at `at`, in hex; `-` past the end.
+fn checksum(bytes: &[u8], at: usize) -> String {
+    be16(bytes, at).map_or("-".into(), |v| format!("0x{v:04x}"))
+}
+
+/// The IP header's fields (`version` 4 or 6, at `at`).
+fn ip_fields(out: &mut Vec<(String, String)>, bytes: &[u8], at: usize, version: u8) {
+    if version == 4 {
+        add(out, "ipv4.length", word(bytes, at + 2));
+        add(out, "ipv4.ttl", bytes[at + 8].to_string());
+        add(out, "ipv4.protocol", bytes[at + 9].to_string());
+        add(out, "ipv4.checksum", checksum(bytes, at + 10));
+        let v4 = |from: usize| {
+            Ipv4Addr::from(<[u8; 4]>::try_from(&bytes[from..from + 4]).expect("4")).to_string()
+        };
+        add(out, "ipv4.src", v4(at + 12));
+        add(out, "ipv4.dst", v4(at + 16));
+    } else {
+        add(out, "ipv6.next_header", bytes[at + 6].to_string());
+        add(out, "ipv6.hop_limit", bytes[at + 7].to_string());
+        let v6 = |from: usize| {
+            Ipv6Addr::from(<[u8; 16]>::try_from(&bytes[from..from + 16]).expect("16")).to_string()
+        };
+        add(out, "ipv6.src", v6(at + 8));
+        add(out, "ipv6.dst", v6(at + 24));
+    }
+}
+
+/// The transport header's fields (IP protocol `proto`, at `at`); where its
+/// payload starts.
+fn l4_fields(out: &mut Vec<(String, String)>, bytes: &[u8], at: usize, proto: u8) -> usize {
+    match proto {
+        17 => {
+            add(out, "udp.src", word(bytes, at));
+            add(out, "udp.dst", word(bytes, at + 2));
+            add(out, "udp.length", word(bytes, at + 4));
+            add(out, "udp.checksum", checksum(bytes, at + 6));
+            at + 8
+        }
+        6 => {
+            add(out, "tcp.src", word(bytes, at));
+            add(out, "tcp.dst", word(bytes, at + 2));
+            add(out, "tcp.checksum", checksum(bytes, at + 16));
+            at + bytes.get(at + 12).map_or(20, |b| usize::from(b >> 4) * 4)
+        }
+        1 | 58 => {
+            let layer = if proto == 1 { "icmp" } else { "icmpv6" };
+            let byte = |at: usize| bytes.get(at).map_or("-".into(), |b| b.to_string());
+            add(out, &format!("{layer}.type"), byte(at));
+            add(out, &format!("{layer}.code"), byte(at + 1));
+            add(out, &format!("{layer}.checksum"), checksum(bytes, at + 2));
+            at + 4
+        }
+        _ => at,
+    }
 }
 
 /// Writes given checksums and lengths over the computed ones (for cases
