@@ -2,7 +2,8 @@
 //! (their `crate::` paths and `use crate::{...}` lists, test modules left
 //! out), and the build fails on an import cycle, on an arrow that points up
 //! a layer, on one subcommand importing another, on clap outside the
-//! command-line layer, and on starting a process anywhere but process.rs.
+//! command-line layer, on starting a process anywhere but process.rs, and
+//! on a product file over 500 lines or a function over 80.
 //! ARCHITECTURE.md says the same in words ("Layers, and what each must not
 //! do").
 
@@ -319,6 +320,75 @@ fn only_the_runner_starts_processes() {
     );
 }
 
+/// Every product file of src/ (its unit tests left out), by path.
+fn product_files() -> Vec<(PathBuf, String)> {
+    let mut found = Vec::new();
+    let mut stack = vec![src()];
+    while let Some(dir) = stack.pop() {
+        for entry in fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = fs::read_to_string(&path).unwrap();
+                let product = text.split("\n#[cfg(test)]\nmod tests").next().unwrap();
+                found.push((path, product.to_string()));
+            }
+        }
+    }
+    found
+}
+
+/// Functions longer than `most` lines: (name, lines), by the indentation
+/// of their closing brace.
+fn long_functions(text: &str, most: usize) -> Vec<(String, usize)> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut long = Vec::new();
+    let mut at = 0;
+    while at < lines.len() {
+        let line = lines[at];
+        let indent = line.len() - line.trim_start().len();
+        let rest = line.trim_start();
+        let rest = rest
+            .strip_prefix("pub(crate) ")
+            .or_else(|| rest.strip_prefix("pub(super) "))
+            .or_else(|| rest.strip_prefix("pub "))
+            .unwrap_or(rest);
+        if let Some(signature) = rest.strip_prefix("fn ") {
+            let name: String = signature
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            let close = format!("{}}}", " ".repeat(indent));
+            let end = (at + 1..lines.len())
+                .find(|&i| lines[i] == close)
+                .unwrap_or(lines.len());
+            if end - at > most {
+                long.push((name, end - at));
+            }
+            at = end;
+        }
+        at += 1;
+    }
+    long
+}
+
+#[test]
+fn files_and_functions_read_in_one_go() {
+    let mut over = Vec::new();
+    for (path, text) in product_files() {
+        let shown = path.strip_prefix(src()).unwrap().display().to_string();
+        let lines = text.lines().count();
+        if lines > 500 {
+            over.push(format!("{shown}: {lines} lines (at most 500)"));
+        }
+        for (name, lines) in long_functions(&text, 80) {
+            over.push(format!("{shown}: fn {name} is {lines} lines (at most 80)"));
+        }
+    }
+    assert!(over.is_empty(), "{}", over.join("\n"));
+}
+
 #[test]
 fn the_checks_catch_what_they_are_for() {
     let all: BTreeSet<String> = ["a", "b", "c"].map(String::from).into();
@@ -339,4 +409,9 @@ fn the_checks_catch_what_they_are_for() {
     assert!(starts_processes("let c = std::process::Command::new(x);"));
     assert!(!starts_processes("let c = MetadataCommand::new();"));
     assert!(!starts_processes("let p = Process::new(x);"));
+    let long = format!(
+        "fn big() {{\n{}}}\nfn small() {{\n}}\n",
+        "    x();\n".repeat(90)
+    );
+    assert_eq!(long_functions(&long, 80), vec![("big".to_string(), 91)]);
 }
