@@ -12,12 +12,12 @@
 
 mod fleet;
 
-use std::{path::PathBuf, sync::Arc, time::Duration};
+use std::{path::PathBuf, time::Duration};
 
 use anyhow::Result;
 
 use crate::{
-    adb::{self, Adb, DeviceChoice, Transport},
+    adb::{self, DeviceChoice},
     attach::AttachMode,
     builder::{self, BuildRequest},
     cargo_args::{CargoArgs, Profile},
@@ -57,34 +57,32 @@ pub struct DeployOptions {
 pub fn deploy(args: &DeployOptions, shell: &Shell) -> Result<()> {
     crate::names::check_interface(&args.interface)?;
     let project = Project::find_with(args.manifest_path.as_deref(), &args.cargo)?;
-    let limit = Duration::from_secs(args.device.adb_timeout);
-    let adb_path = adb::locate()?;
-    // Ctrl-C from here on stops the adb call in flight; we clean up, then exit.
+    // Ctrl-C from here on stops the call in flight; we clean up, then exit.
     crate::process::stop_calls_on_interrupt();
-    let devices = adb::devices(&adb_path, limit)?;
     if args.all_devices {
+        let limit = Duration::from_secs(args.device.adb_timeout);
+        let adb_path = adb::locate()?;
+        let devices = adb::devices(&adb_path, limit)?;
         return fleet::deploy_all(args, &project, &adb_path, &devices, shell);
     }
-    let device = adb::select(&devices, session::requested_serial(&args.device).as_deref())?;
-    let adb = Adb::new(adb_path, device.serial.clone(), limit);
+    let (device, adb) = session::connect(&args.device)?;
     let name = &project.meta.name;
     if args.detach {
-        let (probe, root) = session::reach_root(&adb, name, None)?;
+        let (probe, root) = session::reach_root(adb.as_ref(), name, None)?;
         let detach = probe
             .entry(root)
             .deployed(name, &["detach", &args.interface]);
         // The loader's warnings (not its "Detached" line: ours follows).
-        let out = session::run_checked(&adb, &detach, "the detach")?;
+        let out = session::run_checked(adb.as_ref(), &detach, "the detach")?;
         if !shell.quiet() {
             shell.device_text(&out.stderr);
         }
         shell.status(
             "Detached",
-            format!("{name} from {} on {}", args.interface, adb.serial),
+            format!("{name} from {} on {}", args.interface, adb.serial()),
         );
         return Ok(());
     }
-    let adb: Arc<dyn Transport> = Arc::new(adb);
     let session = session::prepare(&adb, &device, &project, &plan(args), shell)?;
     // The probe made a staging directory: a failed build must not leave it.
     let built = build(&project, args, std::slice::from_ref(&session.target), shell);

@@ -327,14 +327,22 @@ pub fn run_on_device(
     args: &[&str],
     mut on_line: impl FnMut(&str, &str),
 ) -> Result<()> {
-    let limit = Duration::from_secs(device_args.adb_timeout);
+    let (_, device) = connect(device_args)?;
+    run_deployed(device.as_ref(), project, args, &mut on_line)
+}
+
+/// The device `choice` names, and the way to it: today adb's (`-s SERIAL`,
+/// else $ANDROID_SERIAL, else the only device), every call time-limited by
+/// --adb-timeout. The one place a transport is chosen.
+pub fn connect(choice: &DeviceChoice) -> Result<(Device, Arc<dyn Transport>)> {
+    let limit = Duration::from_secs(choice.adb_timeout);
     let adb_path = adb::locate()?;
     let device = adb::select(
         &adb::devices(&adb_path, limit)?,
-        requested_serial(device_args).as_deref(),
+        requested_serial(choice).as_deref(),
     )?;
-    let adb = Adb::new(adb_path, device.serial, limit);
-    run_deployed(&adb, project, args, &mut on_line)
+    let adb = Adb::new(adb_path, device.serial.clone(), limit);
+    Ok((device, Arc::new(adb)))
 }
 
 /// run_on_device on the device `adb` reaches.
