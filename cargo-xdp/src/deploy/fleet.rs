@@ -2,7 +2,12 @@
 //! parallel, one build for the targets they need, a row per device; one
 //! failing device does not stop the others.
 
-use std::{path::Path, sync::Arc, thread, time::Duration};
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+    thread,
+    time::Duration,
+};
 
 use anyhow::{bail, Result};
 
@@ -23,20 +28,40 @@ pub fn deploy_all(
     devices: &[Device],
     shell: &Shell,
 ) -> Result<()> {
+    let limit = Duration::from_secs(args.device.adb_timeout);
+    let connect = |device: &Device| -> Arc<dyn Transport> {
+        Arc::new(Adb::new(
+            adb_path.to_path_buf(),
+            device.serial.clone(),
+            limit,
+        ))
+    };
+    let build_for = |targets: &[Target]| build(project, args, targets, shell);
+    deploy_to(args, project, devices, &connect, &build_for, shell)
+}
+
+/// The way to one device.
+type Connect<'a> = dyn Fn(&Device) -> Arc<dyn Transport> + Sync + 'a;
+/// One build for these targets: (target name, bundle) of each.
+type BuildFor<'a> = dyn Fn(&[Target]) -> Result<Vec<(String, PathBuf)>> + 'a;
+
+/// deploy_all through `connect` and `build_for` (doubles in the tests).
+fn deploy_to(
+    args: &DeployOptions,
+    project: &Project,
+    devices: &[Device],
+    connect: &Connect,
+    build_for: &BuildFor,
+    shell: &Shell,
+) -> Result<()> {
     if devices.is_empty() {
         adb::select(devices, None)?;
     }
     let name = &project.meta.name;
     // Probe and prepare every device in parallel.
     let prepared: Vec<(Device, Result<Session>)> = in_parallel(devices.to_vec(), |device| {
-        let session = adb::check_ready(&device).and_then(|()| {
-            let adb: Arc<dyn Transport> = Arc::new(Adb::new(
-                adb_path.to_path_buf(),
-                device.serial.clone(),
-                Duration::from_secs(args.device.adb_timeout),
-            ));
-            prepare(&adb, &device, project, &plan(args), shell)
-        });
+        let session = adb::check_ready(&device)
+            .and_then(|()| prepare(&connect(&device), &device, project, &plan(args), shell));
         (device, session)
     });
     // One build for all the targets the devices need.
@@ -44,7 +69,7 @@ pub fn deploy_all(
     let bundles = if targets.is_empty() {
         Vec::new()
     } else {
-        match build(project, args, &targets, shell) {
+        match build_for(&targets) {
             Ok(bundles) => bundles,
             Err(error) => {
                 // Every prepared device has a staging directory to remove.
@@ -153,4 +178,93 @@ fn in_parallel<T: Send, R: Send>(items: Vec<T>, work: impl Fn(T) -> R + Sync) ->
             .map(|h| h.join().expect("device thread panicked"))
             .collect()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::fake::*;
+
+    fn options() -> DeployOptions {
+        DeployOptions {
+            interface: "wlan0".into(),
+            device: crate::adb::DeviceChoice {
+                serial: None,
+                adb_timeout: 60,
+            },
+            all_devices: true,
+            target: None,
+            mode: crate::attach::AttachMode::Auto,
+            debug: false,
+            cargo: Default::default(),
+            detach: false,
+            manifest_path: None,
+            ndk: None,
+            api: None,
+            attach_args: vec![],
+        }
+    }
+
+    fn phone(serial: &str) -> Device {
+        Device {
+            serial: serial.into(),
+            state: crate::adb::DeviceState::Device,
+            model: Some("Pixel".into()),
+        }
+    }
+
+    /// Two phones: one rooted, one not. The first is deployed, the second
+    /// fails alone, and the error names it; one build serves the first.
+    #[test]
+    fn one_failing_device_does_not_stop_the_other() {
+        let rooted = FakeDevice::named("PHONE1", false, |what| {
+            match what {
+            "the probe" => answered(ROOTED, 0),
+            "the attach" => answered(
+                "status-json: {\"attached\":[{\"interface\":\"wlan0\",\"mode\":\"native\",\"program_id\":7,\"running\":true}]}\n",
+                0,
+            ),
+            other => panic!("PHONE1 asked {other}"),
+        }
+        });
+        let locked = FakeDevice::named("PHONE2", false, |what| match what {
+            "the probe" => answered(
+                "uid=2000\nabi=arm64-v8a\nsdk=33\ndebuggable=0\nsu=none\nhash=toybox sha256sum\n",
+                0,
+            ),
+            other => panic!("PHONE2 asked {other}"),
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let project = project(dir.path());
+        let bundle = bundle(dir.path());
+        let built = std::sync::Mutex::new(Vec::new());
+        let connect = |device: &Device| -> Arc<dyn Transport> {
+            if device.serial == "PHONE1" {
+                rooted.clone()
+            } else {
+                locked.clone()
+            }
+        };
+        let build_for = |targets: &[Target]| {
+            built
+                .lock()
+                .unwrap()
+                .extend(targets.iter().map(|t| t.name.clone()));
+            Ok(vec![("android-arm64".to_string(), bundle.clone())])
+        };
+        let error = deploy_to(
+            &options(),
+            &project,
+            &[phone("PHONE1"), phone("PHONE2")],
+            &connect,
+            &build_for,
+            &quiet(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("1 of 2 devices failed: PHONE2"), "{error}");
+        assert_eq!(*built.lock().unwrap(), ["android-arm64"]);
+        assert_eq!(rooted.asked(), ["the probe", "adb push", "the attach"]);
+        assert_eq!(locked.asked(), ["the probe"]);
+    }
 }
