@@ -192,11 +192,23 @@ fn report(
 /// `test --adb`: the cases on the device's kernel, by root's deployed
 /// loader, which must carry these very cases (checked by sha256).
 fn on_device(args: &TestOptions, project: &Project, shell: &Shell) -> Result<()> {
+    let (_, device) = crate::session::connect(&args.device)?;
+    test_on(device.as_ref(), args.filter.as_deref(), project, shell)
+}
+
+/// The deployed cases run by root's loader on the device `device` reaches,
+/// judged here once the device showed they are these cases.
+fn test_on(
+    device: &dyn crate::adb::Transport,
+    filter: Option<&str>,
+    project: &Project,
+    shell: &Shell,
+) -> Result<()> {
     let (mut cases, expected) = deployed_cases(project)?;
     let mut answers: BTreeMap<String, serde_json::Value> = BTreeMap::new();
     let mut on_device: BTreeMap<String, String> = BTreeMap::new();
     let mut serial = String::new();
-    crate::session::run_on_device(&args.device, project, &["test-run"], |device, line| {
+    crate::session::run_deployed(device, project, &["test-run"], &mut |device, line| {
         serial = device.to_string();
         if let Some((sum, file)) = line
             .strip_prefix("cases-sha256: ")
@@ -215,11 +227,7 @@ fn on_device(args: &TestOptions, project: &Project, shell: &Shell) -> Result<()>
     check_deployed(&expected, &on_device, &serial)?;
     shell.status("Tested", format!("on {serial}'s kernel"));
     let total = cases.len();
-    cases.retain(|c| {
-        args.filter
-            .as_deref()
-            .is_none_or(|f| c.spec.name.contains(f))
-    });
+    cases.retain(|c| filter.is_none_or(|f| c.spec.name.contains(f)));
     report(&cases, &answers, total - cases.len(), shell)
 }
 
@@ -320,4 +328,73 @@ fn replay(args: &TestOptions, project: &Project, pcap: &Path, shell: &Shell) -> 
         verdicts: &verdicts,
     });
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::fake::*;
+
+    /// A project with one case file of two cases, and the sum of the
+    /// `.cases` file a deployed bundle of it carries.
+    fn project_with_cases(dir: &Path) -> (Project, String) {
+        let tests = dir.join("demo_kern/tests");
+        std::fs::create_dir_all(&tests).unwrap();
+        std::fs::write(
+            tests.join("demo.toml"),
+            "[[case]]\nname = \"drops_dns\"\npacket = { ipv4 = { src = \"10.0.0.1\", dst = \"10.0.0.2\" }, udp = { dst = 53 } }\nexpect = { action = \"drop\" }\n\n\
+             [[case]]\nname = \"passes_https\"\npacket = { ipv4 = { src = \"10.0.0.1\", dst = \"10.0.0.2\" }, tcp = { dst = 443 } }\nexpect = { action = \"pass\" }\n",
+        )
+        .unwrap();
+        let project = project(dir);
+        let (_, sums) = deployed_cases(&project).unwrap();
+        (project, sums[0].1.clone())
+    }
+
+    fn device_answering(lines: String) -> std::sync::Arc<FakeDevice> {
+        FakeDevice::new(false, move |what| match what {
+            "the probe" => answered(ROOTED, 0),
+            "the loader's `test-run`" => answered(&lines, 0),
+            other => panic!("asked {other}"),
+        })
+    }
+
+    #[test]
+    fn the_device_runs_the_deployed_cases_and_they_are_judged_here() {
+        let dir = tempfile::tempdir().unwrap();
+        let (project, sum) = project_with_cases(dir.path());
+        let good = format!(
+            "cases-sha256: {sum} demo_kern.cases\n\
+             {{\"case\":\"drops_dns\",\"action\":1,\"actions\":[1],\"packet\":\"\"}}\n\
+             {{\"case\":\"passes_https\",\"action\":2,\"actions\":[2],\"packet\":\"\"}}\n"
+        );
+        test_on(device_answering(good).as_ref(), None, &project, &quiet()).unwrap();
+        // A wrong verdict fails the run.
+        let wrong = format!(
+            "cases-sha256: {sum} demo_kern.cases\n\
+             {{\"case\":\"drops_dns\",\"action\":2,\"actions\":[2],\"packet\":\"\"}}\n\
+             {{\"case\":\"passes_https\",\"action\":2,\"actions\":[2],\"packet\":\"\"}}\n"
+        );
+        let error = test_on(device_answering(wrong).as_ref(), None, &project, &quiet())
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("1 of 2 packet tests failed"), "{error}");
+    }
+
+    #[test]
+    fn cases_that_are_not_the_deployed_ones_are_never_judged() {
+        let dir = tempfile::tempdir().unwrap();
+        let (project, _) = project_with_cases(dir.path());
+        let stale = "cases-sha256: 0000 demo_kern.cases\n\
+                     {\"case\":\"drops_dns\",\"action\":1,\"actions\":[1],\"packet\":\"\"}\n"
+            .to_string();
+        let error = test_on(device_answering(stale).as_ref(), None, &project, &quiet())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("the packet tests deployed on FAKE01 are not these")
+                && error.contains("deploy again"),
+            "{error}"
+        );
+    }
 }
