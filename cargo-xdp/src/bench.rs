@@ -137,6 +137,18 @@ fn here(args: &BenchOptions, project: &Project, shell: &Shell) -> Result<Times> 
 /// On the device's kernel, by root's deployed loader (`bench REPEAT` of
 /// on-device.sh), one adb call a round.
 fn on_device(args: &BenchOptions, project: &Project, shell: &Shell) -> Result<Times> {
+    let (_, device) = crate::session::connect(&args.device)?;
+    bench_on(device.as_ref(), args, project, shell)
+}
+
+/// The deployed cases benched by root's loader on the device `device`
+/// reaches, round after round, each round checked to be these cases.
+fn bench_on(
+    device: &dyn crate::adb::Transport,
+    args: &BenchOptions,
+    project: &Project,
+    shell: &Shell,
+) -> Result<Times> {
     let (mut cases, expected) = cases::deployed_cases(project)?;
     cases.retain(|c| wanted(args, c));
     let mut times: Times = cases
@@ -149,36 +161,30 @@ fn on_device(args: &BenchOptions, project: &Project, shell: &Shell) -> Result<Ti
         let mut sums: BTreeMap<String, String> = BTreeMap::new();
         let mut baseline = false;
         let mut serial = String::new();
-        crate::session::run_on_device(
-            &args.device,
-            project,
-            &["bench", &repeat],
-            |device, line| {
-                serial = device.to_string();
-                if let Some((sum, file)) = line
-                    .strip_prefix("cases-sha256: ")
-                    .and_then(|rest| rest.split_once(' '))
-                {
-                    sums.insert(file.to_string(), sum.to_string());
-                } else if line.starts_with("bench-program: ") {
-                    baseline = false;
-                } else if line.starts_with("bench-baseline: ") {
-                    baseline = true;
-                } else if let Ok(answer) = serde_json::from_str::<serde_json::Value>(line) {
-                    let (Some(name), Some(ns)) = (answer["case"].as_str(), answer_ns(&answer))
-                    else {
-                        return;
-                    };
-                    if let Some((_, program, bare)) = times.iter_mut().find(|(n, _, _)| n == name) {
-                        if baseline {
-                            bare.push(ns)
-                        } else {
-                            program.push(ns)
-                        }
+        crate::session::run_deployed(device, project, &["bench", &repeat], &mut |device, line| {
+            serial = device.to_string();
+            if let Some((sum, file)) = line
+                .strip_prefix("cases-sha256: ")
+                .and_then(|rest| rest.split_once(' '))
+            {
+                sums.insert(file.to_string(), sum.to_string());
+            } else if line.starts_with("bench-program: ") {
+                baseline = false;
+            } else if line.starts_with("bench-baseline: ") {
+                baseline = true;
+            } else if let Ok(answer) = serde_json::from_str::<serde_json::Value>(line) {
+                let (Some(name), Some(ns)) = (answer["case"].as_str(), answer_ns(&answer)) else {
+                    return;
+                };
+                if let Some((_, program, bare)) = times.iter_mut().find(|(n, _, _)| n == name) {
+                    if baseline {
+                        bare.push(ns)
+                    } else {
+                        program.push(ns)
                     }
                 }
-            },
-        )?;
+            }
+        })?;
         cases::check_deployed(&expected, &sums, &serial)?;
     }
     Ok(times)
@@ -239,10 +245,62 @@ pub fn spread(values: &[f64]) -> [f64; 3] {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::session::fake::*;
 
     #[test]
     fn spread_is_min_median_max() {
         assert_eq!(spread(&[5.0, 1.0, 9.0, 3.0, 7.0]), [1.0, 5.0, 9.0]);
         assert_eq!(spread(&[4.0]), [4.0, 4.0, 4.0]);
+    }
+
+    #[test]
+    fn a_device_bench_pairs_the_program_with_the_baseline_round_by_round() {
+        let dir = tempfile::tempdir().unwrap();
+        let tests = dir.path().join("demo_kern/tests");
+        std::fs::create_dir_all(&tests).unwrap();
+        std::fs::write(
+            tests.join("demo.toml"),
+            "[[case]]\nname = \"dns\"\npacket = { ipv4 = { src = \"10.0.0.1\", dst = \"10.0.0.2\" }, udp = { dst = 53 } }\nexpect = { action = \"drop\" }\n",
+        )
+        .unwrap();
+        let project = project(dir.path());
+        let (_, sums) = cases::deployed_cases(&project).unwrap();
+        let lines = format!(
+            "cases-sha256: {} demo_kern.cases\nbench-program: demo_kern.o\n\
+             {{\"case\":\"dns\",\"action\":1,\"ns\":9}}\nbench-baseline: xdp-baseline.o\n\
+             {{\"case\":\"dns\",\"action\":2,\"ns\":6}}\n",
+            sums[0].1
+        );
+        let device = FakeDevice::new(false, move |what| match what {
+            "the probe" => answered(ROOTED, 0),
+            "the loader's `bench`" => answered(&lines, 0),
+            other => panic!("asked {other}"),
+        });
+        let options = BenchOptions {
+            filter: None,
+            repeat: 1000,
+            rounds: 2,
+            adb: true,
+            device: crate::adb::DeviceChoice {
+                serial: None,
+                adb_timeout: 60,
+            },
+            cargo: Default::default(),
+            manifest_path: None,
+        };
+        let times = bench_on(device.as_ref(), &options, &project, &quiet()).unwrap();
+        assert_eq!(
+            times,
+            vec![("dns".to_string(), vec![9.0, 9.0], vec![6.0, 6.0])]
+        );
+        assert_eq!(
+            device.asked(),
+            [
+                "the probe",
+                "the loader's `bench`",
+                "the probe",
+                "the loader's `bench`"
+            ]
+        );
     }
 }
