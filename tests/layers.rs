@@ -86,38 +86,19 @@ fn src() -> PathBuf {
 /// Each module (a file, or a folder with its mod.rs and children) and its
 /// text without the unit tests.
 fn modules() -> BTreeMap<String, String> {
-    let mut found = BTreeMap::new();
-    let mut stack = vec![src()];
-    while let Some(dir) = stack.pop() {
-        for entry in fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-                continue;
-            }
-            if path.extension().is_none_or(|e| e != "rs") {
-                continue;
-            }
-            let relative = path.strip_prefix(src()).unwrap();
-            let top = relative
-                .components()
-                .next()
-                .unwrap()
-                .as_os_str()
-                .to_string_lossy()
-                .trim_end_matches(".rs")
-                .to_string();
-            let text = fs::read_to_string(&path).unwrap();
-            let product = text
-                .split("\n#[cfg(test)]\nmod tests")
-                .next()
-                .unwrap()
-                .to_string();
-            found
-                .entry(top)
-                .and_modify(|t: &mut String| t.push_str(&product))
-                .or_insert(product);
-        }
+    let mut found: BTreeMap<String, String> = BTreeMap::new();
+    for (path, product) in product_files() {
+        let top = path
+            .strip_prefix(src())
+            .unwrap()
+            .components()
+            .next()
+            .unwrap()
+            .as_os_str()
+            .to_string_lossy()
+            .trim_end_matches(".rs")
+            .to_string();
+        found.entry(top).or_default().push_str(&product);
     }
     found
 }

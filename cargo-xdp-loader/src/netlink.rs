@@ -87,15 +87,32 @@ pub fn set_xdp(ifindex: u32, program_fd: RawFd, flags: u32) -> Result<(), Netlin
 
 /// The XDP program on `ifindex`, if any.
 pub fn query_xdp(ifindex: u32) -> Result<Option<Attached>> {
+    Ok(query_link(ifindex)?.xdp)
+}
+
+/// What one RTM_GETLINK tells of an interface.
+pub struct LinkState {
+    /// Its XDP program, if any.
+    pub xdp: Option<Attached>,
+    /// ARPHRD_*; None when the kernel did not describe the interface.
+    pub link_type: Option<u16>,
+}
+
+/// The XDP program and the link type of `ifindex`, in one request.
+pub fn query_link(ifindex: u32) -> Result<LinkState> {
     let socket = Socket::open()?;
     socket.send(libc::RTM_GETLINK, 0, &ifinfomsg(ifindex))?;
-    let mut found = None;
+    let mut state = LinkState {
+        xdp: None,
+        link_type: None,
+    };
     socket.receive(|kind, payload| {
         if let Some(link) = parse_link(kind, payload) {
-            found = link.xdp;
+            state.xdp = link.xdp;
+            state.link_type = Some(link.link_type);
         }
     })?;
-    Ok(found)
+    Ok(state)
 }
 
 /// Every interface of this network namespace that runs an XDP program, as
@@ -127,19 +144,6 @@ struct Link {
     /// ARPHRD_* (ifinfomsg's ifi_type): 1 Ethernet, 519 raw IP, ...
     link_type: u16,
     xdp: Option<Attached>,
-}
-
-/// The link type (ARPHRD_*) of `ifindex`, as the kernel reports it.
-pub fn link_type(ifindex: u32) -> Result<u16> {
-    let socket = Socket::open()?;
-    socket.send(libc::RTM_GETLINK, 0, &ifinfomsg(ifindex))?;
-    let mut found = None;
-    socket.receive(|kind, payload| {
-        if let Some(link) = parse_link(kind, payload) {
-            found = Some(link.link_type);
-        }
-    })?;
-    found.ok_or_else(|| anyhow::anyhow!("the kernel did not describe interface {ifindex}"))
 }
 
 fn parse_link(kind: u16, payload: &[u8]) -> Option<Link> {

@@ -177,8 +177,8 @@ impl Project {
 
         let pin = self.pin_for(interface);
         let ours = pinned_program_id(&pin);
-        let current = netlink::query_xdp(ifindex)?;
-        let replacing = match current {
+        let state = netlink::query_link(ifindex)?;
+        let replacing = match state.xdp {
             Some(now) if Some(now.program_id) == ours => Some(now),
             // No pin (removed, or its directory renamed): the kernel's name
             // for the program tells whether it is ours.
@@ -216,7 +216,9 @@ impl Project {
             );
         }
         let mut ebpf = setup::load(request.object, &self.maps_dir(), request.globals)?;
-        let link = Link::of(ifindex)?;
+        let link = Link::from_arphrd(state.link_type.with_context(|| {
+            format!("the kernel did not describe interface {interface} (index {ifindex})")
+        })?);
         let Chosen {
             name: chosen,
             rawip_variant,
@@ -506,11 +508,6 @@ impl Link {
             512 | 768 | 769 | 776 | 778 | 823 | 519 | 65534 => Link::RawIp,
             _ => Link::Ethernet,
         }
-    }
-
-    /// The link of `interface` (by index), as the kernel reports it.
-    pub fn of(ifindex: u32) -> Result<Link> {
-        Ok(Link::from_arphrd(netlink::link_type(ifindex)?))
     }
 }
 

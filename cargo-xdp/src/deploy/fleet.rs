@@ -58,10 +58,11 @@ fn deploy_to(
         adb::select(devices, None)?;
     }
     let name = &project.meta.name;
+    let plan = plan(args);
     // Probe and prepare every device in parallel.
     let prepared: Vec<(Device, Result<Session>)> = in_parallel(devices.to_vec(), |device| {
         let session = adb::check_ready(&device)
-            .and_then(|()| prepare(&connect(&device), &device, project, &plan(args), shell));
+            .and_then(|()| prepare(&connect(&device), &device, project, &plan, shell));
         (device, session)
     });
     // One build for all the targets the devices need.
@@ -89,7 +90,7 @@ fn deploy_to(
                     .iter()
                     .find(|(target, _)| *target == session.target.name)
                     .expect("every prepared target was built");
-                let deployed = push_and_attach(&session, project, bundle, &plan(args), shell)?;
+                let deployed = push_and_attach(&session, project, bundle, &plan, shell)?;
                 Ok((session, deployed))
             });
             (device, result)

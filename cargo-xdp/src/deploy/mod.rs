@@ -83,7 +83,8 @@ pub fn deploy(args: &DeployOptions, shell: &Shell) -> Result<()> {
         );
         return Ok(());
     }
-    let session = session::prepare(&adb, &device, &project, &plan(args), shell)?;
+    let plan = plan(args);
+    let session = session::prepare(&adb, &device, &project, &plan, shell)?;
     // The probe made a staging directory: a failed build must not leave it.
     let built = build(&project, args, std::slice::from_ref(&session.target), shell);
     let bundle = match built {
@@ -93,7 +94,7 @@ pub fn deploy(args: &DeployOptions, shell: &Shell) -> Result<()> {
             return Err(interrupted_or(error));
         }
     };
-    let deployed = session::push_and_attach(&session, &project, &bundle, &plan(args), shell)
+    let deployed = session::push_and_attach(&session, &project, &bundle, &plan, shell)
         .map_err(interrupted_or)?;
     if !shell.quiet() {
         shell.device_text(&deployed.output);
