@@ -566,7 +566,13 @@ fn upgrade_brings_a_runtime_fix_to_an_existing_project() {
     let runtime_manifest = std::fs::read_to_string(&manifest)
         .unwrap()
         .replace("version = \"0.1.0\"", "version = \"0.0.9\"")
+        .replace("\nversion.workspace = true", "\nversion = \"0.0.9\"")
+        .replace(
+            "{ version = \"0.0.9\", path = \"../cargo-xdp-wire\" }",
+            &format!("{{ path = {:?} }}", repo.join("cargo-xdp-wire")),
+        )
         .replace("edition.workspace = true", "edition = \"2021\"")
+        .replace("repository.workspace = true\n", "")
         .replace("rust-version.workspace = true", "rust-version = \"1.89\"")
         .replace(
             "license.workspace = true",

@@ -1,5 +1,6 @@
-//! `cargo install cargo-xdp` from the packaged crates: both crates package
-//! with cargo's verify step (each builds from its .crate alone), the
+//! `cargo install cargo-xdp` from the packaged crates: the three crates
+//! (the tool, the runtime and the wire types both read) package with
+//! cargo's verify step (each builds from its .crate alone), the
 //! packaged cargo-xdp installs, and the installed one makes and builds a
 //! project that depends on the runtime by a plain version requirement,
 //! which resolves to the packaged runtime as it would to crates.io's.
@@ -28,6 +29,8 @@ fn packaged_crates_install_and_build_a_new_project() {
         "package",
         "--allow-dirty",
         "-p",
+        "cargo-xdp-wire",
+        "-p",
         "cargo-xdp-loader",
         "-p",
         "cargo-xdp",
@@ -38,7 +41,7 @@ fn packaged_crates_install_and_build_a_new_project() {
     // What a registry would hand out: the .crate files, unpacked elsewhere.
     let version = env!("CARGO_PKG_VERSION");
     let scratch = tempfile::tempdir().unwrap();
-    for name in ["cargo-xdp", "cargo-xdp-loader"] {
+    for name in ["cargo-xdp", "cargo-xdp-loader", "cargo-xdp-wire"] {
         ok(Command::new("tar")
             .arg("xzf")
             .arg(package_dir.join(format!("{name}-{version}.crate")))
@@ -47,6 +50,13 @@ fn packaged_crates_install_and_build_a_new_project() {
     }
     let tool = scratch.path().join(format!("cargo-xdp-{version}"));
     let runtime = scratch.path().join(format!("cargo-xdp-loader-{version}"));
+    let wire = scratch.path().join(format!("cargo-xdp-wire-{version}"));
+    // crates.io's cargo-xdp-wire and cargo-xdp-loader are the packaged ones.
+    let patches = format!(
+        "[patch.crates-io]\ncargo-xdp-loader = {{ path = {:?} }}\ncargo-xdp-wire = {{ path = {:?} }}\n",
+        runtime.display().to_string(),
+        wire.display().to_string()
+    );
     for (dir, files) in [
         (
             &tool,
@@ -63,6 +73,7 @@ fn packaged_crates_install_and_build_a_new_project() {
             &runtime,
             &["LICENSE-MIT", "LICENSE-APACHE", "README.md"][..],
         ),
+        (&wire, &["LICENSE-MIT", "LICENSE-APACHE", "README.md"][..]),
     ] {
         for file in files {
             assert!(dir.join(file).is_file(), "{} lacks {file}", dir.display());
@@ -78,24 +89,18 @@ fn packaged_crates_install_and_build_a_new_project() {
 
     // Installed from the package: debug, so the verify build's crates serve.
     let install_root = scratch.path().join("installed");
+    fs::create_dir_all(scratch.path().join(".cargo")).unwrap();
+    fs::write(scratch.path().join(".cargo/config.toml"), &patches).unwrap();
     ok(cargo()
+        .current_dir(scratch.path())
         .args(["install", "--debug", "--locked", "--path"])
         .arg(&tool)
         .arg("--root")
         .arg(&install_root));
     let installed = install_root.join("bin/cargo-xdp");
 
-    // crates.io's cargo-xdp-loader is the packaged one here.
     let work = scratch.path().join("work");
-    fs::create_dir_all(work.join(".cargo")).unwrap();
-    fs::write(
-        work.join(".cargo/config.toml"),
-        format!(
-            "[patch.crates-io]\ncargo-xdp-loader = {{ path = {:?} }}\n",
-            runtime.display().to_string()
-        ),
-    )
-    .unwrap();
+    fs::create_dir_all(&work).unwrap();
     let xdp = || {
         let mut command = Command::new(&installed);
         command

@@ -12,6 +12,7 @@ use crate::{
     maps, setup, testrun,
     xdp::{AttachRequest, Counter, Mode, Project, ACTIONS, DEFAULT_BPFFS},
 };
+use cargo_xdp_wire::Counters;
 
 fn usage(project: &Project, ext: &dyn Extension) -> String {
     format!(
@@ -282,7 +283,7 @@ fn map_command(project: &Project, mut args: Args) -> Result<()> {
     }
     let (info, entries) = maps::dump(&pin)?;
     if json {
-        println!("{}", maps::entries_json(&entries));
+        println!("{}", cargo_xdp_wire::Entries(&entries));
         return Ok(());
     }
     println!(
@@ -295,8 +296,8 @@ fn map_command(project: &Project, mut args: Args) -> Result<()> {
         entries.len()
     );
     for entry in &entries {
-        let values: Vec<String> = entry.values.iter().map(|v| maps::hex(v)).collect();
-        println!("{}: {}", maps::hex(&entry.key), values.join(" "));
+        let values: Vec<String> = entry.values.iter().map(|v| v.to_string()).collect();
+        println!("{}: {}", entry.key, values.join(" "));
     }
     Ok(())
 }
@@ -361,16 +362,11 @@ fn status(project: &Project, mut args: Args) -> Result<()> {
     args.finish()?;
     let attachments = project.attachments(&our_programs())?;
     if json {
-        let items: Vec<String> = attachments
-            .iter()
-            .map(|a| {
-                format!(
-                    r#"{{"interface":"{}","mode":"{}","program":"{}","program_id":{},"running":{}}}"#,
-                    a.interface, a.mode, a.program, a.program_id, a.running
-                )
-            })
-            .collect();
-        println!(r#"{{"name":"{name}","attached":[{}]}}"#, items.join(","));
+        let status = cargo_xdp_wire::Status {
+            name: name.to_string(),
+            attached: attachments,
+        };
+        println!("{status}");
     } else if attachments.is_empty() {
         println!("{name}: not attached");
     } else {
@@ -427,17 +423,7 @@ fn stats(project: &Project, mut args: Args) -> Result<()> {
 }
 
 fn print_json(counters: &[Counter; 5]) {
-    let fields: Vec<String> = ACTIONS
-        .iter()
-        .zip(counters)
-        .map(|(action, c)| {
-            format!(
-                r#""{action}":{{"packets":{},"bytes":{}}}"#,
-                c.packets, c.bytes
-            )
-        })
-        .collect();
-    println!("{{{}}}", fields.join(","));
+    println!("{}", Counters::from_actions(counters.map(Into::into)));
 }
 
 fn print_table(counters: &[Counter; 5], previous: Option<&[Counter; 5]>, interval: Duration) {

@@ -11,6 +11,7 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 use aya::maps::MapInfo;
+use cargo_xdp_wire::{Hex, MapEntry};
 
 /// One map as the object declares it.
 pub struct Declared {
@@ -99,14 +100,9 @@ fn is_per_cpu(kind: u32) -> bool {
     matches!(kind, 5 | 6 | 10 | 21)
 }
 
-/// One entry of a dumped map: per-CPU maps have one value per CPU.
-pub struct Entry {
-    pub key: Vec<u8>,
-    pub values: Vec<Vec<u8>>,
-}
-
 /// Every entry of the map pinned at `pin`.
-pub fn dump(pin: &Path) -> Result<(MapInfo, Vec<Entry>)> {
+/// Per-CPU maps have one value per CPU.
+pub fn dump(pin: &Path) -> Result<(MapInfo, Vec<MapEntry>)> {
     let info = MapInfo::from_pin(pin).with_context(|| format!("cannot open {}", pin.display()))?;
     let fd = info.fd().context("cannot open the map")?;
     let kind = info.map_type().map(|t| t as u32).unwrap_or(0);
@@ -134,11 +130,11 @@ pub fn dump(pin: &Path) -> Result<(MapInfo, Vec<Entry>)> {
         // An entry deleted between the two calls, or one userspace may not
         // read (a PROG_ARRAY slot): skip it.
         if lookup(fd.as_fd(), &next, &mut value).is_ok() {
-            entries.push(Entry {
-                key: next.clone(),
+            entries.push(MapEntry {
+                key: Hex(next.clone()),
                 values: value
                     .chunks(slot)
-                    .map(|c| c[..value_size].to_vec())
+                    .map(|c| Hex(c[..value_size].to_vec()))
                     .collect(),
             });
         }
@@ -232,45 +228,15 @@ fn lookup(fd: BorrowedFd, key: &[u8], value: &mut [u8]) -> io::Result<()> {
     bpf(BPF_MAP_LOOKUP_ELEM, attr)
 }
 
-/// `[{"key":"hex","values":["hex",...]},...]`: one value per CPU for
-/// per-CPU maps (`map dump --json`, `test-run`'s answers).
-pub fn entries_json(entries: &[Entry]) -> String {
-    let items: Vec<String> = entries
-        .iter()
-        .map(|e| {
-            let values: Vec<String> = e.values.iter().map(|v| format!("\"{}\"", hex(v))).collect();
-            format!(
-                r#"{{"key":"{}","values":[{}]}}"#,
-                hex(&e.key),
-                values.join(",")
-            )
-        })
-        .collect();
-    format!("[{}]", items.join(","))
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn names_map_types_and_hex() {
+    fn names_map_types() {
         assert_eq!(type_name(2), "array");
         assert_eq!(type_name(11), "lpm_trie");
         assert_eq!(type_name(999), "unknown");
-        assert_eq!(hex(&[1, 0xab]), "01ab");
         assert!(is_per_cpu(6) && !is_per_cpu(1));
-        let entries = [Entry {
-            key: vec![1],
-            values: vec![vec![2], vec![3]],
-        }];
-        assert_eq!(
-            entries_json(&entries),
-            r#"[{"key":"01","values":["02","03"]}]"#
-        );
     }
 }

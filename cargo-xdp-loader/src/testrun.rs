@@ -30,6 +30,7 @@
 //! it has one.
 
 use std::{
+    collections::BTreeMap,
     fs,
     os::fd::{AsFd, AsRawFd},
     os::unix::fs::DirBuilderExt,
@@ -43,8 +44,9 @@ use crate::{
     args::Args,
     extension::Extension,
     maps, setup,
-    xdp::{self, Project, ACTIONS},
+    xdp::{self, Project},
 };
+use cargo_xdp_wire::{CaseAnswer, CaseRun, Counters, Hex};
 
 /// One case of a cases file.
 #[derive(Debug, Default, PartialEq)]
@@ -120,13 +122,7 @@ pub fn parse_cases(text: &str) -> Result<Vec<Case>> {
 }
 
 fn unhex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect()
+    Hex::parse(text).map(|hex| hex.0)
 }
 
 /// What the kernel returned for one packet.
@@ -219,12 +215,11 @@ pub fn command(
         case.repeat = overrides.repeat.unwrap_or(case.repeat);
         case.bare |= overrides.bare;
         let answer = match run_case(project, ext, object, &case) {
-            Ok(answer) => answer,
-            Err(error) => format!(
-                r#"{{"case":{},"error":{}}}"#,
-                json_string(&case.name),
-                json_string(&format!("{error:#}"))
-            ),
+            Ok(run) => CaseAnswer::Ran(run),
+            Err(error) => CaseAnswer::Failed {
+                case: case.name.clone(),
+                error: format!("{error:#}"),
+            },
         };
         println!("{answer}");
     }
@@ -232,7 +227,7 @@ pub fn command(
 }
 
 /// One case in maps of its own, removed afterwards whatever happened.
-fn run_case(project: &Project, ext: &dyn Extension, object: &Path, case: &Case) -> Result<String> {
+fn run_case(project: &Project, ext: &dyn Extension, object: &Path, case: &Case) -> Result<CaseRun> {
     let scratch = Scratch::new(project)?;
     let result = run_in(&scratch.project, ext, object, case);
     drop(scratch);
@@ -300,7 +295,7 @@ impl Drop for Scratch {
     }
 }
 
-fn run_in(project: &Project, ext: &dyn Extension, object: &Path, case: &Case) -> Result<String> {
+fn run_in(project: &Project, ext: &dyn Extension, object: &Path, case: &Case) -> Result<CaseRun> {
     // A baseline object takes none of the project's options or entries.
     let given: &[String] = if case.bare { &[] } else { &case.args };
     let mut args = Args::new(given.iter().cloned());
@@ -359,64 +354,32 @@ fn run_in(project: &Project, ext: &dyn Extension, object: &Path, case: &Case) ->
     let mut last = None;
     for packet in &case.packets {
         let outcome = run_packet(fd, packet, case.repeat)?;
-        actions.push(outcome.action.to_string());
+        actions.push(outcome.action);
         last = Some(outcome);
     }
     let outcome = last.expect("a case has a packet");
 
     let counters = if maps_dir.join("xdp_stats").exists() {
-        let counters = project.counters()?;
-        let fields: Vec<String> = ACTIONS
-            .iter()
-            .zip(counters.iter())
-            .map(|(action, c)| {
-                format!(
-                    r#""{action}":{{"packets":{},"bytes":{}}}"#,
-                    c.packets, c.bytes
-                )
-            })
-            .collect();
-        format!("{{{}}}", fields.join(","))
+        Some(Counters::from_actions(project.counters()?.map(Into::into)))
     } else {
-        "null".into()
+        None
     };
-    let mut dumped = Vec::new();
+    let mut maps = BTreeMap::new();
     for map in case.maps.iter().filter(|_| !case.bare) {
         let (_, entries) = maps::dump(&maps_dir.join(map))
             .with_context(|| format!("map `{map}` (is it pinned, LIBBPF_PIN_BY_NAME?)"))?;
-        dumped.push(format!(
-            "{}:{}",
-            json_string(map),
-            maps::entries_json(&entries)
-        ));
+        maps.insert(map.clone(), entries);
     }
-    Ok(format!(
-        r#"{{"case":{},"program":{},"action":{},"actions":[{}],"packet":"{}","ns":{},"counters":{counters},"maps":{{{}}}}}"#,
-        json_string(&case.name),
-        json_string(&chosen),
-        outcome.action,
-        actions.join(","),
-        maps::hex(&outcome.packet),
-        outcome.duration_ns,
-        dumped.join(",")
-    ))
-}
-
-/// `text` as a JSON string.
-pub fn json_string(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 2);
-    out.push('"');
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+    Ok(CaseRun {
+        case: case.name.clone(),
+        program: chosen,
+        action: outcome.action,
+        actions,
+        packet: Hex(outcome.packet),
+        ns: outcome.duration_ns.into(),
+        counters,
+        maps,
+    })
 }
 
 #[cfg(test)]
@@ -466,10 +429,5 @@ mod tests {
         assert!(error("case a\nrepeat 0\nend\n").contains("repeat takes a count"));
         assert!(error("case a\nend\n").contains("case `a` has no packet"));
         assert!(error("case a\n").contains("case `a` has no `end`"));
-    }
-
-    #[test]
-    fn json_strings_are_escaped() {
-        assert_eq!(json_string("a\"b\\c\n\u{1}"), r#""a\"b\\c\n\u0001""#);
     }
 }

@@ -80,21 +80,19 @@ pub struct Counter {
 unsafe impl Pod for Counter {}
 
 /// XDP actions in the order of the kernel's `enum xdp_action`.
-pub const ACTIONS: [&str; 5] = ["aborted", "drop", "pass", "tx", "redirect"];
+impl From<Counter> for cargo_xdp_wire::Counter {
+    fn from(c: Counter) -> cargo_xdp_wire::Counter {
+        cargo_xdp_wire::Counter {
+            packets: c.packets,
+            bytes: c.bytes,
+        }
+    }
+}
+
+pub const ACTIONS: [&str; 5] = cargo_xdp_wire::Counters::ACTIONS;
 
 /// One interface this project was attached to, as `status` reports it.
-pub struct Attachment {
-    pub interface: String,
-    /// native, skb, ...; or, when the kernel does not run the pinned
-    /// program there: "gone" (no such interface now), "replaced" (it runs
-    /// another program) or "stale" (it runs nothing: detached outside this
-    /// loader, or the interface was made anew).
-    pub mode: String,
-    pub program: String,
-    pub program_id: u32,
-    /// The kernel runs this program on the interface now.
-    pub running: bool,
-}
+pub use cargo_xdp_wire::Attachment;
 
 pub struct Project {
     pub name: &'static str,
@@ -361,7 +359,7 @@ impl Project {
                     mode: format!("{} (no pin)", now.mode_name()),
                     program: program_name(now.program_id).unwrap_or_else(|| "?".into()),
                     program_id: now.program_id,
-                    running: true,
+                    running: Some(true),
                 });
             }
         }
@@ -387,7 +385,7 @@ impl Project {
             };
             found.push(Attachment {
                 interface,
-                running: !matches!(mode, "gone" | "replaced" | "stale"),
+                running: Some(!Attachment::NOT_RUNNING_MODES.contains(&mode)),
                 mode: mode.into(),
                 program,
                 program_id,

@@ -7,6 +7,7 @@
 use std::{collections::BTreeMap, path::Path};
 
 use anyhow::{bail, Context, Result};
+use cargo_xdp_wire::CaseAnswer;
 
 use crate::{adb::DeviceChoice, cargo_args::CargoArgs};
 use crate::{
@@ -90,8 +91,11 @@ pub fn bench(args: &BenchOptions, shell: &Shell) -> Result<()> {
 /// XDP dispatcher, milliseconds), which a clock around the call cannot;
 /// from round to round it varies by more than one, so the spread and the
 /// median of the rounds' ratios are finer than that.
-fn answer_ns(answer: &serde_json::Value) -> Option<f64> {
-    answer["ns"].as_u64().map(|ns| ns as f64)
+fn answer_ns(answer: &CaseAnswer) -> Option<f64> {
+    match answer {
+        CaseAnswer::Ran(run) => Some(run.ns as f64),
+        CaseAnswer::Failed { .. } => None,
+    }
 }
 
 fn wanted(args: &BenchOptions, case: &Case) -> bool {
@@ -172,8 +176,8 @@ fn bench_on(
                 baseline = false;
             } else if line.starts_with("bench-baseline: ") {
                 baseline = true;
-            } else if let Ok(answer) = serde_json::from_str::<serde_json::Value>(line) {
-                let (Some(name), Some(ns)) = (answer["case"].as_str(), answer_ns(&answer)) else {
+            } else if let Ok(answer) = serde_json::from_str::<CaseAnswer>(line) {
+                let (name, Some(ns)) = (answer.case(), answer_ns(&answer)) else {
                     return;
                 };
                 if let Some((_, program, bare)) = times.iter_mut().find(|(n, _, _)| n == name) {
@@ -224,11 +228,10 @@ fn once(
         &text,
         shell,
     )?;
-    let answer = answers.first().context("the loader gave no answer")?;
-    if let Some(error) = answer["error"].as_str() {
-        bail!("cannot bench `{}`: {error}", case.spec.name);
+    match answers.first().context("the loader gave no answer")? {
+        CaseAnswer::Failed { error, .. } => bail!("cannot bench `{}`: {error}", case.spec.name),
+        CaseAnswer::Ran(run) => Ok(run.ns as f64),
     }
-    answer_ns(answer).context("the loader's answer has no time")
 }
 
 /// [min, median, max] (the upper median of an even count).
@@ -266,10 +269,11 @@ mod tests {
         let project = project(dir.path());
         let (_, sums) = cases::deployed_cases(&project).unwrap();
         let lines = format!(
-            "cases-sha256: {} demo_kern.cases\nbench-program: demo_kern.o\n\
-             {{\"case\":\"dns\",\"action\":1,\"ns\":9}}\nbench-baseline: xdp-baseline.o\n\
-             {{\"case\":\"dns\",\"action\":2,\"ns\":6}}\n",
-            sums[0].1
+            "cases-sha256: {} demo_kern.cases\nbench-program: demo_kern.o\n{}\n\
+             bench-baseline: xdp-baseline.o\n{}\n",
+            sums[0].1,
+            case_ran("dns", 1, 9),
+            case_ran("dns", 2, 6)
         );
         let device = FakeDevice::new(false, move |what| match what {
             "the probe" => answered(ROOTED, 0),

@@ -89,7 +89,7 @@ pub fn test_run(
     file: &Path,
     text: &str,
     shell: &Shell,
-) -> Result<Vec<serde_json::Value>> {
+) -> Result<Vec<cargo_xdp_wire::CaseAnswer>> {
     std::fs::write(file, text).with_context(|| format!("cannot write {}", file.display()))?;
     let loader_args = [
         OsStr::new("test-run"),

@@ -24,6 +24,7 @@ use std::{
 };
 
 use anyhow::{bail, Context, Result};
+use cargo_xdp_wire::CaseAnswer;
 
 use crate::{adb::DeviceChoice, cargo_args::CargoArgs};
 use crate::{
@@ -100,7 +101,7 @@ pub fn test(args: &TestOptions, shell: &Shell) -> Result<()> {
     let filtered_out = total - cases.len();
 
     let scratch = crate::workdir::scratch_dir(&project.target_dir)?;
-    let mut answers: BTreeMap<String, serde_json::Value> = BTreeMap::new();
+    let mut answers: BTreeMap<String, CaseAnswer> = BTreeMap::new();
     let mut objects: Vec<&PathBuf> = cases.iter().map(|c| &c.object).collect();
     objects.dedup();
     for (n, object) in objects.into_iter().enumerate() {
@@ -111,9 +112,7 @@ pub fn test(args: &TestOptions, shell: &Shell) -> Result<()> {
             .collect();
         let file = scratch.path().join(format!("cases-{n}.txt"));
         for answer in test_run(&privilege, &built.loader, object, &file, &text, shell)? {
-            if let Some(name) = answer["case"].as_str() {
-                answers.insert(name.to_string(), answer.clone());
-            }
+            answers.insert(answer.case().to_string(), answer);
         }
     }
 
@@ -124,7 +123,7 @@ pub fn test(args: &TestOptions, shell: &Shell) -> Result<()> {
 /// an error when one failed.
 fn report(
     cases: &[Case],
-    answers: &BTreeMap<String, serde_json::Value>,
+    answers: &BTreeMap<String, CaseAnswer>,
     filtered_out: usize,
     shell: &Shell,
 ) -> Result<()> {
@@ -205,7 +204,7 @@ fn test_on(
     shell: &Shell,
 ) -> Result<()> {
     let (mut cases, expected) = deployed_cases(project)?;
-    let mut answers: BTreeMap<String, serde_json::Value> = BTreeMap::new();
+    let mut answers: BTreeMap<String, CaseAnswer> = BTreeMap::new();
     let mut on_device: BTreeMap<String, String> = BTreeMap::new();
     let mut serial = String::new();
     crate::session::run_deployed(device, project, &["test-run"], &mut |device, line| {
@@ -215,11 +214,9 @@ fn test_on(
             .and_then(|rest| rest.split_once(' '))
         {
             on_device.insert(file.to_string(), sum.to_string());
-        } else if let Ok(answer) = serde_json::from_str::<serde_json::Value>(line) {
+        } else if let Ok(answer) = serde_json::from_str::<CaseAnswer>(line) {
             shell.verbose_status("Answered", line);
-            if let Some(name) = answer["case"].as_str() {
-                answers.insert(name.to_string(), answer.clone());
-            }
+            answers.insert(answer.case().to_string(), answer);
         } else {
             shell.device_text(&format!("{line}\n"));
         }
@@ -291,18 +288,15 @@ fn replay(args: &TestOptions, project: &Project, pcap: &Path, shell: &Shell) -> 
         &text,
         shell,
     )?;
-    let answer = answers.first().context("the loader gave no answer")?;
-    if let Some(error) = answer["error"].as_str() {
-        bail!("could not replay {}: {error}", pcap.display());
-    }
-    let verdicts: Vec<String> = answer["actions"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|v| Action::of(v.as_u64().unwrap_or(u64::MAX)))
-                .collect()
-        })
-        .unwrap_or_default();
+    let answer = match answers.first().context("the loader gave no answer")? {
+        CaseAnswer::Failed { error, .. } => bail!("could not replay {}: {error}", pcap.display()),
+        CaseAnswer::Ran(run) => run,
+    };
+    let verdicts: Vec<String> = answer
+        .actions
+        .iter()
+        .map(|&action| Action::of(action.into()))
+        .collect();
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
     for verdict in &verdicts {
         *counts.entry(verdict.as_str()).or_default() += 1;
@@ -335,6 +329,10 @@ mod tests {
     use super::*;
     use crate::session::fake::*;
 
+    fn ran(case: &str, action: u32) -> String {
+        case_ran(case, action, 0)
+    }
+
     /// A project with one case file of two cases, and the sum of the
     /// `.cases` file a deployed bundle of it carries.
     fn project_with_cases(dir: &Path) -> (Project, String) {
@@ -364,16 +362,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (project, sum) = project_with_cases(dir.path());
         let good = format!(
-            "cases-sha256: {sum} demo_kern.cases\n\
-             {{\"case\":\"drops_dns\",\"action\":1,\"actions\":[1],\"packet\":\"\"}}\n\
-             {{\"case\":\"passes_https\",\"action\":2,\"actions\":[2],\"packet\":\"\"}}\n"
+            "cases-sha256: {sum} demo_kern.cases\n{}\n{}\n",
+            ran("drops_dns", 1),
+            ran("passes_https", 2)
         );
         test_on(device_answering(good).as_ref(), None, &project, &quiet()).unwrap();
         // A wrong verdict fails the run.
         let wrong = format!(
-            "cases-sha256: {sum} demo_kern.cases\n\
-             {{\"case\":\"drops_dns\",\"action\":2,\"actions\":[2],\"packet\":\"\"}}\n\
-             {{\"case\":\"passes_https\",\"action\":2,\"actions\":[2],\"packet\":\"\"}}\n"
+            "cases-sha256: {sum} demo_kern.cases\n{}\n{}\n",
+            ran("drops_dns", 2),
+            ran("passes_https", 2)
         );
         let error = test_on(device_answering(wrong).as_ref(), None, &project, &quiet())
             .unwrap_err()
@@ -385,9 +383,10 @@ mod tests {
     fn cases_that_are_not_the_deployed_ones_are_never_judged() {
         let dir = tempfile::tempdir().unwrap();
         let (project, _) = project_with_cases(dir.path());
-        let stale = "cases-sha256: 0000 demo_kern.cases\n\
-                     {\"case\":\"drops_dns\",\"action\":1,\"actions\":[1],\"packet\":\"\"}\n"
-            .to_string();
+        let stale = format!(
+            "cases-sha256: 0000 demo_kern.cases\n{}\n",
+            ran("drops_dns", 1)
+        );
         let error = test_on(device_answering(stale).as_ref(), None, &project, &quiet())
             .unwrap_err()
             .to_string();

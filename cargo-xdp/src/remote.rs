@@ -242,7 +242,7 @@ pub enum Reported {
     /// root-entry found no deployed copy of the project.
     NotDeployed,
     /// The deployed loader's answer.
-    Status(serde_json::Value),
+    Status(cargo_xdp_wire::Status),
 }
 
 /// What is on `interface`, by the device's own answer.
@@ -280,21 +280,13 @@ impl Reported {
             Reported::NotDeployed => return OnInterface::NotDeployed,
             Reported::Status(status) => status,
         };
-        let Some(list) = status["attached"].as_array() else {
-            return OnInterface::Unknown;
-        };
-        let Some(entry) = list.iter().find(|a| a["interface"] == interface) else {
+        let Some(entry) = status.attached.iter().find(|a| a.interface == interface) else {
             return OnInterface::Nothing;
         };
-        let program_id = entry["program_id"].as_u64().unwrap_or(0);
-        let mode = entry["mode"].as_str().unwrap_or("?");
-        // Loaders before `running` was added: their modes say it.
-        let running = entry["running"]
-            .as_bool()
-            .unwrap_or(!matches!(mode, "gone" | "replaced" | "stale"));
-        if running {
+        let program_id = entry.program_id.into();
+        if entry.is_running() {
             OnInterface::Running {
-                mode: mode.to_string(),
+                mode: entry.mode.clone(),
                 program_id,
             }
         } else {

@@ -3,41 +3,36 @@
 
 use std::collections::BTreeMap;
 
+use cargo_xdp_wire::{CaseAnswer, Hex};
+
 use super::{Action, Case};
 use crate::packets;
 
 /// What is wrong with the answer, as lines of "expected ..., got ...".
-pub(crate) fn judge(case: &Case, answer: &serde_json::Value) -> Vec<String> {
-    if let Some(error) = answer["error"].as_str() {
-        return vec![format!("could not run: {error}")];
-    }
+pub(crate) fn judge(case: &Case, answer: &CaseAnswer) -> Vec<String> {
+    let answer = match answer {
+        CaseAnswer::Failed { error, .. } => return vec![format!("could not run: {error}")],
+        CaseAnswer::Ran(run) => run,
+    };
     let expect = &case.spec.expect;
     let mut problems = Vec::new();
-    let action = answer["action"].as_u64().unwrap_or(u64::MAX);
     if let Some(wanted) = expect.action {
-        if action != wanted as u64 {
+        if u64::from(answer.action) != wanted as u64 {
             problems.push(format!(
                 "action: expected {}, got {}",
                 wanted.name(),
-                Action::of(action)
+                Action::of(answer.action.into())
             ));
         }
     }
+    let got = &answer.packet.0;
     if let Some(wanted) = &case.expected_packet {
-        let got = answer["packet"]
-            .as_str()
-            .and_then(packets::unhex)
-            .unwrap_or_default();
-        if *wanted != got {
-            problems.extend(packet_diff(wanted, &got, case.spec.link));
+        if wanted != got {
+            problems.extend(packet_diff(wanted, got, case.spec.link));
         }
     }
     if let Some(wanted) = &expect.fields {
-        let got = answer["packet"]
-            .as_str()
-            .and_then(packets::unhex)
-            .unwrap_or_default();
-        let fields: BTreeMap<String, String> = packets::fields_for(&got, case.spec.link)
+        let fields: BTreeMap<String, String> = packets::fields_for(got, case.spec.link)
             .into_iter()
             .collect();
         for (name, value) in wanted {
@@ -54,7 +49,10 @@ pub(crate) fn judge(case: &Case, answer: &serde_json::Value) -> Vec<String> {
     }
     if let Some(counters) = &expect.counters {
         for (wanted_action, count) in counters {
-            let got = answer["counters"][wanted_action.name()]["packets"].as_u64();
+            let got = answer
+                .counters
+                .and_then(|c| c.get(wanted_action.name()))
+                .map(|c| c.packets);
             match got {
                 Some(got) if got == *count => {}
                 Some(got) => problems.push(format!(
@@ -67,15 +65,15 @@ pub(crate) fn judge(case: &Case, answer: &serde_json::Value) -> Vec<String> {
         }
     }
     for (map, entries) in expect.maps.iter().flatten() {
-        let got = answer["maps"][map].as_array().cloned().unwrap_or_default();
+        let got = answer.maps.get(map).map(Vec::as_slice).unwrap_or_default();
         for entry in entries {
             let key = entry.key.to_ascii_lowercase();
-            let found = got.iter().find(|e| e["key"].as_str() == Some(key.as_str()));
+            let found = got.iter().find(|e| e.key.to_string() == key);
             match (found, &entry.value) {
                 (None, _) => problems.push(format!("maps.{map}: no entry with key {key}")),
                 (Some(found), Some(value)) => {
                     let value = value.to_ascii_lowercase();
-                    let first = found["values"][0].as_str().unwrap_or_default();
+                    let first = found.values.first().map(Hex::to_string).unwrap_or_default();
                     if first != value {
                         problems.push(format!("maps.{map}[{key}]: expected {value}, got {first}"));
                     }

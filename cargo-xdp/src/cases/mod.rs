@@ -400,6 +400,7 @@ pub(crate) fn cases_text_with(case: &Case, repeat: u32, with_args: bool) -> Stri
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cargo_xdp_wire::{CaseAnswer, CaseRun, Counter, Counters, Hex};
 
     fn case(toml: &str) -> Result<Vec<Case>> {
         let dir = tempfile::tempdir().unwrap();
@@ -451,26 +452,37 @@ mod tests {
             "[[case]]\nname = \"a\"\n{PACKET}\nexpect = {{ action = \"drop\", counters = {{ drop = 1 }} }}\n"
         ))
         .unwrap();
-        let ok =
-            serde_json::json!({"case": "a", "action": 1, "counters": {"drop": {"packets": 1}}});
-        assert!(judge(&cases[0], &ok).is_empty());
+        let answer = |action, drops| {
+            let mut counters = [Counter::default(); 5];
+            counters[1].packets = drops;
+            CaseAnswer::Ran(CaseRun {
+                case: "a".into(),
+                action,
+                counters: Some(Counters::from_actions(counters)),
+                ..Default::default()
+            })
+        };
+        assert!(judge(&cases[0], &answer(1, 1)).is_empty());
         let fields = case(&format!(
             "[[case]]\nname = \"f\"\n{PACKET}\nexpect = {{ fields = {{ \"ipv4.ttl\" = 63, \"udp.dst\" = 53, \"nope\" = 1 }} }}\n"
         ))
         .unwrap();
-        let unchanged = packets::hex(&fields[0].packet);
-        let answer = serde_json::json!({"case": "f", "action": 2, "packet": unchanged});
-        let problems = judge(&fields[0], &answer);
+        let unchanged = fields[0].packet.clone();
+        let fields_answer = CaseAnswer::Ran(CaseRun {
+            case: "f".into(),
+            action: 2,
+            packet: Hex(unchanged),
+            ..Default::default()
+        });
+        let problems = judge(&fields[0], &fields_answer);
         assert_eq!(problems[0], "packet ipv4.ttl: expected 63, got 64");
         assert!(
             problems[1].starts_with("packet nope: no such field in it (it has eth.dst, "),
             "{problems:?}"
         );
         assert_eq!(problems.len(), 2);
-        let wrong =
-            serde_json::json!({"case": "a", "action": 2, "counters": {"drop": {"packets": 0}}});
         assert_eq!(
-            judge(&cases[0], &wrong),
+            judge(&cases[0], &answer(2, 0)),
             [
                 "action: expected drop, got pass",
                 "counters.drop: expected 1 packets, got 0"

@@ -218,15 +218,13 @@ mod tests {
     /// fails alone, and the error names it; one build serves the first.
     #[test]
     fn one_failing_device_does_not_stop_the_other() {
-        let rooted = FakeDevice::named("PHONE1", false, |what| {
-            match what {
+        let rooted = FakeDevice::named("PHONE1", false, |what| match what {
             "the probe" => answered(ROOTED, 0),
             "the attach" => answered(
-                "status-json: {\"attached\":[{\"interface\":\"wlan0\",\"mode\":\"native\",\"program_id\":7,\"running\":true}]}\n",
+                &format!("status-json: {}\n", attached_status("wlan0", "native", 7)),
                 0,
             ),
             other => panic!("PHONE1 asked {other}"),
-        }
         });
         let locked = FakeDevice::named("PHONE2", false, |what| match what {
             "the probe" => answered(

@@ -166,3 +166,31 @@ pub(crate) fn bundle(dir: &Path) -> PathBuf {
     tar.into_inner().unwrap().finish().unwrap();
     path
 }
+
+/// What the deployed loader's `status --json` says when `demo` runs on
+/// `interface` in `mode` as program `program_id`.
+pub(crate) fn attached_status(interface: &str, mode: &str, program_id: u32) -> String {
+    cargo_xdp_wire::Status {
+        name: "demo".into(),
+        attached: vec![cargo_xdp_wire::Attachment {
+            interface: interface.into(),
+            mode: mode.into(),
+            program: "xdp_prog".into(),
+            program_id,
+            running: Some(true),
+        }],
+    }
+    .to_string()
+}
+
+/// The loader's `test-run` answer to case `case`: action `action` in `ns`.
+pub(crate) fn case_ran(case: &str, action: u32, ns: u64) -> String {
+    cargo_xdp_wire::CaseAnswer::Ran(cargo_xdp_wire::CaseRun {
+        case: case.into(),
+        action,
+        actions: vec![action],
+        ns,
+        ..Default::default()
+    })
+    .to_string()
+}

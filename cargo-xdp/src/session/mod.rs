@@ -516,15 +516,16 @@ mod tests {
 
     #[test]
     fn a_successful_attach_reports_mode_and_program() {
-        let fake = FakeDevice::new(false, |what| {
-            match what {
+        let fake = FakeDevice::new(false, |what| match what {
             "the probe" => answered(ROOTED, 0),
             "the attach" => answered(
-                "Attached demo to wlan0 in skb mode\nstatus-json: {\"attached\":[{\"interface\":\"wlan0\",\"mode\":\"skb\",\"program_id\":42,\"running\":true}]}\n",
+                &format!(
+                    "Attached demo to wlan0 in skb mode\nstatus-json: {}\n",
+                    attached_status("wlan0", "skb", 42)
+                ),
                 0,
             ),
             other => panic!("asked {other}"),
-        }
         });
         match install(fake.clone()) {
             Ok(deployed) => {
