@@ -32,7 +32,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "deploy",
         ],
     ),
-    ("devices", &["session", "local", "adb", "remote"]),
+    ("devices", &["host", "session", "local", "adb", "remote"]),
     (
         "build",
         &[

@@ -19,16 +19,6 @@ use crate::{
     remote,
 };
 
-/// Choosing the device.
-#[derive(Debug, Clone)]
-pub struct DeviceChoice {
-    /// Device serial (default: $ANDROID_SERIAL, else the only device).
-    pub serial: Option<String>,
-    /// Longest any one adb call may take before it is stopped (a wedged
-    /// adb, a device that went away, an su prompt nobody answers).
-    pub adb_timeout: u64,
-}
-
 /// `$ADB`, else `adb` on PATH, else the SDK's platform-tools.
 pub fn locate() -> Result<PathBuf> {
     if let Some(path) = std::env::var_os("ADB").filter(|v| !v.is_empty()) {

@@ -9,7 +9,6 @@ use std::{collections::BTreeMap, path::Path};
 use anyhow::{bail, Context, Result};
 use cargo_xdp_wire::CaseAnswer;
 
-use crate::{adb::DeviceChoice, cargo_args::CargoArgs};
 use crate::{
     builder,
     cases::{self, Case},
@@ -18,6 +17,7 @@ use crate::{
     project::Project,
     shell::Shell,
 };
+use crate::{cargo_args::CargoArgs, session::DeviceChoice};
 use std::path::PathBuf;
 
 #[derive(Debug, Clone)]
@@ -28,9 +28,9 @@ pub struct BenchOptions {
     pub repeat: u32,
     /// Rounds, alternating program and baseline (min/median/max over them).
     pub rounds: u32,
-    /// On the device's kernel, through the deployed loader (deploy first).
-    pub adb: bool,
-    pub device: DeviceChoice,
+    /// On this device's kernel, through the deployed loader (deploy
+    /// first); None: this machine's.
+    pub device: Option<DeviceChoice>,
     pub cargo: CargoArgs,
     /// Path to the project's Cargo.toml.
     pub manifest_path: Option<PathBuf>,
@@ -41,8 +41,8 @@ type Times = Vec<(String, Vec<f64>, Vec<f64>)>;
 
 pub fn bench(args: &BenchOptions, shell: &Shell) -> Result<()> {
     let project = Project::find_with(args.manifest_path.as_deref(), &args.cargo)?;
-    let times = if args.adb {
-        on_device(args, &project, shell)?
+    let times = if let Some(device) = &args.device {
+        on_device(device, args, &project, shell)?
     } else {
         here(args, &project, shell)?
     };
@@ -140,8 +140,13 @@ fn here(args: &BenchOptions, project: &Project, shell: &Shell) -> Result<Times> 
 
 /// On the device's kernel, by root's deployed loader (`bench REPEAT` of
 /// on-device.sh), one adb call a round.
-fn on_device(args: &BenchOptions, project: &Project, shell: &Shell) -> Result<Times> {
-    let (_, device) = crate::session::connect(&args.device)?;
+fn on_device(
+    choice: &DeviceChoice,
+    args: &BenchOptions,
+    project: &Project,
+    shell: &Shell,
+) -> Result<Times> {
+    let (_, device) = crate::session::connect(choice)?;
     bench_on(device.as_ref(), args, project, shell)
 }
 
@@ -202,7 +207,11 @@ fn status_round(shell: &Shell, round: u32, args: &BenchOptions, cases: usize) {
             round + 1,
             args.rounds,
             args.repeat,
-            if args.adb { ", on the device" } else { "" }
+            if args.device.is_some() {
+                ", on the device"
+            } else {
+                ""
+            }
         ),
     );
 }
@@ -284,11 +293,10 @@ mod tests {
             filter: None,
             repeat: 1000,
             rounds: 2,
-            adb: true,
-            device: crate::adb::DeviceChoice {
+            device: Some(crate::session::DeviceChoice {
                 serial: None,
                 adb_timeout: 60,
-            },
+            }),
             cargo: Default::default(),
             manifest_path: None,
         };

@@ -10,6 +10,7 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 
+use crate::host::LoaderHost;
 use crate::process::Process;
 use crate::{messages, shell::Shell};
 
@@ -42,9 +43,9 @@ impl Privilege {
         };
         // `true` rather than sudo's own -v: doas has no -v. It asks for
         // the password once, and sudo (or doas `persist`) remembers it.
-        shell.verbose_status("Running", format!("{} true", sudo.display()));
         let validated = Process::new(&sudo)
             .arg("true")
+            .echo(shell)
             .status()
             .with_context(|| format!("cannot run {}", sudo.display()))?;
         if !validated.success() {
@@ -97,9 +98,11 @@ pub fn test_run(
         OsStr::new("--object"),
         object.as_os_str(),
     ];
-    let mut command = privilege.command(loader, &loader_args);
-    shell.verbose_status("Running", format!("{command:?}"));
-    let out = command.output().context("cannot run the loader")?;
+    let out = privilege
+        .command(loader, &loader_args)
+        .echo(shell)
+        .output()
+        .context("cannot run the loader")?;
     if !out.status.success() {
         bail!(
             "the loader's test-run failed ({}): {}",
@@ -116,34 +119,63 @@ pub fn test_run(
         .collect()
 }
 
-/// The loader `loader` with `loader_args`, as root; its output shown as it
-/// comes (with --message-format json, each JSON line it prints wrapped as a
-/// `loader-answer` message).
-pub fn run_loader(
-    privilege: &Privilege,
-    loader: &Path,
-    loader_args: &[&str],
-    shell: &Shell,
-) -> Result<()> {
-    let args: Vec<&OsStr> = loader_args.iter().map(OsStr::new).collect();
-    let mut command = privilege.command(loader, &args);
-    let status = if shell.human() {
-        command.status().context("cannot run the loader")?
-    } else {
-        // Its JSON objects (one per line, as they come), wrapped as ours.
+/// This machine's build of the loader, run as root.
+pub struct ThisMachine {
+    pub privilege: Privilege,
+    pub loader: PathBuf,
+}
+
+impl LoaderHost for ThisMachine {
+    fn serial(&self) -> Option<&str> {
+        None
+    }
+
+    fn run(&self, args: &[&str], line: &mut dyn FnMut(&str)) -> Result<()> {
+        let args: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
+        let mut command = self.privilege.command(&self.loader, &args);
+        // Lines as they come: `stats --watch` prints until stopped.
         let mut child = command
             .stdout(std::process::Stdio::piped())
             .spawn()
             .context("cannot run the loader")?;
         let stdout = child.stdout.take().expect("stdout is piped");
-        wrap_answers(stdout, loader_args[0], shell);
-        child.wait()?
-    };
-    if !status.success() {
-        bail!(
-            "the loader's `{}` exited with {status} (it said why above)",
-            loader_args[0]
+        for text in std::io::BufRead::lines(std::io::BufReader::new(stdout)).map_while(|l| l.ok()) {
+            line(&text);
+        }
+        let status = child.wait()?;
+        if !status.success() {
+            bail!(
+                "the loader's `{}` exited with {status} (it said why above)",
+                args[0].to_string_lossy()
+            );
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn this_machine_hands_on_the_loaders_lines_and_says_how_it_failed() {
+        let host: &dyn LoaderHost = &ThisMachine {
+            privilege: Privilege::Root,
+            loader: PathBuf::from("/bin/sh"),
+        };
+        assert_eq!(host.serial(), None);
+        let mut lines = Vec::new();
+        host.run(&["-c", "echo one; echo two"], &mut |line| {
+            lines.push(line.to_string())
+        })
+        .unwrap();
+        assert_eq!(lines, ["one", "two"]);
+        let error = host.run(&["-c", "exit 3"], &mut |_| {}).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("the loader's `-c` exited with exit status: 3"),
+            "{error}"
         );
     }
-    Ok(())
 }

@@ -20,6 +20,7 @@ mod elf;
 mod embedded;
 mod hashing;
 mod headers;
+mod host;
 mod ir;
 mod isa;
 mod kern;

@@ -26,7 +26,6 @@ use std::{
 use anyhow::{bail, Context, Result};
 use cargo_xdp_wire::CaseAnswer;
 
-use crate::{adb::DeviceChoice, cargo_args::CargoArgs};
 use crate::{
     builder,
     cases::{
@@ -39,6 +38,7 @@ use crate::{
     project::Project,
     shell::Shell,
 };
+use crate::{cargo_args::CargoArgs, session::DeviceChoice};
 
 #[derive(Debug, Clone)]
 pub struct TestOptions {
@@ -49,20 +49,19 @@ pub struct TestOptions {
     pub pcap: Option<PathBuf>,
     /// For --pcap: what `attach` takes (e.g. `-- --drop-port udp/53`).
     pub attach_args: Vec<String>,
-    /// Run the cases on the device's kernel, through the deployed loader
-    /// (deploy first: the bundle carries the cases).
-    pub adb: bool,
     /// The target whose kernel runs the cases: this machine's (the
     /// default), or with --adb the device's.
     pub target: Option<String>,
-    pub device: DeviceChoice,
+    /// Run the cases on this device's kernel, through the deployed loader
+    /// (deploy first: the bundle carries the cases); None: this machine.
+    pub device: Option<DeviceChoice>,
     pub cargo: CargoArgs,
     /// Path to the project's Cargo.toml.
     pub manifest_path: Option<PathBuf>,
 }
 
 pub fn test(args: &TestOptions, shell: &Shell) -> Result<()> {
-    if let (Some(target), false) = (&args.target, args.adb) {
+    if let (Some(target), None) = (&args.target, &args.device) {
         let target = crate::toolchain::find(target)?;
         let here = crate::toolchain::default_target()?;
         if target.name != here {
@@ -86,8 +85,8 @@ pub fn test(args: &TestOptions, shell: &Shell) -> Result<()> {
             default_tests_dir(&project).display()
         );
     }
-    if args.adb {
-        return on_device(args, &project, shell);
+    if let Some(device) = &args.device {
+        return on_device(device, args, &project, shell);
     }
     let privilege = Privilege::acquire("`cargo xdp test`", shell)?;
     let built = builder::build_for_host(&project, &args.cargo, shell)?;
@@ -190,8 +189,13 @@ fn report(
 
 /// `test --adb`: the cases on the device's kernel, by root's deployed
 /// loader, which must carry these very cases (checked by sha256).
-fn on_device(args: &TestOptions, project: &Project, shell: &Shell) -> Result<()> {
-    let (_, device) = crate::session::connect(&args.device)?;
+fn on_device(
+    choice: &DeviceChoice,
+    args: &TestOptions,
+    project: &Project,
+    shell: &Shell,
+) -> Result<()> {
+    let (_, device) = crate::session::connect(choice)?;
     test_on(device.as_ref(), args.filter.as_deref(), project, shell)
 }
 

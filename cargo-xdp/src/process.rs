@@ -20,6 +20,8 @@ use anyhow::{bail, Context, Result};
 /// runs.
 pub struct Process {
     command: Command,
+    /// What `envs` set, for `-v` (the rest is inherited, as cargo's is).
+    env_set: Vec<String>,
 }
 
 impl std::fmt::Debug for Process {
@@ -28,11 +30,41 @@ impl std::fmt::Debug for Process {
     }
 }
 
+/// As `-v` shows it: `` `K=V program arg ...` ``, words quoted for a POSIX
+/// shell where they need it.
+impl std::fmt::Display for Process {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        let words = std::iter::once(self.command.get_program())
+            .chain(self.command.get_args())
+            .map(|word| shell_word(&word.to_string_lossy()));
+        let line: Vec<String> = self.env_set.iter().cloned().chain(words).collect();
+        write!(f, "`{}`", line.join(" "))
+    }
+}
+
+/// `word` as a POSIX shell reads it back: bare when it is plain, else in
+/// single quotes.
+fn shell_word(word: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c);
+    if !word.is_empty() && word.chars().all(plain) {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
 impl Process {
     pub fn new(program: impl AsRef<OsStr>) -> Process {
         Process {
             command: Command::new(program),
+            env_set: Vec::new(),
         }
+    }
+
+    /// Says `Running `command`` with -v: call it right before running.
+    pub fn echo(&mut self, shell: &crate::shell::Shell) -> &mut Process {
+        shell.verbose_status("Running", &*self);
+        self
     }
 
     pub fn arg(&mut self, arg: impl AsRef<OsStr>) -> &mut Process {
@@ -55,7 +87,14 @@ impl Process {
         K: AsRef<OsStr>,
         V: AsRef<OsStr>,
     {
-        self.command.envs(vars);
+        for (key, value) in vars {
+            self.env_set.push(format!(
+                "{}={}",
+                key.as_ref().to_string_lossy(),
+                shell_word(&value.as_ref().to_string_lossy())
+            ));
+            self.command.env(key, value);
+        }
         self
     }
 
@@ -111,6 +150,7 @@ pub fn cargo_metadata(
 ) -> Result<cargo_metadata::Metadata> {
     let mut process = Process {
         command: command.cargo_command(),
+        env_set: Vec::new(),
     };
     let out = process
         .output()
@@ -287,6 +327,22 @@ fn kill_group(child: &mut Child) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn verbose_shows_the_command_as_a_shell_reads_it_back() {
+        let mut cargo = Process::new("cargo");
+        cargo.envs([("RUSTFLAGS", "-C debuginfo=0")]).args([
+            "build",
+            "--target-dir",
+            "/t d",
+            "it's",
+        ]);
+        assert_eq!(
+            cargo.to_string(),
+            r"`RUSTFLAGS='-C debuginfo=0' cargo build --target-dir '/t d' 'it'\''s'`"
+        );
+        assert_eq!(Process::new("x").arg("").to_string(), "`x ''`");
+    }
 
     #[test]
     fn a_call_that_prints_without_end_is_stopped_at_its_byte_limit() {

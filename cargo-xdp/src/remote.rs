@@ -47,7 +47,11 @@ pub const HASHERS: [&str; 3] = ["sha256sum", "toybox sha256sum", "busybox sha256
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Probe {
     pub uid: Option<u32>,
+    /// `ro.product.cpu.abi` (Android's ABI name); empty off Android.
     pub abi: String,
+    /// `uname -m` (aarch64, armv7l, x86_64 ...): what a device that is not
+    /// Android says it runs.
+    pub machine: String,
     /// `ro.build.version.sdk`: below 24, adbd has no shell protocol v2.
     pub sdk: Option<u32>,
     /// `uname -r`: the kernel that must verify the kern objects.
@@ -95,7 +99,7 @@ impl Probe {
 pub fn probe_command(name: &str, interface: Option<&str>) -> String {
     let mut script = String::from(
         "uid=$(id -u); echo uid=$uid; echo abi=$(getprop ro.product.cpu.abi); \
-         echo sdk=$(getprop ro.build.version.sdk); echo kernel=$(uname -r); \
+         echo sdk=$(getprop ro.build.version.sdk); echo kernel=$(uname -r); echo machine=$(uname -m); \
          dbg=$(getprop ro.debuggable); echo debuggable=$dbg; su=none; \
          if [ \"$uid\" != 0 ] && command -v su >/dev/null 2>&1; then \
          if [ \"$(su 0 id -u </dev/null 2>/dev/null)\" = 0 ]; then su=su0; \
@@ -127,6 +131,7 @@ pub fn parse_probe(output: &str) -> Probe {
         match key {
             "uid" => probe.uid = value.parse().ok(),
             "abi" => probe.abi = value.to_string(),
+            "machine" => probe.machine = value.to_string(),
             "sdk" => probe.sdk = value.parse().ok(),
             "kernel" => probe.kernel = Some(value.to_string()).filter(|k| !k.is_empty()),
             "debuggable" => probe.debuggable = value == "1",

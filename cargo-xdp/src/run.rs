@@ -58,8 +58,12 @@ pub fn run(args: &RunOptions, shell: &Shell) -> Result<()> {
     attach_args.extend([OsStr::new("--object"), object.as_os_str()]);
     attach_args.extend(args.attach_args.iter().map(OsStr::new));
     let mut attach = privilege.command(loader, &attach_args);
-    shell.verbose_status("Running", format!("{attach:?}"));
-    if !attach.status().context("cannot run the loader")?.success() {
+    if !attach
+        .echo(shell)
+        .status()
+        .context("cannot run the loader")?
+        .success()
+    {
         bail!(
             "attaching to {} failed (the loader said why above)",
             args.interface

@@ -2,26 +2,25 @@
 //! and its counters, asked of the loader here (through sudo unless root)
 //! or on a device over adb.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
 use crate::{
-    adb::DeviceChoice,
     builder,
     cargo_args::CargoArgs,
-    local::{self, Privilege},
+    host::LoaderHost,
+    local::{Privilege, ThisMachine},
     project::Project,
-    session,
+    session::{self, DeviceChoice},
     shell::Shell,
 };
 
 #[derive(Debug, Clone)]
 pub struct StatusOptions {
-    /// Ask the device over adb (default: this machine, through sudo unless root).
-    pub adb: bool,
+    /// Ask this device (None: this machine, through sudo unless root).
+    pub device: Option<DeviceChoice>,
     pub cargo: CargoArgs,
-    pub device: DeviceChoice,
     /// One JSON object, for scripts.
     pub json: bool,
     /// Path to the project's Cargo.toml.
@@ -30,10 +29,9 @@ pub struct StatusOptions {
 
 #[derive(Debug, Clone)]
 pub struct StatsOptions {
-    /// Ask the device over adb (default: this machine, through sudo unless root).
-    pub adb: bool,
+    /// Ask this device (None: this machine, through sudo unless root).
+    pub device: Option<DeviceChoice>,
     pub cargo: CargoArgs,
-    pub device: DeviceChoice,
     /// Print again every --interval until Ctrl-C.
     pub watch: bool,
     /// Seconds between samples (up to three decimals).
@@ -52,8 +50,7 @@ pub fn status(args: &StatusOptions, shell: &Shell) -> Result<()> {
         loader.push("--json");
     }
     ask_loader(
-        args.adb,
-        &args.device,
+        args.device.as_ref(),
         &args.cargo,
         args.manifest_path.as_deref(),
         &loader,
@@ -74,8 +71,7 @@ pub fn stats(args: &StatsOptions, shell: &Shell) -> Result<()> {
         loader.push("--json");
     }
     ask_loader(
-        args.adb,
-        &args.device,
+        args.device.as_ref(),
         &args.cargo,
         args.manifest_path.as_deref(),
         &loader,
@@ -83,56 +79,47 @@ pub fn stats(args: &StatsOptions, shell: &Shell) -> Result<()> {
     )
 }
 
-/// The loader's command `loader`, on the device (`adb`) or here.
+/// The loader's command `loader`, on `device` or here.
+///
+/// With --message-format json the loader answers in JSON (its `--json`),
+/// each object wrapped in a `loader-answer` message; else its text is shown
+/// as is (a device's made harmless first).
 fn ask_loader(
-    adb: bool,
-    device: &DeviceChoice,
+    device: Option<&DeviceChoice>,
     cargo: &CargoArgs,
-    manifest_path: Option<&std::path::Path>,
+    manifest_path: Option<&Path>,
     loader: &[&str],
     shell: &Shell,
 ) -> Result<()> {
-    if adb {
-        on_device(device, manifest_path, loader, shell)
+    let what = format!("`cargo xdp {}`", loader.first().unwrap_or(&"status"));
+    let project;
+    let host: Box<dyn LoaderHost> = if let Some(device) = device {
+        project = Project::find(manifest_path)?;
+        let (_, transport) = session::connect(device)?;
+        Box::new(session::DeployedLoader {
+            transport,
+            project: &project,
+        })
     } else {
-        on_this_machine(cargo, manifest_path, loader, shell)
-    }
+        let privilege = Privilege::acquire(&what, shell)?;
+        project = Project::find_with(manifest_path, cargo)?;
+        let built = builder::build_for_host(&project, cargo, shell)?;
+        Box::new(ThisMachine {
+            privilege,
+            loader: built.loader,
+        })
+    };
+    show_answers(host.as_ref(), loader, shell)
 }
 
-/// `cargo xdp status --adb` / `stats --adb`: root's deployed loader.
-///
-/// With --message-format json the loader answers in JSON (its `--json`),
-/// each object wrapped in a `loader-answer` message; else its text is shown as is.
-pub fn on_device(
-    device_args: &DeviceChoice,
-    manifest_path: Option<&std::path::Path>,
-    loader_args: &[&str],
-    shell: &Shell,
-) -> Result<()> {
-    let project = Project::find(manifest_path)?;
-    let loader_command = loader_args.first().copied().unwrap_or_default();
-    session::run_on_device(device_args, &project, loader_args, |serial, line| {
+/// What `host`'s loader answers to `args`, shown as the output format asks.
+fn show_answers(host: &dyn LoaderHost, args: &[&str], shell: &Shell) -> Result<()> {
+    let command = args.first().copied().unwrap_or_default();
+    host.run(args, &mut |line| {
         if shell.human() {
             println!("{}", crate::shell::harmless(line));
-        } else if let Some(message) =
-            crate::messages::loader_answer(Some(serial), loader_command, line)
-        {
+        } else if let Some(message) = crate::messages::loader_answer(host.serial(), command, line) {
             shell.message(&message);
         }
     })
-}
-
-/// `cargo xdp status` / `stats` here: the loader of this machine's build,
-/// with `loader_args`, as root.
-fn on_this_machine(
-    cargo: &CargoArgs,
-    manifest_path: Option<&std::path::Path>,
-    loader_args: &[&str],
-    shell: &Shell,
-) -> Result<()> {
-    let what = format!("`cargo xdp {}`", loader_args.first().unwrap_or(&"status"));
-    let privilege = Privilege::acquire(&what, shell)?;
-    let project = Project::find_with(manifest_path, cargo)?;
-    let built = builder::build_for_host(&project, cargo, shell)?;
-    local::run_loader(&privilege, &built.loader, loader_args, shell)
 }

@@ -80,13 +80,8 @@ pub fn build_loader(
         });
     }
     stamp.remove();
-    let shown_env: Vec<String> = env
-        .iter()
-        .map(|(k, v)| format!("{k}={}", v.to_string_lossy()))
-        .collect();
-    shell.verbose_status("Running", format!("{} {command:?}", shown_env.join(" ")));
     let started = SystemTime::now();
-    let mut child = command.spawn().context("cannot run cargo")?;
+    let mut child = command.echo(shell).spawn().context("cannot run cargo")?;
     let read = read_cargo(&mut child, loader, shell);
     let status = child.wait()?;
     let CargoSaid {

@@ -6,16 +6,14 @@
 use std::{
     fs,
     path::{Path, PathBuf},
-    time::Duration,
 };
 
 use anyhow::{bail, Context, Result};
 use base64::Engine;
 
-use crate::adb::DeviceChoice;
 use crate::process::Process;
+use crate::session::DeviceChoice;
 use crate::{
-    adb::{self, Adb},
     project::Project,
     remote::{self, Root},
     session,
@@ -24,9 +22,8 @@ use crate::{
 
 #[derive(Debug, Clone)]
 pub struct VmlinuxOptions {
-    /// From the device's kernel over adb (default: this machine's).
-    pub adb: bool,
-    pub device: DeviceChoice,
+    /// From this device's kernel (None: this machine's).
+    pub device: Option<DeviceChoice>,
     /// From a BTF file (a copy of some kernel's /sys/kernel/btf/vmlinux).
     pub btf: Option<PathBuf>,
     /// Where to write it (default: the project's kern include/vmlinux.h, else ./vmlinux.h).
@@ -49,8 +46,8 @@ pub fn vmlinux(args: &VmlinuxOptions, shell: &Shell) -> Result<()> {
     let (btf, origin) = if let Some(file) = &args.btf {
         let bytes = fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
         (bytes, file.display().to_string())
-    } else if args.adb {
-        from_device(args)?
+    } else if let Some(device) = &args.device {
+        from_device(device)?
     } else {
         let bytes = fs::read(KERNEL_BTF).with_context(|| {
             format!(
@@ -77,19 +74,12 @@ pub fn vmlinux(args: &VmlinuxOptions, shell: &Shell) -> Result<()> {
     let input = tempfile::Builder::new().prefix(".tmp").tempfile_in(dir)?;
     fs::write(input.path(), &btf)?;
     let header = tempfile::Builder::new().prefix(".tmp").tempfile_in(dir)?;
-    shell.verbose_status(
-        "Running",
-        format!(
-            "`{} btf dump file {} format c`",
-            bpftool.display(),
-            input.path().display()
-        ),
-    );
     let out = Process::new(&bpftool)
         .args(["btf", "dump", "file"])
         .arg(input.path())
         .args(["format", "c"])
         .stdout(header.reopen()?)
+        .echo(shell)
         .output()
         .with_context(|| format!("cannot run {}", bpftool.display()))?;
     if !out.status.success() {
@@ -133,16 +123,10 @@ fn default_output(manifest_path: Option<&Path>) -> PathBuf {
 /// The largest kernel BTF `vmlinux --adb` reads (real ones: 5-10 MiB).
 const MAX_BTF: usize = 64 << 20;
 
-fn from_device(args: &VmlinuxOptions) -> Result<(Vec<u8>, String)> {
-    let limit = Duration::from_secs(args.device.adb_timeout);
-    let path = adb::locate()?;
-    let device = adb::select(
-        &adb::devices(&path, limit)?,
-        session::requested_serial(&args.device).as_deref(),
-    )?;
-    let mut adb = Adb::new(path, device.serial, limit);
+fn from_device(choice: &DeviceChoice) -> Result<(Vec<u8>, String)> {
     // base64 of MAX_BTF bytes (4/3 of it, plus a newline per 76 characters).
-    adb.max_output = MAX_BTF / 3 * 4 + MAX_BTF / 57 + 4096;
+    let (_, adb) = session::connect_reading(choice, MAX_BTF / 3 * 4 + MAX_BTF / 57 + 4096)?;
+    let adb = adb.as_ref();
     let read = format!(
         "f={KERNEL_BTF}; if [ ! -e $f ]; then echo \"no-btf $(uname -r)\"; echo __rc=3; \
          elif [ -r $f ]; then base64 $f; echo __rc=$?; else echo __rc=13; fi"
@@ -151,7 +135,7 @@ fn from_device(args: &VmlinuxOptions) -> Result<(Vec<u8>, String)> {
         Some(_) => anyhow::anyhow!(
             "{}'s {KERNEL_BTF} is larger than {} MiB (real kernels' BTF is 5-10 MiB), so reading \
              it was stopped; pass a BTF file you trust with --btf FILE instead",
-            adb.serial,
+            adb.serial(),
             MAX_BTF >> 20
         ),
         None => error,
@@ -160,7 +144,7 @@ fn from_device(args: &VmlinuxOptions) -> Result<(Vec<u8>, String)> {
         .shell(&read, "reading the kernel's BTF")
         .map_err(too_big)?;
     if out.code == Some(13) {
-        let (_, root) = session::reach_root(&adb, "vmlinux", None)?;
+        let (_, root) = session::reach_root(adb, "vmlinux", None)?;
         let as_root = match root {
             Root::Shell => format!("base64 {KERNEL_BTF}; echo __rc=$?"),
             Root::SuZero => format!("su 0 base64 {KERNEL_BTF} </dev/null; echo __rc=$?"),
@@ -188,12 +172,12 @@ fn from_device(args: &VmlinuxOptions) -> Result<(Vec<u8>, String)> {
                  relocated when they load there. Write the program against the uapi headers \
                  (<linux/if_ether.h>, <linux/ip.h> ...) instead, or use a kernel with BTF \
                  (Android's GKI kernels, 5.10 and later, have it)",
-                adb.serial
+                adb.serial()
             )
         }
         _ => bail!(
             "cannot read {KERNEL_BTF} on {}: {}{}",
-            adb.serial,
+            adb.serial(),
             out.stdout.trim(),
             out.stderr.trim()
         ),
@@ -201,6 +185,6 @@ fn from_device(args: &VmlinuxOptions) -> Result<(Vec<u8>, String)> {
     let text: String = out.stdout.split_whitespace().collect();
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(text)
-        .with_context(|| format!("the BTF read from {} came back garbled", adb.serial))?;
-    Ok((bytes, format!("{}'s {KERNEL_BTF}", adb.serial)))
+        .with_context(|| format!("the BTF read from {} came back garbled", adb.serial()))?;
+    Ok((bytes, format!("{}'s {KERNEL_BTF}", adb.serial())))
 }

@@ -3,14 +3,16 @@
 
 use std::{ffi::OsString, path::PathBuf};
 
+mod device;
 mod options;
+
+pub use device::DeviceArgs;
 
 use clap::{
     builder::PossibleValuesParser, builder::TypedValueParser, Args, Parser, Subcommand, ValueEnum,
 };
 
 use crate::{
-    adb,
     attach::AttachMode,
     bench, builder,
     cargo_args::CargoArgs,
@@ -124,18 +126,6 @@ pub struct VmlinuxArgs {
     /// Path to the project's Cargo.toml.
     #[arg(long)]
     pub manifest_path: Option<PathBuf>,
-}
-
-/// Choosing the device.
-#[derive(Args, Debug, Clone)]
-pub struct DeviceArgs {
-    /// Device serial (default: $ANDROID_SERIAL, else the only device).
-    #[arg(short = 's', long = "serial", value_name = "SERIAL")]
-    pub serial: Option<String>,
-    /// Longest any one adb call may take before it is stopped (a wedged
-    /// adb, a device that went away, an su prompt nobody answers).
-    #[arg(long, value_name = "SECS", default_value_t = adb::DEFAULT_TIMEOUT_SECS, value_parser = clap::value_parser!(u64).range(1..))]
-    pub adb_timeout: u64,
 }
 
 #[derive(Args, Debug)]

@@ -48,9 +48,8 @@ impl From<TestArgs> for packet_test::TestOptions {
             filter: args.filter,
             pcap: args.pcap,
             attach_args: args.attach_args,
-            adb: args.adb,
             target: args.target,
-            device: args.device.into(),
+            device: args.device.chosen(args.adb),
             cargo: args.cargo.into(),
             manifest_path: args.manifest_path,
         }
@@ -63,8 +62,7 @@ impl From<BenchArgs> for bench::BenchOptions {
             filter: args.filter,
             repeat: args.repeat,
             rounds: args.rounds,
-            adb: args.adb,
-            device: args.device.into(),
+            device: args.device.chosen(args.adb),
             cargo: args.cargo.into(),
             manifest_path: args.manifest_path,
         }
@@ -90,21 +88,11 @@ impl From<DeployArgs> for deploy::DeployOptions {
     }
 }
 
-impl From<DeviceArgs> for adb::DeviceChoice {
-    fn from(args: DeviceArgs) -> Self {
-        adb::DeviceChoice {
-            serial: args.serial,
-            adb_timeout: args.adb_timeout,
-        }
-    }
-}
-
 impl From<StatusArgs> for status::StatusOptions {
     fn from(args: StatusArgs) -> Self {
         status::StatusOptions {
-            adb: args.adb,
+            device: args.device.chosen(args.adb),
             cargo: args.cargo.into(),
-            device: args.device.into(),
             json: args.json,
             manifest_path: args.manifest_path,
         }
@@ -114,9 +102,8 @@ impl From<StatusArgs> for status::StatusOptions {
 impl From<StatsArgs> for status::StatsOptions {
     fn from(args: StatsArgs) -> Self {
         status::StatsOptions {
-            adb: args.adb,
+            device: args.device.chosen(args.adb),
             cargo: args.cargo.into(),
-            device: args.device.into(),
             watch: args.watch,
             interval: args.interval,
             count: args.count,
@@ -139,8 +126,7 @@ impl From<DoctorArgs> for doctor::DoctorOptions {
 impl From<VmlinuxArgs> for vmlinux::VmlinuxOptions {
     fn from(args: VmlinuxArgs) -> Self {
         vmlinux::VmlinuxOptions {
-            adb: args.adb,
-            device: args.device.into(),
+            device: args.device.chosen(args.adb),
             btf: args.btf,
             output: args.output,
             manifest_path: args.manifest_path,

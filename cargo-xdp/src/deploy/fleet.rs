@@ -189,7 +189,7 @@ mod tests {
     fn options() -> DeployOptions {
         DeployOptions {
             interface: "wlan0".into(),
-            device: crate::adb::DeviceChoice {
+            device: crate::session::DeviceChoice {
                 serial: None,
                 adb_timeout: 60,
             },

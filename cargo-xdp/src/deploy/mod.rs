@@ -17,12 +17,13 @@ use std::{path::PathBuf, time::Duration};
 use anyhow::Result;
 
 use crate::{
-    adb::{self, DeviceChoice},
+    adb,
     attach::AttachMode,
     builder::{self, BuildRequest},
     cargo_args::{CargoArgs, Profile},
     messages::Message,
     project::Project,
+    session::DeviceChoice,
     session::{self, DeployPlan, Deployed, Session},
     shell::Shell,
     toolchain::Target,

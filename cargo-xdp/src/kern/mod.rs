@@ -265,13 +265,10 @@ pub(super) fn run_clang(
     source: &Path,
     shell: &Shell,
 ) -> Result<()> {
-    shell.verbose_status(
-        "Running",
-        format!("`{} {}`", clang.path.display(), args.join(" ")),
-    );
     let output = Process::new(&clang.path)
         .args(args)
         .current_dir(root)
+        .echo(shell)
         .output()
         .with_context(|| format!("cannot run {}", clang.path.display()))?;
     // clang's own diagnostics name the file (relative to the project root).

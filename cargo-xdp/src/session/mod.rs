@@ -18,9 +18,10 @@ use std::{path::Path, sync::Arc, time::Duration};
 use anyhow::{bail, Result};
 
 use crate::{
-    adb::{self, Adb, Device, DeviceChoice, Transport},
+    adb::{self, Adb, Device, Transport},
     attach::AttachMode,
     cargo_args::Profile,
+    host::LoaderHost,
     isa,
     project::Project,
     remote::{self, Probe, Root},
@@ -144,9 +145,10 @@ pub fn prepare(
     shell.verbose_status(
         "Device",
         format!(
-            "{} ({}, SDK {}), {}, root via {root:?}",
+            "{} ({} {}, SDK {}), {}, root via {root:?}",
             adb.serial(),
             probe.abi,
+            probe.machine,
             probe
                 .sdk
                 .map(|s| s.to_string())
@@ -321,30 +323,57 @@ pub fn push_and_attach(
     Err(anyhow::anyhow!("{error:#}\n{detail}"))
 }
 
-/// Root's deployed copy of the project runs `args` (on-device.sh's
-/// commands: status, stats, test-run ...); each line it prints goes to
-/// `on_line` with the device's serial, as it comes.
-pub fn run_on_device(
-    device_args: &DeviceChoice,
-    project: &Project,
-    args: &[&str],
-    mut on_line: impl FnMut(&str, &str),
-) -> Result<()> {
-    let (_, device) = connect(device_args)?;
-    run_deployed(device.as_ref(), project, args, &mut on_line)
+/// Root's deployed copy of `project` on the device `transport` reaches,
+/// as the place its loader runs.
+pub struct DeployedLoader<'a> {
+    pub transport: Arc<dyn Transport>,
+    pub project: &'a Project,
+}
+
+impl LoaderHost for DeployedLoader<'_> {
+    fn serial(&self) -> Option<&str> {
+        Some(self.transport.serial())
+    }
+
+    fn run(&self, args: &[&str], line: &mut dyn FnMut(&str)) -> Result<()> {
+        run_deployed(self.transport.as_ref(), self.project, args, &mut |_, l| {
+            line(l)
+        })
+    }
+}
+
+/// Which device, and how to reach it: the one choice every command that
+/// works on a device takes (a command's `Option<DeviceChoice>`: None is
+/// this machine).
+#[derive(Debug, Clone)]
+pub struct DeviceChoice {
+    /// Device serial (default: $ANDROID_SERIAL, else the only device).
+    pub serial: Option<String>,
+    /// Longest any one adb call may take before it is stopped (a wedged
+    /// adb, a device that went away, an su prompt nobody answers).
+    pub adb_timeout: u64,
 }
 
 /// The device `choice` names, and the way to it: today adb's (`-s SERIAL`,
 /// else $ANDROID_SERIAL, else the only device), every call time-limited by
 /// --adb-timeout. The one place a transport is chosen.
 pub fn connect(choice: &DeviceChoice) -> Result<(Device, Arc<dyn Transport>)> {
+    connect_reading(choice, adb::DEFAULT_MAX_OUTPUT)
+}
+
+/// `connect`, with answers of up to `max_output` bytes (a kernel's BTF).
+pub fn connect_reading(
+    choice: &DeviceChoice,
+    max_output: usize,
+) -> Result<(Device, Arc<dyn Transport>)> {
     let limit = Duration::from_secs(choice.adb_timeout);
     let adb_path = adb::locate()?;
     let device = adb::select(
         &adb::devices(&adb_path, limit)?,
         requested_serial(choice).as_deref(),
     )?;
-    let adb = Adb::new(adb_path, device.serial.clone(), limit);
+    let mut adb = Adb::new(adb_path, device.serial.clone(), limit);
+    adb.max_output = max_output;
     Ok((device, Arc::new(adb)))
 }
 
@@ -546,23 +575,17 @@ mod tests {
             other => panic!("asked {other}"),
         });
         let dir = tempfile::tempdir().unwrap();
+        let project = project(dir.path());
+        let host: &dyn LoaderHost = &DeployedLoader {
+            transport: fake,
+            project: &project,
+        };
+        assert_eq!(host.serial(), Some("FAKE01"));
         let mut lines = Vec::new();
-        run_deployed(
-            fake.as_ref(),
-            &project(dir.path()),
-            &["status"],
-            &mut |serial, line| lines.push(format!("{serial}: {line}")),
-        )
-        .unwrap();
-        assert_eq!(lines, ["FAKE01: demo: attached to wlan0"]);
-        let error = run_deployed(
-            fake.as_ref(),
-            &project(dir.path()),
-            &["stats"],
-            &mut |_, _| {},
-        )
-        .unwrap_err()
-        .to_string();
+        host.run(&["status"], &mut |line| lines.push(line.to_string()))
+            .unwrap();
+        assert_eq!(lines, ["demo: attached to wlan0"]);
+        let error = host.run(&["stats"], &mut |_| {}).unwrap_err().to_string();
         assert!(
             error.contains("the loader on FAKE01 exited with 3"),
             "{error}"
