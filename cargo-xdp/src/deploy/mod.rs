@@ -17,7 +17,7 @@ use std::{path::PathBuf, time::Duration};
 use anyhow::Result;
 
 use crate::{
-    adb,
+    adb::{self, Transport},
     attach::AttachMode,
     builder::{self, BuildRequest},
     cargo_args::{CargoArgs, Profile},
@@ -69,20 +69,7 @@ pub fn deploy(args: &DeployOptions, shell: &Shell) -> Result<()> {
     let (device, adb) = session::connect(&args.device)?;
     let name = &project.meta.name;
     if args.detach {
-        let (probe, root) = session::reach_root(adb.as_ref(), name, None)?;
-        let detach = probe
-            .entry(root)
-            .deployed(name, &["detach", &args.interface]);
-        // The loader's warnings (not its "Detached" line: ours follows).
-        let out = session::run_checked(adb.as_ref(), &detach, "the detach")?;
-        if !shell.quiet() {
-            shell.device_text(&out.stderr);
-        }
-        shell.status(
-            "Detached",
-            format!("{name} from {} on {}", args.interface, adb.serial()),
-        );
-        return Ok(());
+        return detach(adb.as_ref(), name, &args.interface, shell);
     }
     let plan = plan(args);
     let session = session::prepare(&adb, &device, &project, &plan, shell)?;
@@ -101,6 +88,22 @@ pub fn deploy(args: &DeployOptions, shell: &Shell) -> Result<()> {
         shell.device_text(&deployed.output);
     }
     report(shell, &session, &args.interface, &deployed);
+    Ok(())
+}
+
+/// `--detach`: root's deployed loader takes `name` off `interface`.
+fn detach(adb: &dyn Transport, name: &str, interface: &str, shell: &Shell) -> Result<()> {
+    let (probe, root) = session::reach_root(adb, name, None)?;
+    let detach = probe.entry(root).deployed(name, &["detach", interface]);
+    // The loader's warnings (not its "Detached" line: ours follows).
+    let out = session::run_checked(adb, &detach, "the detach")?;
+    if !shell.quiet() {
+        shell.device_text(&out.stderr);
+    }
+    shell.status(
+        "Detached",
+        format!("{name} from {interface} on {}", adb.serial()),
+    );
     Ok(())
 }
 
@@ -202,5 +205,42 @@ pub fn message<'a>(
             serial,
             error: format!("{error:#}"),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::fake::*;
+
+    #[test]
+    fn detach_runs_roots_loader_and_names_the_device_when_it_fails() {
+        let fake = FakeDevice::new(false, |what| match what {
+            "the probe" => answered(ROOTED, 0),
+            "the detach" => answered("Detached demo from wlan0\n", 0),
+            other => panic!("asked {other}"),
+        });
+        detach(fake.as_ref(), "demo", "wlan0", &quiet()).unwrap();
+        assert_eq!(fake.asked(), ["the probe", "the detach"]);
+
+        let failing = FakeDevice::new(false, |what| match what {
+            "the probe" => answered(ROOTED, 0),
+            "the detach" => answered("demo: not attached to wlan0\n", 1),
+            other => panic!("asked {other}"),
+        });
+        let error = detach(failing.as_ref(), "demo", "wlan0", &quiet())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("the detach on FAKE01 failed (exit 1)"),
+            "{error}"
+        );
+
+        let unrooted = FakeDevice::new(false, |what| match what {
+            "the probe" => answered("uid=2000\nabi=arm64-v8a\nsdk=33\nsu=none\n", 0),
+            other => panic!("asked {other}"),
+        });
+        assert!(detach(unrooted.as_ref(), "demo", "wlan0", &quiet()).is_err());
+        assert_eq!(unrooted.asked(), ["the probe"], "nothing run without root");
     }
 }
