@@ -185,6 +185,7 @@ fn attach(project: &Project, ext: &dyn Extension, mut args: Args) -> Result<()> 
         globals,
         tails,
     } = setup::ObjectOptions::take(&mut args)?;
+    let reset_maps = args.flag("--reset-maps");
     let options = ext.attach_options(&mut args)?;
     let interface = args
         .positional()
@@ -212,6 +213,7 @@ fn attach(project: &Project, ext: &dyn Extension, mut args: Args) -> Result<()> 
         globals: &globals,
         tails: &tails,
         prepare: &|project| options.apply(project),
+        reset_maps,
     })?;
     println!(
         "Attached {name} to {interface} in {used} mode{}",

@@ -32,6 +32,7 @@ pub mod args;
 pub mod cli;
 pub mod extension;
 pub mod maps;
+pub mod migrate;
 pub mod netlink;
 pub mod setup;
 mod sys;

@@ -105,45 +105,79 @@ fn is_per_cpu(kind: u32) -> bool {
 pub fn dump(pin: &Path) -> Result<(MapInfo, Vec<MapEntry>)> {
     let info = MapInfo::from_pin(pin).with_context(|| format!("cannot open {}", pin.display()))?;
     let fd = info.fd().context("cannot open the map")?;
-    let kind = info.map_type().map(|t| t as u32).unwrap_or(0);
-    let key_size = info.key_size() as usize;
     let value_size = info.value_size() as usize;
-    let cpus = if is_per_cpu(kind) {
-        aya::util::nr_cpus().map_err(|(what, e)| anyhow::anyhow!("{what}: {e}"))?
-    } else {
-        1
-    };
-    // Per-CPU values come as one 8-byte-aligned slot per possible CPU.
-    let slot = if cpus > 1 {
+    let slot = value_slot(&info)?;
+    let entries = raw_entries(fd.as_fd(), &info)
+        .with_context(|| format!("cannot read {}", pin.display()))?
+        .into_iter()
+        .map(|(key, value)| MapEntry {
+            key: Hex(key),
+            values: value
+                .chunks(slot)
+                .map(|c| Hex(c[..value_size].to_vec()))
+                .collect(),
+        })
+        .collect();
+    Ok((info, entries))
+}
+
+/// The bytes one CPU's value takes in a lookup's buffer: per-CPU values
+/// come as one 8-byte-aligned slot per possible CPU.
+fn value_slot(info: &MapInfo) -> Result<usize> {
+    let value_size = info.value_size() as usize;
+    Ok(if cpus_of(info)? > 1 {
         value_size.div_ceil(8) * 8
     } else {
         value_size
-    };
+    })
+}
+
+/// How many values a lookup returns: the possible CPUs for a per-CPU map.
+fn cpus_of(info: &MapInfo) -> Result<usize> {
+    let kind = info.map_type().map(|t| t as u32).unwrap_or(0);
+    if is_per_cpu(kind) {
+        aya::util::nr_cpus().map_err(|(what, e)| anyhow::anyhow!("{what}: {e}"))
+    } else {
+        Ok(1)
+    }
+}
+
+/// Every (key, value) of the map `fd` (described by `info`), raw: a per-CPU
+/// value is every CPU's slot, as BPF_MAP_UPDATE_ELEM takes it back.
+pub fn raw_entries(fd: BorrowedFd, info: &MapInfo) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    let key_size = info.key_size() as usize;
+    let buffer = value_slot(info)? * cpus_of(info)?;
     let mut entries = Vec::new();
     let mut key: Option<Vec<u8>> = None;
     loop {
         let mut next = vec![0u8; key_size];
-        if !next_key(fd.as_fd(), key.as_deref(), &mut next)? {
+        if !next_key(fd, key.as_deref(), &mut next)? {
             break;
         }
-        let mut value = vec![0u8; slot * cpus];
+        let mut value = vec![0u8; buffer];
         // An entry deleted between the two calls, or one userspace may not
         // read (a PROG_ARRAY slot): skip it.
-        if lookup(fd.as_fd(), &next, &mut value).is_ok() {
-            entries.push(MapEntry {
-                key: Hex(next.clone()),
-                values: value
-                    .chunks(slot)
-                    .map(|c| Hex(c[..value_size].to_vec()))
-                    .collect(),
-            });
+        if lookup(fd, &next, &mut value).is_ok() {
+            entries.push((next.clone(), value));
         }
         key = Some(next);
         if entries.len() > 1_000_000 {
-            bail!("{} has over a million entries; stopped", pin.display());
+            bail!("the map has over a million entries; stopped");
         }
     }
-    Ok((info, entries))
+    Ok(entries)
+}
+
+/// Writes one raw entry (as `raw_entries` read it) into the map `fd`.
+pub fn raw_update(fd: BorrowedFd, key: &[u8], value: &[u8]) -> Result<()> {
+    let attr = ElementAttr {
+        map_fd: fd.as_raw_fd() as u32,
+        _pad: 0,
+        key: key.as_ptr() as u64,
+        value: value.as_ptr() as u64,
+        flags: 0,
+    };
+    bpf(BPF_MAP_UPDATE_ELEM, attr).context("BPF_MAP_UPDATE_ELEM failed")
 }
 
 /// `union bpf_attr` for the map element commands.

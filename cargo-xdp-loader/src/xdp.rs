@@ -31,7 +31,7 @@ use aya::{
 use crate::netlink::{
     self, Attached, XDP_FLAGS_DRV_MODE, XDP_FLAGS_SKB_MODE, XDP_FLAGS_UPDATE_IF_NOEXIST,
 };
-use crate::setup;
+use crate::{migrate, setup};
 
 /// Where bpffs lives unless `--bpffs` says otherwise.
 pub const DEFAULT_BPFFS: &str = "/sys/fs/bpf";
@@ -115,6 +115,8 @@ pub struct AttachRequest<'a> {
     /// Runs once the maps exist and before the program sees a packet
     /// (filter rules go in here).
     pub prepare: &'a dyn Fn(&Project) -> Result<()>,
+    /// `--reset-maps`: every pinned map starts empty.
+    pub reset_maps: bool,
 }
 
 impl Project {
@@ -213,7 +215,37 @@ impl Project {
                 request.object.display()
             );
         }
+        let plan = migrate::Plan::prepare(request.object, &self.maps_dir(), request.reset_maps)?;
+        let attached = self.load_and_swap(request, ifindex, state, replacing, &plan);
+        match &attached {
+            Ok(_) => {
+                let others: Vec<String> = self
+                    .pins()?
+                    .into_iter()
+                    .map(|(other, _)| other)
+                    .filter(|other| other != interface)
+                    .collect();
+                plan.report(&others);
+            }
+            Err(_) => plan.restore(),
+        }
+        attached
+    }
+
+    /// The object loaded (its changed maps anew, entries carried over),
+    /// the chosen program attached in place of `replacing` and pinned.
+    fn load_and_swap(
+        &self,
+        request: &AttachRequest,
+        ifindex: u32,
+        state: netlink::LinkState,
+        replacing: Option<Attached>,
+        plan: &migrate::Plan,
+    ) -> Result<&'static str> {
+        let interface = request.interface;
+        let pin = self.pin_for(interface);
         let mut ebpf = setup::load(request.object, &self.maps_dir(), request.globals)?;
+        plan.carry_over()?;
         let link = Link::from_arphrd(state.link_type.with_context(|| {
             format!("the kernel did not describe interface {interface} (index {ifindex})")
         })?);
