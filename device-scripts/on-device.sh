@@ -7,7 +7,7 @@
 #
 #   sh on-device.sh install HASHER WORK IFACE MODE [LOADER ATTACH ARGS...]
 #   sh on-device.sh detach IFACE | status [--json] | stats [ARGS...] | test-run |
-#                   bench REPEAT | remove
+#                   bench REPEAT | remove | loader COMMAND [ARGS...]
 #
 # `install` runs in WORK/c, root's private copy of one install: root-entry
 # moved the staged files to WORK/s (root's now, every entry a regular
@@ -93,6 +93,20 @@ detach)
 status | stats)
     "$final/$loader" "$@"
     ;;
+loader)
+    # Any command of root's checked copy (`cargo xdp loader --adb`), but
+    # none that makes it open a path it is given: that file could be the
+    # shell user's.
+    shift
+    [ $# -gt 0 ] || fail "usage: on-device.sh loader COMMAND [ARGS...]"
+    [ "$1" != test-run ] || fail "test-run is not run through \`loader\`: use \`cargo xdp test --adb\`"
+    for arg in "$@"; do
+        case $arg in --object | --object=* | --bpffs | --bpffs=*)
+            fail "$arg is not taken through \`loader\`: root would open a file the shell user can change" ;;
+        esac
+    done
+    "$final/$loader" "$@"
+    ;;
 test-run | bench)
     # The bundle's packet tests (STEM.cases, for STEM.o) through this
     # kernel. Their sha256s come from MANIFEST, checked at install, so the
@@ -126,6 +140,6 @@ remove)
     rm -rf "$final" "$old" "$base/.$name.new"
     ;;
 *)
-    fail "usage: on-device.sh install|detach|status|stats|test-run|remove ..."
+    fail "usage: on-device.sh install|detach|status|stats|test-run|bench|remove|loader ..."
     ;;
 esac

@@ -105,7 +105,10 @@ fn deploy_drops_counts_replaces_and_detaches_in_three_calls() {
     let second = phone.xdp_programs();
     assert_eq!(second.len(), 1);
     assert_ne!(first, second, "a new program replaced the old one");
-    assert!(!phone.ping(), "rules stay with the maps");
+    assert!(
+        phone.ping(),
+        "a redeploy's options are the whole rule set: none given, none in force"
+    );
 
     ok(deploy(&fake, &root).args(["wlan0", "--detach"]));
     assert!(phone.xdp_programs().is_empty());

@@ -81,6 +81,7 @@ fn dispatch(command: Command, shell: &shell::Shell) -> Result<()> {
         Command::Deploy(args) => deploy::deploy(&args.into(), shell),
         Command::Status(args) => status::status(&args.into(), shell),
         Command::Stats(args) => status::stats(&args.into(), shell),
+        Command::Loader(args) => status::loader(&args.into(), shell),
         Command::Completions(args) => {
             let script = cli::completions(args.shell);
             match std::io::Write::write_all(&mut std::io::stdout(), &script) {

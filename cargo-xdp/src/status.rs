@@ -1,10 +1,11 @@
-//! `cargo xdp status` and `cargo xdp stats`: where the program is attached
-//! and its counters, asked of the loader here (through sudo unless root)
-//! or on a device over adb.
+//! `cargo xdp status`, `cargo xdp stats` and `cargo xdp loader`: where the
+//! program is attached, its counters, or any command of the loader, asked
+//! of the loader here (through sudo unless root) or of root's deployed copy
+//! on a device over adb.
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 
 use crate::{
     builder,
@@ -44,6 +45,46 @@ pub struct StatsOptions {
     pub manifest_path: Option<PathBuf>,
 }
 
+#[derive(Debug, Clone)]
+pub struct LoaderOptions {
+    /// Root's deployed copy on this device (None: this machine's build).
+    pub device: Option<DeviceChoice>,
+    pub cargo: CargoArgs,
+    /// Path to the project's Cargo.toml.
+    pub manifest_path: Option<PathBuf>,
+    /// The loader's command and its options.
+    pub args: Vec<String>,
+}
+
+/// Options that make the loader open a file or directory it is named: on a
+/// device, root would open what the shell user may still change.
+const NOT_ON_A_DEVICE: [&str; 3] = ["--object", "--bpffs", "test-run"];
+
+pub fn loader(args: &LoaderOptions, shell: &Shell) -> Result<()> {
+    let words: Vec<&str> = args.args.iter().map(String::as_str).collect();
+    if args.device.is_some() {
+        if let Some(word) = words.iter().find(|w| {
+            NOT_ON_A_DEVICE
+                .iter()
+                .any(|n| **w == *n || w.starts_with(&format!("{n}=")))
+        }) {
+            bail!(
+                "`{word}` is not taken through `cargo xdp loader --adb`: root on the device would \
+                 open a file the shell user can change. Deploy what you want root to run \
+                 (`cargo xdp deploy --adb IFACE`), and test with `cargo xdp test --adb`"
+            );
+        }
+    }
+    ask_loader(
+        args.device.as_ref(),
+        &args.cargo,
+        args.manifest_path.as_deref(),
+        &words,
+        "`cargo xdp loader`",
+        shell,
+    )
+}
+
 pub fn status(args: &StatusOptions, shell: &Shell) -> Result<()> {
     let mut loader = vec!["status"];
     if args.json || !shell.human() {
@@ -54,6 +95,7 @@ pub fn status(args: &StatusOptions, shell: &Shell) -> Result<()> {
         &args.cargo,
         args.manifest_path.as_deref(),
         &loader,
+        "`cargo xdp status`",
         shell,
     )
 }
@@ -75,6 +117,7 @@ pub fn stats(args: &StatsOptions, shell: &Shell) -> Result<()> {
         &args.cargo,
         args.manifest_path.as_deref(),
         &loader,
+        "`cargo xdp stats`",
         shell,
     )
 }
@@ -89,9 +132,9 @@ fn ask_loader(
     cargo: &CargoArgs,
     manifest_path: Option<&Path>,
     loader: &[&str],
+    what: &str,
     shell: &Shell,
 ) -> Result<()> {
-    let what = format!("`cargo xdp {}`", loader.first().unwrap_or(&"status"));
     let project;
     let host: Box<dyn LoaderHost> = if let Some(device) = device {
         project = Project::find(manifest_path)?;
@@ -101,7 +144,7 @@ fn ask_loader(
             project: &project,
         })
     } else {
-        let privilege = Privilege::acquire(&what, shell)?;
+        let privilege = Privilege::acquire(what, shell)?;
         project = Project::find_with(manifest_path, cargo)?;
         let built = builder::build_for_host(&project, cargo, shell)?;
         Box::new(ThisMachine {

@@ -87,6 +87,11 @@ pub enum Command {
     Status(StatusArgs),
     /// Show the program's counters (here, or on a device with --adb).
     Stats(StatsArgs),
+    /// Run one of the loader's commands as root: this machine's build, or
+    /// with --adb root's deployed copy (e.g. `-- rules --delete --drop-port
+    /// udp/1900`; the template's commands are in the project README and in
+    /// `-- --help`).
+    Loader(LoaderArgs),
     /// Check what each target needs (clang, NDK, Rust targets, adb, device).
     Doctor(DoctorArgs),
     /// Write vmlinux.h (for CO-RE programs) from a kernel's BTF.
@@ -154,6 +159,12 @@ pub struct DeployArgs {
     /// Detach from the interface instead of deploying.
     #[arg(long)]
     pub detach: bool,
+    /// Start every pinned map empty (counters, rules, state): else maps
+    /// whose definition is unchanged are kept, and those whose capacity
+    /// changed keep their entries.
+    #[arg(long)]
+    pub reset_maps: bool,
+
     /// Path to the project's Cargo.toml.
     #[arg(long)]
     pub manifest_path: Option<PathBuf>,
@@ -183,6 +194,24 @@ pub struct StatusArgs {
     /// Path to the project's Cargo.toml.
     #[arg(long)]
     pub manifest_path: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct LoaderArgs {
+    /// Root's deployed copy on the device over adb (default: this
+    /// machine's build, through sudo unless root).
+    #[arg(long)]
+    pub adb: bool,
+    #[command(flatten)]
+    pub cargo: CargoFlags,
+    #[command(flatten)]
+    pub device: DeviceArgs,
+    /// Path to the project's Cargo.toml.
+    #[arg(long)]
+    pub manifest_path: Option<PathBuf>,
+    /// The loader's command and its options, after `--` (`-- --help` lists them).
+    #[arg(last = true, required = true, value_name = "LOADER ARGS")]
+    pub args: Vec<String>,
 }
 
 #[derive(Args, Debug)]
@@ -286,6 +315,11 @@ pub struct RunArgs {
     /// Seconds between counter updates.
     #[arg(long, default_value = "1")]
     pub interval: f64,
+    /// Start every pinned map empty (counters, rules, state): else maps
+    /// whose definition is unchanged are kept, and those whose capacity
+    /// changed keep their entries.
+    #[arg(long)]
+    pub reset_maps: bool,
     /// Passed to the loader's `attach` (e.g. `-- --prog xdp_drop` or filter rules).
     #[arg(last = true)]
     pub attach_args: Vec<String>,

@@ -3,6 +3,12 @@
 
 use super::*;
 
+/// The loader's `attach` options, `--reset-maps` first when asked.
+fn with_reset(reset_maps: bool, attach_args: Vec<String>) -> Vec<String> {
+    let reset = reset_maps.then(|| "--reset-maps".to_string());
+    reset.into_iter().chain(attach_args).collect()
+}
+
 impl From<NewArgs> for new::NewOptions {
     fn from(args: NewArgs) -> Self {
         new::NewOptions {
@@ -37,7 +43,7 @@ impl From<RunArgs> for run::RunOptions {
             cargo: args.cargo.into(),
             manifest_path: args.manifest_path,
             interval: args.interval,
-            attach_args: args.attach_args,
+            attach_args: with_reset(args.reset_maps, args.attach_args),
         }
     }
 }
@@ -83,7 +89,7 @@ impl From<DeployArgs> for deploy::DeployOptions {
             manifest_path: args.manifest_path,
             ndk: args.ndk,
             api: args.api,
-            attach_args: args.attach_args,
+            attach_args: with_reset(args.reset_maps, args.attach_args),
         }
     }
 }
@@ -109,6 +115,17 @@ impl From<StatsArgs> for status::StatsOptions {
             count: args.count,
             json: args.json,
             manifest_path: args.manifest_path,
+        }
+    }
+}
+
+impl From<LoaderArgs> for status::LoaderOptions {
+    fn from(args: LoaderArgs) -> Self {
+        status::LoaderOptions {
+            device: args.device.chosen(args.adb),
+            cargo: args.cargo.into(),
+            manifest_path: args.manifest_path,
+            args: args.args,
         }
     }
 }

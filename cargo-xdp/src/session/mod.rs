@@ -336,9 +336,19 @@ impl LoaderHost for DeployedLoader<'_> {
     }
 
     fn run(&self, args: &[&str], line: &mut dyn FnMut(&str)) -> Result<()> {
-        run_deployed(self.transport.as_ref(), self.project, args, &mut |_, l| {
-            line(l)
-        })
+        // on-device.sh runs status and stats itself (as deploys before
+        // `loader` existed do); any other loader command through `loader`.
+        let mut script_args = Vec::with_capacity(args.len() + 1);
+        if !matches!(args.first(), Some(&"status" | &"stats")) {
+            script_args.push("loader");
+        }
+        script_args.extend(args);
+        run_deployed(
+            self.transport.as_ref(),
+            self.project,
+            &script_args,
+            &mut |_, l| line(l),
+        )
     }
 }
 
@@ -394,10 +404,12 @@ pub fn run_deployed(
     let code = if args.contains(&"--watch") {
         adb.shell_streaming(&command, &mut |line| on_line(&serial, line))?
     } else {
-        let what = format!(
-            "the loader's `{}`",
-            args.first().copied().unwrap_or_default()
-        );
+        let loader_command = match args {
+            ["loader", asked, ..] => *asked,
+            [asked, ..] => *asked,
+            [] => "",
+        };
+        let what = format!("the loader's `{loader_command}`");
         let out = adb.shell(&command, &what)?;
         eprint!("{}", crate::shell::harmless(&out.stderr));
         for line in out.stdout.lines() {

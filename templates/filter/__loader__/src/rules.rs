@@ -33,8 +33,9 @@ impl Extension for Filter {
         "  --drop-proto P  drop an IP protocol: icmp, icmpv6, tcp, udp or a number (repeatable)
   --drop-port P/N drop TCP or UDP to a destination port, e.g. udp/9999 (repeatable)
   --drop-src CIDR drop from a source prefix, e.g. 10.0.0.0/8 or fd00::/8 (repeatable)
-  `rules` lists the rules in force; with rule options it adds them (--delete
-  removes them instead), --clear removes all. Rules stay until the last detach.
+  An attach's rules replace those in force. `rules` lists them; with rule
+  options it adds them (--delete removes them instead), --clear removes all.
+  Rules stay until the last detach.
 "
     }
 
@@ -217,8 +218,10 @@ impl Rules {
 }
 
 impl AttachOptions for Rules {
-    /// The rules given to `attach`, into the maps before the first packet.
+    /// The rules given to `attach` are the whole rule set: those of an
+    /// earlier attach are removed, these written, before the first packet.
     fn apply(&self, project: &Project) -> Result<()> {
+        Rules::read(project)?.write(project, false)?;
         self.write(project, true)
     }
 

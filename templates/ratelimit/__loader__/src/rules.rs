@@ -79,10 +79,8 @@ struct Given(Option<Limit>);
 
 impl AttachOptions for Given {
     fn apply(&self, project: &Project) -> Result<()> {
-        match self.0 {
-            Some(limit) => write_limit(project, limit),
-            None => Ok(()),
-        }
+        // An attach's options are the whole configuration: none, no limit.
+        write_limit(project, self.0.unwrap_or(Limit { rate: 0, burst: 0 }))
     }
 
     fn describe(&self) -> String {

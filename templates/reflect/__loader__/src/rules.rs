@@ -42,10 +42,8 @@ struct EchoPort(Option<u16>);
 
 impl AttachOptions for EchoPort {
     fn apply(&self, project: &Project) -> Result<()> {
-        match self.0 {
-            Some(port) => write_port(project, port),
-            None => Ok(()),
-        }
+        // An attach's options are the whole configuration: none, pings only.
+        write_port(project, self.0.unwrap_or(0))
     }
 
     fn describe(&self) -> String {

@@ -1,0 +1,143 @@
+//! Day two on a phone (the fake adb's rooted phone, su on a user build):
+//! drop mDNS and SSDP on wlan0, then change the rules from the host, change
+//! the program's maps and redeploy, as a user does after the first deploy.
+
+mod common;
+
+use std::{fs, path::Path, process::Command};
+
+use common::*;
+
+const HOST: &[&str] = &["--target", "linux-x86_64"];
+
+fn xdp(fake: &FakeAdb, root: &Path, args: &[&str]) -> Command {
+    let mut command = cargo_xdp();
+    fake.wire(&mut command);
+    command.current_dir(root).arg("xdp").args(args);
+    command
+}
+
+fn deploy(fake: &FakeAdb, root: &Path, loader_args: &[&str]) -> Command {
+    let mut command = xdp(fake, root, &["deploy", "--adb", "wlan0"]);
+    command.args(HOST).arg("--").args(loader_args);
+    command
+}
+
+/// Runs `command`, which must succeed; all it printed (stdout, stderr).
+fn said(command: &mut Command) -> String {
+    let out = output(command);
+    assert!(out.status.success(), "{}", text(&out));
+    text(&out)
+}
+
+/// The rules root's deployed loader says are in force, one per line.
+fn rules(fake: &FakeAdb, root: &Path) -> Vec<String> {
+    let said = ok(&mut xdp(fake, root, &["loader", "--adb", "--", "rules"]));
+    said.lines().map(str::to_string).collect()
+}
+
+#[test]
+fn rules_and_maps_change_from_the_host_over_redeploys() {
+    if !root_or_skip("rules_and_maps_change_from_the_host_over_redeploys") {
+        return;
+    }
+    let (_tmp, root) = new_project("nomdns", "filter");
+    let mut fake = FakeAdb::new();
+    fake.add_device("PIXEL", "nomdns", &["root=su"]);
+    ok(&mut deploy(
+        &fake,
+        &root,
+        &["--drop-port", "udp/5353", "--drop-port", "udp/1900"],
+    ));
+    assert_eq!(rules(&fake, &root), ["drop udp/1900", "drop udp/5353"]);
+
+    // One rule off, from the host, through root's checked copy.
+    let deleted = ok(&mut xdp(
+        &fake,
+        &root,
+        &[
+            "loader",
+            "--adb",
+            "--",
+            "rules",
+            "--delete",
+            "--drop-port",
+            "udp/1900",
+        ],
+    ));
+    assert_eq!(deleted.trim(), "drop udp/5353");
+
+    // A redeploy's options are the whole rule set: they replace, never add.
+    let out = said(&mut deploy(&fake, &root, &["--drop-port", "udp/1900"]));
+    assert!(out.contains("(drop udp/1900)"), "{out}");
+    assert_eq!(rules(&fake, &root), ["drop udp/1900"]);
+
+    // Paths are not handed to root: the shell user could change the file.
+    let refused = fails(&mut xdp(
+        &fake,
+        &root,
+        &[
+            "loader",
+            "--adb",
+            "--",
+            "attach",
+            "wlan0",
+            "--object",
+            "/data/local/tmp/mine.o",
+        ],
+    ));
+    assert!(
+        refused.contains("`--object` is not taken through `cargo xdp loader --adb`"),
+        "{refused}"
+    );
+
+    // More room for source prefixes: the new map carries the old entries.
+    ok(&mut deploy(
+        &fake,
+        &root,
+        &["--drop-src", "198.51.100.0/24"],
+    ));
+    let source = root.join("nomdns_kern/nomdns_kern.c");
+    let text = fs::read_to_string(&source).unwrap();
+    let v4 = "__uint(max_entries, 1024);\n\t__uint(map_flags, BPF_F_NO_PREALLOC);\n\t__type(key, struct lpm_key_v4);";
+    assert!(text.contains(v4));
+    fs::write(&source, text.replace(v4, &v4.replace("1024", "2048"))).unwrap();
+    let out = said(&mut deploy(
+        &fake,
+        &root,
+        &["--drop-src", "198.51.100.0/24"],
+    ));
+    assert!(
+        out.contains(
+            "map `drop_src_v4` changed (max_entries 1024 -> 2048): a new map, 1 entry carried over"
+        ),
+        "{out}"
+    );
+    assert_eq!(rules(&fake, &root), ["drop from 198.51.100.0/24"]);
+    let maps = fake.on_device("PIXEL", "ls /sys/fs/bpf/nomdns/maps");
+    assert!(maps.contains("drop_src_v4"), "{maps}");
+
+    // --reset-maps: every map starts empty; the rules given are then written.
+    let out = said(&mut xdp(
+        &fake,
+        &root,
+        &[
+            "deploy",
+            "--adb",
+            "wlan0",
+            "--reset-maps",
+            "--target",
+            "linux-x86_64",
+        ],
+    ));
+    assert!(
+        out.contains("map `drop_src_v4` started empty (--reset-maps): 1 entry dropped"),
+        "{out}"
+    );
+    assert_eq!(rules(&fake, &root), ["no rules: every packet passes"]);
+    ok(&mut xdp(
+        &fake,
+        &root,
+        &["deploy", "--adb", "wlan0", "--detach"],
+    ));
+}
