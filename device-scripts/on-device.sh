@@ -8,6 +8,7 @@
 #   sh on-device.sh install HASHER WORK IFACE MODE [LOADER ATTACH ARGS...]
 #   sh on-device.sh detach IFACE | status [--json] | stats [ARGS...] | test-run |
 #                   bench REPEAT | remove | loader COMMAND [ARGS...]
+#   sh on-device.sh try HASHER WORK test-run [CASES OBJECT] | bench REPEAT [ROUNDS]
 #
 # `install` runs in WORK/c, root's private copy of one install: root-entry
 # moved the staged files to WORK/s (root's now, every entry a regular
@@ -31,14 +32,9 @@ fail() {
     exit 1
 }
 
-case "${1:-}" in
-install)
-    [ $# -ge 5 ] || fail "usage: on-device.sh install HASHER WORK IFACE MODE [ARGS...]"
-    hasher=$2
-    work=$3
-    iface=$4
-    mode=$5
-    shift 5
+# Root's copies of the staged files ($work/s) in $work/c, each checked
+# against MANIFEST; the current directory is then $work/c.
+take_copies() {
     cd "$work/c" || fail "cannot enter $work/c"
     # Root's now, so no entry can change: refuse any that is not a regular
     # file (a FIFO or device would block a read; a link could name anything).
@@ -65,6 +61,71 @@ install)
             fail "$file does not match MANIFEST (a broken push, or changed on the device while staged); nothing was attached"
     done <MANIFEST
     chmod 0700 "$loader" || fail "cannot make $loader executable; nothing was attached"
+}
+
+# The packet tests (STEM.cases, for STEM.o) of the copy in the current
+# directory through this kernel: `test-run [CASES OBJECT]` (only CASES, a
+# capture's frames, against OBJECT) or `bench REPEAT [ROUNDS]`
+# (each case REPEAT times in the kernel, then on the bare XDP_PASS
+# baseline). Their sha256s come from MANIFEST, checked when copied, so the
+# host knows these are the cases it has.
+run_cases() {
+    action=$1
+    rounds=1
+    if [ "$action" = bench ]; then
+        [ $# -eq 2 ] || [ $# -eq 3 ] || fail "usage: on-device.sh bench REPEAT [ROUNDS]"
+        rounds=${3:-1}
+        case $2.$rounds in *[!0-9.]* | .* | *.) fail "bench: REPEAT and ROUNDS must be numbers" ;; esac
+    fi
+    only=
+    if [ "$action" = test-run ] && [ $# -ge 2 ]; then
+        [ $# -eq 3 ] || fail "usage: on-device.sh test-run [CASES OBJECT]"
+        only=$2
+        object=$3
+        for file in "$only" "$object"; do
+            case $file in '' | */* | .*) fail "test-run: $file is not a file of the copy" ;; esac
+            [ -f "$file" ] || fail "test-run: no $file here"
+        done
+    fi
+    if [ -n "$only" ]; then
+        "./$loader" test-run "$only" --object "./$object" || exit
+        return
+    fi
+    found=
+    while read -r tag sum file; do
+        [ "$tag" = sha256: ] || continue
+        case $file in *.cases) echo "cases-sha256: $sum $file" && found=1 ;; esac
+    done <MANIFEST
+    [ -n "$found" ] || fail "$name carries no packet tests: write cases in its kern tests/ directory"
+    if [ "$action" = test-run ]; then
+        for cases in *.cases; do
+            "./$loader" test-run "$cases" --object "./${cases%.cases}.o" || exit
+        done
+        return
+    fi
+    [ -f xdp-baseline.o ] || fail "$name has no baseline (xdp-baseline.o): build it again with this cargo-xdp"
+    round=0
+    while [ $round -lt "$rounds" ]; do
+        round=$((round + 1))
+        echo "bench-round: $round"
+        for cases in *.cases; do
+            echo "bench-program: $cases"
+            "./$loader" test-run "$cases" --object "./${cases%.cases}.o" --repeat "$2" || exit
+            echo "bench-baseline: $cases"
+            "./$loader" test-run "$cases" --object ./xdp-baseline.o --repeat "$2" --bare || exit
+        done
+    done
+}
+
+case "${1:-}" in
+install)
+    [ $# -ge 5 ] || fail "usage: on-device.sh install HASHER WORK IFACE MODE [ARGS...]"
+    hasher=$2
+    work=$3
+    iface=$4
+    mode=$5
+    shift 5
+    take_copies
     [ -e "/sys/class/net/$iface" ] ||
         fail "no interface $iface on this device; it has: $(echo $(ls /sys/class/net))"
     # From here the loader may attach from this copy: if this run is cut
@@ -108,38 +169,23 @@ loader)
     "$final/$loader" "$@"
     ;;
 test-run | bench)
-    # The bundle's packet tests (STEM.cases, for STEM.o) through this
-    # kernel. Their sha256s come from MANIFEST, checked at install, so the
-    # host knows these are the cases it has. `bench REPEAT` runs each case
-    # REPEAT times in the kernel, then again on the bare XDP_PASS baseline.
-    action=$1
-    if [ "$action" = bench ]; then
-        [ $# -eq 2 ] || fail "usage: on-device.sh bench REPEAT"
-        case $2 in '' | *[!0-9]*) fail "bench: REPEAT must be a number, not $2" ;; esac
-    fi
     cd "$final" || fail "$name is not deployed here"
-    found=
-    while read -r tag sum file; do
-        [ "$tag" = sha256: ] || continue
-        case $file in *.cases) echo "cases-sha256: $sum $file" && found=1 ;; esac
-    done <MANIFEST
-    [ -n "$found" ] || fail "the deployed $name carries no packet tests: write cases in its kern tests/ directory and deploy again"
-    for cases in *.cases; do
-        if [ "$action" = test-run ]; then
-            "./$loader" test-run "$cases" --object "./${cases%.cases}.o" || exit
-            continue
-        fi
-        [ -f xdp-baseline.o ] || fail "the deployed $name has no baseline (xdp-baseline.o): deploy it again with this cargo-xdp"
-        echo "bench-program: $cases"
-        "./$loader" test-run "$cases" --object "./${cases%.cases}.o" --repeat "$2" || exit
-        echo "bench-baseline: $cases"
-        "./$loader" test-run "$cases" --object ./xdp-baseline.o --repeat "$2" --bare || exit
-    done
+    run_cases "$@"
+    ;;
+try)
+    # A trial: packet tests or a bench from root's checked copies in
+    # WORK/c, never attached (root-entry removes WORK after).
+    [ $# -ge 4 ] || fail "usage: on-device.sh try HASHER WORK test-run [CASES OBJECT] | bench REPEAT [ROUNDS]"
+    hasher=$2
+    work=$3
+    shift 3
+    take_copies
+    run_cases "$@"
     ;;
 remove)
     rm -rf "$final" "$old" "$base/.$name.new"
     ;;
 *)
-    fail "usage: on-device.sh install|detach|status|stats|test-run|bench|remove|loader ..."
+    fail "usage: on-device.sh install|try|detach|status|stats|test-run|bench|remove|loader ..."
     ;;
 esac

@@ -7,6 +7,7 @@
 # inside a line here, and no single quote (each costs bytes when quoted).
 #
 #   root-entry HASHER NAME install MANIFEST_SHA256 SCRIPT_SHA256 IFACE MODE [ARGS...]
+#   root-entry HASHER NAME try MANIFEST_SHA256 SCRIPT_SHA256 test-run [CASES OBJECT] | bench REPEAT
 #   root-entry HASHER NAME run ARGS...     on-device.sh ARGS, root's deployed copy
 #   root-entry HASHER NAME clean           stops and removes an unfinished install
 #
@@ -17,7 +18,9 @@
 # In there: NAME/ is the deployed copy; .NAME.w.XXXXXXXX/ is one install's
 # private work dir (s/: the staged files, moved out of the shell user's
 # reach and made root's; c/: root's copies; `attaching`: the loader may have
-# attached from c/); .NAME.old is the last copy during a swap; .NAME.lock
+# attached from c/); .NAME.t.XXXXXXXX/ is one trial's (packet tests or a
+# bench from .NAME.try, never attached, removed after); .NAME.old is the
+# last copy during a swap; .NAME.lock
 # names the root-entry that holds the project (boot id, pid, process group,
 # start time; a zombie counts as gone). Every action takes the lock first (install and clean stop a
 # live holder, its whole process group; run refuses), then heals: a work
@@ -44,22 +47,22 @@ fail() {
     echo "error: $*" >&2
     quit
 }
-[ $# -ge 3 ] || fail "root-entry usage"
+[ $# -ge 3 ] || fail "bad arguments"
 hasher=$1
 n=$2
 a=$3
 shift 3
 case $hasher in
-sha256sum | "toybox sha256sum" | "busybox sha256sum") ;;
+sha256sum|"toybox sha256sum"|"busybox sha256sum") ;;
 *) fail "hasher $hasher" ;;
 esac
 case $n in
-"" | *[!A-Za-z0-9_-]*) fail "name $n" ;;
+""|*[!A-Za-z0-9_-]*) fail "name $n" ;;
 esac
 trusted() {
     [ -d $1 ] && [ ! -L $1 ] && set -- $(stat -c "%u %g %a" $1) && [ $# -eq 3 ] || return 1
-    case $1.$3 in 0.* | 1000.*) ;; *) return 1 ;; esac
-    case $3 in *[2367]) return 1 ;; *[2367]?) case $2 in 0 | 1000) ;; *) return 1 ;; esac ;; esac
+    case $1.$3 in 0.*|1000.*) ;; *) return 1 ;; esac
+    case $3 in *[2367]) return 1 ;; *[2367]?) case $2 in 0|1000) ;; *) return 1 ;; esac ;; esac
 }
 alone="is not owned and writable by root alone"
 for d in / /data /data/local; do
@@ -91,7 +94,7 @@ lock() {
         r=$(readlink $k) || fail "cannot create $k"
         set -- $r
         if [ $# -eq 4 ] && [ $1 = $boot ] && [ "$(me $2)" = "$3 $4" ]; then
-            [ $a != run ] || fail "an install of $n is under way (pid $2): wait for it, or deploy again"
+            case $a in run|try) fail "an install of $n is under way (pid $2): wait for it, or deploy again" ;; esac
             echo "note: stopped an earlier install of $n still running as root (pid $2)" >&2
             if [ $3 = $2 ]; then kill -9 -- -$2; else kill -9 $2; fi
             sleep 1
@@ -112,24 +115,25 @@ heal() {
         rm -rf $w
     done
     [ -d $f ] || [ ! -d $o ] || mv $o $f
-    rm -rf $o
+    rm -rf $o $b/.$n.t.*
 }
 lock
 heal
 case $a in
-install)
-    [ $# -ge 4 ] || quit
-    w=$(mktemp -d $b/.$n.w.XXXXXXXX) && mkdir $w/c || fail "cannot create in $b"
+install|try)
+    p=partial t=w
+    [ $a = install ] || p=try t=t
+    w=$(mktemp -d $b/.$n.$t.XXXXXXXX) && mkdir $w/c || fail "cannot create in $b"
     s=$w/s
-    cd -P $st 2>/dev/null && [ "$(pwd -P)" = $st ] && mv .$n.partial $s && cd / &&
-        [ -d $s ] && [ ! -L $s ] && chown 0:0 $s && chmod 0700 $s || fail "cannot take $st/.$n.partial$na"
+    cd -P $st 2>/dev/null && [ "$(pwd -P)" = $st ] && mv .$n.$p $s && cd / &&
+        [ -d $s ] && [ ! -L $s ] && chown 0:0 $s && chmod 0700 $s || fail "cannot take $st/.$n.$p$na"
     for e in MANIFEST on-device.sh; do
         [ -f $s/$e ] && [ ! -L $s/$e ] && head -c 65536 $s/$e >$w/c/$e || fail "the staged $e is not a regular file$na"
     done
     [ "$(hash_of $w/c/MANIFEST) $(hash_of $w/c/on-device.sh)" = "$1 $2" ] ||
         fail "the staged MANIFEST or on-device.sh is not what was pushed$na"
     shift 2
-    cd $w/c && sh ./on-device.sh install "$hasher" $w "$@" </dev/null || quit
+    cd $w/c && sh ./on-device.sh $a "$hasher" $w "$@" </dev/null || quit
     cd /
     rm -rf $w
     ;;

@@ -23,6 +23,27 @@ fn deploy(fake: &FakeAdb, root: &Path, loader_args: &[&str]) -> Command {
     command
 }
 
+/// A pcap (Ethernet) of one UDP datagram to each of `ports`.
+fn capture_of(path: &Path, ports: &[u16]) {
+    let mut bytes: Vec<u8> = vec![0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0];
+    bytes.extend([0; 8]);
+    bytes.extend(65535u32.to_le_bytes());
+    bytes.extend(1u32.to_le_bytes());
+    for port in ports {
+        let mut frame = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00];
+        frame.extend([0x45, 0, 0, 32, 0, 0, 0x40, 0, 64, 17, 0, 0]);
+        frame.extend([192, 0, 2, 1, 192, 0, 2, 2]);
+        frame.extend(40000u16.to_be_bytes());
+        frame.extend(port.to_be_bytes());
+        frame.extend([0, 12, 0, 0, b'm', b'd', b'n', b's']);
+        bytes.extend([0; 8]);
+        bytes.extend((frame.len() as u32).to_le_bytes());
+        bytes.extend((frame.len() as u32).to_le_bytes());
+        bytes.extend(frame);
+    }
+    fs::write(path, bytes).unwrap();
+}
+
 /// Runs `command`, which must succeed; all it printed (stdout, stderr).
 fn said(command: &mut Command) -> String {
     let out = output(command);
@@ -135,6 +156,39 @@ fn rules_and_maps_change_from_the_host_over_redeploys() {
         "{out}"
     );
     assert_eq!(rules(&fake, &root), ["no rules: every packet passes"]);
+
+    // A capture replayed on the phone's kernel with the rules to try: in a
+    // trial of its own, nothing attached, nothing left behind.
+    let capture = root.join("wire.pcap");
+    capture_of(&capture, &[5353, 1900, 53]);
+    let attached = fake.device("PIXEL").xdp_programs();
+    let replayed = said(&mut xdp(
+        &fake,
+        &root,
+        &[
+            "test",
+            "--adb",
+            "--target",
+            "linux-x86_64",
+            "--pcap",
+            capture.to_str().unwrap(),
+            "--",
+            "--drop-port",
+            "udp/5353",
+            "--drop-port",
+            "udp/1900",
+        ],
+    ));
+    assert!(
+        replayed.contains("replayed 3 packets of") && replayed.contains("drop 2, pass 1"),
+        "{replayed}"
+    );
+    assert_eq!(fake.device("PIXEL").xdp_programs(), attached);
+    let left = fake.left_on("PIXEL");
+    assert!(
+        !left.contains(".nomdns.t") && !left.contains(".try"),
+        "{left}"
+    );
     ok(&mut xdp(
         &fake,
         &root,

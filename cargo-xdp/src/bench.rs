@@ -28,9 +28,11 @@ pub struct BenchOptions {
     pub repeat: u32,
     /// Rounds, alternating program and baseline (min/median/max over them).
     pub rounds: u32,
-    /// On this device's kernel, through the deployed loader (deploy
-    /// first); None: this machine's.
+    /// On this device's kernel, in a trial of its own (nothing attached,
+    /// no deploy needed); None: this machine's.
     pub device: Option<DeviceChoice>,
+    /// The target to build for the device (default: its ABI's).
+    pub target: Option<String>,
     pub cargo: CargoArgs,
     /// Path to the project's Cargo.toml.
     pub manifest_path: Option<PathBuf>,
@@ -138,64 +140,72 @@ fn here(args: &BenchOptions, project: &Project, shell: &Shell) -> Result<Times> 
     Ok(times)
 }
 
-/// On the device's kernel, by root's deployed loader (`bench REPEAT` of
-/// on-device.sh), one adb call a round.
+/// `bench --adb`: the cases on the device's kernel, as a trial: the bundle
+/// built for it (release unless asked otherwise) pushed to a place of its
+/// own, checked and run by root there, nothing attached, removed after.
 fn on_device(
     choice: &DeviceChoice,
     args: &BenchOptions,
     project: &Project,
     shell: &Shell,
 ) -> Result<Times> {
-    let (_, device) = crate::session::connect(choice)?;
-    bench_on(device.as_ref(), args, project, shell)
+    let (_, adb) = crate::session::connect(choice)?;
+    let trial = crate::session::prepare_trial(&adb, project, args.target.as_deref())?;
+    let bundle = crate::builder::bundle_for(project, &args.cargo, &trial.target, shell)?;
+    bench_on(&trial, &bundle, args, project, shell)
 }
 
-/// The deployed cases benched by root's loader on the device `device`
-/// reaches, round after round, each round checked to be these cases.
+/// The bundle's cases benched by root on the trial's device, every round
+/// in one call, checked to be these cases.
 fn bench_on(
-    device: &dyn crate::adb::Transport,
+    trial: &crate::session::Trial,
+    bundle: &Path,
     args: &BenchOptions,
     project: &Project,
     shell: &Shell,
 ) -> Result<Times> {
-    let (mut cases, expected) = cases::deployed_cases(project)?;
+    let (mut cases, expected) = cases::bundled_cases(project)?;
     cases.retain(|c| wanted(args, c));
     let mut times: Times = cases
         .iter()
         .map(|c| (c.spec.name.clone(), Vec::new(), Vec::new()))
         .collect();
-    let repeat = args.repeat.to_string();
-    for round in 0..args.rounds {
-        status_round(shell, round, args, cases.len());
-        let mut sums: BTreeMap<String, String> = BTreeMap::new();
-        let mut baseline = false;
-        let mut serial = String::new();
-        crate::session::run_deployed(device, project, &["bench", &repeat], &mut |device, line| {
-            serial = device.to_string();
-            if let Some((sum, file)) = line
-                .strip_prefix("cases-sha256: ")
-                .and_then(|rest| rest.split_once(' '))
-            {
-                sums.insert(file.to_string(), sum.to_string());
-            } else if line.starts_with("bench-program: ") {
-                baseline = false;
-            } else if line.starts_with("bench-baseline: ") {
-                baseline = true;
-            } else if let Ok(answer) = serde_json::from_str::<CaseAnswer>(line) {
-                let (name, Some(ns)) = (answer.case(), answer_ns(&answer)) else {
-                    return;
-                };
-                if let Some((_, program, bare)) = times.iter_mut().find(|(n, _, _)| n == name) {
-                    if baseline {
-                        bare.push(ns)
-                    } else {
-                        program.push(ns)
-                    }
+    let (repeat, rounds) = (args.repeat.to_string(), args.rounds.to_string());
+    shell.status(
+        "Benching",
+        format!(
+            "{rounds} rounds of {} packets x {repeat} runs each, on {}'s kernel",
+            cases.len(),
+            trial.adb.serial()
+        ),
+    );
+    let mut sums: BTreeMap<String, String> = BTreeMap::new();
+    let mut baseline = false;
+    let bench = ["bench", repeat.as_str(), rounds.as_str()];
+    crate::session::run_trial(trial, project, bundle, &[], &bench, &mut |line| {
+        if let Some((sum, file)) = line
+            .strip_prefix("cases-sha256: ")
+            .and_then(|rest| rest.split_once(' '))
+        {
+            sums.insert(file.to_string(), sum.to_string());
+        } else if line.starts_with("bench-program: ") {
+            baseline = false;
+        } else if line.starts_with("bench-baseline: ") {
+            baseline = true;
+        } else if let Ok(answer) = serde_json::from_str::<CaseAnswer>(line) {
+            let (name, Some(ns)) = (answer.case(), answer_ns(&answer)) else {
+                return;
+            };
+            if let Some((_, program, bare)) = times.iter_mut().find(|(n, _, _)| n == name) {
+                if baseline {
+                    bare.push(ns)
+                } else {
+                    program.push(ns)
                 }
             }
-        })?;
-        cases::check_deployed(&expected, &sums, &serial)?;
-    }
+        }
+    })?;
+    cases::check_ran(&expected, &sums, trial.adb.serial())?;
     Ok(times)
 }
 
@@ -276,16 +286,18 @@ mod tests {
         )
         .unwrap();
         let project = project(dir.path());
-        let (_, sums) = cases::deployed_cases(&project).unwrap();
-        let lines = format!(
-            "cases-sha256: {} demo_kern.cases\nbench-program: demo_kern.o\n{}\n\
-             bench-baseline: xdp-baseline.o\n{}\n",
-            sums[0].1,
+        let (_, sums) = cases::bundled_cases(&project).unwrap();
+        let round = format!(
+            "bench-program: demo_kern.o\n{}\nbench-baseline: xdp-baseline.o\n{}\n",
             case_ran("dns", 1, 9),
             case_ran("dns", 2, 6)
         );
+        let lines = format!(
+            "cases-sha256: {} demo_kern.cases\nbench-round: 1\n{round}bench-round: 2\n{round}",
+            sums[0].1
+        );
         let device = FakeDevice::new(false, move |what| match what {
-            "the probe" => answered(ROOTED, 0),
+            "the staging" => answered("", 0),
             "the loader's `bench`" => answered(&lines, 0),
             other => panic!("asked {other}"),
         });
@@ -293,6 +305,7 @@ mod tests {
             filter: None,
             repeat: 1000,
             rounds: 2,
+            target: None,
             device: Some(crate::session::DeviceChoice {
                 serial: None,
                 adb_timeout: 60,
@@ -300,19 +313,22 @@ mod tests {
             cargo: Default::default(),
             manifest_path: None,
         };
-        let times = bench_on(device.as_ref(), &options, &project, &quiet()).unwrap();
+        let times = bench_on(
+            &trial(device.clone()),
+            &bundle(dir.path()),
+            &options,
+            &project,
+            &quiet(),
+        )
+        .unwrap();
         assert_eq!(
             times,
             vec![("dns".to_string(), vec![9.0, 9.0], vec![6.0, 6.0])]
         );
         assert_eq!(
             device.asked(),
-            [
-                "the probe",
-                "the loader's `bench`",
-                "the probe",
-                "the loader's `bench`"
-            ]
+            ["the staging", "adb push", "the loader's `bench`"],
+            "every round in one trial"
         );
     }
 }

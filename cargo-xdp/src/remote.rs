@@ -24,6 +24,12 @@ pub fn staging_dir(name: &str) -> String {
     format!("{STAGING_BASE}/.{name}.partial")
 }
 
+/// Where a trial's push lands (packet tests or a bench on the device's
+/// kernel): apart from a deploy's, so neither disturbs the other.
+pub fn trial_staging_dir(name: &str) -> String {
+    format!("{STAGING_BASE}/.{name}.try")
+}
+
 /// One argument for a POSIX shell: `'...'` with `'` spelled `'\''`.
 pub fn quote(arg: &str) -> String {
     format!("'{}'", arg.replace('\'', r"'\''"))
@@ -207,6 +213,24 @@ impl Entry {
             "{}; rc=$?; rm -rf {}; echo __rc=$rc",
             self.as_root(name, &args),
             quote(&staging_dir(name))
+        )
+    }
+
+    /// A trial: root takes the staged files into a work dir of its own,
+    /// checks them and runs `args` (`test-run [CASES OBJECT]`, `bench
+    /// REPEAT`) there, attaching nothing, then removes it; the shell user
+    /// removes what is left of its staging directory.
+    pub fn trial(&self, name: &str, checks: &Checks, args: &[&str]) -> String {
+        let mut entry = vec![
+            "try",
+            checks.manifest_sha256.as_str(),
+            checks.script_sha256.as_str(),
+        ];
+        entry.extend(args);
+        format!(
+            "{}; rc=$?; rm -rf {}; echo __rc=$rc",
+            self.as_root(name, &entry),
+            quote(&trial_staging_dir(name))
         )
     }
 

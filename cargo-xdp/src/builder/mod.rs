@@ -259,6 +259,29 @@ struct Plan<'a> {
     rustc_version: &'a str,
 }
 
+/// Builds `project` for `target` with `cargo`'s flags (a no-op when
+/// fresh); its bundle.
+pub fn bundle_for(
+    project: &Project,
+    cargo: &CargoArgs,
+    target: &crate::toolchain::Target,
+    shell: &Shell,
+) -> Result<PathBuf> {
+    let build = BuildRequest {
+        cargo: cargo.clone(),
+        target: vec![target.name.clone()],
+        manifest_path: Some(project.root.join("Cargo.toml")),
+        all_targets: false,
+        ndk: None,
+        api: None,
+        install_targets: false,
+    };
+    Ok(build_found(project, &build, shell)?
+        .pop()
+        .expect("one target built")
+        .bundle)
+}
+
 /// Builds `project` for this machine (a no-op when fresh).
 pub fn build_for_host(project: &Project, cargo: &CargoArgs, shell: &Shell) -> Result<Built> {
     let build = BuildRequest {

@@ -152,7 +152,7 @@ pub(crate) type CaseSums = Vec<(String, String)>;
 
 /// The cases as a deployed bundle has them (objects named by stem), and
 /// the sha256 of each `STEM.cases` file.
-pub(crate) fn deployed_cases(project: &Project) -> Result<(Vec<Case>, CaseSums)> {
+pub(crate) fn bundled_cases(project: &Project) -> Result<(Vec<Case>, CaseSums)> {
     let objects: Vec<PathBuf> = project
         .meta
         .kern
@@ -172,7 +172,7 @@ pub(crate) fn deployed_cases(project: &Project) -> Result<(Vec<Case>, CaseSums)>
 
 /// The device's `cases-sha256:` lines must be these sums: never judge
 /// answers to cases other than the ones here.
-pub(crate) fn check_deployed(
+pub(crate) fn check_ran(
     expected: &[(String, String)],
     on_device: &BTreeMap<String, String>,
     serial: &str,
@@ -180,8 +180,8 @@ pub(crate) fn check_deployed(
     for (file, sum) in expected {
         if on_device.get(file) != Some(sum) {
             bail!(
-                "the packet tests deployed on {serial} are not these ({file} {}): deploy again \
-                 (`cargo xdp deploy --adb IFACE`), then test",
+                "the packet tests that ran on {serial} are not these ({file} {}): nothing was \
+                 judged; run the command again (the bundle is built from the cases here)",
                 if on_device.contains_key(file) {
                     "differs"
                 } else {

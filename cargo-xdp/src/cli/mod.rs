@@ -336,9 +336,10 @@ pub struct TestArgs {
     /// For --pcap: what `attach` takes (e.g. `-- --drop-port udp/53`).
     #[arg(last = true)]
     pub attach_args: Vec<String>,
-    /// Run the cases on the device's kernel, through the deployed loader
-    /// (deploy first: the bundle carries the cases).
-    #[arg(long, conflicts_with = "pcap")]
+    /// Run the cases (or replay the capture) on the device's kernel: the
+    /// bundle pushed to a place of its own, checked and run by root there,
+    /// nothing attached, removed after; no deploy needed.
+    #[arg(long)]
     pub adb: bool,
     /// The target whose kernel runs the cases: this machine's (the
     /// default), or with --adb the device's.
@@ -363,9 +364,13 @@ pub struct BenchArgs {
     /// Rounds, alternating program and baseline (min/median/max over them).
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     pub rounds: u32,
-    /// On the device's kernel, through the deployed loader (deploy first).
+    /// On the device's kernel: the bundle pushed to a place of its own,
+    /// checked and run by root there, nothing attached; no deploy needed.
     #[arg(long)]
     pub adb: bool,
+    /// With --adb, the target to build for the device (default: its ABI's).
+    #[arg(long, requires = "adb")]
+    pub target: Option<String>,
     #[command(flatten)]
     pub device: DeviceArgs,
     #[command(flatten)]

@@ -68,6 +68,7 @@ impl From<BenchArgs> for bench::BenchOptions {
             filter: args.filter,
             repeat: args.repeat,
             rounds: args.rounds,
+            target: args.target,
             device: args.device.chosen(args.adb),
             cargo: args.cargo.into(),
             manifest_path: args.manifest_path,

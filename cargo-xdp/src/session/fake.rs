@@ -194,3 +194,13 @@ pub(crate) fn case_ran(case: &str, action: u32, ns: u64) -> String {
     })
     .to_string()
 }
+
+/// A rooted phone (`ROOTED`) ready for a trial of android-arm64 bundles.
+pub(crate) fn trial(fake: Arc<FakeDevice>) -> super::Trial {
+    super::Trial {
+        adb: fake,
+        probe: crate::remote::parse_probe(ROOTED),
+        root: crate::remote::Root::Shell,
+        target: crate::toolchain::find("android-arm64").unwrap(),
+    }
+}

@@ -7,11 +7,13 @@
 //! bundles; it never builds one.
 
 mod install;
+mod trial;
 
 #[cfg(test)]
 pub(crate) mod fake;
 
 use install::{push_and_attach_files, unpack, RootsPartStopped, StateKnown};
+pub use trial::{prepare_trial, run_trial, Extra, Trial};
 
 use std::{path::Path, sync::Arc, time::Duration};
 

@@ -1,0 +1,183 @@
+//! `cargo xdp test [FILTER]`: the project's packet tests, through the
+//! kernel's BPF_PROG_TEST_RUN on this machine, like `cargo test`.
+//!
+//! Cases live beside the kern sources, in `<kern dir>/tests/*.toml`:
+//!
+//! ```toml
+//! [[case]]
+//! name = "drops_dns"
+//! args = ["--drop-port", "udp/53"]          # what `attach` takes
+//! packet = { ipv4 = { src = "10.0.0.1", dst = "10.0.0.2" }, udp = { dst = 53 } }
+//! expect = { action = "drop", counters = { drop = 1 } }
+//! ```
+//!
+//! The loader does the running (`test-run`, see cargo-xdp-loader's
+//! testrun), so the project's own options write the maps exactly as on an
+//! attach; cases.rs reads the cases, builds the packets and judges the
+//! answers; this module runs them here, on a device or from a capture, and
+//! reports like `cargo test`.
+
+mod device;
+mod replay;
+
+use std::{collections::BTreeMap, path::PathBuf};
+
+use anyhow::{bail, Result};
+use cargo_xdp_wire::CaseAnswer;
+
+use crate::{
+    builder,
+    cases::{case_files, cases_text, default_tests_dir, judge, project_cases, Case},
+    local::{test_run, Privilege},
+    messages::Message,
+    project::Project,
+    shell::Shell,
+};
+use crate::{cargo_args::CargoArgs, session::DeviceChoice};
+
+#[derive(Debug, Clone)]
+pub struct TestOptions {
+    /// Run only the tests whose name contains this.
+    pub filter: Option<String>,
+    /// Replay every frame of a capture (pcap or pcapng, Ethernet) instead,
+    /// with the options after `--` written into the maps as `attach` would.
+    pub pcap: Option<PathBuf>,
+    /// For --pcap: what `attach` takes (e.g. `-- --drop-port udp/53`).
+    pub attach_args: Vec<String>,
+    /// The target whose kernel runs the cases: this machine's (the
+    /// default), or with --adb the device's.
+    pub target: Option<String>,
+    /// Run the cases on this device's kernel, in a trial of their own
+    /// (nothing attached, no deploy needed); None: this machine.
+    pub device: Option<DeviceChoice>,
+    pub cargo: CargoArgs,
+    /// Path to the project's Cargo.toml.
+    pub manifest_path: Option<PathBuf>,
+}
+
+pub fn test(args: &TestOptions, shell: &Shell) -> Result<()> {
+    if let (Some(target), None) = (&args.target, &args.device) {
+        let target = crate::toolchain::find(target)?;
+        let here = crate::toolchain::default_target()?;
+        if target.name != here {
+            bail!(
+                "packet tests run on a kernel, here this machine's ({here}); for {} run them on \
+                 a device with `cargo xdp test --adb`",
+                target.name
+            );
+        }
+    }
+    let project = Project::find_with(args.manifest_path.as_deref(), &args.cargo)?;
+    if let Some(pcap) = &args.pcap {
+        return replay::replay(args, &project, pcap, shell);
+    }
+    if !args.attach_args.is_empty() {
+        bail!("options after `--` go with --pcap; a case file's cases carry their own `args`");
+    }
+    if case_files(&project)?.is_empty() {
+        bail!(
+            "no packet tests: write cases in {} (see the generated README, \"Packet tests\")",
+            default_tests_dir(&project).display()
+        );
+    }
+    if let Some(device) = &args.device {
+        return device::on_device(device, args, &project, shell);
+    }
+    let privilege = Privilege::acquire("`cargo xdp test`", shell)?;
+    let built = builder::build_for_host(&project, &args.cargo, shell)?;
+    let mut cases = project_cases(&project, &built.kern_objects)?;
+    let total = cases.len();
+    cases.retain(|c| {
+        args.filter
+            .as_deref()
+            .is_none_or(|f| c.spec.name.contains(f))
+    });
+    let filtered_out = total - cases.len();
+
+    let scratch = crate::workdir::scratch_dir(&project.target_dir)?;
+    let mut answers: BTreeMap<String, CaseAnswer> = BTreeMap::new();
+    let mut objects: Vec<&PathBuf> = cases.iter().map(|c| &c.object).collect();
+    objects.dedup();
+    for (n, object) in objects.into_iter().enumerate() {
+        let text: String = cases
+            .iter()
+            .filter(|c| &c.object == object)
+            .map(cases_text)
+            .collect();
+        let file = scratch.path().join(format!("cases-{n}.txt"));
+        for answer in test_run(&privilege, &built.loader, object, &file, &text, shell)? {
+            answers.insert(answer.case().to_string(), answer);
+        }
+    }
+
+    report(&cases, &answers, filtered_out, shell)
+}
+
+/// Prints each case's verdict like `cargo test` (and as JSON messages);
+/// an error when one failed.
+fn report(
+    cases: &[Case],
+    answers: &BTreeMap<String, CaseAnswer>,
+    filtered_out: usize,
+    shell: &Shell,
+) -> Result<()> {
+    if shell.human() {
+        let plural = if cases.len() == 1 { "" } else { "s" };
+        println!("\nrunning {} test{plural}", cases.len());
+    }
+    let mut failed = Vec::new();
+    for case in cases {
+        let problems = match answers.get(&case.spec.name) {
+            Some(answer) => judge(case, answer),
+            None => vec!["the loader gave no answer for it".into()],
+        };
+        let ok = problems.is_empty();
+        if shell.human() {
+            println!(
+                "test {} ... {}",
+                case.spec.name,
+                if ok { "ok" } else { "FAILED" }
+            );
+        }
+        shell.message(&Message::TestCase {
+            name: &case.spec.name,
+            file: &case.file,
+            ok,
+            problems: &problems,
+        });
+        if !ok {
+            failed.push((case, problems));
+        }
+    }
+    let passed = cases.len() - failed.len();
+    if shell.human() {
+        if !failed.is_empty() {
+            println!("\nfailures:\n");
+            for (case, problems) in &failed {
+                println!("---- {} ({}) ----", case.spec.name, case.file.display());
+                for problem in problems {
+                    println!("{}", crate::shell::harmless(problem));
+                }
+                println!();
+            }
+            println!("failures:");
+            for (case, _) in &failed {
+                println!("    {}", case.spec.name);
+            }
+        }
+        println!(
+            "\ntest result: {}. {passed} passed; {} failed; {filtered_out} filtered out\n",
+            if failed.is_empty() { "ok" } else { "FAILED" },
+            failed.len()
+        );
+    }
+    shell.message(&Message::TestResult {
+        passed,
+        failed: failed.len(),
+        filtered_out,
+    });
+    if !failed.is_empty() {
+        bail!("{} of {} packet tests failed", failed.len(), cases.len());
+    }
+    Ok(())
+}
