@@ -189,6 +189,46 @@ fn rules_and_maps_change_from_the_host_over_redeploys() {
         !left.contains(".nomdns.t") && !left.contains(".try"),
         "{left}"
     );
+
+    // Another project on the same interface: refused, naming the owner
+    // and the command that detaches it.
+    let (_other_tmp, other) = new_project("otherfilter", "minimal");
+    let refused = fails(&mut xdp(
+        &fake,
+        &other,
+        &["deploy", "--adb", "wlan0", "--target", "linux-x86_64"],
+    ));
+    assert!(
+        refused.contains("wlan0 runs the cargo-xdp project `nomdns`")
+            && refused.contains("cargo xdp deploy --adb wlan0 --detach"),
+        "{refused}"
+    );
+    assert!(!refused.contains("nothing is attached"), "{refused}");
+
+    // The attach's answer lost after the phone did it: the deploy asks
+    // again and says the attach went through, never that it was stopped.
+    fake.set("PIXEL", &["lose_reply_at=attach"]);
+    let lost = output(&mut xdp(
+        &fake,
+        &root,
+        &[
+            "deploy",
+            "--adb",
+            "wlan0",
+            "--target",
+            "linux-x86_64",
+            "--adb-timeout",
+            "5",
+        ],
+    ));
+    let said_then = common::text(&lost);
+    assert!(
+        said_then.contains("the attach went through and only its answer was lost")
+            && said_then.contains("runs nomdns"),
+        "{said_then}"
+    );
+    assert!(!said_then.contains("so it was stopped"), "{said_then}");
+    assert_eq!(fake.device("PIXEL").xdp_programs().len(), 1);
     ok(&mut xdp(
         &fake,
         &root,

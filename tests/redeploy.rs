@@ -219,5 +219,20 @@ fn changed_maps_reach_the_kernel_on_a_redeploy() {
     );
     assert!(dump(&loader, "blocked_prefixes").is_empty());
     assert_eq!(seen(&loader), 0);
+    // Without root, commands that read the pins say they need it, rather
+    // than a status of question marks.
+    for command in ["status", "stats"] {
+        let out = output(
+            Command::new("setpriv")
+                .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+                .arg(&loader)
+                .arg(command),
+        );
+        let said = text(&out);
+        assert!(
+            !out.status.success() && said.contains(&format!("`{command}` needs root")),
+            "{said}"
+        );
+    }
     ok(net.in_receiver(&loader).args(["detach", &net.receiver_if]));
 }

@@ -10,7 +10,7 @@ use crate::{
     args::Args,
     extension::Extension,
     maps, setup, testrun,
-    xdp::{AttachRequest, Counter, Mode, Project, ACTIONS, DEFAULT_BPFFS},
+    xdp::{self, AttachRequest, Counter, Mode, Project, ACTIONS, DEFAULT_BPFFS},
 };
 use cargo_xdp_wire::Counters;
 
@@ -273,6 +273,7 @@ fn map_command(project: &Project, mut args: Args) -> Result<()> {
     let name = args
         .positional()
         .context("map dump needs a map name (see `maps`)")?;
+    xdp::require_root_for("`map dump`")?;
     args.finish()?;
     let pin = project.maps_dir().join(&name);
     if name.contains('/') || name.starts_with('.') || !pin.exists() {
@@ -362,6 +363,7 @@ fn status(project: &Project, mut args: Args) -> Result<()> {
     let name = project.name;
     let json = args.flag("--json");
     args.finish()?;
+    xdp::require_root_for("`status`")?;
     let attachments = project.attachments(&our_programs())?;
     if json {
         let status = cargo_xdp_wire::Status {
@@ -407,6 +409,7 @@ fn stats(project: &Project, mut args: Args) -> Result<()> {
         None => None,
     };
     args.finish()?;
+    xdp::require_root_for("`stats`")?;
     let samples = count.unwrap_or(if watch { u64::MAX } else { 1 });
     let mut previous: Option<[Counter; 5]> = None;
     for sample in 0..samples {

@@ -192,13 +192,7 @@ impl Project {
                 );
                 Some(now)
             }
-            Some(now) => bail!(
-                "{interface} already runs XDP program id {} ({} mode) that {} did not attach; \
-                 remove it first with `ip link set dev {interface} xdp off`",
-                now.program_id,
-                now.mode_name(),
-                self.name
-            ),
+            Some(now) => bail!("{}", self.someone_elses(interface, &now)),
             None => None,
         };
         if replacing.is_none() {
@@ -719,9 +713,18 @@ fn joined(name: &str, part: &str) -> String {
 }
 
 pub fn require_root() -> Result<()> {
+    require_root_for("attaching XDP programs")
+}
+
+/// `what` needs root (bpf(), netlink, the pins under /sys/fs/bpf): an
+/// error saying so, never a half answer read without it.
+pub fn require_root_for(what: &str) -> Result<()> {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
-        bail!("attaching XDP programs needs root (bpf() and netlink): run this as root, e.g. with sudo");
+        bail!(
+            "{what} needs root (bpf() and netlink, the pins under /sys/fs/bpf): run this as \
+             root, e.g. with sudo (on a phone, `su 0`, or `cargo xdp loader --adb` from the host)"
+        );
     }
     Ok(())
 }
@@ -732,6 +735,47 @@ fn program_name(id: u32) -> Option<String> {
         .flatten()
         .find(|p| p.id() == id)
         .and_then(|p| p.name_as_str().map(str::to_string))
+}
+
+impl Project {
+    /// Why `interface`, which runs `now`, is not ours to attach to: whose
+    /// program it is (another cargo-xdp project's, by its pin, or another
+    /// tool's) and the command that takes it off.
+    fn someone_elses(&self, interface: &str, now: &Attached) -> String {
+        let program = describe_program(now.program_id);
+        let mode = now.mode_name();
+        match owner_of(&self.bpffs, now.program_id) {
+            Some(owner) => format!(
+                "{interface} runs the cargo-xdp project `{owner}` ({program}, {mode} mode), not \
+                 {}: detach it first, from that project with `cargo xdp deploy --adb \
+                 {interface} --detach` (on a device) or `{} detach {interface}` as root, then \
+                 attach again",
+                self.name,
+                joined(&owner, "user")
+            ),
+            None => format!(
+                "{interface} runs an XDP program that no cargo-xdp project attached \
+                 ({program}, {mode} mode): another tool's; remove it first, as root where it \
+                 runs, with `ip link set dev {interface} xdp off`, then attach again"
+            ),
+        }
+    }
+}
+
+/// The cargo-xdp project whose pin (`BPFFS/NAME/progs/*`) holds program
+/// `id`, if any.
+fn owner_of(bpffs: &Path, id: u32) -> Option<String> {
+    for project in fs::read_dir(bpffs).ok()?.flatten() {
+        let Ok(pins) = fs::read_dir(project.path().join("progs")) else {
+            continue;
+        };
+        for pin in pins.flatten() {
+            if pinned_program_id(&pin.path()) == Some(id) {
+                return Some(project.file_name().to_string_lossy().into_owned());
+            }
+        }
+    }
+    None
 }
 
 /// "id 42, xdp_prog" for messages about programs that are not ours.

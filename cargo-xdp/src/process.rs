@@ -199,8 +199,8 @@ impl std::fmt::Display for TimedOut {
     fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         write!(
             f,
-            "{} did not finish within {} s, so it was stopped; check the device and `adb \
-             devices`, or allow more time with --adb-timeout SECS",
+            "{} did not finish within {} s, so cargo-xdp stopped waiting (its adb call); check \
+             the device and `adb devices`, or allow more time with --adb-timeout SECS",
             self.what,
             self.limit.as_secs()
         )

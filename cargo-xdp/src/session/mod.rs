@@ -68,6 +68,16 @@ impl Session {
     /// attached now. Returns that report, a clause for the caller's error
     /// ("... unknown" when even the cleanup failed; a warning says why).
     pub fn clean_up(&self, name: &str, interface: &str, shell: &Shell) -> String {
+        self.clean_up_and_ask(name, interface, shell).1
+    }
+
+    /// `clean_up`, and what it found on `interface`, by the device's answer.
+    fn clean_up_and_ask(
+        &self,
+        name: &str,
+        interface: &str,
+        shell: &Shell,
+    ) -> (remote::OnInterface, String) {
         let command = self.entry().cleanup(name);
         let out = match self.adb.shell_cleanup(&command) {
             Ok(out) => out,
@@ -76,7 +86,9 @@ impl Session {
                     "could not clean up after {name} on {}: {error:#}",
                     self.adb.serial()
                 ));
-                return remote::OnInterface::Unknown.describe(name, interface, self.adb.serial());
+                let unknown = remote::OnInterface::Unknown;
+                let said = unknown.describe(name, interface, self.adb.serial());
+                return (unknown, said);
             }
         };
         if out.code != Some(0) {
@@ -91,10 +103,9 @@ impl Session {
             .lines()
             .find(|l| l.contains("stopped an earlier install"))
             .map(|l| format!("{}; ", l.trim_start_matches("note: ")));
-        let now = remote::Reported::from_line(&out.stdout, "state-json: ")
-            .on(interface)
-            .describe(name, interface, self.adb.serial());
-        format!("{}{now}", stopped.unwrap_or_default())
+        let on = remote::Reported::from_line(&out.stdout, "state-json: ").on(interface);
+        let now = on.describe(name, interface, self.adb.serial());
+        (on, format!("{}{now}", stopped.unwrap_or_default()))
     }
 }
 
@@ -307,14 +318,22 @@ pub fn push_and_attach(
     let Err(error) = result else {
         return result;
     };
-    let now = session.clean_up(name, &plan.interface, shell);
+    let (on, now) = session.clean_up_and_ask(name, &plan.interface, shell);
     if error.downcast_ref::<StateKnown>().is_some() {
         return Err(error);
     }
     // Without the device's own answer, root's part may have run on (adbd
     // hangs up only its direct child, and root's processes outlive that):
     // say so, and what the cleanup found.
-    let detail = if error.downcast_ref::<RootsPartStopped>().is_some() {
+    let stopped = error.downcast_ref::<RootsPartStopped>().is_some();
+    let detail = if stopped && matches!(on, remote::OnInterface::Running { .. }) {
+        format!(
+            "the attach's answer never came back, but asked again, {now}: the attach went \
+             through and only its answer was lost. Check it is this build with `cargo xdp status \
+             --adb -s {}`",
+            session.adb.serial()
+        )
+    } else if stopped {
         format!(
             "root's part on the device may have run on after the call was stopped; the cleanup \
              stops such an install and heals a half-done one, and after it {now}"
