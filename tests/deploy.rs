@@ -342,9 +342,12 @@ fn a_failed_attach_leaves_nothing_attached_and_shows_the_verifier() {
     let error = fails(deploy(&fake, &root).arg("wlan0").args(HOST));
     assert!(error.contains("no deployed copy of broken"), "{error}");
     assert!(
-        error.contains("invalid access to packet"),
-        "the verifier's log: {error}"
+        error.contains("invalid access to packet")
+            && error.contains("hint: packet bounds")
+            && error.contains("the whole verifier log ("),
+        "the verifier's summary, and where its log went: {error}"
     );
+    assert!(!error.contains("--- verifier log ---"), "{error}");
     assert!(fake.device("OLDPHONE").xdp_programs().is_empty());
     assert!(fake.device("OLDPHONE").ping());
     // The pins of the failed load are gone too.

@@ -273,10 +273,11 @@ fn loader_errors_are_clear_and_leave_nothing_attached() {
             .arg(&bad_object),
     );
     assert!(
-        error.contains("refused to load program `xdp_pass`"),
+        error.contains("the kernel's verifier refused program `xdp_pass`")
+            && error.contains("hint: packet bounds"),
         "{error}"
     );
-    assert!(error.contains("Verifier log"), "{error}");
+    assert!(error.contains("--- verifier log ---"), "{error}");
     assert!(
         error.contains("invalid access to packet"),
         "verifier's own words expected:\n{error}"

@@ -67,7 +67,14 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "utilities",
         &[
-            "shell", "messages", "workdir", "hashing", "spelling", "embedded", "process",
+            "shell",
+            "messages",
+            "workdir",
+            "hashing",
+            "spelling",
+            "embedded",
+            "process",
+            "verifier_log",
         ],
     ),
 ];

@@ -236,3 +236,61 @@ fn changed_maps_reach_the_kernel_on_a_redeploy() {
     }
     ok(net.in_receiver(&loader).args(["detach", &net.receiver_if]));
 }
+
+/// A program the verifier refuses: `cargo xdp test` says why in a few
+/// lines (error, instruction, source line, hint) once, names the file with
+/// the whole log, and every other case points back to it.
+#[test]
+fn a_refused_program_is_told_once_in_a_few_lines() {
+    if !root_or_skip("a_refused_program_is_told_once_in_a_few_lines") {
+        return;
+    }
+    let (_dir, root) = new_project("refusedonce", "minimal");
+    let source = root.join("refusedonce_kern/refusedonce_kern.c");
+    let edited = fs::read_to_string(&source).unwrap().replace(
+        "\treturn count_action(ctx, XDP_PASS);\n}",
+        "\tunsigned char *data = (unsigned char *)(long)ctx->data;\n\n\treturn data[40] == 7 ? XDP_DROP : count_action(ctx, XDP_PASS);\n}",
+    );
+    fs::write(&source, edited).unwrap();
+    // Two more cases of the refused program.
+    let mut more = String::new();
+    for name in ["passes_udp", "passes_tcp"] {
+        more.push_str(&format!(
+            "[[case]]\nname = \"{name}\"\nargs = [\"--prog\", \"xdp_pass\"]\n\
+             packet = {{ ipv4 = {{ src = \"10.0.0.1\", dst = \"10.0.0.2\" }}, udp = {{ dst = 53 }} }}\n\
+             expect = {{ action = \"pass\" }}\n\n"
+        ));
+    }
+    fs::write(root.join("refusedonce_kern/tests/more.toml"), more).unwrap();
+    let out = output(cargo_xdp().current_dir(&root).arg("test"));
+    let said = text(&out);
+    assert!(!out.status.success(), "{said}");
+    assert!(
+        said.contains("the kernel's verifier refused program `xdp_pass`")
+            && said.contains("hint: packet bounds")
+            && said.contains("refusedonce_kern.c:"),
+        "{said}"
+    );
+    assert_eq!(
+        said.matches("the kernel's verifier refused").count(),
+        1,
+        "{said}"
+    );
+    assert!(said.contains("the same refusal as `"), "{said}");
+    assert!(
+        said.lines().count() < 60,
+        "{} lines:\n{said}",
+        said.lines().count()
+    );
+    let path = said
+        .lines()
+        .find_map(|l| {
+            l.split_once("the whole verifier log (")?
+                .1
+                .split_once("): ")
+        })
+        .map(|(_, path)| PathBuf::from(path.trim()))
+        .expect("the log's file is named");
+    let log = fs::read_to_string(&path).unwrap();
+    assert!(log.contains("invalid access to packet"), "{log}");
+}

@@ -698,9 +698,8 @@ pub(crate) fn refused(program: &str, error: ProgramError) -> anyhow::Error {
             io_error,
             verifier_log,
         } => anyhow!(
-            "the kernel refused to load program `{program}` ({io_error}).\n\
-             Verifier log:\n{verifier_log}\n\
-             Fix the kern source where the log points, then rebuild with `cargo xdp build`."
+            "{}",
+            crate::verifier::explain(program, &io_error.to_string(), &verifier_log.to_string())
         ),
         other => anyhow!(other).context(format!("cannot load program `{program}`")),
     }

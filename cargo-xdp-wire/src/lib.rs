@@ -11,6 +11,11 @@ use std::{collections::BTreeMap, fmt};
 #[cfg(feature = "serde")]
 use serde::{Deserialize, Serialize};
 
+/// A refused program's whole verifier log comes between these lines, after
+/// a summary; cargo-xdp puts it in a file and prints the file's path.
+pub const VERIFIER_LOG_START: &str = "--- verifier log ---";
+pub const VERIFIER_LOG_END: &str = "--- end of verifier log ---";
+
 /// Packets and bytes one XDP action saw, summed over CPUs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]

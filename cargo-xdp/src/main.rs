@@ -46,6 +46,7 @@ mod tools;
 mod uapi;
 mod upgrade;
 mod user;
+mod verifier_log;
 mod vmlinux;
 mod workdir;
 mod workspace;

@@ -57,13 +57,19 @@ pub fn run(args: &RunOptions, shell: &Shell) -> Result<()> {
         .to_vec();
     attach_args.extend([OsStr::new("--object"), object.as_os_str()]);
     attach_args.extend(args.attach_args.iter().map(OsStr::new));
-    let mut attach = privilege.command(loader, &attach_args);
-    if !attach
+    // Its words shown as they are, but a verifier log goes to a file.
+    let attached = privilege
+        .command(loader, &attach_args)
         .echo(shell)
-        .status()
-        .context("cannot run the loader")?
-        .success()
-    {
+        .output()
+        .context("cannot run the loader")?;
+    print!("{}", String::from_utf8_lossy(&attached.stdout));
+    let logs = crate::verifier_log::dir(&project.target_dir);
+    eprint!(
+        "{}",
+        crate::verifier_log::condense(&String::from_utf8_lossy(&attached.stderr), &logs)
+    );
+    if !attached.status.success() {
         bail!(
             "attaching to {} failed (the loader said why above)",
             args.interface

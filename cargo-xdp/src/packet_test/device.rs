@@ -71,7 +71,7 @@ fn test_on(
     shell.status("Tested", format!("on {serial}'s kernel, nothing attached"));
     let total = cases.len();
     cases.retain(|c| filter.is_none_or(|f| c.spec.name.contains(f)));
-    report(&cases, &answers, total - cases.len(), shell)
+    report(&cases, &answers, total - cases.len(), project, shell)
 }
 
 /// A capture's frames (`text`, in the loader's cases format) through the

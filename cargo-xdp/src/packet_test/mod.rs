@@ -110,7 +110,7 @@ pub fn test(args: &TestOptions, shell: &Shell) -> Result<()> {
         }
     }
 
-    report(&cases, &answers, filtered_out, shell)
+    report(&cases, &answers, filtered_out, &project, shell)
 }
 
 /// Prints each case's verdict like `cargo test` (and as JSON messages);
@@ -119,15 +119,32 @@ fn report(
     cases: &[Case],
     answers: &BTreeMap<String, CaseAnswer>,
     filtered_out: usize,
+    project: &Project,
     shell: &Shell,
 ) -> Result<()> {
     if shell.human() {
         let plural = if cases.len() == 1 { "" } else { "s" };
         println!("\nrunning {} test{plural}", cases.len());
     }
+    let logs = crate::verifier_log::dir(&project.target_dir);
+    // A refusal is told once, at the first case it stopped.
+    let mut refusals: BTreeMap<String, String> = BTreeMap::new();
     let mut failed = Vec::new();
     for case in cases {
         let problems = match answers.get(&case.spec.name) {
+            Some(CaseAnswer::Failed { error, .. }) => {
+                let summary = crate::verifier_log::summary_of(error).to_string();
+                match refusals.get(&summary) {
+                    Some(first) => vec![format!(
+                        "could not run: the same refusal as `{first}` (above)"
+                    )],
+                    None => {
+                        refusals.insert(summary, case.spec.name.clone());
+                        let error = crate::verifier_log::condense(error, &logs);
+                        vec![format!("could not run: {error}")]
+                    }
+                }
+            }
             Some(answer) => judge(case, answer),
             None => vec!["the loader gave no answer for it".into()],
         };

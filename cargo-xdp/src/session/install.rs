@@ -40,6 +40,7 @@ pub(super) fn push_and_attach_files(
     name: &str,
     files: &[PathBuf],
     plan: &DeployPlan,
+    logs: &Path,
 ) -> Result<Deployed> {
     let sha256_of = |file: &str| -> Result<String> {
         let path = files
@@ -70,7 +71,7 @@ pub(super) fn push_and_attach_files(
         .adb
         .shell(&command, "the attach")
         .map_err(RootsPartStopped)?;
-    read_answer(session, name, plan, &out)
+    read_answer(session, name, plan, &out, logs)
 }
 
 /// What root's install shell answered: the program attached (its mode and
@@ -80,13 +81,18 @@ fn read_answer(
     name: &str,
     plan: &DeployPlan,
     out: &crate::adb::Output,
+    logs: &Path,
 ) -> Result<Deployed> {
+    let stderr = crate::verifier_log::condense(&out.stderr, logs);
+    // (Without shell v2, stderr comes in stdout: a verifier log too.)
     let said = |skip: &str| -> String {
-        out.stdout
+        let lines: String = out
+            .stdout
             .lines()
             .filter(|l| !l.starts_with(skip))
             .map(|l| format!("{l}\n"))
-            .collect()
+            .collect();
+        crate::verifier_log::condense(&lines, logs)
     };
     let Some(code) = out.code else {
         // No exit status: the device's answer about its state never came.
@@ -95,7 +101,7 @@ fn read_answer(
             plan.interface,
             session.adb.serial(),
             said("state-json: "),
-            out.stderr.trim_end()
+            stderr.trim_end()
         );
     };
     if code != 0 {
@@ -106,7 +112,7 @@ fn read_answer(
             session.adb.serial(),
             now.describe(name, &plan.interface, session.adb.serial()),
             said("state-json: "),
-            out.stderr.trim_end()
+            stderr.trim_end()
         );
         return Err(if now == remote::OnInterface::Unknown {
             anyhow::anyhow!(message)
@@ -132,7 +138,7 @@ fn read_answer(
         program_id,
         // What the loader said, and root-entry's notes (an earlier install
         // it stopped).
-        output: format!("{}{}", said("status-json: "), out.stderr)
+        output: format!("{}{stderr}", said("status-json: "))
             .trim_end()
             .to_string(),
     })

@@ -313,8 +313,10 @@ pub fn push_and_attach(
     let name = &project.meta.name;
     // Unpacked where a killed deploy's leftovers are swept by the next build.
     let unpacked = workdir::scratch_dir(&project.target_dir)?;
-    let result = unpack(bundle, unpacked.path(), name)
-        .and_then(|files| push_and_attach_files(session, name, &files, plan));
+    let result = unpack(bundle, unpacked.path(), name).and_then(|files| {
+        let logs = crate::verifier_log::dir(&project.target_dir);
+        push_and_attach_files(session, name, &files, plan, &logs)
+    });
     let Err(error) = result else {
         return result;
     };
