@@ -542,13 +542,22 @@ fn doctor_reports_each_need_with_its_fix() {
         "#!/bin/sh\ncase \"$*\" in\n\
          'devices -l') printf 'List of devices attached\\nPHONE1 device model:Pixel_8\\nEMU offline\\n' ;;\n\
          '-s PHONE1 shell getprop ro.product.cpu.abi; uname -r; echo __rc=$?') printf 'arm64-v8a\\n4.9.112-perf\\n__rc=0\\n' ;;\n\
+         *'-s PHONE1 shell '*'echo uid='*) printf 'uid=0\\nabi=arm64-v8a\\nsdk=34\\nkernel=4.9.112-perf\\nsu=none\\nhash=toybox sha256sum\\nselinux=Enforcing\\n__rc=0\\n' ;;\n\
          *) exit 1 ;;\nesac\n",
     )
     .unwrap();
     ok(Command::new("chmod").arg("+x").arg(&adb));
-    let out = ok(doctor(true)
-        .env("ADB", &adb)
-        .args(["--target", "android-arm64", "--deploy"]));
+    let out = ok(doctor(true).env("ADB", &adb).args([
+        "--target",
+        "android-arm64",
+        "--deploy",
+        "-s",
+        "PHONE1",
+    ]));
+    assert!(
+        out.contains("a way to root (deploy)") && out.contains("the shell is root"),
+        "{out}"
+    );
     assert!(
         out.contains("device, arm64-v8a (deploy)") && out.contains("PHONE1"),
         "{out}"

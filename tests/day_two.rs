@@ -235,3 +235,65 @@ fn rules_and_maps_change_from_the_host_over_redeploys() {
         &["deploy", "--adb", "wlan0", "--detach"],
     ));
 }
+
+/// `doctor --deploy` asks the phone what a deploy needs, and an unrooted
+/// phone is not OK; with two phones, it says to pick one.
+#[test]
+fn doctor_deploy_asks_the_phone_itself() {
+    if !root_or_skip("doctor_deploy_asks_the_phone_itself") {
+        return;
+    }
+    let (_tmp, root) = new_project("asked", "minimal");
+    let mut fake = FakeAdb::new();
+    fake.add_device("ROOTED", "asked", &["root=su"]);
+    fake.add_device("LOCKED", "asked", &["root=none"]);
+    let doctor = |args: &[&str]| {
+        let mut command = xdp(
+            &fake,
+            &root,
+            &["doctor", "--deploy", "--target", "linux-x86_64"],
+        );
+        command.args(args);
+        output(&mut command)
+    };
+    let two = doctor(&[]);
+    let said = common::text(&two);
+    assert!(
+        !two.status.success() && said.contains("-s SERIAL") && said.contains("ROOTED"),
+        "{said}"
+    );
+    assert!(!said.contains("connect a device\n"), "{said}");
+
+    let locked = doctor(&["-s", "LOCKED", "--interface", "wlan0"]);
+    let said = common::text(&locked);
+    assert!(
+        !locked.status.success(),
+        "an unrooted phone is not OK: {said}"
+    );
+    assert!(
+        said.lines()
+            .any(|l| l.contains("a way to root (deploy)") && l.contains("MISSING")),
+        "{said}"
+    );
+    assert!(said.contains("userdebug/eng build"), "{said}");
+
+    let rooted = doctor(&["-s", "ROOTED", "--interface", "wlan0"]);
+    let said = common::text(&rooted);
+    assert!(rooted.status.success(), "{said}");
+    for need in [
+        "a way to root (deploy)",
+        "sha256 tool (deploy)",
+        "SELinux (deploy)",
+        "interface (deploy)",
+    ] {
+        assert!(said.contains(need), "{need}: {said}");
+    }
+    assert!(said.contains("su 0 answers without a prompt"), "{said}");
+    let missing = doctor(&["-s", "ROOTED", "--interface", "eth9"]);
+    let said = common::text(&missing);
+    assert!(
+        !missing.status.success() && said.contains("no eth9 (it has: ") && said.contains("wlan0"),
+        "{said}"
+    );
+    assert_eq!(fake.left_on("ROOTED"), "", "the doctor stages nothing");
+}

@@ -65,6 +65,11 @@ pub struct Probe {
     /// `ro.debuggable=1`: adbd may restart as root (`adb root`).
     pub debuggable: bool,
     pub su: Option<Root>,
+    /// There is an `su`, but it gave the shell user no root (refused, or
+    /// not yet allowed in the superuser app).
+    pub su_denied: bool,
+    /// `getenforce` (Enforcing, Permissive), when the doctor asked.
+    pub selinux: Option<String>,
     /// One of HASHERS, or None: the device cannot check files, root runs none.
     pub hasher: Option<String>,
     /// None when no interface was asked about; else (exists, all names).
@@ -75,6 +80,20 @@ pub struct Probe {
 }
 
 impl Probe {
+    /// What gives this device root, when nothing the probe found did.
+    pub fn no_root_fix(&self) -> &'static str {
+        if self.su_denied {
+            "its su refused the shell user: allow Shell (com.android.shell) in the superuser \
+             app (Magisk: Superuser), then try again"
+        } else if self.debuggable {
+            "it is a userdebug/eng build but adbd did not restart as root: run `adb root` and \
+             see what it says, or root it with su (Magisk)"
+        } else {
+            "use a userdebug/eng build (then cargo xdp runs `adb root` itself) or a rooted \
+             phone with su (Magisk)"
+        }
+    }
+
     /// The sha256 tool to name in commands that check nothing (run, clean).
     pub fn hasher_or_default(&self) -> &str {
         self.hasher.as_deref().unwrap_or(HASHERS[0])
@@ -107,7 +126,7 @@ pub fn probe_command(name: &str, interface: Option<&str>) -> String {
         "uid=$(id -u); echo uid=$uid; echo abi=$(getprop ro.product.cpu.abi); \
          echo sdk=$(getprop ro.build.version.sdk); echo kernel=$(uname -r); echo machine=$(uname -m); \
          dbg=$(getprop ro.debuggable); echo debuggable=$dbg; su=none; \
-         if [ \"$uid\" != 0 ] && command -v su >/dev/null 2>&1; then \
+         if [ \"$uid\" != 0 ] && command -v su >/dev/null 2>&1; then su=denied; \
          if [ \"$(su 0 id -u </dev/null 2>/dev/null)\" = 0 ]; then su=su0; \
          elif [ \"$(su -c 'id -u' </dev/null 2>/dev/null)\" = 0 ]; then su=suc; fi; fi; echo su=$su; \
          hash=none; if command -v sha256sum >/dev/null 2>&1; then hash=sha256sum; \
@@ -129,6 +148,26 @@ pub fn probe_command(name: &str, interface: Option<&str>) -> String {
     script
 }
 
+/// The probe as `doctor --deploy` asks it: stages nothing, and says the
+/// SELinux mode and whether `interface` exists.
+pub fn doctor_probe_command(name: &str, interface: Option<&str>) -> String {
+    let probe = probe_command(name, None);
+    let mut script = probe
+        .strip_suffix("echo __rc=0")
+        .unwrap_or(&probe)
+        .to_string();
+    script.push_str("echo selinux=$(getenforce 2>/dev/null); ");
+    if let Some(interface) = interface {
+        script.push_str(&format!(
+            "if [ -e /sys/class/net/{iface} ]; then echo iface=yes; \
+             else echo iface=no $(ls /sys/class/net); fi; ",
+            iface = quote(interface)
+        ));
+    }
+    script.push_str("echo __rc=0");
+    script
+}
+
 pub fn parse_probe(output: &str) -> Probe {
     let mut probe = Probe::default();
     for line in output.lines() {
@@ -141,7 +180,9 @@ pub fn parse_probe(output: &str) -> Probe {
             "sdk" => probe.sdk = value.parse().ok(),
             "kernel" => probe.kernel = Some(value.to_string()).filter(|k| !k.is_empty()),
             "debuggable" => probe.debuggable = value == "1",
+            "selinux" => probe.selinux = Some(value.to_string()).filter(|s| !s.is_empty()),
             "su" => {
+                probe.su_denied = value == "denied";
                 probe.su = match value {
                     "su0" => Some(Root::SuZero),
                     "suc" => Some(Root::SuC),

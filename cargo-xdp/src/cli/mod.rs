@@ -385,9 +385,16 @@ pub struct DoctorArgs {
     /// Target(s) to check, comma-separated (default: all; the project's decide the exit code).
     #[arg(long, value_delimiter = ',')]
     pub target: Vec<String>,
-    /// Also require what `deploy` needs (adb, a connected device).
+    /// Also require what `deploy` needs, asking the device: adb, a way to
+    /// root (uid 0, `adb root`, an su that answers), the sha256 tool,
+    /// SELinux, the kernel, the interface.
     #[arg(long)]
     pub deploy: bool,
+    #[command(flatten)]
+    pub device: DeviceArgs,
+    /// With --deploy: the interface the deploy would attach to (e.g. wlan0).
+    #[arg(long, requires = "deploy", value_name = "IFACE")]
+    pub interface: Option<String>,
     /// Same as --message-format json.
     #[arg(long)]
     pub json: bool,

@@ -136,6 +136,8 @@ impl From<DoctorArgs> for doctor::DoctorOptions {
         doctor::DoctorOptions {
             target: args.target,
             deploy: args.deploy,
+            device: args.device.into(),
+            interface: args.interface,
             manifest_path: args.manifest_path,
         }
     }

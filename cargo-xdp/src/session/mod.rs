@@ -249,12 +249,12 @@ pub fn reach_root(
     }
     bail!(
         "XDP needs root on the device, and {} offers no way to it: its shell is uid {}, `adb root` \
-         works only on userdebug/eng builds ({}), and there is no working su. Use a \
-         userdebug/eng build (then cargo xdp runs `adb root` itself) or a rooted phone with su \
-         (Magisk); nothing was pushed",
+         works only on userdebug/eng builds ({}), and there is no working su. Fix: {}; nothing \
+         was pushed",
         adb.serial(),
         probe.uid.map(|u| u.to_string()).unwrap_or_else(|| "?".into()),
         if probe.debuggable { "adbd refused here" } else { "this is a user build" },
+        probe.no_root_fix()
     )
 }
 

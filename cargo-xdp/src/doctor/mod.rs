@@ -2,6 +2,8 @@
 //! for what is not. Exits non-zero when a chosen target cannot be built
 //! (or, with --deploy, deployed).
 
+mod device;
+
 use std::{
     collections::BTreeMap,
     path::{Path, PathBuf},
@@ -23,8 +25,13 @@ use crate::{
 pub struct DoctorOptions {
     /// Target(s) to check, comma-separated (default: all; the project's decide the exit code).
     pub target: Vec<String>,
-    /// Also require what `deploy` needs (adb, a connected device).
+    /// Also require what `deploy` needs (adb, a connected device, a way to
+    /// root on it ...).
     pub deploy: bool,
+    /// With --deploy: the device to ask.
+    pub device: crate::session::DeviceChoice,
+    /// With --deploy: the interface the deploy would attach to.
+    pub interface: Option<String>,
     /// Path to the project's Cargo.toml.
     pub manifest_path: Option<PathBuf>,
 }
@@ -73,6 +80,9 @@ pub fn doctor(args: &DoctorOptions, shell: &Shell) -> Result<()> {
         }
     }
     checks.extend(shared_checks(project.as_ref()));
+    if args.deploy {
+        checks.extend(device::device_rows(&args.device, args.interface.as_deref()));
+    }
     for check in &checks {
         shell.message(&Message::DoctorCheck {
             target: &check.target,
