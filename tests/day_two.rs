@@ -229,11 +229,30 @@ fn rules_and_maps_change_from_the_host_over_redeploys() {
     );
     assert!(!said_then.contains("so it was stopped"), "{said_then}");
     assert_eq!(fake.device("PIXEL").xdp_programs().len(), 1);
-    ok(&mut xdp(
+
+    // Remove is a command: the program and root's copy go; again, it says
+    // there is nothing to do, and succeeds.
+    let removed = said(&mut xdp(
         &fake,
         &root,
         &["deploy", "--adb", "wlan0", "--detach"],
     ));
+    assert!(
+        removed.contains("Detached nomdns from wlan0 on PIXEL")
+            && removed.contains("Removed nomdns's files from PIXEL"),
+        "{removed}"
+    );
+    assert!(fake.device("PIXEL").xdp_programs().is_empty());
+    assert_eq!(fake.left_on("PIXEL"), "", "nothing of the project is left");
+    let again = said(&mut xdp(
+        &fake,
+        &root,
+        &["deploy", "--adb", "wlan0", "--detach"],
+    ));
+    assert!(
+        again.contains("nothing: nomdns is not deployed on PIXEL"),
+        "{again}"
+    );
 }
 
 /// `doctor --deploy` asks the phone what a deploy needs, and an unrooted

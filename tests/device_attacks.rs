@@ -280,9 +280,16 @@ fn an_interrupted_swap_heals_and_detach_works_from_any_copy() {
              mkdir -p {base}/.healed.w.BBBB2222/c; mv {base}/healed {base}/.healed.old"
         ),
     );
-    ok(&mut fake.xdp(&root, &["deploy", "--adb", "wlan0", "--detach"]));
+    ok(&mut fake.xdp(
+        &root,
+        &["deploy", "--adb", "wlan0", "--detach", "--keep-files"],
+    ));
     assert!(fake.device("PHONE").ping(), "detached");
-    assert_eq!(fake.left_on("PHONE"), "healed\n");
+    assert_eq!(
+        fake.left_on("PHONE"),
+        "healed\n",
+        "healed, and kept as asked"
+    );
 
     // Nothing deployed at all, but what the device says is said.
     fake.on_device("PHONE", &format!("rm -rf {base}/healed"));

@@ -156,9 +156,13 @@ pub struct DeployArgs {
     pub debug: bool,
     #[command(flatten)]
     pub cargo: CargoFlags,
-    /// Detach from the interface instead of deploying.
+    /// Detach from the interface instead of deploying, and take root's
+    /// copy of the project off the device when nothing of it runs there.
     #[arg(long)]
     pub detach: bool,
+    /// With --detach: leave root's copy of the project on the device.
+    #[arg(long, requires = "detach")]
+    pub keep_files: bool,
     /// Start every pinned map empty (counters, rules, state): else maps
     /// whose definition is unchanged are kept, and those whose capacity
     /// changed keep their entries.

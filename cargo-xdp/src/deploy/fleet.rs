@@ -199,6 +199,7 @@ mod tests {
             debug: false,
             cargo: Default::default(),
             detach: false,
+            keep_files: false,
             manifest_path: None,
             ndk: None,
             api: None,

@@ -23,6 +23,7 @@ use crate::{
     cargo_args::{CargoArgs, Profile},
     messages::Message,
     project::Project,
+    remote,
     session::DeviceChoice,
     session::{self, DeployPlan, Deployed, Session},
     shell::Shell,
@@ -45,6 +46,8 @@ pub struct DeployOptions {
     pub cargo: CargoArgs,
     /// Detach from the interface instead of deploying.
     pub detach: bool,
+    /// With --detach: leave root's copy of the project on the device.
+    pub keep_files: bool,
     /// Path to the project's Cargo.toml.
     pub manifest_path: Option<PathBuf>,
     /// Android NDK to use.
@@ -69,7 +72,7 @@ pub fn deploy(args: &DeployOptions, shell: &Shell) -> Result<()> {
     let (device, adb) = session::connect(&args.device)?;
     let name = &project.meta.name;
     if args.detach {
-        return detach(adb.as_ref(), name, &args.interface, shell);
+        return detach(adb.as_ref(), name, &args.interface, args.keep_files, shell);
     }
     let plan = plan(args);
     let session = session::prepare(&adb, &device, &project, &plan, shell)?;
@@ -91,18 +94,72 @@ pub fn deploy(args: &DeployOptions, shell: &Shell) -> Result<()> {
     Ok(())
 }
 
-/// `--detach`: root's deployed loader takes `name` off `interface`.
-fn detach(adb: &dyn Transport, name: &str, interface: &str, shell: &Shell) -> Result<()> {
+/// `--detach`: root's deployed loader takes `name` off `interface`; then,
+/// unless `keep_files` or the project still runs elsewhere on the device,
+/// root's copy goes too. Not attached there, or not deployed at all: said,
+/// and not an error.
+fn detach(
+    adb: &dyn Transport,
+    name: &str,
+    interface: &str,
+    keep_files: bool,
+    shell: &Shell,
+) -> Result<()> {
     let (probe, root) = session::reach_root(adb, name, None)?;
-    let detach = probe.entry(root).deployed(name, &["detach", interface]);
-    // The loader's warnings (not its "Detached" line: ours follows).
-    let out = session::run_checked(adb, &detach, "the detach")?;
-    if !shell.quiet() {
-        shell.device_text(&out.stderr);
+    let entry = probe.entry(root);
+    let serial = adb.serial();
+    let asked = adb.shell(&entry.deployed(name, &["status", "--json"]), "the status")?;
+    if asked.code != Some(0) && asked.stderr.contains("is not deployed on this device") {
+        shell.status(
+            "Detached",
+            format!("nothing: {name} is not deployed on {serial} (no copy of it is there)"),
+        );
+        return Ok(());
     }
+    let status = remote::Reported::from_line(&format!("json: {}", asked.stdout.trim()), "json: ");
+    if status.on(interface) == remote::OnInterface::Nothing {
+        shell.status(
+            "Detached",
+            format!("nothing: {name} is not attached to {interface} on {serial}"),
+        );
+    } else {
+        // The loader's warnings (not its "Detached" line: ours follows).
+        let out = session::run_checked(
+            adb,
+            &entry.deployed(name, &["detach", interface]),
+            "the detach",
+        )?;
+        if !shell.quiet() {
+            shell.device_text(&out.stderr);
+        }
+        shell.status("Detached", format!("{name} from {interface} on {serial}"));
+    }
+    let elsewhere: Vec<String> = match &status {
+        remote::Reported::Status(status) => status
+            .attached
+            .iter()
+            .filter(|a| a.interface != interface && a.is_running())
+            .map(|a| a.interface.clone())
+            .collect(),
+        _ => Vec::new(),
+    };
+    if keep_files {
+        return Ok(());
+    }
+    if !elsewhere.is_empty() {
+        shell.status(
+            "Kept",
+            format!(
+                "root's copy of {name} on {serial}: it still runs on {}",
+                elsewhere.join(", ")
+            ),
+        );
+        return Ok(());
+    }
+    session::run_checked(adb, &entry.deployed(name, &["remove"]), "the removal")?;
     shell.status(
-        "Detached",
-        format!("{name} from {interface} on {}", adb.serial()),
+        "Removed",
+        format!("{name}'s files from {serial} (/data/local/cargo-xdp/{name})"),
     );
     Ok(())
 }
@@ -210,25 +267,78 @@ pub fn message<'a>(
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
     use crate::session::fake::*;
 
-    #[test]
-    fn detach_runs_roots_loader_and_names_the_device_when_it_fails() {
-        let fake = FakeDevice::new(false, |what| match what {
+    /// A device where `demo` runs on the interfaces `on` (and the detach
+    /// answers `detach`).
+    fn device_with(on: &'static [&'static str], detach: (&'static str, i32)) -> Arc<FakeDevice> {
+        FakeDevice::new(false, move |what| match what {
             "the probe" => answered(ROOTED, 0),
-            "the detach" => answered("Detached demo from wlan0\n", 0),
+            "the status" => {
+                let status = cargo_xdp_wire::Status {
+                    name: "demo".into(),
+                    attached: on
+                        .iter()
+                        .map(|interface| cargo_xdp_wire::Attachment {
+                            interface: interface.to_string(),
+                            mode: "native".into(),
+                            program: "xdp_prog".into(),
+                            program_id: 7,
+                            running: Some(true),
+                        })
+                        .collect(),
+                };
+                answered(&format!("{status}\n"), 0)
+            }
+            "the detach" => answered(detach.0, detach.1),
+            "the removal" => answered("", 0),
             other => panic!("asked {other}"),
-        });
-        detach(fake.as_ref(), "demo", "wlan0", &quiet()).unwrap();
-        assert_eq!(fake.asked(), ["the probe", "the detach"]);
+        })
+    }
 
-        let failing = FakeDevice::new(false, |what| match what {
+    #[test]
+    fn detach_takes_the_program_and_roots_copy_off_the_device() {
+        let fake = device_with(&["wlan0"], ("Detached demo from wlan0\n", 0));
+        detach(fake.as_ref(), "demo", "wlan0", false, &quiet()).unwrap();
+        assert_eq!(
+            fake.asked(),
+            ["the probe", "the status", "the detach", "the removal"]
+        );
+        // --keep-files: the copy stays.
+        let kept = device_with(&["wlan0"], ("Detached demo from wlan0\n", 0));
+        detach(kept.as_ref(), "demo", "wlan0", true, &quiet()).unwrap();
+        assert_eq!(kept.asked(), ["the probe", "the status", "the detach"]);
+        // Still attached elsewhere: the copy stays too.
+        let elsewhere = device_with(&["wlan0", "eth0"], ("", 0));
+        detach(elsewhere.as_ref(), "demo", "wlan0", false, &quiet()).unwrap();
+        assert_eq!(elsewhere.asked(), ["the probe", "the status", "the detach"]);
+    }
+
+    #[test]
+    fn detaching_what_is_not_attached_is_said_and_succeeds() {
+        let fake = device_with(&[], ("", 1));
+        detach(fake.as_ref(), "demo", "wlan0", false, &quiet()).unwrap();
+        assert_eq!(fake.asked(), ["the probe", "the status", "the removal"]);
+        let never = FakeDevice::new(false, |what| match what {
             "the probe" => answered(ROOTED, 0),
-            "the detach" => answered("demo: not attached to wlan0\n", 1),
+            "the status" => Ok(adb::Output {
+                stdout: String::new(),
+                stderr: "error: demo is not deployed on this device: deploy it first\n".into(),
+                code: Some(1),
+            }),
             other => panic!("asked {other}"),
         });
-        let error = detach(failing.as_ref(), "demo", "wlan0", &quiet())
+        detach(never.as_ref(), "demo", "wlan0", false, &quiet()).unwrap();
+        assert_eq!(never.asked(), ["the probe", "the status"]);
+    }
+
+    #[test]
+    fn detach_names_the_device_when_it_fails() {
+        let failing = device_with(&["wlan0"], ("demo: cannot detach\n", 1));
+        let error = detach(failing.as_ref(), "demo", "wlan0", false, &quiet())
             .unwrap_err()
             .to_string();
         assert!(
@@ -240,7 +350,7 @@ mod tests {
             "the probe" => answered("uid=2000\nabi=arm64-v8a\nsdk=33\nsu=none\n", 0),
             other => panic!("asked {other}"),
         });
-        assert!(detach(unrooted.as_ref(), "demo", "wlan0", &quiet()).is_err());
+        assert!(detach(unrooted.as_ref(), "demo", "wlan0", false, &quiet()).is_err());
         assert_eq!(unrooted.asked(), ["the probe"], "nothing run without root");
     }
 }
