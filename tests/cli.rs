@@ -212,7 +212,7 @@ fn kern_object_without_license_is_refused() {
     );
     assert!(!target
         .path()
-        .join("xdp/linux-x86_64/nolicense-linux-x86_64.tar.gz")
+        .join("xdp/linux-x86_64/debug/nolicense-linux-x86_64.tar.gz")
         .exists());
     // Before the loader's first build kern goes first: its error stopped
     // the build before cargo started (later builds run both side by side).
@@ -348,7 +348,7 @@ fn builds_at_once_take_turns_and_give_the_clean_bundle() {
     for stale in [
         "kern/twice_kern.o",
         "kern/twice_kern.cmd",
-        "twice-linux-x86_64.tar.gz",
+        "debug/twice-linux-x86_64.tar.gz",
     ] {
         fs::remove_file(xdp.join(stale)).unwrap();
     }
@@ -985,7 +985,7 @@ fn on_a_terminal_bars_leave_no_trace() {
 }
 
 fn bundle_path(name: &str) -> std::path::PathBuf {
-    shared_target_dir().join(format!("xdp/linux-x86_64/{name}-linux-x86_64.tar.gz"))
+    shared_target_dir().join(format!("xdp/linux-x86_64/debug/{name}-linux-x86_64.tar.gz"))
 }
 
 fn make_executable(path: &Path) {

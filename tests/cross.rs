@@ -28,8 +28,16 @@ fn from_bundle(bundle: &Path, dir: &Path, name: &str) -> PathBuf {
     path
 }
 
+/// The release bundle (the builds here are --release), or with
+/// `bundle_in` another profile's.
 fn bundle(project: &str, target: &str) -> PathBuf {
-    shared_target_dir().join(format!("xdp/{target}/{project}-{target}.tar.gz"))
+    bundle_in("release", project, target)
+}
+
+fn bundle_in(profile_dir: &str, project: &str, target: &str) -> PathBuf {
+    shared_target_dir().join(format!(
+        "xdp/{target}/{profile_dir}/{project}-{target}.tar.gz"
+    ))
 }
 
 struct Elf {
@@ -410,7 +418,9 @@ fn ndk_discovery_errors_name_the_path_and_where_it_came_from() {
         "{all}"
     );
     assert!(all.contains("(from $ANDROID_NDK_HOME)"), "{all}");
-    assert!(!root.join("target").exists() && !bundle("noandroid", "android-arm64").exists());
+    assert!(
+        !root.join("target").exists() && !bundle_in("debug", "noandroid", "android-arm64").exists()
+    );
 }
 
 #[test]
@@ -432,7 +442,10 @@ fn a_missing_rust_target_names_the_rustup_command() {
     );
     assert!(error.contains("--install-targets"), "{error}");
     // Checked before anything is built, even for a later target.
-    assert!(!bundle("norust", "linux-x86_64").exists(), "{error}");
+    assert!(
+        !bundle_in("debug", "norust", "linux-x86_64").exists(),
+        "{error}"
+    );
 }
 
 #[test]

@@ -397,7 +397,7 @@ fn push_and_attach_sh_does_the_same_from_the_bundle_alone() {
     let (_tmp, root) = new_project("bundled", "filter");
     ok(cargo_xdp().current_dir(&root).arg("build"));
     let unpacked = tempfile::tempdir().unwrap();
-    let bundle = shared_target_dir().join("xdp/linux-x86_64/bundled-linux-x86_64.tar.gz");
+    let bundle = shared_target_dir().join("xdp/linux-x86_64/debug/bundled-linux-x86_64.tar.gz");
     ok(Command::new("tar")
         .arg("xzf")
         .arg(&bundle)

@@ -126,7 +126,7 @@ fn fifos_and_held_pipes_in_the_stage_stall_nothing_and_run_nothing() {
     // A clean deploy; root's copy of on-device.sh is the bundle's, and the
     // next root-run action runs that copy, never the planted one.
     ok(&mut deploy(&fake, &root, &["--", "--drop-proto", "icmp"]));
-    let bundle = shared_target_dir().join("xdp/linux-x86_64/stalled-linux-x86_64.tar.gz");
+    let bundle = shared_target_dir().join("xdp/linux-x86_64/release/stalled-linux-x86_64.tar.gz");
     let unpacked = tempfile::tempdir().unwrap();
     ok(Command::new("tar")
         .arg("-xzf")

@@ -18,7 +18,8 @@ fn built_project(name: &str, template: &str) -> (tempfile::TempDir, PathBuf, Pat
     let (dir, root) = new_project(name, template);
     ok(cargo_xdp().current_dir(&root).arg("build"));
     // Extract the bundle, as a user with only the tarball would use it.
-    let bundle = shared_target_dir().join(format!("xdp/linux-x86_64/{name}-linux-x86_64.tar.gz"));
+    let bundle =
+        shared_target_dir().join(format!("xdp/linux-x86_64/debug/{name}-linux-x86_64.tar.gz"));
     let unpacked = dir.path().join("unpacked");
     std::fs::create_dir(&unpacked).unwrap();
     ok(Command::new("tar")
@@ -600,7 +601,7 @@ fn upgrade_brings_a_runtime_fix_to_an_existing_project() {
     )
     .unwrap();
     let net = NetPair::new("e2eupgrade");
-    let bundle = shared_target_dir().join("xdp/linux-x86_64/e2eupgrade-linux-x86_64.tar.gz");
+    let bundle = shared_target_dir().join("xdp/linux-x86_64/debug/e2eupgrade-linux-x86_64.tar.gz");
     let build_and_unpack = |into: &str| {
         ok(cargo_xdp().current_dir(&root).arg("build"));
         let unpacked = dir.path().join(into);

@@ -44,14 +44,16 @@ fn project_with(name: &str, file: &str) -> (tempfile::TempDir, PathBuf, PathBuf)
     assert!(out.status.success(), "{file}: {}", text(&out));
     let unpacked = dir.path().join("unpacked");
     fs::create_dir(&unpacked).unwrap();
-    let bundle = shared_target_dir().join(format!("xdp/linux-x86_64/{name}-linux-x86_64.tar.gz"));
+    let bundle =
+        shared_target_dir().join(format!("xdp/linux-x86_64/debug/{name}-linux-x86_64.tar.gz"));
     ok(Command::new("tar")
         .arg("xzf")
         .arg(&bundle)
         .arg("-C")
         .arg(&unpacked));
-    let android =
-        shared_target_dir().join(format!("xdp/android-arm64/{name}-android-arm64.tar.gz"));
+    let android = shared_target_dir().join(format!(
+        "xdp/android-arm64/debug/{name}-android-arm64.tar.gz"
+    ));
     assert!(android.is_file(), "{file}: no android-arm64 bundle");
     let manifest = fs::read_to_string(unpacked.join(name).join("MANIFEST")).unwrap();
     assert!(
@@ -407,7 +409,7 @@ fn a_kfunc_call_is_a_build_error_naming_each_kfunc() {
         "{error}"
     );
     assert!(!shared_target_dir()
-        .join("xdp/linux-x86_64/kfuncs-linux-x86_64.tar.gz")
+        .join("xdp/linux-x86_64/debug/kfuncs-linux-x86_64.tar.gz")
         .exists());
 }
 
@@ -448,7 +450,7 @@ fn the_metadata_says_which_object_attaches_where() {
     fs::create_dir(&unpacked).unwrap();
     ok(Command::new("tar")
         .arg("xzf")
-        .arg(shared_target_dir().join("xdp/linux-x86_64/twoobjects-linux-x86_64.tar.gz"))
+        .arg(shared_target_dir().join("xdp/linux-x86_64/debug/twoobjects-linux-x86_64.tar.gz"))
         .arg("-C")
         .arg(&unpacked));
     let bundle = unpacked.join("twoobjects");
@@ -584,7 +586,7 @@ fn kernel_uapi_headers_come_first_on_every_target_and_libc_ones_on_request() {
     fs::create_dir(&unpacked).unwrap();
     ok(Command::new("tar")
         .arg("xzf")
-        .arg(shared_target_dir().join("xdp/linux-x86_64/ecnsyn-linux-x86_64.tar.gz"))
+        .arg(shared_target_dir().join("xdp/linux-x86_64/debug/ecnsyn-linux-x86_64.tar.gz"))
         .arg("-C")
         .arg(&unpacked));
     let bundle_manifest = fs::read_to_string(unpacked.join("ecnsyn/MANIFEST")).unwrap();

@@ -145,7 +145,7 @@ fn push_and_attach_sh_pushes_only_the_files_manifest_names() {
     let mut fake = FakeAdb::new();
     fake.add_device("PHONE", "planted", &["root=su"]);
     ok(cargo_xdp().current_dir(&root).arg("build"));
-    let bundle = shared_target_dir().join("xdp/linux-x86_64/planted-linux-x86_64.tar.gz");
+    let bundle = shared_target_dir().join("xdp/linux-x86_64/debug/planted-linux-x86_64.tar.gz");
     let unpack = || {
         let dir = tempfile::tempdir().unwrap();
         ok(Command::new("tar")

@@ -119,6 +119,6 @@ fn packaged_crates_install_and_build_a_new_project() {
     let built = output(xdp().current_dir(&project).args(["xdp", "build"]));
     assert!(built.status.success(), "{}", text(&built));
     assert!(target_dir
-        .join("xdp/linux-x86_64/fromcrate-linux-x86_64.tar.gz")
+        .join("xdp/linux-x86_64/debug/fromcrate-linux-x86_64.tar.gz")
         .is_file());
 }

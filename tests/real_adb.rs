@@ -125,7 +125,7 @@ fn long_commands_on_old_adbd_are_refused_clearly() {
     let unpacked = tempfile::tempdir().unwrap();
     ok(Command::new("tar")
         .arg("xzf")
-        .arg(shared_target_dir().join("xdp/linux-x86_64/longargs-linux-x86_64.tar.gz"))
+        .arg(shared_target_dir().join("xdp/linux-x86_64/release/longargs-linux-x86_64.tar.gz"))
         .arg("-C")
         .arg(unpacked.path()));
     let mut script = Command::new("dash");
@@ -148,7 +148,7 @@ fn push_and_attach_sh_through_real_adb_in_a_loop() {
     let (_tmp, root) = new_project("realsh", "filter");
     ok(cargo_xdp().current_dir(&root).arg("build"));
     let unpacked = tempfile::tempdir().unwrap();
-    let bundle = shared_target_dir().join("xdp/linux-x86_64/realsh-linux-x86_64.tar.gz");
+    let bundle = shared_target_dir().join("xdp/linux-x86_64/debug/realsh-linux-x86_64.tar.gz");
     ok(Command::new("tar")
         .arg("xzf")
         .arg(&bundle)

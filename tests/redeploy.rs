@@ -22,7 +22,8 @@ fn build(root: &Path, scratch: &Path, n: usize) -> PathBuf {
     ok(cargo_xdp().current_dir(root).arg("build"));
     let unpacked = scratch.join(format!("build-{n}"));
     fs::create_dir(&unpacked).unwrap();
-    let bundle = shared_target_dir().join(format!("xdp/linux-x86_64/{NAME}-linux-x86_64.tar.gz"));
+    let bundle =
+        shared_target_dir().join(format!("xdp/linux-x86_64/debug/{NAME}-linux-x86_64.tar.gz"));
     ok(Command::new("tar")
         .arg("xzf")
         .arg(&bundle)
@@ -293,4 +294,23 @@ fn a_refused_program_is_told_once_in_a_few_lines() {
         .expect("the log's file is named");
     let log = fs::read_to_string(&path).unwrap();
     assert!(log.contains("invalid access to packet"), "{log}");
+}
+
+/// Debug and release bundles live apart, as cargo's profiles do: a `cargo
+/// xdp test` (debug) after a release build leaves the release bundle be.
+#[test]
+fn debug_and_release_bundles_never_overwrite_each_other() {
+    if !root_or_skip("debug_and_release_bundles_never_overwrite_each_other") {
+        return;
+    }
+    let (_dir, root) = new_project("twoprofiles", "minimal");
+    ok(cargo_xdp().current_dir(&root).args(["build", "--release"]));
+    let xdp = shared_target_dir().join("xdp/linux-x86_64");
+    let release = xdp.join("release/twoprofiles-linux-x86_64.tar.gz");
+    let released = fs::read(&release).unwrap();
+    let out = output(cargo_xdp().current_dir(&root).arg("test"));
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(fs::read(&release).unwrap(), released, "the release bundle stays");
+    let debug = fs::read(xdp.join("debug/twoprofiles-linux-x86_64.tar.gz")).unwrap();
+    assert_ne!(debug, released, "the test built and used its own (debug) bundle");
 }

@@ -100,6 +100,13 @@ fn answer_ns(answer: &CaseAnswer) -> Option<f64> {
     }
 }
 
+/// Benches build release unless another profile is asked for, as `cargo
+/// bench` does: the bundle they use is that profile's.
+fn release_unless_asked(args: &BenchOptions) -> crate::cargo_args::CargoArgs {
+    args.cargo
+        .with_profile_or(crate::cargo_args::Profile::release())
+}
+
 fn wanted(args: &BenchOptions, case: &Case) -> bool {
     args.filter
         .as_deref()
@@ -110,7 +117,7 @@ fn wanted(args: &BenchOptions, case: &Case) -> bool {
 /// on the baseline.
 fn here(args: &BenchOptions, project: &Project, shell: &Shell) -> Result<Times> {
     let privilege = Privilege::acquire("`cargo xdp bench`", shell)?;
-    let built = builder::build_for_host(project, &args.cargo, shell)?;
+    let built = builder::build_for_host(project, &release_unless_asked(args), shell)?;
     let mut cases = cases::project_cases(project, &built.kern_objects)?;
     cases.retain(|c| wanted(args, c));
     let scratch = crate::workdir::scratch_dir(&project.target_dir)?;
@@ -151,7 +158,8 @@ fn on_device(
 ) -> Result<Times> {
     let (_, adb) = crate::session::connect(choice)?;
     let trial = crate::session::prepare_trial(&adb, project, args.target.as_deref())?;
-    let bundle = crate::builder::bundle_for(project, &args.cargo, &trial.target, shell)?;
+    let bundle =
+        crate::builder::bundle_for(project, &release_unless_asked(args), &trial.target, shell)?;
     bench_on(&trial, &bundle, args, project, shell)
 }
 

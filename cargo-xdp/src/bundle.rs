@@ -1,4 +1,5 @@
-//! The bundle: `target/xdp/<target>/<name>-<target>.tar.gz`, holding
+//! The bundle: `target/xdp/<target>/<profile>/<name>-<target>.tar.gz`
+//! (`debug/`, `release/` ...: profiles never overwrite each other), holding
 //! `<name>/` with the kern object(s), the loader, `push-and-attach.sh` and a
 //! `MANIFEST` (what was built with what, and the sha256 of every file).
 //!
@@ -64,8 +65,13 @@ pub struct File {
     bytes: Vec<u8>,
 }
 
-pub fn path(xdp_dir: &Path, name: &str, target: &str) -> PathBuf {
-    xdp_dir.join(format!("{name}-{target}.tar.gz"))
+/// Each profile's bundle in a directory of its own (`debug/`, `release/`,
+/// as cargo keeps `target/debug` and `target/release`): never one over the
+/// other.
+pub fn path(xdp_dir: &Path, name: &str, target: &str, profile_dir: &str) -> PathBuf {
+    xdp_dir
+        .join(profile_dir)
+        .join(format!("{name}-{target}.tar.gz"))
 }
 
 pub struct Written {
@@ -89,7 +95,10 @@ struct Stamp {
 
 /// Writes the bundle unless an identical one is already there.
 pub fn write(xdp_dir: &Path, contents: &Contents) -> Result<Written> {
-    let destination = path(xdp_dir, contents.name, contents.target);
+    let destination = path(xdp_dir, contents.name, contents.target, contents.profile);
+    if let Some(dir) = destination.parent() {
+        fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
     let sidecar = destination.with_extension("gz.stamp");
     let old: Stamp = fs::read(&sidecar)
         .ok()
@@ -437,12 +446,19 @@ mod tests {
         assert!(second.changed);
         assert_eq!(first_bytes, fs::read(&second.bundle).unwrap());
         assert_eq!(first.sha256, second.sha256);
-        // Only inputs, bundle and its stamp are left: no temporary files.
+        // Only inputs, the profile's dir with the bundle and its stamp are
+        // left: no temporary files.
         let left: Vec<_> = fs::read_dir(dir.path())
             .unwrap()
             .flatten()
             .map(|e| e.file_name())
             .collect();
-        assert_eq!(left.len(), 4, "{left:?}");
+        assert_eq!(left.len(), 3, "{left:?}");
+        let bundled: Vec<_> = fs::read_dir(dir.path().join("debug"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(bundled.len(), 2, "{bundled:?}");
     }
 }

@@ -74,6 +74,17 @@ impl CargoArgs {
         }
     }
 
+    /// These flags with the profile asked for, else `default`, spelled as
+    /// `--profile` (what a command that defaults to another profile than
+    /// dev builds with: `bench` builds release, as `cargo bench` does).
+    pub fn with_profile_or(&self, default: Profile) -> CargoArgs {
+        CargoArgs {
+            release: false,
+            profile: Some(self.profile_or(default).name().to_string()),
+            ..self.clone()
+        }
+    }
+
     /// The target dir given on the command line, made absolute (cargo reads
     /// it relative to the current directory).
     pub fn target_dir(&self) -> Option<PathBuf> {

@@ -580,7 +580,7 @@ fn loader_sizes(bench: &Bench, options: &Options) {
         common::ok(&mut command);
         let bundle = bench
             .xdp_dir(target)
-            .join(format!("benchproj-{target}.tar.gz"));
+            .join(format!("release/benchproj-{target}.tar.gz"));
         let bytes = bundled_size(&bundle, "benchproj/benchproj_user");
         let label = match api {
             Some(api) => format!("{target} (API {api})"),
