@@ -110,6 +110,19 @@ fn changed_maps_reach_the_kernel_on_a_redeploy() {
     )
     .unwrap();
     let loader = build(&root, dir.path(), 1);
+    // `cargo run` of the loader in the project finds the object the build
+    // wrote under target/xdp/.
+    let ran = output(
+        Command::new(env!("CARGO"))
+            .current_dir(&root)
+            .env("CARGO_TARGET_DIR", shared_target_dir())
+            .args(["run", "-q", "--bin", &format!("{NAME}_user"), "--", "maps"]),
+    );
+    assert!(
+        ran.status.success() && text(&ran).contains("blocked_ports"),
+        "{}",
+        text(&ran)
+    );
     let net = NetPair::new(NAME);
     let first = attach(&net, &loader, &[]);
     assert!(first.status.success(), "{}", text(&first));
@@ -310,7 +323,14 @@ fn debug_and_release_bundles_never_overwrite_each_other() {
     let released = fs::read(&release).unwrap();
     let out = output(cargo_xdp().current_dir(&root).arg("test"));
     assert!(out.status.success(), "{}", text(&out));
-    assert_eq!(fs::read(&release).unwrap(), released, "the release bundle stays");
+    assert_eq!(
+        fs::read(&release).unwrap(),
+        released,
+        "the release bundle stays"
+    );
     let debug = fs::read(xdp.join("debug/twoprofiles-linux-x86_64.tar.gz")).unwrap();
-    assert_ne!(debug, released, "the test built and used its own (debug) bundle");
+    assert_ne!(
+        debug, released,
+        "the test built and used its own (debug) bundle"
+    );
 }

@@ -8,17 +8,21 @@ use anyhow::{bail, Result};
 
 pub struct Args {
     rest: Vec<String>,
+    /// Every option asked about, for "did you mean" on a typo.
+    asked: Vec<String>,
 }
 
 impl Args {
     pub fn new(args: impl IntoIterator<Item = String>) -> Self {
         Self {
             rest: args.into_iter().collect(),
+            asked: Vec::new(),
         }
     }
 
     /// True when `--name` was given (removes it).
     pub fn flag(&mut self, name: &str) -> bool {
+        self.asked.push(name.to_string());
         let before = self.rest.len();
         self.rest.retain(|arg| arg != name);
         self.rest.len() != before
@@ -26,6 +30,7 @@ impl Args {
 
     /// Every value given to `--name VALUE` / `--name=VALUE`, in order (removes them).
     pub fn values(&mut self, name: &str) -> Result<Vec<String>> {
+        self.asked.push(name.to_string());
         let mut found = Vec::new();
         let mut kept = Vec::new();
         let mut args = std::mem::take(&mut self.rest).into_iter();
@@ -62,11 +67,43 @@ impl Args {
 
     /// Fails on anything not taken, so typos are not silently ignored.
     pub fn finish(self) -> Result<()> {
-        if let Some(unknown) = self.rest.first() {
-            bail!("unexpected argument `{unknown}` (see --help)");
+        let Some(unknown) = self.rest.first() else {
+            return Ok(());
+        };
+        let given = unknown.split('=').next().unwrap_or(unknown);
+        let near = given.starts_with("--").then(|| {
+            self.asked
+                .iter()
+                .map(|known| (distance(given, known), known))
+                .filter(|(d, _)| *d <= (given.len() / 3).max(1))
+                .min_by_key(|(d, _)| *d)
+        });
+        match near.flatten() {
+            Some((_, known)) => {
+                bail!("unexpected argument `{unknown}` (did you mean `{known}`?); see --help")
+            }
+            None => bail!("unexpected argument `{unknown}` (see --help)"),
         }
-        Ok(())
     }
+}
+
+/// Edits (insert, delete, replace) from `a` to `b`: cargo's measure for a
+/// typo, by hand (the loader takes no crate for ten lines).
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (diagonal + usize::from(ca != *cb))
+                .min(row[j] + 1)
+                .min(above + 1);
+            diagonal = above;
+        }
+    }
+    row[b.len()]
 }
 
 /// Seconds with up to three decimals ("1", "0.5", "2.25") as a Duration.
@@ -141,5 +178,25 @@ mod tests {
         for bad in ["", ".", "1.2345", "-1", "1e3", "x"] {
             assert_eq!(seconds(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn a_typo_gets_the_option_it_was_meant_to_be() {
+        let mut a = args(&["--drop-ports", "udp/53"]);
+        assert!(a.values("--drop-port").unwrap().is_empty());
+        let _ = a.flag("--json");
+        let error = a.finish().unwrap_err().to_string();
+        assert!(
+            error.contains("`--drop-ports` (did you mean `--drop-port`?)"),
+            "{error}"
+        );
+        let mut far = args(&["--frobnicate"]);
+        let _ = far.flag("--json");
+        assert!(!far
+            .finish()
+            .unwrap_err()
+            .to_string()
+            .contains("did you mean"));
+        assert_eq!(distance("kitten", "sitting"), 3);
     }
 }

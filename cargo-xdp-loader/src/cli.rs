@@ -20,7 +20,7 @@ fn usage(project: &Project, ext: &dyn Extension) -> String {
 
 Usage:
   {command} attach IFACE [--mode auto|skb|native] [--prog NAME] [--object PATH]
-      [--set GLOBAL=VALUE]... [--tail MAP:INDEX=PROG]...{attach_rules}
+      [--set GLOBAL=VALUE]... [--tail MAP:INDEX=PROG]... [--reset-maps]{attach_rules}
   {command} detach IFACE
   {command} status [--json]
   {command} maps [--object PATH] [--json]
@@ -34,6 +34,8 @@ Options:
   --set G=V       set the `const volatile` global G of the C program to the integer V
   --tail M:I=P    put program P into slot I of the PROG_ARRAY map M (tail calls)
   --object PATH   the kern object (default: {kern}.o beside this binary)
+  --reset-maps    start every pinned map empty (else a map the object defines alike is
+                  kept, and one whose capacity changed keeps its entries)
   --bpffs DIR     where bpffs is mounted (default: {DEFAULT_BPFFS}); pins go to DIR/{name}/
 {rules_help}
 An attach outlives this process; attaching again replaces the program.
@@ -349,14 +351,40 @@ fn attach_rule_for(project: &Project, interface: &str) -> Result<(PathBuf, Optio
         .or_else(|| rules.iter().find(|w| w[0] == "*"));
     Ok(match rule {
         Some(w) => (
-            exe.with_file_name(format!("{}.o", w[1])),
+            object_for(&exe, &format!("{}.o", w[1])),
             (w[2] != "-").then(|| w[2].to_string()),
         ),
         None => (
-            exe.with_file_name(format!("{}.o", project.kern_stem())),
+            object_for(&exe, &format!("{}.o", project.kern_stem())),
             None,
         ),
     })
+}
+
+/// The kern object `file` beside this loader (a bundle), else where
+/// `cargo xdp build` writes it when this loader runs from cargo's target
+/// dir (`cargo run`: `target/debug/` beside `target/xdp/linux-<arch>/kern/`);
+/// else the path beside it, for the attach to name.
+fn object_for(exe: &std::path::Path, file: &str) -> PathBuf {
+    let beside = exe.with_file_name(file);
+    if beside.is_file() {
+        return beside;
+    }
+    let arch = match std::env::consts::ARCH {
+        "aarch64" => "arm64",
+        other => other,
+    };
+    exe.ancestors()
+        .skip(2)
+        .take(3)
+        .map(|dir| {
+            dir.join("xdp")
+                .join(format!("linux-{arch}"))
+                .join("kern")
+                .join(file)
+        })
+        .find(|candidate| candidate.is_file())
+        .unwrap_or(beside)
 }
 
 fn status(project: &Project, mut args: Args) -> Result<()> {

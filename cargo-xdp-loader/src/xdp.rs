@@ -205,7 +205,9 @@ impl Project {
         }
         if !request.object.is_file() {
             bail!(
-                "kern object {} not found: build it with `cargo xdp build`, or pass --object PATH",
+                "kern object {} not found (nor in target/xdp/<target>/kern/ when run from cargo's \
+                 target dir): run `cargo xdp build` in the project, which writes it there and \
+                 bundles it beside the loader, or pass --object PATH",
                 request.object.display()
             );
         }

@@ -108,9 +108,7 @@ fn release_unless_asked(args: &BenchOptions) -> crate::cargo_args::CargoArgs {
 }
 
 fn wanted(args: &BenchOptions, case: &Case) -> bool {
-    args.filter
-        .as_deref()
-        .is_none_or(|f| case.spec.name.contains(f))
+    cases::selected(case, args.filter.as_deref())
 }
 
 /// On this machine's kernel: each case once per round on the program, then

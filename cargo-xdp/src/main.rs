@@ -58,6 +58,14 @@ use anyhow::Result;
 use cli::Command;
 
 fn main() -> ExitCode {
+    // Output into a closed pipe (`cargo xdp new --list | head -1`, `stats
+    // --watch | head`) ends the process quietly, as it does cargo (which
+    // restores this too), instead of a panic on the next print.
+    // SAFETY: restoring the default disposition of one signal, before any
+    // thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let args = cli::Cli::parse_from_cargo(std::env::args_os());
     let shell = shell::Shell::with_color(args.quiet, args.verbose, args.message_format, args.color);
     match dispatch(args.command, &shell) {

@@ -144,7 +144,13 @@ fn ask_loader(
             project: &project,
         })
     } else {
-        let privilege = Privilege::acquire(what, shell)?;
+        // Help and the object's maps need no root: no sudo prompt for them.
+        let needs_root = !matches!(loader.first(), Some(&("--help" | "-h" | "help" | "maps")));
+        let privilege = if needs_root {
+            Privilege::acquire(what, shell)?
+        } else {
+            Privilege::Root
+        };
         project = Project::find_with(manifest_path, cargo)?;
         let built = builder::build_for_host(&project, cargo, shell)?;
         Box::new(ThisMachine {

@@ -290,6 +290,7 @@ pub(crate) fn read_cases(root: &Path, file: &Path, object: &Path) -> Result<Vec<
             shown.display()
         );
     };
+    let file_args = file_defaults(&document).with_context(|| shown.display().to_string())?;
     let mut cases = Vec::new();
     for (index, table) in tables.iter().enumerate() {
         let label = match table.get("name").and_then(|n| n.as_str()) {
@@ -297,9 +298,12 @@ pub(crate) fn read_cases(root: &Path, file: &Path, object: &Path) -> Result<Vec<
             None => format!("case {} (no name)", index + 1),
         };
         let in_case = || format!("{}, {label}", shown.display());
-        let spec: CaseSpec = toml_edit::de::from_str(&table.to_string())
+        let mut spec: CaseSpec = toml_edit::de::from_str(&table.to_string())
             .map_err(|e| anyhow::anyhow!("{}", e.message().trim()))
             .with_context(in_case)?;
+        if let (None, Some(args)) = (table.get("args"), &file_args) {
+            spec.args = args.clone();
+        }
         let expect = &spec.expect;
         if expect.action.is_none()
             && expect.packet.is_none()
@@ -338,6 +342,49 @@ pub(crate) fn read_cases(root: &Path, file: &Path, object: &Path) -> Result<Vec<
         });
     }
     Ok(cases)
+}
+
+/// What a file says above its cases: `args` for every case that gives
+/// none; any other key is an error naming it (a typo must not be ignored).
+fn file_defaults(document: &toml_edit::DocumentMut) -> Result<Option<Vec<String>>> {
+    const KEYS: [&str; 2] = ["case", "args"];
+    for (key, _) in document.iter() {
+        if !KEYS.contains(&key) {
+            let hint = crate::spelling::closest(key, KEYS.iter().map(|k| (*k, *k)))
+                .map(|k| format!(" (did you mean `{k}`?)"))
+                .unwrap_or_default();
+            bail!(
+                "unknown top-level key `{key}`{hint}: a packet-test file holds [[case]] tables \
+                 and, for every case that gives none of its own, `args = [...]`"
+            );
+        }
+    }
+    let Some(item) = document.get("args") else {
+        return Ok(None);
+    };
+    let args = item
+        .as_array()
+        .and_then(|a| a.iter().map(|v| v.as_str().map(str::to_string)).collect())
+        .context(
+            "top-level `args` must be a list of strings, e.g. args = [\"--drop-port\", \"udp/53\"]",
+        )?;
+    Ok(Some(args))
+}
+
+/// `cargo xdp test FILTER` / `bench FILTER`: a case whose name or file
+/// (`tests/dns.toml`, `dns`) contains the filter; no filter, every case.
+pub(crate) fn selected(case: &Case, filter: Option<&str>) -> bool {
+    filter.is_none_or(|f| case.spec.name.contains(f) || case.file.to_string_lossy().contains(f))
+}
+
+/// Said when a filter selects nothing, rather than a silent zero.
+pub(crate) fn none_selected(filter: Option<&str>, total: usize) -> Option<String> {
+    filter.map(|f| {
+        format!(
+            "0 of {total} packet tests selected: no case name or case file contains `{f}` \
+             (`cargo xdp test` lists them all)"
+        )
+    })
 }
 
 pub(crate) fn check_unique(cases: &[Case]) -> Result<()> {
@@ -443,6 +490,52 @@ mod tests {
         assert!(
             raw.contains("case `e`, maps.m: the key `zz` is not hex"),
             "{raw}"
+        );
+    }
+
+    #[test]
+    fn file_level_args_serve_every_case_without_its_own() {
+        let cases = case(&format!(
+            "args = [\"--drop-port\", \"udp/53\"]\n\
+             [[case]]\nname = \"a\"\n{PACKET}\nexpect = {{ action = \"drop\" }}\n\
+             [[case]]\nname = \"b\"\nargs = []\n{PACKET}\nexpect = {{ action = \"pass\" }}\n"
+        ))
+        .unwrap();
+        assert_eq!(cases[0].spec.args, ["--drop-port", "udp/53"]);
+        assert!(cases[1].spec.args.is_empty(), "a case's own args win");
+        let typo = case(&format!(
+            "arg = [\"x\"]\n[[case]]\nname = \"a\"\n{PACKET}\nexpect = {{ action = \"drop\" }}\n"
+        ))
+        .err()
+        .expect("refused");
+        let said = format!("{typo:#}");
+        assert!(
+            said.contains("unknown top-level key `arg` (did you mean `args`?)"),
+            "{said}"
+        );
+    }
+
+    #[test]
+    fn a_missing_map_key_lists_the_keys_there() {
+        let cases = case(&format!(
+            "[[case]]\nname = \"m\"\n{PACKET}\nexpect = {{ maps = {{ seen = [{{ key = \"0035\" }}] }} }}\n"
+        ))
+        .unwrap();
+        let answer = CaseAnswer::Ran(CaseRun {
+            case: "m".into(),
+            maps: BTreeMap::from([(
+                "seen".to_string(),
+                vec![cargo_xdp_wire::MapEntry {
+                    key: Hex(vec![0x35, 0]),
+                    values: vec![Hex(vec![1])],
+                }],
+            )]),
+            ..Default::default()
+        });
+        let problems = judge(&cases[0], &answer);
+        assert!(
+            problems[0].starts_with("maps.seen: no entry with key 0035 (it has 3500; keys are"),
+            "{problems:?}"
         );
     }
 

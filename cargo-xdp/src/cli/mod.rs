@@ -330,6 +330,11 @@ pub struct RunArgs {
 }
 
 #[derive(Args, Debug)]
+#[command(
+    after_help = "The loader's own options (a case's `args`, and what --pcap takes after \
+`--`: the template's rules, --prog, --set, --tail) are listed by `cargo xdp loader -- --help`. \
+FILTER selects cases whose name or case file contains it."
+)]
 pub struct TestArgs {
     /// Run only the tests whose name contains this.
     pub filter: Option<String>,

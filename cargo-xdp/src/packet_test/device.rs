@@ -11,7 +11,7 @@ use cargo_xdp_wire::CaseAnswer;
 use super::{report, TestOptions};
 use crate::{
     builder,
-    cases::{bundled_cases, check_ran},
+    cases::{bundled_cases, check_ran, none_selected, selected},
     project::Project,
     session::{self, DeviceChoice, Extra, Trial},
     shell::Shell,
@@ -70,7 +70,12 @@ fn test_on(
     check_ran(&expected, &ran, serial)?;
     shell.status("Tested", format!("on {serial}'s kernel, nothing attached"));
     let total = cases.len();
-    cases.retain(|c| filter.is_none_or(|f| c.spec.name.contains(f)));
+    cases.retain(|c| selected(c, filter));
+    if cases.is_empty() {
+        if let Some(said) = none_selected(filter, total) {
+            shell.warn(said);
+        }
+    }
     report(&cases, &answers, total - cases.len(), project, shell)
 }
 

@@ -27,7 +27,10 @@ use cargo_xdp_wire::CaseAnswer;
 
 use crate::{
     builder,
-    cases::{case_files, cases_text, default_tests_dir, judge, project_cases, Case},
+    cases::{
+        case_files, cases_text, default_tests_dir, judge, none_selected, project_cases, selected,
+        Case,
+    },
     local::{test_run, Privilege},
     messages::Message,
     project::Project,
@@ -87,12 +90,13 @@ pub fn test(args: &TestOptions, shell: &Shell) -> Result<()> {
     let built = builder::build_for_host(&project, &args.cargo, shell)?;
     let mut cases = project_cases(&project, &built.kern_objects)?;
     let total = cases.len();
-    cases.retain(|c| {
-        args.filter
-            .as_deref()
-            .is_none_or(|f| c.spec.name.contains(f))
-    });
+    cases.retain(|c| selected(c, args.filter.as_deref()));
     let filtered_out = total - cases.len();
+    if cases.is_empty() {
+        if let Some(said) = none_selected(args.filter.as_deref(), total) {
+            shell.warn(said);
+        }
+    }
 
     let scratch = crate::workdir::scratch_dir(&project.target_dir)?;
     let mut answers: BTreeMap<String, CaseAnswer> = BTreeMap::new();

@@ -102,8 +102,9 @@ pub(super) fn replay(
     }
     if shell.human() {
         if shell.verbosity() > 0 {
-            for (n, verdict) in verdicts.iter().enumerate() {
-                println!("packet {}: {verdict}", n + 1);
+            for (n, (verdict, frame)) in verdicts.iter().zip(&capture.frames).enumerate() {
+                let what = packets::describe(frame, capture.link);
+                println!("packet {}: {what}: {verdict}", n + 1);
             }
         }
         let summary: Vec<String> = counts.iter().map(|(a, n)| format!("{a} {n}")).collect();
