@@ -619,7 +619,10 @@ fn every_template_builds_for_every_target() {
             "linux-arm64",
             "linux-x86_64",
         ] {
-            assert!(bundle(&name, target).is_file(), "{template} for {target}");
+            assert!(
+                bundle_in("debug", &name, target).is_file(),
+                "{template} for {target}"
+            );
         }
     }
 }
