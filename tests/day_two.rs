@@ -58,13 +58,36 @@ fn rules(fake: &FakeAdb, root: &Path) -> Vec<String> {
 }
 
 #[test]
-fn rules_and_maps_change_from_the_host_over_redeploys() {
-    if !root_or_skip("rules_and_maps_change_from_the_host_over_redeploys") {
+fn day_two_through_the_fake_adb() {
+    if !root_or_skip("day_two_through_the_fake_adb") {
         return;
     }
-    let (_tmp, root) = new_project("nomdns", "filter");
-    let mut fake = FakeAdb::new();
-    fake.add_device("PIXEL", "nomdns", &["root=su"]);
+    journey(false);
+}
+
+/// The same journey through the real adb client and the adbd fixture.
+#[test]
+fn day_two_through_the_real_adb_client() {
+    if !root_or_skip("day_two_through_the_real_adb_client") {
+        return;
+    }
+    journey(true);
+}
+
+/// Rules and maps changed from the host over redeploys, a capture tried on
+/// the phone's kernel, another project refused by name, a lost answer
+/// asked about again, and everything removed.
+fn journey(real: bool) {
+    // Each run its own name: the bundles of both share one target dir.
+    let name = if real { "nomdnsreal" } else { "nomdns" };
+    let (_tmp, root) = new_project(name, "filter");
+    let mut fake = if real {
+        FakeAdb::real()
+    } else {
+        FakeAdb::new()
+    };
+    fake.add_device("PIXEL", name, &["root=su"]);
+    let serial = fake.serial("PIXEL");
     ok(&mut deploy(
         &fake,
         &root,
@@ -118,7 +141,7 @@ fn rules_and_maps_change_from_the_host_over_redeploys() {
         &root,
         &["--drop-src", "198.51.100.0/24"],
     ));
-    let source = root.join("nomdns_kern/nomdns_kern.c");
+    let source = root.join(format!("{name}_kern/{name}_kern.c"));
     let text = fs::read_to_string(&source).unwrap();
     let v4 = "__uint(max_entries, 1024);\n\t__uint(map_flags, BPF_F_NO_PREALLOC);\n\t__type(key, struct lpm_key_v4);";
     assert!(text.contains(v4));
@@ -135,7 +158,7 @@ fn rules_and_maps_change_from_the_host_over_redeploys() {
         "{out}"
     );
     assert_eq!(rules(&fake, &root), ["drop from 198.51.100.0/24"]);
-    let maps = fake.on_device("PIXEL", "ls /sys/fs/bpf/nomdns/maps");
+    let maps = fake.on_device("PIXEL", &format!("ls /sys/fs/bpf/{name}/maps"));
     assert!(maps.contains("drop_src_v4"), "{maps}");
 
     // --reset-maps: every map starts empty; the rules given are then written.
@@ -186,7 +209,7 @@ fn rules_and_maps_change_from_the_host_over_redeploys() {
     assert_eq!(fake.device("PIXEL").xdp_programs(), attached);
     let left = fake.left_on("PIXEL");
     assert!(
-        !left.contains(".nomdns.t") && !left.contains(".try"),
+        !left.contains(&format!(".{name}.t")) && !left.contains(".try"),
         "{left}"
     );
 
@@ -199,7 +222,7 @@ fn rules_and_maps_change_from_the_host_over_redeploys() {
         &["deploy", "--adb", "wlan0", "--target", "linux-x86_64"],
     ));
     assert!(
-        refused.contains("wlan0 runs the cargo-xdp project `nomdns`")
+        refused.contains(&format!("wlan0 runs the cargo-xdp project `{name}`"))
             && refused.contains("cargo xdp deploy --adb wlan0 --detach"),
         "{refused}"
     );
@@ -207,10 +230,42 @@ fn rules_and_maps_change_from_the_host_over_redeploys() {
 
     // The attach's answer lost after the phone did it: the deploy asks
     // again and says the attach went through, never that it was stopped.
-    fake.set("PIXEL", &["lose_reply_at=attach"]);
-    let lost = output(&mut xdp(
+    // (The fake adb models a lost answer; the adbd fixture does not.)
+    if !real {
+        lost_answer(&fake, &root, name);
+    }
+
+    // Remove is a command: the program and root's copy go; again, it says
+    // there is nothing to do, and succeeds.
+    let removed = said(&mut xdp(
         &fake,
         &root,
+        &["deploy", "--adb", "wlan0", "--detach"],
+    ));
+    assert!(
+        removed.contains(&format!("Detached {name} from wlan0 on {serial}"))
+            && removed.contains(&format!("Removed {name}'s files from {serial}")),
+        "{removed}"
+    );
+    assert!(fake.device("PIXEL").xdp_programs().is_empty());
+    assert_eq!(fake.left_on("PIXEL"), "", "nothing of the project is left");
+    let again = said(&mut xdp(
+        &fake,
+        &root,
+        &["deploy", "--adb", "wlan0", "--detach"],
+    ));
+    assert!(
+        again.contains(&format!("nothing: {name} is not deployed on {serial}")),
+        "{again}"
+    );
+}
+
+/// A redeploy whose answer the fake adb loses after the device acted.
+fn lost_answer(fake: &FakeAdb, root: &Path, name: &str) {
+    fake.set("PIXEL", &["lose_reply_at=attach"]);
+    let lost = output(&mut xdp(
+        fake,
+        root,
         &[
             "deploy",
             "--adb",
@@ -224,35 +279,11 @@ fn rules_and_maps_change_from_the_host_over_redeploys() {
     let said_then = common::text(&lost);
     assert!(
         said_then.contains("the attach went through and only its answer was lost")
-            && said_then.contains("runs nomdns"),
+            && said_then.contains(&format!("runs {name}")),
         "{said_then}"
     );
     assert!(!said_then.contains("so it was stopped"), "{said_then}");
     assert_eq!(fake.device("PIXEL").xdp_programs().len(), 1);
-
-    // Remove is a command: the program and root's copy go; again, it says
-    // there is nothing to do, and succeeds.
-    let removed = said(&mut xdp(
-        &fake,
-        &root,
-        &["deploy", "--adb", "wlan0", "--detach"],
-    ));
-    assert!(
-        removed.contains("Detached nomdns from wlan0 on PIXEL")
-            && removed.contains("Removed nomdns's files from PIXEL"),
-        "{removed}"
-    );
-    assert!(fake.device("PIXEL").xdp_programs().is_empty());
-    assert_eq!(fake.left_on("PIXEL"), "", "nothing of the project is left");
-    let again = said(&mut xdp(
-        &fake,
-        &root,
-        &["deploy", "--adb", "wlan0", "--detach"],
-    ));
-    assert!(
-        again.contains("nothing: nomdns is not deployed on PIXEL"),
-        "{again}"
-    );
 }
 
 /// `doctor --deploy` asks the phone what a deploy needs, and an unrooted

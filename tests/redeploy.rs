@@ -334,3 +334,30 @@ fn debug_and_release_bundles_never_overwrite_each_other() {
         "the test built and used its own (debug) bundle"
     );
 }
+
+/// The small things a user meets on day two: a closed pipe ends quietly, a
+/// filter that selects nothing says so, a filter matches case files too.
+#[test]
+fn closed_pipes_and_filters_say_what_happened() {
+    if !root_or_skip("closed_pipes_and_filters_say_what_happened") {
+        return;
+    }
+    let piped = output(Command::new("sh").arg("-c").arg(format!(
+        "'{}' xdp new --list | head -1",
+        env!("CARGO_BIN_EXE_cargo-xdp")
+    )));
+    assert!(!text(&piped).contains("panicked"), "{}", text(&piped));
+    let (_dir, root) = new_project("filtered", "minimal");
+    let none = output(cargo_xdp().current_dir(&root).args(["test", "zz"]));
+    let said = text(&none);
+    assert!(
+        none.status.success() && said.contains("0 of 3 packet tests selected"),
+        "{said}"
+    );
+    let by_file = output(cargo_xdp().current_dir(&root).args(["test", "minimal"]));
+    assert!(
+        text(&by_file).contains("3 passed; 0 failed; 0 filtered out"),
+        "{}",
+        text(&by_file)
+    );
+}
