@@ -190,6 +190,7 @@ fn journey(real: bool) {
         &root,
         &[
             "test",
+            "-v",
             "--adb",
             "--target",
             "linux-x86_64",
@@ -206,6 +207,17 @@ fn journey(real: bool) {
         replayed.contains("replayed 3 packets of") && replayed.contains("drop 2, pass 1"),
         "{replayed}"
     );
+    assert!(
+        replayed.contains("packet 1: udp 192.0.2.1:40000 -> 192.0.2.2:5353: drop"),
+        "-v names each packet: {replayed}"
+    );
+    // The packet tests on the phone's kernel, beside the deployed copy.
+    let tested = said(&mut xdp(
+        &fake,
+        &root,
+        &["test", "--adb", "--target", "linux-x86_64"],
+    ));
+    assert!(tested.contains("test result: ok."), "{tested}");
     assert_eq!(fake.device("PIXEL").xdp_programs(), attached);
     let left = fake.left_on("PIXEL");
     assert!(
