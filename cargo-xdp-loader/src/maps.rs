@@ -215,14 +215,7 @@ pub fn update(pin: &Path, key: &[u8], value: &[u8]) -> Result<()> {
         value.to_vec()
     };
     let fd = info.fd().context("cannot open the map")?;
-    let attr = ElementAttr {
-        map_fd: fd.as_fd().as_raw_fd() as u32,
-        _pad: 0,
-        key: key.as_ptr() as u64,
-        value: value.as_ptr() as u64,
-        flags: 0,
-    };
-    bpf(BPF_MAP_UPDATE_ELEM, attr).context("BPF_MAP_UPDATE_ELEM failed")
+    raw_update(fd.as_fd(), key, &value)
 }
 
 const BPF_MAP_LOOKUP_ELEM: libc::c_long = 1;

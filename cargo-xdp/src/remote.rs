@@ -244,16 +244,29 @@ impl Entry {
     /// checks and attaches them; then the shell user removes whatever is
     /// left of its staging directory, whatever root's answer was.
     pub fn install(&self, name: &str, checks: &Checks, attach: &[&str]) -> String {
-        let mut args = vec![
-            "install",
+        self.on_staged("install", name, checks, attach, &staging_dir(name))
+    }
+
+    /// Root's `action` on the files staged in `stage`, checked against
+    /// `checks`; then the shell user removes what is left of `stage`.
+    fn on_staged(
+        &self,
+        action: &str,
+        name: &str,
+        checks: &Checks,
+        args: &[&str],
+        stage: &str,
+    ) -> String {
+        let mut entry = vec![
+            action,
             checks.manifest_sha256.as_str(),
             checks.script_sha256.as_str(),
         ];
-        args.extend(attach);
+        entry.extend(args);
         format!(
             "{}; rc=$?; rm -rf {}; echo __rc=$rc",
-            self.as_root(name, &args),
-            quote(&staging_dir(name))
+            self.as_root(name, &entry),
+            quote(stage)
         )
     }
 
@@ -262,17 +275,7 @@ impl Entry {
     /// REPEAT`) there, attaching nothing, then removes it; the shell user
     /// removes what is left of its staging directory.
     pub fn trial(&self, name: &str, checks: &Checks, args: &[&str]) -> String {
-        let mut entry = vec![
-            "try",
-            checks.manifest_sha256.as_str(),
-            checks.script_sha256.as_str(),
-        ];
-        entry.extend(args);
-        format!(
-            "{}; rc=$?; rm -rf {}; echo __rc=$rc",
-            self.as_root(name, &entry),
-            quote(&trial_staging_dir(name))
-        )
+        self.on_staged("try", name, checks, args, &trial_staging_dir(name))
     }
 
     /// `on-device.sh ARGS` of root's deployed copy, or a clear error when

@@ -267,26 +267,18 @@ pub fn bundle_for(
     target: &crate::toolchain::Target,
     shell: &Shell,
 ) -> Result<PathBuf> {
-    let build = BuildRequest {
-        cargo: cargo.clone(),
-        target: vec![target.name.clone()],
-        manifest_path: Some(project.root.join("Cargo.toml")),
-        all_targets: false,
-        ndk: None,
-        api: None,
-        install_targets: false,
-    };
-    Ok(build_found(project, &build, shell)?
-        .pop()
-        .expect("one target built")
-        .bundle)
+    Ok(build_one(project, cargo, &target.name, shell)?.bundle)
 }
 
 /// Builds `project` for this machine (a no-op when fresh).
 pub fn build_for_host(project: &Project, cargo: &CargoArgs, shell: &Shell) -> Result<Built> {
+    build_one(project, cargo, crate::toolchain::default_target()?, shell)
+}
+
+fn build_one(project: &Project, cargo: &CargoArgs, target: &str, shell: &Shell) -> Result<Built> {
     let build = BuildRequest {
         cargo: cargo.clone(),
-        target: vec![crate::toolchain::default_target()?.to_string()],
+        target: vec![target.to_string()],
         manifest_path: Some(project.root.join("Cargo.toml")),
         all_targets: false,
         ndk: None,
