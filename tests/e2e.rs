@@ -241,7 +241,9 @@ fn loader_errors_are_clear_and_leave_nothing_attached() {
     net.attach_with_ip(&object.with_file_name("xdp-baseline.o"));
     let error = attach(&["attach", &net.receiver_if]);
     assert!(
-        error.contains("did not attach") && error.contains("xdp off"),
+        error.contains("no cargo-xdp project attached")
+            && error.contains("`bare_pass`")
+            && error.contains("xdp off"),
         "{error}"
     );
     net.xdp_off("xdpgeneric");
