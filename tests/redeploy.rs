@@ -131,9 +131,10 @@ fn changed_maps_reach_the_kernel_on_a_redeploy() {
     put("blocked_ports", "6c 07 00 00", "00 00 00 00 00 00 00 00");
     put("blocked_prefixes", "18 00 00 00 c6 33 64 00", "01 00 00 00");
     // Any loader command from the host, on this machine's build.
-    let dumped = ok(cargo_xdp()
-        .current_dir(&root)
-        .args(["loader", "--", "map", "dump", "blocked_ports"]));
+    let dumped =
+        ok(cargo_xdp()
+            .current_dir(&root)
+            .args(["loader", "--", "map", "dump", "blocked_ports"]));
     assert!(dumped.contains("e9140000"), "{dumped}");
     net.send_udp(5353, 3);
     net.send_udp(7777, 2);

@@ -137,11 +137,10 @@ impl Plan {
             fs::read(object).with_context(|| format!("cannot read {}", object.display()))?;
         let parsed = aya_obj::Object::parse(&bytes)
             .with_context(|| format!("cannot read {}", object.display()))?;
-        let mut names: Vec<&String> = parsed.maps.keys().collect();
-        names.sort();
+        // In the object's (hash) order: sorting would cost the loader a
+        // sort routine of its own for a list of a handful.
         let mut changes = Vec::new();
-        for name in names {
-            let map = &parsed.maps[name];
+        for (name, map) in &parsed.maps {
             let pin = maps_dir.join(name);
             if !matches!(map.pinning(), PinningType::ByName) || !pin.exists() {
                 continue;

@@ -30,7 +30,6 @@
 //! it has one.
 
 use std::{
-    collections::BTreeMap,
     fs,
     os::fd::{AsFd, AsRawFd},
     os::unix::fs::DirBuilderExt,
@@ -364,11 +363,11 @@ fn run_in(project: &Project, ext: &dyn Extension, object: &Path, case: &Case) ->
     } else {
         None
     };
-    let mut maps = BTreeMap::new();
+    let mut maps = Vec::new();
     for map in case.maps.iter().filter(|_| !case.bare) {
         let (_, entries) = maps::dump(&maps_dir.join(map))
             .with_context(|| format!("map `{map}` (is it pinned, LIBBPF_PIN_BY_NAME?)"))?;
-        maps.insert(map.clone(), entries);
+        maps.push((map.clone(), entries));
     }
     Ok(CaseRun {
         case: case.name.clone(),

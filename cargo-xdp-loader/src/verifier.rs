@@ -10,21 +10,25 @@ pub use cargo_xdp_wire::{VERIFIER_LOG_END as LOG_END, VERIFIER_LOG_START as LOG_
 
 /// What a verifier log says, in brief.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct Summary {
+pub struct Summary<'a> {
     /// The verifier's own words (the lines after the last instruction).
     pub error: String,
     /// The instruction it stopped at, as the log prints it.
-    pub instruction: Option<String>,
+    pub instruction: Option<&'a str>,
     /// The source line of that instruction (`code @ file.c:LINE`).
-    pub source: Option<String>,
+    pub source: Option<&'a str>,
 }
 
 /// The lines that end every log, whatever the verdict.
 fn is_trailer(line: &str) -> bool {
-    line.starts_with("processed ")
-        || line.starts_with("verification time")
-        || line.starts_with("stack depth")
-        || line.starts_with("-- END PROG LOAD LOG --")
+    [
+        "processed ",
+        "verification time",
+        "stack depth",
+        "-- END PROG LOAD LOG --",
+    ]
+    .iter()
+    .any(|start| line.starts_with(start))
         || line.trim().is_empty()
 }
 
@@ -36,36 +40,30 @@ fn is_instruction(line: &str) -> bool {
     !index.is_empty() && index.bytes().all(|b| b.is_ascii_digit()) && rest.starts_with('(')
 }
 
-pub fn summarize(log: &str) -> Summary {
-    let lines: Vec<&str> = log.lines().collect();
-    let end = lines
-        .iter()
-        .rposition(|l| !is_trailer(l))
-        .map_or(0, |i| i + 1);
-    let last_insn = lines[..end].iter().rposition(|l| is_instruction(l));
-    let error_from = last_insn.map_or(end.saturating_sub(1), |i| i + 1);
-    let error = lines[error_from.min(end)..end]
-        .iter()
-        .filter(|l| !l.starts_with(';'))
-        .map(|l| l.trim())
-        .collect::<Vec<_>>()
-        .join("; ");
-    let before = last_insn.map_or(end, |i| i + 1);
-    let source = lines[..before]
-        .iter()
-        .rev()
-        .find(|l| l.starts_with("; "))
-        .map(|l| l[2..].trim().to_string());
-    Summary {
-        error,
-        instruction: last_insn.map(|i| lines[i].trim().to_string()),
-        source,
+/// One pass: the last instruction, the source line before it, and the
+/// lines after it (its error); kept small, as the loader must be.
+pub fn summarize(log: &str) -> Summary<'_> {
+    let mut summary = Summary::default();
+    let mut source = None;
+    for line in log.lines() {
+        if is_instruction(line) {
+            summary.instruction = Some(line.trim());
+            summary.source = source;
+            summary.error.clear();
+        } else if let Some(code) = line.strip_prefix("; ") {
+            source = Some(code.trim());
+        } else if !is_trailer(line) {
+            if !summary.error.is_empty() {
+                summary.error.push_str("; ");
+            }
+            summary.error.push_str(line.trim());
+        }
     }
+    summary
 }
 
 /// What usually fixes the error, for the messages every XDP author meets.
 pub fn hint(error: &str) -> Option<&'static str> {
-    let error = error.to_ascii_lowercase();
     let hints: [(&[&str], &str); 5] = [
         (
             &[
@@ -127,25 +125,26 @@ pub fn explain(program: &str, cause: &str, log: &str) -> String {
     let summary = summarize(log);
     let mut text = format!(
         "the kernel's verifier refused program `{program}` ({cause}): {}",
-        if summary.error.is_empty() {
-            "(the log says no more)"
-        } else {
-            &summary.error
-        }
+        summary.error
     );
-    if let Some(instruction) = &summary.instruction {
-        text.push_str(&format!("\n  at instruction {instruction}"));
+    for (label, line) in [
+        ("at instruction", summary.instruction),
+        ("source:", summary.source),
+        ("hint:", hint(&summary.error)),
+    ] {
+        if let Some(line) = line {
+            text.push_str("\n  ");
+            text.push_str(label);
+            text.push(' ');
+            text.push_str(line);
+        }
     }
-    if let Some(source) = &summary.source {
-        text.push_str(&format!("\n  source: {source}"));
-    }
-    if let Some(hint) = hint(&summary.error) {
-        text.push_str(&format!("\n  hint: {hint}"));
-    }
-    text.push_str(&format!(
-        "\n  fix the kern source there, then rebuild (`cargo xdp build`)\n{LOG_START}\n{}\n{LOG_END}",
-        log.trim_end()
-    ));
+    text.push_str("\n  fix the kern source there, then rebuild (`cargo xdp build`)\n");
+    text.push_str(LOG_START);
+    text.push('\n');
+    text.push_str(log.trim_end());
+    text.push('\n');
+    text.push_str(LOG_END);
     text
 }
 
@@ -175,12 +174,9 @@ processed 43 insns (limit 1000000) max_states_per_insn 0 total_states 3 peak_sta
             summary.error,
             "invalid access to packet, off=36 size=2, R7(id=0,off=36,r=34); R7 offset is outside of the packet"
         );
+        assert_eq!(summary.instruction, Some("42: (69) r1 = *(u16 *)(r7 +2)"));
         assert_eq!(
-            summary.instruction.as_deref(),
-            Some("42: (69) r1 = *(u16 *)(r7 +2)")
-        );
-        assert_eq!(
-            summary.source.as_deref(),
+            summary.source,
             Some("if (udp->dest == bpf_htons(5353)) @ nomdns_kern.c:159")
         );
         assert!(hint(&summary.error).unwrap().starts_with("packet bounds"));

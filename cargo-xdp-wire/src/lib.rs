@@ -6,7 +6,7 @@
 //! loader on a phone carries no serializer); the reading side turns on the
 //! `serde` feature. `tests` below read back what `Display` writes.
 
-use std::{collections::BTreeMap, fmt};
+use std::fmt;
 
 #[cfg(feature = "serde")]
 use serde::{Deserialize, Serialize};
@@ -196,7 +196,46 @@ pub struct CaseRun {
     pub ns: u64,
     /// None: the object has no `xdp_stats` map.
     pub counters: Option<Counters>,
-    pub maps: BTreeMap<String, Vec<MapEntry>>,
+    /// The maps the case asked for, by name (a JSON object on the wire;
+    /// a list here, so the loader carries no map type for it).
+    #[cfg_attr(feature = "serde", serde(with = "named"))]
+    pub maps: Vec<(String, Vec<MapEntry>)>,
+}
+
+impl CaseRun {
+    /// The entries of map `name`, when the case asked for it.
+    pub fn map(&self, name: &str) -> Option<&[MapEntry]> {
+        self.maps
+            .iter()
+            .find(|(map, _)| map == name)
+            .map(|(_, entries)| entries.as_slice())
+    }
+}
+
+/// `[(name, entries)]` as the JSON object `{"name": entries}`.
+#[cfg(feature = "serde")]
+mod named {
+    use super::MapEntry;
+    use serde::{ser::SerializeMap, Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(
+        maps: &[(String, Vec<MapEntry>)],
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        let mut object = serializer.serialize_map(Some(maps.len()))?;
+        for (name, entries) in maps {
+            object.serialize_entry(name, entries)?;
+        }
+        object.end()
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Vec<(String, Vec<MapEntry>)>, D::Error> {
+        let object =
+            std::collections::BTreeMap::<String, Vec<MapEntry>>::deserialize(deserializer)?;
+        Ok(object.into_iter().collect())
+    }
 }
 
 // The writing side: JSON by hand, in the field order serde reads and writes.
@@ -356,13 +395,13 @@ mod tests {
             packet: Hex(vec![0, 0xab]),
             ns: 41,
             counters: Some(counters()),
-            maps: BTreeMap::from([(
+            maps: vec![(
                 "seen".to_string(),
                 vec![MapEntry {
                     key: Hex(vec![0x14, 0xe9]),
                     values: vec![Hex(vec![1, 0, 0, 0]), Hex(vec![2, 0, 0, 0])],
                 }],
-            )]),
+            )],
         })
     }
 

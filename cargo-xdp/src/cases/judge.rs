@@ -65,7 +65,7 @@ pub(crate) fn judge(case: &Case, answer: &CaseAnswer) -> Vec<String> {
         }
     }
     for (map, entries) in expect.maps.iter().flatten() {
-        let got = answer.maps.get(map).map(Vec::as_slice).unwrap_or_default();
+        let got = answer.map(map).unwrap_or_default();
         for entry in entries {
             let key = entry.key.to_ascii_lowercase();
             let found = got.iter().find(|e| e.key.to_string() == key);

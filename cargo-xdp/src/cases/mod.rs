@@ -523,13 +523,13 @@ mod tests {
         .unwrap();
         let answer = CaseAnswer::Ran(CaseRun {
             case: "m".into(),
-            maps: BTreeMap::from([(
+            maps: vec![(
                 "seen".to_string(),
                 vec![cargo_xdp_wire::MapEntry {
                     key: Hex(vec![0x35, 0]),
                     values: vec![Hex(vec![1])],
                 }],
-            )]),
+            )],
             ..Default::default()
         });
         let problems = judge(&cases[0], &answer);
