@@ -339,35 +339,6 @@ pub fn fields_for(bytes: &[u8], link: Link) -> Vec<(String, String)> {
         .collect()
 }
 
-/// One line for a frame: `udp 192.0.2.1:40000 -> 192.0.2.2:5353`, `icmp
-/// 10.0.0.1 -> 10.0.0.2`, or what the frame is when it is not IP.
-pub fn describe(bytes: &[u8], link: Link) -> String {
-    let fields: std::collections::BTreeMap<String, String> =
-        fields_for(bytes, link).into_iter().collect();
-    let get = |name: &str| fields.get(name).cloned();
-    let (Some(src), Some(dst)) = (
-        get("ipv4.src").or_else(|| get("ipv6.src")),
-        get("ipv4.dst").or_else(|| get("ipv6.dst")),
-    ) else {
-        return format!("{} bytes, not IP", bytes.len());
-    };
-    for transport in ["udp", "tcp"] {
-        if let (Some(sport), Some(dport)) = (
-            get(&format!("{transport}.src")),
-            get(&format!("{transport}.dst")),
-        ) {
-            return format!("{transport} {src}:{sport} -> {dst}:{dport}");
-        }
-    }
-    let protocol = get("ipv4.protocol").map_or("ipv6".to_string(), |p| format!("ip proto {p}"));
-    let protocol = match protocol.as_str() {
-        "ip proto 1" => "icmp".to_string(),
-        _ if fields.contains_key("icmpv6.type") => "icmpv6".to_string(),
-        _ => protocol,
-    };
-    format!("{protocol} {src} -> {dst}")
-}
-
 /// The frame's fields by name (`eth.src`, `ipv4.ttl`, `udp.dst`,
 /// `icmp.checksum` ...), as `expect.fields` names them and a failed case
 /// shows them; what follows the headers is `payload`, in hex.
@@ -619,19 +590,5 @@ mod tests {
             error("eth = { src = \"nope\" }\nipv4 = { src = \"1.1.1.1\", dst = \"1.1.1.2\" }")
                 .contains("not a MAC address")
         );
-    }
-
-    #[test]
-    fn a_frame_is_described_in_one_line() {
-        let mut frame = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00];
-        frame.extend([
-            0x45, 0, 0, 32, 0, 0, 0x40, 0, 64, 17, 0, 0, 192, 0, 2, 1, 192, 0, 2, 2,
-        ]);
-        frame.extend([0x9c, 0x40, 0x14, 0xe9, 0, 12, 0, 0, 1, 2, 3, 4]);
-        assert_eq!(
-            describe(&frame, Link::Ethernet),
-            "udp 192.0.2.1:40000 -> 192.0.2.2:5353"
-        );
-        assert_eq!(describe(&[0; 20], Link::Ethernet), "20 bytes, not IP");
     }
 }

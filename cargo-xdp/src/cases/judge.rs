@@ -65,32 +65,46 @@ pub(crate) fn judge(case: &Case, answer: &CaseAnswer) -> Vec<String> {
         }
     }
     for (map, entries) in expect.maps.iter().flatten() {
-        let got = answer.map(map).unwrap_or_default();
-        for entry in entries {
-            let key = entry.key.to_ascii_lowercase();
-            let found = got.iter().find(|e| e.key.to_string() == key);
-            match (found, &entry.value) {
-                (None, _) => {
-                    let keys: Vec<String> = got.iter().take(8).map(|e| e.key.to_string()).collect();
-                    let present = match got.len() {
-                        0 => "the map is empty".to_string(),
-                        n if n > keys.len() => format!("it has {n} keys: {}, ...", keys.join(", ")),
-                        _ => format!("it has {}", keys.join(", ")),
-                    };
-                    problems.push(format!(
-                        "maps.{map}: no entry with key {key} ({present}; keys are the map's \
-                         bytes in hex, in the byte order the program writes them)"
-                    ))
-                }
-                (Some(found), Some(value)) => {
-                    let value = value.to_ascii_lowercase();
-                    let first = found.values.first().map(Hex::to_string).unwrap_or_default();
-                    if first != value {
-                        problems.push(format!("maps.{map}[{key}]: expected {value}, got {first}"));
-                    }
-                }
-                (Some(_), None) => {}
+        problems.extend(map_problems(
+            map,
+            entries,
+            answer.map(map).unwrap_or_default(),
+        ));
+    }
+    problems
+}
+
+/// What differs between the entries a case expects in `map` and `got`.
+fn map_problems(
+    map: &str,
+    entries: &[super::MapEntry],
+    got: &[cargo_xdp_wire::MapEntry],
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    for entry in entries {
+        let key = entry.key.to_ascii_lowercase();
+        let found = got.iter().find(|e| e.key.to_string() == key);
+        match (found, &entry.value) {
+            (None, _) => {
+                let keys: Vec<String> = got.iter().take(8).map(|e| e.key.to_string()).collect();
+                let present = match got.len() {
+                    0 => "the map is empty".to_string(),
+                    n if n > keys.len() => format!("it has {n} keys: {}, ...", keys.join(", ")),
+                    _ => format!("it has {}", keys.join(", ")),
+                };
+                problems.push(format!(
+                    "maps.{map}: no entry with key {key} ({present}; keys are the map's \
+                     bytes in hex, in the byte order the program writes them)"
+                ))
             }
+            (Some(found), Some(value)) => {
+                let value = value.to_ascii_lowercase();
+                let first = found.values.first().map(Hex::to_string).unwrap_or_default();
+                if first != value {
+                    problems.push(format!("maps.{map}[{key}]: expected {value}, got {first}"));
+                }
+            }
+            (Some(_), None) => {}
         }
     }
     problems

@@ -44,8 +44,12 @@ pub(super) fn device_rows(choice: &DeviceChoice, interface: Option<&str>) -> Vec
         "",
     )];
     let command = remote::doctor_probe_command("doctor", interface);
-    let probe = match session::run_checked(adb.as_ref(), &command, "the probe") {
-        Ok(out) => remote::parse_probe(&out.stdout),
+    match session::run_checked(adb.as_ref(), &command, "the probe") {
+        Ok(out) => rows.extend(probe_rows(
+            &serial,
+            &remote::parse_probe(&out.stdout),
+            interface,
+        )),
         Err(error) => {
             let fix = if error.downcast_ref::<TimedOut>().is_some() {
                 "su may be asking on the phone's screen: allow it there, then run doctor again"
@@ -58,9 +62,14 @@ pub(super) fn device_rows(choice: &DeviceChoice, interface: Option<&str>) -> Vec
                 Err(format!("{error:#}")),
                 fix,
             ));
-            return rows;
         }
-    };
+    }
+    rows
+}
+
+/// What the probe of device `serial` says a deploy will find.
+fn probe_rows(serial: &str, probe: &remote::Probe, interface: Option<&str>) -> Vec<Check> {
+    let mut rows = Vec::new();
     let root = match (probe.uid, probe.su) {
         (Some(0), _) => Ok("the shell is root".to_string()),
         (_, Some(remote::Root::SuZero)) => Ok("su 0 answers without a prompt".to_string()),
@@ -83,13 +92,13 @@ pub(super) fn device_rows(choice: &DeviceChoice, interface: Option<&str>) -> Vec
         )),
     };
     rows.push(row(
-        &serial,
+        serial,
         "a way to root (deploy)",
         root,
         probe.no_root_fix(),
     ));
     rows.push(row(
-        &serial,
+        serial,
         "sha256 tool (deploy)",
         probe
             .hasher
@@ -99,7 +108,7 @@ pub(super) fn device_rows(choice: &DeviceChoice, interface: Option<&str>) -> Vec
          nothing it cannot check",
     ));
     let mut selinux = row(
-        &serial,
+        serial,
         "SELinux (deploy)",
         Ok(probe.selinux.clone().unwrap_or_else(|| "unknown".into())),
         "",
@@ -113,7 +122,7 @@ pub(super) fn device_rows(choice: &DeviceChoice, interface: Option<&str>) -> Vec
             None => Err("the device did not say".to_string()),
         };
         rows.push(row(
-            &serial,
+            serial,
             "interface (deploy)",
             found,
             "name one it has (`adb shell ip link`); wlan0 is Wi-Fi, rmnet* mobile data",
@@ -124,7 +133,7 @@ pub(super) fn device_rows(choice: &DeviceChoice, interface: Option<&str>) -> Vec
             .find(|t| t.android_abi.as_deref() == Some(probe.abi.as_str()))
     });
     let mut built = row(
-        &serial,
+        serial,
         "a target for its ABI (deploy)",
         match &target {
             Some(target) => Ok(format!("{} -> {}", probe.abi, target.name)),

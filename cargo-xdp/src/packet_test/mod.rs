@@ -117,6 +117,28 @@ pub fn test(args: &TestOptions, shell: &Shell) -> Result<()> {
     report(&cases, &answers, filtered_out, &project, shell)
 }
 
+/// Cases that could not run: each refusal told once, at the first case it
+/// stopped, its verifier log put in a file under `logs`.
+struct Refusals {
+    logs: PathBuf,
+    /// Summary (the text before the log) -> the first case it stopped.
+    seen: BTreeMap<String, String>,
+}
+
+impl Refusals {
+    fn problem(&mut self, case: &Case, error: &str) -> Vec<String> {
+        let summary = crate::verifier_log::summary_of(error).to_string();
+        if let Some(first) = self.seen.get(&summary) {
+            return vec![format!(
+                "could not run: the same refusal as `{first}` (above)"
+            )];
+        }
+        self.seen.insert(summary, case.spec.name.clone());
+        let error = crate::verifier_log::condense(error, &self.logs);
+        vec![format!("could not run: {error}")]
+    }
+}
+
 /// Prints each case's verdict like `cargo test` (and as JSON messages);
 /// an error when one failed.
 fn report(
@@ -130,25 +152,14 @@ fn report(
         let plural = if cases.len() == 1 { "" } else { "s" };
         println!("\nrunning {} test{plural}", cases.len());
     }
-    let logs = crate::verifier_log::dir(&project.target_dir);
-    // A refusal is told once, at the first case it stopped.
-    let mut refusals: BTreeMap<String, String> = BTreeMap::new();
+    let mut refusals = Refusals {
+        logs: crate::verifier_log::dir(&project.target_dir),
+        seen: BTreeMap::new(),
+    };
     let mut failed = Vec::new();
     for case in cases {
         let problems = match answers.get(&case.spec.name) {
-            Some(CaseAnswer::Failed { error, .. }) => {
-                let summary = crate::verifier_log::summary_of(error).to_string();
-                match refusals.get(&summary) {
-                    Some(first) => vec![format!(
-                        "could not run: the same refusal as `{first}` (above)"
-                    )],
-                    None => {
-                        refusals.insert(summary, case.spec.name.clone());
-                        let error = crate::verifier_log::condense(error, &logs);
-                        vec![format!("could not run: {error}")]
-                    }
-                }
-            }
+            Some(CaseAnswer::Failed { error, .. }) => refusals.problem(case, error),
             Some(answer) => judge(case, answer),
             None => vec!["the loader gave no answer for it".into()],
         };
