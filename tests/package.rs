@@ -24,6 +24,7 @@ fn packaged_crates_install_and_build_a_new_project() {
             .env_remove("RUSTFLAGS");
         command
     };
+    forget_earlier_packages(env!("CARGO_PKG_VERSION"), &target_dir);
     // --allow-dirty: the tests also run on uncommitted work.
     let out = output(cargo().current_dir(&repo).args([
         "package",
@@ -121,4 +122,41 @@ fn packaged_crates_install_and_build_a_new_project() {
     assert!(target_dir
         .join("xdp/linux-x86_64/debug/fromcrate-linux-x86_64.tar.gz")
         .is_file());
+}
+
+/// cargo's verify step takes our crates from a registry of its own: it
+/// keeps their unpacked copies under `$CARGO_HOME/registry/src/` and their
+/// builds in the target dir, and takes a registry crate of the same name
+/// and version as unchanged (registry sources never change, it assumes).
+/// An earlier run of this test left both, from older sources: they go
+/// first, so the verify builds today's. (A fresh machine has neither.)
+fn forget_earlier_packages(version: &str, target_dir: &Path) {
+    let output = Command::new("find")
+        .arg(target_dir)
+        .args([
+            "-path",
+            "*/.fingerprint/cargo-xdp-wire-*",
+            "-prune",
+            "-print",
+        ])
+        .output()
+        .expect("find runs");
+    for dir in String::from_utf8_lossy(&output.stdout).lines() {
+        let _ = fs::remove_dir_all(dir);
+    }
+    let home = std::env::var_os("CARGO_HOME")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| Path::new(&std::env::var_os("HOME").unwrap()).join(".cargo"));
+    for kind in ["src", "cache"] {
+        let Ok(registries) = fs::read_dir(home.join("registry").join(kind)) else {
+            continue;
+        };
+        for registry in registries.flatten() {
+            for name in ["cargo-xdp", "cargo-xdp-loader", "cargo-xdp-wire"] {
+                let unpacked = registry.path().join(format!("{name}-{version}"));
+                let _ = fs::remove_dir_all(&unpacked);
+                let _ = fs::remove_file(unpacked.with_extension("crate"));
+            }
+        }
+    }
 }
