@@ -347,6 +347,12 @@ impl Reported {
         }
     }
 
+    /// The loader's own `status --json` answer (its last line; `none`:
+    /// not deployed).
+    pub fn from_answer(stdout: &str) -> Reported {
+        Reported::from_line(stdout, "")
+    }
+
     pub fn on(&self, interface: &str) -> OnInterface {
         let status = match self {
             Reported::Unknown => return OnInterface::Unknown,

@@ -116,7 +116,7 @@ fn detach(
         );
         return Ok(());
     }
-    let status = remote::Reported::from_line(&format!("json: {}", asked.stdout.trim()), "json: ");
+    let status = remote::Reported::from_answer(&asked.stdout);
     if status.on(interface) == remote::OnInterface::Nothing {
         shell.status(
             "Detached",

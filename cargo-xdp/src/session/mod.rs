@@ -358,20 +358,40 @@ impl LoaderHost for DeployedLoader<'_> {
         Some(self.transport.serial())
     }
 
+    /// Root's deployed copy runs `args`: on-device.sh runs status and stats
+    /// itself (as deploys from before `loader` existed do), any other loader
+    /// command through its `loader` action.
     fn run(&self, args: &[&str], line: &mut dyn FnMut(&str)) -> Result<()> {
-        // on-device.sh runs status and stats itself (as deploys before
-        // `loader` existed do); any other loader command through `loader`.
+        let adb = self.transport.as_ref();
+        let name = &self.project.meta.name;
         let mut script_args = Vec::with_capacity(args.len() + 1);
         if !matches!(args.first(), Some(&"status" | &"stats")) {
             script_args.push("loader");
         }
         script_args.extend(args);
-        run_deployed(
-            self.transport.as_ref(),
-            self.project,
-            &script_args,
-            &mut |_, l| line(l),
-        )
+        let (probe, root) = reach_root(adb, name, None)?;
+        let command = probe.entry(root).deployed(name, &script_args);
+        // Only a watch runs as long as it is let: it streams, with no
+        // limit. Everything else is one time-limited call, its lines handed
+        // on when it ends.
+        let code = if args.contains(&"--watch") {
+            adb.shell_streaming(&command, line)?
+        } else {
+            let what = format!(
+                "the loader's `{}`",
+                args.first().copied().unwrap_or_default()
+            );
+            let out = adb.shell(&command, &what)?;
+            eprint!("{}", crate::shell::harmless(&out.stderr));
+            out.stdout.lines().for_each(line);
+            out.code
+        };
+        let serial = adb.serial();
+        match code {
+            Some(0) => Ok(()),
+            Some(code) => bail!("the loader on {serial} exited with {code} (see above)"),
+            None => bail!("lost the connection to {serial} (no exit status came back)"),
+        }
     }
 }
 
@@ -408,43 +428,6 @@ pub fn connect_reading(
     let mut adb = Adb::new(adb_path, device.serial.clone(), limit);
     adb.max_output = max_output;
     Ok((device, Arc::new(adb)))
-}
-
-/// run_on_device on the device `adb` reaches.
-pub fn run_deployed(
-    adb: &dyn Transport,
-    project: &Project,
-    args: &[&str],
-    on_line: &mut dyn FnMut(&str, &str),
-) -> Result<()> {
-    let name = &project.meta.name;
-    let (probe, root) = reach_root(adb, name, None)?;
-    let command = probe.entry(root).deployed(name, args);
-    // Only a watch runs as long as it is let: it streams, with no limit.
-    // Everything else (status, stats, test-run, bench) is one time-limited
-    // call, its lines handed on when it ends.
-    let serial = adb.serial().to_string();
-    let code = if args.contains(&"--watch") {
-        adb.shell_streaming(&command, &mut |line| on_line(&serial, line))?
-    } else {
-        let loader_command = match args {
-            ["loader", asked, ..] => *asked,
-            [asked, ..] => *asked,
-            [] => "",
-        };
-        let what = format!("the loader's `{loader_command}`");
-        let out = adb.shell(&command, &what)?;
-        eprint!("{}", crate::shell::harmless(&out.stderr));
-        for line in out.stdout.lines() {
-            on_line(&serial, line);
-        }
-        out.code
-    };
-    match code {
-        Some(0) => Ok(()),
-        Some(code) => bail!("the loader on {serial} exited with {code} (see above)"),
-        None => bail!("lost the connection to {serial} (no exit status came back)"),
-    }
 }
 
 #[cfg(test)]
