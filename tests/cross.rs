@@ -12,7 +12,7 @@ use std::{
 use common::*;
 use object::{
     elf,
-    read::elf::{ElfFile64, FileHeader, ProgramHeader},
+    read::elf::{ElfFile, FileHeader, ProgramHeader},
     Architecture, Endianness, Object, ObjectSection,
 };
 
@@ -42,6 +42,7 @@ fn bundle_in(profile_dir: &str, project: &str, target: &str) -> PathBuf {
 
 struct Elf {
     machine: Architecture,
+    bits: u8,
     kind: u16,
     interpreter: Option<String>,
     load_aligns: Vec<u64>,
@@ -50,12 +51,21 @@ struct Elf {
     has_unwind_tables: bool,
 }
 
+/// Either ELF class (byte 4 of the identification says which).
 fn read_elf(path: &Path) -> Elf {
     let data = fs::read(path).unwrap();
-    let file = ElfFile64::<Endianness>::parse(&*data).unwrap();
+    match data[4] {
+        elf::ELFCLASS32 => read_elf_of::<elf::FileHeader32<Endianness>>(&data),
+        _ => read_elf_of::<elf::FileHeader64<Endianness>>(&data),
+    }
+}
+
+fn read_elf_of<H: FileHeader<Endian = Endianness>>(data: &[u8]) -> Elf {
+    let file = ElfFile::<H>::parse(data).unwrap();
     let endian = file.endian();
     let mut info = Elf {
         machine: file.architecture(),
+        bits: if file.is_64() { 64 } else { 32 },
         kind: file.elf_header().e_type(endian),
         interpreter: None,
         load_aligns: Vec::new(),
@@ -67,10 +77,10 @@ fn read_elf(path: &Path) -> Elf {
     };
     for segment in file.elf_program_headers() {
         match segment.p_type(endian) {
-            elf::PT_LOAD => info.load_aligns.push(segment.p_align(endian)),
+            elf::PT_LOAD => info.load_aligns.push(segment.p_align(endian).into()),
             elf::PT_DYNAMIC => info.has_dynamic = true,
             elf::PT_INTERP => {
-                let bytes = segment.data(endian, &*data).unwrap();
+                let bytes = segment.data(endian, data).unwrap();
                 info.interpreter =
                     Some(String::from_utf8_lossy(bytes).trim_end_matches('\0').into());
             }
@@ -313,7 +323,7 @@ fn linux_arm64_is_static_and_runs_under_qemu() {
         &manifest,
         toml.replace(
             r#"targets = ["linux-x86_64"]"#,
-            r#"targets = ["linux-arm64", "linux-x86_64"]"#,
+            r#"targets = ["linux-arm64", "linux-armv7", "linux-x86_64"]"#,
         ),
     )
     .unwrap();
@@ -330,7 +340,7 @@ fn linux_arm64_is_static_and_runs_under_qemu() {
             && said.contains("Finished `release` bundle for linux-x86_64 in "),
         "{said}"
     );
-    assert_eq!(said.matches("Finished").count(), 2, "{said}");
+    assert_eq!(said.matches("Finished").count(), 3, "{said}");
     assert!(
         said.contains("board_kern/board_kern.c for linux-arm64 (clang -target bpf)"),
         "{said}"
@@ -356,6 +366,74 @@ fn linux_arm64_is_static_and_runs_under_qemu() {
         text(&qemu)
     );
     assert!(bundle("board", "linux-x86_64").is_file());
+
+    // 32-bit ARM boards: a static EABI executable (glibc linked statically by
+    // Debian's armhf cross toolchain), run here by qemu-arm.
+    let loader = from_bundle(
+        &bundle("board", "linux-armv7"),
+        unpacked.path(),
+        "board/board_user",
+    );
+    let info = read_elf(&loader);
+    assert_eq!((info.machine, info.bits), (Architecture::Arm, 32));
+    assert!(info.interpreter.is_none() && !info.has_dynamic && !info.has_symtab);
+    let qemu = output(Command::new("qemu-arm-static").arg(&loader).arg("--help"));
+    assert!(
+        qemu.status.success() && text(&qemu).contains("attach IFACE"),
+        "{}",
+        text(&qemu)
+    );
+}
+
+#[test]
+fn android_armv7_compiles_kern_with_the_ndk_and_ships_the_static_arm_loader() {
+    let (tmp, root) = new_project("tv", "filter");
+    let ndk_log = tmp.path().join("ndk.log");
+    let out = output(
+        cargo_xdp_with_ndk()
+            .current_dir(&root)
+            .env("NDK_STANDIN_LOG", &ndk_log)
+            // cargo-ndk's name for it.
+            .args([
+                "xdp",
+                "build",
+                "--release",
+                "--target",
+                "armv7-linux-androideabi",
+            ]),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("Finished `release` bundle for android-armv7"),
+        "{}",
+        text(&out)
+    );
+    let log = fs::read_to_string(&ndk_log).unwrap();
+    let kern = log
+        .lines()
+        .find(|l| l.starts_with("clang ") && l.contains("__TARGET_ARCH_arm "))
+        .unwrap_or_else(|| panic!("no NDK clang -target bpf for arm:\n{log}"));
+    assert!(
+        kern.contains("sysroot/usr/include/arm-linux-androideabi") && kern.contains("-mcpu=v2"),
+        "{kern}"
+    );
+    let unpacked = tempfile::tempdir().unwrap();
+    let loader = from_bundle(
+        &bundle("tv", "android-armv7"),
+        unpacked.path(),
+        "tv/tv_user",
+    );
+    let info = read_elf(&loader);
+    assert_eq!((info.machine, info.bits), (Architecture::Arm, 32));
+    assert!(
+        info.interpreter.is_none() && !info.has_dynamic,
+        "no bionic: the phone's kernel runs it as it is"
+    );
+    let manifest = fs::read_to_string(unpacked.path().join("tv/MANIFEST")).unwrap();
+    assert!(
+        manifest.contains("triple: armv7-unknown-linux-gnueabihf"),
+        "{manifest}"
+    );
 }
 
 #[test]

@@ -11,7 +11,7 @@ else
     echo "run-all: not root: skipping setup; root-only tests will be skipped" >&2
 fi
 # Rust standard libraries for the cross targets (toolchains/*.toml).
-rustup target add aarch64-linux-android x86_64-linux-android aarch64-unknown-linux-musl
+rustup target add aarch64-linux-android x86_64-linux-android aarch64-unknown-linux-musl armv7-unknown-linux-gnueabihf
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 # One cargo target dir for every generated project (tests/common): aya compiles once.

@@ -37,7 +37,12 @@ have curl || need+=(curl ca-certificates)
 # For the stand-in NDK (tests/fixtures/ndk): arm64 kernel headers (asm/).
 [ -d /usr/aarch64-linux-gnu/include/asm ] || need+=(linux-libc-dev-arm64-cross)
 have nm || need+=(binutils)
-# Runs the linux-arm64 loader in the tests.
+# linux-armv7 and android-armv7 link a static glibc loader through Debian's
+# armhf cross toolchain; the stand-in NDK takes 32-bit ARM's asm/ from there.
+have arm-linux-gnueabihf-gcc || need+=(gcc-arm-linux-gnueabihf)
+[ -e /usr/arm-linux-gnueabihf/lib/libc.a ] || need+=(libc6-dev-armhf-cross)
+[ -d /usr/arm-linux-gnueabihf/include/asm ] || need+=(linux-libc-dev-armhf-cross)
+# Runs the linux-arm64 and linux-armv7 loaders in the tests.
 have qemu-aarch64-static || need+=(qemu-user-static)
 # Real captures for `cargo xdp test --pcap`.
 have tcpdump || [ -x /usr/sbin/tcpdump ] || need+=(tcpdump)

@@ -5,7 +5,7 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use object::{
     elf,
-    read::elf::{Dyn, ElfFile64, FileHeader, ProgramHeader},
+    read::elf::{Dyn, ElfFile, FileHeader, ProgramHeader},
     read::{ReadCache, ReadRef},
     Architecture, Endianness, Object, ObjectSection, ObjectSymbol,
 };
@@ -266,6 +266,8 @@ pub fn check_loader(path: &Path, target: &Target) -> Result<LoaderFacts> {
 #[derive(Debug, Default)]
 pub struct LoaderFacts {
     pub machine: Option<Architecture>,
+    /// 32 or 64 (ELFCLASS32/ELFCLASS64).
+    pub bits: u8,
     /// ET_DYN: position independent (a PIE when it also has an interpreter).
     pub position_independent: bool,
     pub interpreter: Option<String>,
@@ -280,22 +282,33 @@ impl LoaderFacts {
         let file =
             std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
         let cache = ReadCache::new(file);
-        Self::parse(&cache)
-            .with_context(|| format!("{} is not a 64-bit ELF executable", path.display()))
+        let ident = cache
+            .read_bytes_at(0, 5)
+            .map_err(|()| anyhow::anyhow!("too short"));
+        let facts = match ident.map(|bytes| bytes[4]) {
+            Ok(elf::ELFCLASS32) => Self::parse::<elf::FileHeader32<Endianness>, _>(&cache),
+            _ => Self::parse::<elf::FileHeader64<Endianness>, _>(&cache),
+        };
+        facts.with_context(|| format!("{} is not an ELF executable", path.display()))
     }
 
-    fn parse<'data, R: ReadRef<'data>>(data: R) -> Result<LoaderFacts> {
-        let elf = ElfFile64::<Endianness, R>::parse(data)?;
+    fn parse<'data, Elf, R>(data: R) -> Result<LoaderFacts>
+    where
+        Elf: FileHeader<Endian = Endianness>,
+        R: ReadRef<'data>,
+    {
+        let elf = ElfFile::<Elf, R>::parse(data)?;
         let endian = elf.endian();
         let mut facts = LoaderFacts {
             machine: Some(elf.architecture()),
+            bits: if elf.is_64() { 64 } else { 32 },
             position_independent: elf.elf_header().e_type(endian) == elf::ET_DYN,
             has_symtab: elf.section_by_name(".symtab").is_some(),
             ..LoaderFacts::default()
         };
         for segment in elf.elf_program_headers() {
             match segment.p_type(endian) {
-                elf::PT_LOAD => facts.load_alignments.push(segment.p_align(endian)),
+                elf::PT_LOAD => facts.load_alignments.push(segment.p_align(endian).into()),
                 elf::PT_INTERP => {
                     let bytes = segment.data(endian, data).unwrap_or_default();
                     let text = bytes.split(|b| *b == 0).next().unwrap_or_default();
@@ -309,9 +322,11 @@ impl LoaderFacts {
     }
 }
 
-fn needed_libraries<'data, R: ReadRef<'data>>(
-    elf: &ElfFile64<'data, Endianness, R>,
-) -> object::Result<Vec<String>> {
+fn needed_libraries<'data, Elf, R>(elf: &ElfFile<'data, Elf, R>) -> object::Result<Vec<String>>
+where
+    Elf: FileHeader<Endian = Endianness>,
+    R: ReadRef<'data>,
+{
     let endian = elf.endian();
     let data = elf.data();
     let sections = elf.elf_section_table();
@@ -321,8 +336,8 @@ fn needed_libraries<'data, R: ReadRef<'data>>(
     let strings = sections.strings(endian, data, index)?;
     Ok(dynamic
         .iter()
-        .filter(|d| d.d_tag(endian) == elf::DT_NEEDED)
-        .filter_map(|d| strings.get(d.d_val(endian) as u32).ok())
+        .filter(|d| d.tag32(endian) == Some(elf::DT_NEEDED as i32))
+        .filter_map(|d| strings.get(d.d_val(endian).into() as u32).ok())
         .map(|name| String::from_utf8_lossy(name).into_owned())
         .collect())
 }
@@ -340,6 +355,13 @@ pub fn loader_problems(facts: &LoaderFacts, target: &Target) -> Vec<String> {
         problems.push(format!(
             "it is built for {:?}, the target needs {expected:?}",
             facts.machine.unwrap_or(Architecture::Unknown)
+        ));
+    }
+    let bits = target.elf_machine.bits();
+    if facts.bits != bits {
+        problems.push(format!(
+            "it is a {}-bit executable, the target needs a {bits}-bit one",
+            facts.bits
         ));
     }
     if let Some(interpreter) = &target.interpreter {
@@ -509,6 +531,7 @@ mod tests {
             load_alignments: vec![16384, 16384],
             needed: vec!["libc.so".into()],
             has_symtab: false,
+            bits: 64,
         };
         assert!(loader_problems(&facts, &emulator).is_empty());
         facts.load_alignments.push(4096);
@@ -519,6 +542,27 @@ mod tests {
             "{problems}"
         );
         assert!(problems.contains("not position independent"), "{problems}");
+    }
+
+    #[test]
+    fn a_32_bit_target_needs_a_32_bit_static_arm_executable() {
+        let board = toolchain::find("linux-armv7").unwrap();
+        let mut facts = LoaderFacts {
+            machine: Some(Architecture::Arm),
+            bits: 32,
+            ..LoaderFacts::default()
+        };
+        assert!(loader_problems(&facts, &board).is_empty());
+        facts.bits = 64;
+        facts.interpreter = Some("/lib/ld-linux-armhf.so.3".into());
+        let problems = loader_problems(&facts, &board).join("; ");
+        assert!(
+            problems.contains("a 64-bit executable, the target needs a 32-bit one")
+                && problems.contains("dynamically linked (needs /lib/ld-linux-armhf.so.3)"),
+            "{problems}"
+        );
+        // This (64-bit) binary read as what it is.
+        assert_eq!(LoaderFacts::read(&this_binary()).unwrap().bits, 64);
     }
 
     #[test]

@@ -29,6 +29,10 @@ pub struct Target {
     /// Linker cargo uses for the loader (default: cargo's own choice, or the NDK's).
     #[serde(default)]
     pub linker: Option<String>,
+    /// How to install `linker` where it is not rustc's own rust-lld (the
+    /// fix an error names when it is not on PATH).
+    #[serde(default)]
+    pub linker_install: Option<String>,
     /// The loader must be a static executable (needs no shared libraries).
     #[serde(default)]
     pub static_loader: bool,
@@ -49,6 +53,10 @@ pub struct Target {
     pub ndk_sysroot_triple: Option<String>,
     /// The BPF instruction set kern objects get unless the project raises it.
     pub bpf_cpu: BpfCpu,
+    /// Other names `--target` takes for it: android-armv7's loader is a
+    /// Linux one, yet cargo-ndk users know it as armv7-linux-androideabi.
+    #[serde(default)]
+    pub aliases: Vec<String>,
 }
 
 /// libbpf's name of an architecture (`-D__TARGET_ARCH_<arch>`, what
@@ -84,7 +92,27 @@ pub enum ElfMachine {
     I386,
 }
 
+impl ElfMachine {
+    /// The ELF class (and pointer width) of executables for this machine.
+    pub fn bits(self) -> u8 {
+        match self {
+            ElfMachine::X86_64 | ElfMachine::Aarch64 => 64,
+            ElfMachine::Arm | ElfMachine::I386 => 32,
+        }
+    }
+}
+
 impl Target {
+    /// The linker this target names that must be found on PATH (not
+    /// rust-lld, which ships with rustc), with how to install it.
+    pub fn external_linker(&self) -> Option<(&str, &str)> {
+        let linker = self.linker.as_deref().filter(|l| *l != "rust-lld")?;
+        Some((
+            linker,
+            self.linker_install.as_deref().unwrap_or("install it"),
+        ))
+    }
+
     /// The NDK clang's name for this target.
     pub fn clang_triple(&self) -> &str {
         self.ndk_clang_triple.as_deref().unwrap_or(&self.triple)
@@ -149,15 +177,28 @@ fn default_for(os: &str, arch: &str) -> Result<&'static str> {
 /// cargo-ndk users write it.
 pub fn find(name: &str) -> Result<Target> {
     let targets = all()?;
-    let matches =
-        |t: &&Target| t.name == name || t.triple == name || t.android_abi.as_deref() == Some(name);
-    if let Some(target) = targets.iter().find(matches) {
+    // A name or an ABI names one target; a Linux triple that an Android
+    // target borrows for its loader names the Linux target.
+    let by_name = |t: &&Target| {
+        t.name == name
+            || t.android_abi.as_deref() == Some(name)
+            || t.aliases.iter().any(|a| a == name)
+    };
+    let by_triple = |t: &&Target| t.triple == name;
+    let found = (targets.iter().find(by_name)).or_else(|| {
+        targets
+            .iter()
+            .filter(by_triple)
+            .min_by_key(|t| t.android_abi.is_some())
+    });
+    if let Some(target) = found {
         return Ok(target.clone());
     }
     let spellings = targets.iter().flat_map(|t| {
         [Some(&t.name), Some(&t.triple), t.android_abi.as_ref()]
             .into_iter()
             .flatten()
+            .chain(&t.aliases)
             .map(move |spelling| (spelling.as_str(), t.name.as_str()))
     });
     if let Some(target) = crate::spelling::closest(name, spellings) {
@@ -237,6 +278,11 @@ bpf_cpu = "v2"
             ("x86_64-linux-android", "android-x86_64"),
             ("aarch64-unknown-linux-musl", "linux-arm64"),
             ("x86_64-unknown-linux-gnu", "linux-x86_64"),
+            ("armeabi-v7a", "android-armv7"),
+            // cargo-ndk's name, though its loader is a Linux one...
+            ("armv7-linux-androideabi", "android-armv7"),
+            // ...whose triple names the Linux target.
+            ("armv7-unknown-linux-gnueabihf", "linux-armv7"),
         ] {
             assert_eq!(find(spelling).unwrap().name, name, "{spelling}");
         }
@@ -252,17 +298,23 @@ bpf_cpu = "v2"
     }
 
     #[test]
-    fn the_four_targets_of_the_design_exist() {
+    fn the_targets_of_the_design_exist() {
         let names: Vec<String> = all().unwrap().into_iter().map(|t| t.name).collect();
         assert_eq!(
             names,
             [
                 "android-arm64",
+                "android-armv7",
                 "android-x86_64",
                 "linux-arm64",
+                "linux-armv7",
                 "linux-x86_64"
             ]
         );
+        for name in ["android-armv7", "linux-armv7"] {
+            let arm = find(name).unwrap();
+            assert!(arm.static_loader && arm.elf_machine.bits() == 32, "{name}");
+        }
         let phone = find("android-arm64").unwrap();
         assert!(phone.ndk && phone.page_size == Some(16384));
         assert!(find("linux-arm64").unwrap().static_loader);

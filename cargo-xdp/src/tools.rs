@@ -51,24 +51,39 @@ pub fn resolve(
     shell: &Shell,
 ) -> Result<Tools> {
     check_rust_target(project, target, options, shell)?;
+    check_linker(target)?;
     let xdp_dir = project.xdp_dir(&target.name);
     let mut link_args = page_size_args(target);
-    if !options.profile.is_dev() && project.profile_aborts_on_panic(options.profile.name()) {
+    if target.static_loader {
+        // musl links statically by default; glibc (linux-armv7) only when asked.
+        link_args.push("-Ctarget-feature=+crt-static".into());
+    }
+    // 32-bit ARM unwinds by .ARM.exidx, not .eh_frame, and static glibc's
+    // crtbeginT.o needs its .eh_frame: nothing to leave out there.
+    if !options.profile.is_dev()
+        && project.profile_aborts_on_panic(options.profile.name())
+        && target.elf_machine != crate::toolchain::ElfMachine::Arm
+    {
         link_args.extend(no_unwind_tables(target, &xdp_dir)?);
     }
-    if !target.ndk {
-        let path = clang::locate()?;
-        let clang = clang::inspect(&path, &clang_cache(&xdp_dir, &path), clang::Includes::Probe)?;
+    // A target's own linker links its loader, NDK or not (android-armv7 links
+    // a static Linux loader: aya does not build against 32-bit bionic).
+    let own_linker = |link_args: &[String]| {
         let mut cargo_env = Vec::new();
         if let Some(linker) = &target.linker {
             cargo_env.push((cargo_target_var(&target.triple, "LINKER"), linker.into()));
         }
-        cargo_env.extend(rustflags_env(&target.triple, &link_args));
+        cargo_env.extend(rustflags_env(&target.triple, link_args));
+        cargo_env
+    };
+    if !target.ndk {
+        let path = clang::locate()?;
+        let clang = clang::inspect(&path, &clang_cache(&xdp_dir, &path), clang::Includes::Probe)?;
         return Ok(Tools {
             strip: clang.strip.clone(),
             clang,
             android: None,
-            cargo_env,
+            cargo_env: own_linker(&link_args),
         });
     }
     let ndk = options
@@ -87,12 +102,31 @@ pub fn resolve(
         &clang_cache(&xdp_dir, &ndk.clang()),
         clang::Includes::Sysroot(sysroot_includes),
     )?;
+    let cargo_env = match target.linker {
+        Some(_) => own_linker(&link_args),
+        None => ndk_env(ndk, target, api, link_args),
+    };
     Ok(Tools {
         clang,
-        cargo_env: ndk_env(ndk, target, api, link_args),
+        cargo_env,
         strip: Some(ndk.bin("llvm-strip")).filter(|p| p.is_file()),
         android: Some((ndk.clone(), api)),
     })
+}
+
+/// The target's own linker is on PATH (before cargo says "linker not found"
+/// halfway through a build).
+fn check_linker(target: &Target) -> Result<()> {
+    if let Some((linker, install)) = target.external_linker() {
+        if which::which(linker).is_err() {
+            bail!(
+                "{} links its loader with `{linker}`, which is not on PATH: `{install}` \
+                 (Debian/Ubuntu), then build again",
+                target.name
+            );
+        }
+    }
+    Ok(())
 }
 
 /// The probe cache of one clang binary: one file each, so projects that
@@ -367,6 +401,21 @@ pub fn has_rust_target(sysroot: &Path, triple: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_missing_cross_linker_is_named_with_its_package() {
+        let mut board = crate::toolchain::find("linux-armv7").unwrap();
+        board.linker = Some("cargo-xdp-no-such-linker".into());
+        let error = check_linker(&board).unwrap_err().to_string();
+        assert!(
+            error.contains("`cargo-xdp-no-such-linker`, which is not on PATH")
+                && error.contains("apt-get install gcc-arm-linux-gnueabihf"),
+            "{error}"
+        );
+        board.linker = Some("rust-lld".into());
+        check_linker(&board).unwrap();
+    }
+
     use super::*;
 
     #[test]

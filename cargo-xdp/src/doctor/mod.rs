@@ -277,6 +277,12 @@ impl<'a> Probe<'a> {
                 "reinstall the Rust toolchain with rustup (rust-lld ships with rustc)",
             ));
         }
+        if let Some((linker, install)) = target.external_linker() {
+            let found = which::which(linker)
+                .map(|p| p.display().to_string())
+                .map_err(|_| "not found".to_string());
+            checks.push(row(&target.name, linker, found, install));
+        }
         if target.android_abi.is_some() {
             for mut check in self.device_checks(target) {
                 // Warnings (the kernel row) stay optional.

@@ -292,6 +292,13 @@ fn target_for_abi(abi: &str, serial: &str) -> Result<Target> {
         .iter()
         .filter_map(|t| Some(format!("{} ({})", t.android_abi.as_deref()?, t.name)))
         .collect();
+    if abi == "x86" {
+        bail!(
+            "{serial} reports ABI `x86` (32-bit x86 Android), for which no loader can be built: \
+             aya's object parser has no 32-bit x86 support (aya-obj 0.3 to 0.6); cargo-xdp \
+             deploys to x86_64, arm64-v8a and armeabi-v7a Android devices"
+        );
+    }
     bail!(
         "{serial} reports ABI `{abi}`, which no target builds for (known: {}); for a Linux board \
          reachable over adb, pass --target (e.g. --target linux-arm64)",
@@ -489,6 +496,20 @@ mod tests {
         assert_eq!(session.target.name, "android-arm64");
         assert_eq!(session.root, Root::Shell);
         assert_eq!(fake.asked(), ["the probe"]);
+    }
+
+    #[test]
+    fn a_32_bit_arm_phone_gets_the_armv7_target_and_32_bit_x86_is_explained() {
+        let fake = FakeDevice::new(false, |what| match what {
+            "the probe" => answered(&ROOTED.replace("abi=arm64-v8a", "abi=armeabi-v7a"), 0),
+            other => panic!("asked {other}"),
+        });
+        assert_eq!(session(fake).target.name, "android-armv7");
+        let error = target_for_abi("x86", "FAKE01").unwrap_err().to_string();
+        assert!(
+            error.contains("ABI `x86`") && error.contains("no 32-bit x86 support"),
+            "{error}"
+        );
     }
 
     #[test]
