@@ -278,9 +278,8 @@ impl<'a> Probe<'a> {
             ));
         }
         if let Some((linker, install)) = target.external_linker() {
-            let found = which::which(linker)
-                .map(|p| p.display().to_string())
-                .map_err(|_| "not found".to_string());
+            let found = which::which(linker).map_err(|_| "not found".to_string());
+            let found = found.map(|p| p.display().to_string());
             checks.push(row(&target.name, linker, found, install));
         }
         if target.android_abi.is_some() {
