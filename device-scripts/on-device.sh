@@ -22,7 +22,8 @@
 set -u
 umask 077
 name='{{name}}'
-base=/data/local/cargo-xdp
+# root-entry.sh says where root's files are (a phone's or a board's layout).
+base=${b:-/data/local/cargo-xdp}
 final=$base/$name
 old=$base/.$name.old
 loader='{{loader}}'

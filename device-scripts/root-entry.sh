@@ -14,6 +14,9 @@
 # Root keeps its files in /data/local/cargo-xdp (root's, 0700). Every
 # directory above it must be root's (or, for /data, the system user's, who
 # owns it on Android) and writable by no one else, or root runs nothing.
+# b=, st=, sys= and the first for loop are a phone's layout; for a Linux board cargo-xdp
+# sends its own values there (/opt/cargo-xdp, the login user's home, no
+# system user).
 #
 # In there: NAME/ is the deployed copy; .NAME.w.XXXXXXXX/ is one install's
 # private work dir (s/: the staged files, moved out of the shell user's
@@ -34,6 +37,8 @@ set -u
 umask 077
 b=/data/local/cargo-xdp
 st=/data/local/tmp/cargo-xdp
+sys=1000
+export b
 na="; nothing was attached"
 quit() {
     if [ -n "${k:-}" ]; then
@@ -61,12 +66,12 @@ case $n in
 esac
 trusted() {
     [ -d $1 ] && [ ! -L $1 ] && set -- $(stat -c "%u %g %a" $1) && [ $# -eq 3 ] || return 1
-    case $1.$3 in 0.*|1000.*) ;; *) return 1 ;; esac
-    case $3 in *[2367]) return 1 ;; *[2367]?) case $2 in 0|1000) ;; *) return 1 ;; esac ;; esac
+    case $1.$3 in 0.*|$sys.*) ;; *) return 1 ;; esac
+    case $3 in *[2367]) return 1 ;; *[2367]?) case $2 in 0|$sys) ;; *) return 1 ;; esac ;; esac
 }
 alone="is not owned and writable by root alone"
 for d in / /data /data/local; do
-    trusted $d || fail "$d $alone (uid gid mode: $(stat -c "%u %g %a" $d)): root runs nothing below it"
+    trusted $d || fail "$d $alone ($(stat -c "%u %g %a" $d)), so root runs nothing"
 done
 [ -e $b ] || mkdir -m 0700 $b || fail "cannot create $b"
 trusted $b || fail "$b $alone: remove it as root (rm -rf $b), deploy again"
@@ -94,7 +99,7 @@ lock() {
         r=$(readlink $k) || fail "cannot create $k"
         set -- $r
         if [ $# -eq 4 ] && [ $1 = $boot ] && [ "$(me $2)" = "$3 $4" ]; then
-            case $a in run|try) fail "an install of $n is under way (pid $2): wait for it, or deploy again" ;; esac
+            case $a in run|try) fail "an install of $n is under way (pid $2): wait, or deploy again" ;; esac
             echo "note: stopped an earlier install of $n still running as root (pid $2)" >&2
             if [ $3 = $2 ]; then kill -9 -- -$2; else kill -9 $2; fi
             sleep 1

@@ -32,7 +32,19 @@ const LAYERS: &[(&str, &[&str])] = &[
             "deploy",
         ],
     ),
-    ("devices", &["host", "session", "local", "adb", "remote"]),
+    (
+        "devices",
+        &[
+            "host",
+            "session",
+            "local",
+            "adb",
+            "ssh",
+            "remote",
+            "layout",
+            "transport",
+        ],
+    ),
     (
         "build",
         &[

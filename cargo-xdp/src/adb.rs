@@ -4,9 +4,7 @@
 //! the deploy can clean up before it exits.
 
 use std::{
-    io::{BufRead, BufReader, Read},
     path::{Path, PathBuf},
-    process::Stdio,
     time::Duration,
 };
 
@@ -14,9 +12,11 @@ use anyhow::{bail, Context, Result};
 
 use crate::process::Process;
 use crate::{
+    layout::Layout,
     ndk::SDK_VARS,
     process::{run_limited, Finished, Interrupt},
     remote,
+    transport::{stream_lines, Output, Transport},
 };
 
 /// `$ADB`, else `adb` on PATH, else the SDK's platform-tools.
@@ -216,31 +216,9 @@ fn listing(devices: &[Device], separator: &str) -> String {
 /// sends more is stopped there, not buffered without end.
 pub const DEFAULT_MAX_OUTPUT: usize = 16 << 20;
 
-/// The longest line `stats --watch` takes from a device.
-pub const MAX_LINE: usize = 64 << 10;
-
 /// How long one adb call may take unless --adb-timeout says otherwise.
 pub const DEFAULT_TIMEOUT_SECS: u64 = 60;
 pub const DEFAULT_LIMIT: Duration = Duration::from_secs(DEFAULT_TIMEOUT_SECS);
-
-/// What a deploy asks of the way to one device: its shell (time-limited,
-/// or streaming), a push, `adb root`. `Adb` is the real one; session.rs's
-/// tests put a scripted device behind it.
-pub trait Transport: Send + Sync {
-    /// The device's serial, for messages.
-    fn serial(&self) -> &str;
-    /// `script` (quoted by the caller, ending in the `__rc` sentinel) in the
-    /// device's shell; `what` names the step. Stopped by Ctrl-C.
-    fn shell(&self, script: &str, what: &str) -> Result<Output>;
-    /// The same, not stopped by Ctrl-C: for cleaning up after one.
-    fn shell_cleanup(&self, script: &str) -> Result<Output>;
-    /// The same without a time limit, each line passed on as it comes.
-    fn shell_streaming(&self, script: &str, line: &mut dyn FnMut(&str)) -> Result<Option<i32>>;
-    /// `files` into the existing directory `dir`.
-    fn push(&self, files: &[PathBuf], dir: &str) -> Result<()>;
-    /// `adb root`, and the device back.
-    fn root(&self) -> Result<()>;
-}
 
 impl Transport for Adb {
     fn serial(&self) -> &str {
@@ -266,6 +244,10 @@ impl Transport for Adb {
     fn root(&self) -> Result<()> {
         Adb::root(self)
     }
+
+    fn layout(&self) -> &Layout {
+        &self.layout
+    }
 }
 
 /// One device, through one adb binary, with a time limit and a byte limit
@@ -278,13 +260,8 @@ pub struct Adb {
     /// The most one call may print (DEFAULT_MAX_OUTPUT unless a step
     /// expects more, as reading a kernel's BTF does).
     pub max_output: usize,
-}
-
-/// What a device command printed, and its exit status from the sentinel.
-pub struct Output {
-    pub stdout: String,
-    pub stderr: String,
-    pub code: Option<i32>,
+    /// A phone's: where the shell user stages and root keeps its files.
+    pub layout: Layout,
 }
 
 impl Adb {
@@ -294,6 +271,7 @@ impl Adb {
             serial,
             limit,
             max_output: DEFAULT_MAX_OUTPUT,
+            layout: Layout::android(),
         }
     }
 
@@ -338,47 +316,15 @@ impl Adb {
 
     /// Like `shell`, passing each line of output on as it comes
     /// (`stats --watch`, no time limit); returns the sentinel's status.
-    pub fn shell_streaming(&self, script: &str, mut line: impl FnMut(&str)) -> Result<Option<i32>> {
-        let mut child = self
-            .command()
-            .args(["shell", script])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .spawn()
-            .with_context(|| format!("cannot run {}", self.path.display()))?;
-        let mut code = None;
-        let mut lines = BufReader::new(child.stdout.take().expect("piped"));
-        let mut bytes = Vec::new();
-        loop {
-            bytes.clear();
-            // A line may be MAX_LINE long; a device that sends a longer
-            // one is stopped, not buffered without end.
-            let read = (&mut lines)
-                .take(MAX_LINE as u64 + 1)
-                .read_until(b'\n', &mut bytes)?;
-            if read == 0 {
-                break;
-            }
-            if bytes.len() > MAX_LINE && !bytes.ends_with(b"\n") {
-                let _ = child.kill();
-                let _ = child.wait();
-                bail!(
-                    "{} sent a line of more than {} KiB, far longer than any real answer, so it \
-                     was stopped; check the device with `adb shell`",
-                    self.serial,
-                    MAX_LINE >> 10
-                );
-            }
-            let text = String::from_utf8_lossy(&bytes);
-            let text = text.trim_end_matches('\n');
-            let text = text.strip_suffix('\r').unwrap_or(text);
-            match text.strip_prefix("__rc=") {
-                Some(rc) => code = rc.trim().parse().ok(),
-                None => line(text),
-            }
-        }
-        child.wait()?;
-        Ok(code)
+    pub fn shell_streaming(&self, script: &str, line: &mut dyn FnMut(&str)) -> Result<Option<i32>> {
+        let mut command = self.command();
+        command.args(["shell", script]);
+        stream_lines(
+            command,
+            &self.serial,
+            "check the device with `adb shell`",
+            line,
+        )
     }
 
     /// One `adb push` of all `files` into the existing directory `dir`.

@@ -313,6 +313,7 @@ mod tests {
             rounds: 2,
             target: None,
             device: Some(crate::session::DeviceChoice {
+                ssh: None,
                 serial: None,
                 adb_timeout: 60,
             }),

@@ -188,21 +188,48 @@ pub enum Interrupt {
     Ignored,
 }
 
+/// How a limited call reaches its device, for the advice its errors give.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Via {
+    Adb,
+    Ssh,
+}
+
+impl Via {
+    fn check(self) -> &'static str {
+        match self {
+            Via::Adb => "check the device and `adb devices`",
+            Via::Ssh => "check the board answers `ssh` by hand",
+        }
+    }
+
+    fn flag(self) -> &'static str {
+        match self {
+            Via::Adb => "--adb-timeout",
+            Via::Ssh => "--ssh-timeout",
+        }
+    }
+}
+
 /// A call stopped at its time limit.
 #[derive(Debug)]
 pub struct TimedOut {
     pub what: String,
     pub limit: Duration,
+    pub via: Via,
 }
 
 impl std::fmt::Display for TimedOut {
     fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         write!(
             f,
-            "{} did not finish within {} s, so cargo-xdp stopped waiting (its adb call); check \
-             the device and `adb devices`, or allow more time with --adb-timeout SECS",
+            "{} did not finish within {} s, so cargo-xdp stopped waiting (its {} call); {}, or \
+             allow more time with {} SECS",
             self.what,
-            self.limit.as_secs()
+            self.limit.as_secs(),
+            if self.via == Via::Adb { "adb" } else { "ssh" },
+            self.via.check(),
+            self.via.flag()
         )
     }
 }
@@ -222,6 +249,7 @@ pub struct Finished {
 pub struct TooMuch {
     what: String,
     max: usize,
+    via: Via,
 }
 
 impl std::fmt::Display for TooMuch {
@@ -229,19 +257,30 @@ impl std::fmt::Display for TooMuch {
         write!(
             f,
             "{} sent more than {} MiB, far more than any real answer, so it was stopped; the \
-             device (or what runs on it) is misbehaving: check it with `adb shell`",
+             device (or what runs on it) is misbehaving: {}",
             self.what,
-            self.max >> 20
+            self.max >> 20,
+            self.via.check()
         )
     }
 }
 
 impl std::error::Error for TooMuch {}
 
-/// Runs `command` (stdin empty: adb forwards the caller's stdin otherwise)
-/// for at most `limit`, reading at most `max_output` bytes of each of its
-/// outputs; past either, or on Ctrl-C, kills adb and everything it started
-/// and says which call it was.
+/// One limited call to a device: what it is (for errors), its limits, the
+/// way it goes, and the bytes its stdin gets (none: stdin is empty, as adb
+/// and ssh would forward the caller's otherwise).
+pub struct Call<'a> {
+    pub what: &'a str,
+    pub limit: Duration,
+    pub max_output: usize,
+    pub interrupt: Interrupt,
+    pub via: Via,
+    pub input: Option<Vec<u8>>,
+}
+
+/// Runs `command` for at most `limit`, reading at most `max_output` bytes
+/// of each of its outputs (adb's call; `run_call` says the rest).
 pub fn run_limited(
     process: Process,
     limit: Duration,
@@ -249,9 +288,36 @@ pub fn run_limited(
     what: &str,
     interrupt: Interrupt,
 ) -> Result<Finished> {
+    let call = Call {
+        what,
+        limit,
+        max_output,
+        interrupt,
+        via: Via::Adb,
+        input: None,
+    };
+    run_call(process, call)
+}
+
+/// Runs one call; past its time or byte limit, or on Ctrl-C (unless it
+/// ignores that), kills the process and everything it started and says
+/// which call it was.
+pub fn run_call(process: Process, call: Call) -> Result<Finished> {
+    let Call {
+        what,
+        limit,
+        max_output,
+        interrupt,
+        via,
+        input,
+    } = call;
     let mut command = process.command;
     command
-        .stdin(Stdio::null())
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         // Its own process group: killed as a whole, and a terminal's Ctrl-C
@@ -260,6 +326,10 @@ pub fn run_limited(
     let mut child = command
         .spawn()
         .with_context(|| format!("cannot run {:?}", command.get_program()))?;
+    if let (Some(bytes), Some(mut stdin)) = (input, child.stdin.take()) {
+        // Written beside the wait: a call that stops reading ends it.
+        std::thread::spawn(move || std::io::Write::write_all(&mut stdin, &bytes));
+    }
     let overflow = std::sync::Arc::new(AtomicBool::new(false));
     let stdout = drain(child.stdout.take(), max_output, overflow.clone());
     let stderr = drain(child.stderr.take(), max_output, overflow.clone());
@@ -270,6 +340,7 @@ pub fn run_limited(
             return Err(TooMuch {
                 what: what.to_string(),
                 max: max_output,
+                via,
             }
             .into());
         }
@@ -285,6 +356,7 @@ pub fn run_limited(
             return Err(TimedOut {
                 what: what.to_string(),
                 limit,
+                via,
             }
             .into());
         }

@@ -10,25 +10,11 @@
 //! and runs only those, through `root-entry.sh`, whose text is the root
 //! command itself.
 
-use crate::{bundle, templates};
-
-/// Where the shell user pushes bundles (`/sdcard` is noexec).
-pub const STAGING_BASE: &str = "/data/local/tmp/cargo-xdp";
+use crate::{bundle, layout::Layout, templates};
 
 /// The longest command adbd without shell protocol v2 (before Android 7,
 /// API 24) takes.
 pub const LEGACY_COMMAND_LIMIT: usize = 4096;
-
-/// Where a push lands before root copies and checks it.
-pub fn staging_dir(name: &str) -> String {
-    format!("{STAGING_BASE}/.{name}.partial")
-}
-
-/// Where a trial's push lands (packet tests or a bench on the device's
-/// kernel): apart from a deploy's, so neither disturbs the other.
-pub fn trial_staging_dir(name: &str) -> String {
-    format!("{STAGING_BASE}/.{name}.try")
-}
 
 /// One argument for a POSIX shell: `'...'` with `'` spelled `'\''`.
 pub fn quote(arg: &str) -> String {
@@ -44,6 +30,10 @@ pub enum Root {
     SuZero,
     /// Magisk/SuperSU: `su -c 'CMD'`.
     SuC,
+    /// A board's `sudo -n CMD` (NOPASSWD for the login user).
+    Sudo,
+    /// A board's `doas -n CMD` (nopass).
+    Doas,
 }
 
 /// The sha256 tools root-entry.sh accepts, in the order the probe tries them.
@@ -77,12 +67,17 @@ pub struct Probe {
     /// `setsid -w` works: root-entry runs as the leader of a process group
     /// of its own, so a later install or clean can stop all of it.
     pub setsid: bool,
+    /// Where files go on this kind of device (the transport's, not probed).
+    pub layout: Layout,
 }
 
 impl Probe {
     /// What gives this device root, when nothing the probe found did.
     pub fn no_root_fix(&self) -> &'static str {
-        if self.su_denied {
+        if !self.layout.android {
+            "log in as root (--ssh root@HOST), or let the login user run `sudo -n` (NOPASSWD in \
+             sudoers) or `doas -n` (nopass in doas.conf)"
+        } else if self.su_denied {
             "its su refused the shell user: allow Shell (com.android.shell) in the superuser \
              app (Magisk: Superuser), then try again"
         } else if self.debuggable {
@@ -105,6 +100,7 @@ impl Probe {
             root,
             hasher: self.hasher_or_default().to_string(),
             own_group: self.setsid,
+            layout: self.layout.clone(),
         }
     }
 
@@ -121,21 +117,31 @@ impl Probe {
 /// push (nothing is created otherwise). Every `su` gets an empty stdin: on
 /// old adbd the command's stdin is never closed, and an su that prompts
 /// there would wait forever.
-pub fn probe_command(name: &str, interface: Option<&str>) -> String {
-    let mut script = String::from(
+pub fn probe_command(layout: &Layout, name: &str, interface: Option<&str>) -> String {
+    // A phone is asked for its properties and su; a board for sudo or doas
+    // (never su there: it would wait for a password, then log a failure).
+    let identity = if layout.android {
         "uid=$(id -u); echo uid=$uid; echo abi=$(getprop ro.product.cpu.abi); \
          echo sdk=$(getprop ro.build.version.sdk); echo kernel=$(uname -r); echo machine=$(uname -m); \
          dbg=$(getprop ro.debuggable); echo debuggable=$dbg; su=none; \
          if [ \"$uid\" != 0 ] && command -v su >/dev/null 2>&1; then su=denied; \
          if [ \"$(su 0 id -u </dev/null 2>/dev/null)\" = 0 ]; then su=su0; \
-         elif [ \"$(su -c 'id -u' </dev/null 2>/dev/null)\" = 0 ]; then su=suc; fi; fi; echo su=$su; \
-         hash=none; if command -v sha256sum >/dev/null 2>&1; then hash=sha256sum; \
+         elif [ \"$(su -c 'id -u' </dev/null 2>/dev/null)\" = 0 ]; then su=suc; fi; fi; echo su=$su; "
+    } else {
+        "uid=$(id -u); echo uid=$uid; echo kernel=$(uname -r); echo machine=$(uname -m); dbg=0; \
+         su=none; if [ \"$uid\" != 0 ]; then \
+         if [ \"$(sudo -n id -u </dev/null 2>/dev/null)\" = 0 ]; then su=sudo; \
+         elif [ \"$(doas -n id -u </dev/null 2>/dev/null)\" = 0 ]; then su=doas; fi; fi; echo su=$su; "
+    };
+    let mut script = String::from(identity);
+    script.push_str(
+        "hash=none; if command -v sha256sum >/dev/null 2>&1; then hash=sha256sum; \
          elif toybox sha256sum </dev/null >/dev/null 2>&1; then hash='toybox sha256sum'; \
          elif busybox sha256sum </dev/null >/dev/null 2>&1; then hash='busybox sha256sum'; fi; \
          echo \"hash=$hash\"; if setsid -w true </dev/null >/dev/null 2>&1; then echo setsid=1; fi; ",
     );
     if let Some(interface) = interface {
-        let stage = quote(&staging_dir(name));
+        let stage = quote(&layout.staging_dir(name));
         script.push_str(&format!(
             "if [ -e /sys/class/net/{iface} ]; then echo iface=yes; \
              if [ \"$hash\" != none ] && {{ [ \"$uid\" = 0 ] || [ $su != none ] || [ \"$dbg\" = 1 ]; }}; then \
@@ -151,7 +157,7 @@ pub fn probe_command(name: &str, interface: Option<&str>) -> String {
 /// The probe as `doctor --deploy` asks it: stages nothing, and says the
 /// SELinux mode and whether `interface` exists.
 pub fn doctor_probe_command(name: &str, interface: Option<&str>) -> String {
-    let probe = probe_command(name, None);
+    let probe = probe_command(&Layout::android(), name, None);
     let mut script = probe
         .strip_suffix("echo __rc=0")
         .unwrap_or(&probe)
@@ -186,6 +192,8 @@ pub fn parse_probe(output: &str) -> Probe {
                 probe.su = match value {
                     "su0" => Some(Root::SuZero),
                     "suc" => Some(Root::SuC),
+                    "sudo" => Some(Root::Sudo),
+                    "doas" => Some(Root::Doas),
                     _ => None,
                 }
             }
@@ -201,11 +209,13 @@ pub fn parse_probe(output: &str) -> Probe {
     probe
 }
 
-/// root-entry.sh as it is sent: without indentation, comment and blank
-/// lines (push-and-attach.sh strips it the same way).
-pub fn root_entry_text() -> String {
+/// root-entry.sh as it is sent to a device of `layout`: without
+/// indentation, comment and blank lines (push-and-attach.sh strips it the
+/// same way).
+pub fn root_entry_text(layout: &Layout) -> String {
     let script = templates::bundle_file(bundle::ROOT_ENTRY, "", "");
-    String::from_utf8_lossy(&script)
+    layout
+        .root_entry_lines(&String::from_utf8_lossy(&script))
         .lines()
         .map(str::trim_start)
         .filter(|line| !line.is_empty() && !line.starts_with('#'))
@@ -221,6 +231,7 @@ pub struct Entry {
     pub root: Root,
     pub hasher: String,
     pub own_group: bool,
+    pub layout: Layout,
 }
 
 impl Entry {
@@ -228,7 +239,8 @@ impl Entry {
     /// root, the given way.
     pub fn as_root(&self, name: &str, args: &[&str]) -> String {
         let setsid = if self.own_group { "setsid -w " } else { "" };
-        let mut command = format!("{setsid}sh -c {} root-entry", quote(&root_entry_text()));
+        let text = root_entry_text(&self.layout);
+        let mut command = format!("{setsid}sh -c {} root-entry", quote(&text));
         for arg in [self.hasher.as_str(), name].iter().chain(args) {
             command.push(' ');
             command.push_str(&quote(arg));
@@ -237,6 +249,8 @@ impl Entry {
             Root::Shell => command,
             Root::SuZero => format!("su 0 {command} </dev/null"),
             Root::SuC => format!("su -c {} </dev/null", quote(&command)),
+            Root::Sudo => format!("sudo -n {command} </dev/null"),
+            Root::Doas => format!("doas -n {command} </dev/null"),
         }
     }
 
@@ -244,7 +258,8 @@ impl Entry {
     /// checks and attaches them; then the shell user removes whatever is
     /// left of its staging directory, whatever root's answer was.
     pub fn install(&self, name: &str, checks: &Checks, attach: &[&str]) -> String {
-        self.on_staged("install", name, checks, attach, &staging_dir(name))
+        let stage = self.layout.staging_dir(name);
+        self.on_staged("install", name, checks, attach, &stage)
     }
 
     /// Root's `action` on the files staged in `stage`, checked against
@@ -275,7 +290,8 @@ impl Entry {
     /// REPEAT`) there, attaching nothing, then removes it; the shell user
     /// removes what is left of its staging directory.
     pub fn trial(&self, name: &str, checks: &Checks, args: &[&str]) -> String {
-        self.on_staged("try", name, checks, args, &trial_staging_dir(name))
+        let stage = self.layout.trial_staging_dir(name);
+        self.on_staged("try", name, checks, args, &stage)
     }
 
     /// `on-device.sh ARGS` of root's deployed copy, or a clear error when
@@ -292,7 +308,7 @@ impl Entry {
     pub fn cleanup(&self, name: &str) -> String {
         format!(
             "rm -rf {}; {}; echo __rc=$?",
-            quote(&staging_dir(name)),
+            quote(&self.layout.staging_dir(name)),
             self.as_root(name, &["clean"])
         )
     }
@@ -460,14 +476,21 @@ mod tests {
             root,
             hasher: hasher.into(),
             own_group,
+            layout: Layout::android(),
         }
     }
 
     #[test]
     fn root_commands_run_the_entry_text_not_a_file() {
-        let text = root_entry_text();
+        let text = root_entry_text(&Layout::android());
         assert!(!text.lines().any(|l| l.trim_start().starts_with('#')));
-        assert!(text.contains("b=/data/local/cargo-xdp"));
+        assert!(text.contains("b=/data/local/cargo-xdp\nst=/data/local/tmp/cargo-xdp\n"));
+        let board = root_entry_text(&Layout::board("/home/pi"));
+        assert!(
+            board.contains("b=/opt/cargo-xdp\nst=/home/pi/.cargo-xdp\nsys=0\n")
+                && board.contains("for d in / /opt; do\n"),
+            "{board}"
+        );
         assert!(!text.contains('\''), "a quote costs bytes in every nesting");
         let command = entry(Root::SuZero, "sha256sum", false).as_root("f", &["run", "status"]);
         assert!(command.starts_with("su 0 sh -c '"), "{command}");
@@ -511,7 +534,8 @@ mod tests {
             );
             assert!(way.cleanup(&name).len() < LEGACY_COMMAND_LIMIT);
         }
-        assert!(probe_command(&name, Some("a23456789012345")).len() < LEGACY_COMMAND_LIMIT);
+        let probe = probe_command(&Layout::android(), &name, Some("a23456789012345"));
+        assert!(probe.len() < LEGACY_COMMAND_LIMIT);
     }
 
     #[test]

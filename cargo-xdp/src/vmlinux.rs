@@ -152,6 +152,8 @@ fn from_device(choice: &DeviceChoice) -> Result<(Vec<u8>, String)> {
                 "su -c {} </dev/null; echo __rc=$?",
                 remote::quote(&format!("base64 {KERNEL_BTF}"))
             ),
+            Root::Sudo => format!("sudo -n base64 {KERNEL_BTF} </dev/null; echo __rc=$?"),
+            Root::Doas => format!("doas -n base64 {KERNEL_BTF} </dev/null; echo __rc=$?"),
         };
         out = adb
             .shell(&as_root, "reading the kernel's BTF as root")

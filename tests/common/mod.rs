@@ -3,8 +3,11 @@
 //! themselves (also when a test fails: Drop runs on panic).
 #![allow(dead_code)]
 
+mod board;
 mod fake_adb;
 #[allow(unused_imports)] // not every test binary deploys
+pub use board::Board;
+#[allow(unused_imports)]
 pub use fake_adb::FakeAdb;
 
 use std::{

@@ -10,18 +10,29 @@ use crate::{adb, session::DeviceChoice};
 /// Choosing the device.
 #[derive(Args, Debug, Clone)]
 pub struct DeviceArgs {
+    /// A Linux board over ssh instead of a phone over adb: [USER@]HOST[:PORT]
+    /// (your ssh config, agent and known hosts apply; root by login, `sudo -n`
+    /// or `doas -n`).
+    #[arg(
+        long,
+        value_name = "[USER@]HOST[:PORT]",
+        group = "via",
+        conflicts_with = "serial"
+    )]
+    pub ssh: Option<String>,
     /// Device serial (default: $ANDROID_SERIAL, else the only device).
     #[arg(short = 's', long = "serial", value_name = "SERIAL")]
     pub serial: Option<String>,
-    /// Longest any one adb call may take before it is stopped (a wedged
-    /// adb, a device that went away, an su prompt nobody answers).
-    #[arg(long, value_name = "SECS", default_value_t = adb::DEFAULT_TIMEOUT_SECS, value_parser = clap::value_parser!(u64).range(1..))]
+    /// Longest any one adb or ssh call may take before it is stopped (a
+    /// wedged adb, a device that went away, an su prompt nobody answers).
+    #[arg(long, visible_alias = "ssh-timeout", value_name = "SECS", default_value_t = adb::DEFAULT_TIMEOUT_SECS, value_parser = clap::value_parser!(u64).range(1..))]
     pub adb_timeout: u64,
 }
 
 impl From<DeviceArgs> for DeviceChoice {
     fn from(args: DeviceArgs) -> Self {
         DeviceChoice {
+            ssh: args.ssh,
             serial: args.serial,
             adb_timeout: args.adb_timeout,
         }
@@ -29,9 +40,9 @@ impl From<DeviceArgs> for DeviceChoice {
 }
 
 impl DeviceArgs {
-    /// The device a command works on: with `--adb` (`adb`), the one these
-    /// flags choose; else None, this machine.
+    /// The device a command works on: with `--adb` (`adb`) or `--ssh`, the
+    /// one these flags choose; else None, this machine.
     pub fn chosen(self, adb: bool) -> Option<DeviceChoice> {
-        adb.then(|| self.into())
+        (adb || self.ssh.is_some()).then(|| self.into())
     }
 }

@@ -118,7 +118,7 @@ pub struct UpgradeArgs {
 #[derive(Args, Debug)]
 pub struct VmlinuxArgs {
     /// From the device's kernel over adb (default: this machine's).
-    #[arg(long, conflicts_with = "btf")]
+    #[arg(long, conflicts_with = "btf", group = "via")]
     pub adb: bool,
     #[command(flatten)]
     pub device: DeviceArgs,
@@ -135,15 +135,15 @@ pub struct VmlinuxArgs {
 
 #[derive(Args, Debug)]
 pub struct DeployArgs {
-    /// Deploy over adb (the transport; required).
-    #[arg(long, required = true)]
+    /// Deploy to an Android device over adb (or to a board with --ssh).
+    #[arg(long, required_unless_present = "ssh", group = "via")]
     pub adb: bool,
     /// Interface on the device to attach to (e.g. wlan0).
     pub interface: String,
     #[command(flatten)]
     pub device: DeviceArgs,
     /// Deploy to every connected device, in parallel.
-    #[arg(long, conflicts_with = "serial")]
+    #[arg(long, conflicts_with_all = ["serial", "ssh"])]
     pub all_devices: bool,
     /// Target to build (default: from the device's ro.product.cpu.abi).
     #[arg(long)]
@@ -186,7 +186,7 @@ pub struct DeployArgs {
 #[derive(Args, Debug)]
 pub struct StatusArgs {
     /// Ask the device over adb (default: this machine, through sudo unless root).
-    #[arg(long)]
+    #[arg(long, group = "via")]
     pub adb: bool,
     #[command(flatten)]
     pub cargo: CargoFlags,
@@ -204,7 +204,7 @@ pub struct StatusArgs {
 pub struct LoaderArgs {
     /// Root's deployed copy on the device over adb (default: this
     /// machine's build, through sudo unless root).
-    #[arg(long)]
+    #[arg(long, group = "via")]
     pub adb: bool,
     #[command(flatten)]
     pub cargo: CargoFlags,
@@ -221,7 +221,7 @@ pub struct LoaderArgs {
 #[derive(Args, Debug)]
 pub struct StatsArgs {
     /// Ask the device over adb (default: this machine, through sudo unless root).
-    #[arg(long)]
+    #[arg(long, group = "via")]
     pub adb: bool,
     #[command(flatten)]
     pub cargo: CargoFlags,
@@ -348,7 +348,7 @@ pub struct TestArgs {
     /// Run the cases (or replay the capture) on the device's kernel: the
     /// bundle pushed to a place of its own, checked and run by root there,
     /// nothing attached, removed after; no deploy needed.
-    #[arg(long)]
+    #[arg(long, group = "via")]
     pub adb: bool,
     /// The target whose kernel runs the cases: this machine's (the
     /// default), or with --adb the device's.
@@ -375,10 +375,11 @@ pub struct BenchArgs {
     pub rounds: u32,
     /// On the device's kernel: the bundle pushed to a place of its own,
     /// checked and run by root there, nothing attached; no deploy needed.
-    #[arg(long)]
+    #[arg(long, group = "via")]
     pub adb: bool,
-    /// With --adb, the target to build for the device (default: its ABI's).
-    #[arg(long, requires = "adb")]
+    /// With --adb or --ssh, the target to build for the device (default:
+    /// its ABI's, or its `uname -m`'s).
+    #[arg(long, requires = "via")]
     pub target: Option<String>,
     #[command(flatten)]
     pub device: DeviceArgs,

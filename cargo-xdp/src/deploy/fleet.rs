@@ -13,11 +13,12 @@ use anyhow::{bail, Result};
 
 use super::{build, message, plan, DeployOptions};
 use crate::{
-    adb::{self, Adb, Device, Transport},
+    adb::{self, Adb, Device},
     project::Project,
     session::{prepare, push_and_attach, Deployed, Session},
     shell::Shell,
     toolchain::Target,
+    transport::Transport,
 };
 
 /// Every connected device at once; a table of how each went.
@@ -190,6 +191,7 @@ mod tests {
         DeployOptions {
             interface: "wlan0".into(),
             device: crate::session::DeviceChoice {
+                ssh: None,
                 serial: None,
                 adb_timeout: 60,
             },

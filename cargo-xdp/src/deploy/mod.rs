@@ -17,7 +17,7 @@ use std::{path::PathBuf, time::Duration};
 use anyhow::Result;
 
 use crate::{
-    adb::{self, Transport},
+    adb,
     attach::AttachMode,
     builder::{self, BuildRequest},
     cargo_args::{CargoArgs, Profile},
@@ -28,6 +28,7 @@ use crate::{
     session::{self, DeployPlan, Deployed, Session},
     shell::Shell,
     toolchain::Target,
+    transport::Transport,
 };
 
 #[derive(Debug, Clone)]
@@ -159,7 +160,10 @@ fn detach(
     session::run_checked(adb, &entry.deployed(name, &["remove"]), "the removal")?;
     shell.status(
         "Removed",
-        format!("{name}'s files from {serial} (/data/local/cargo-xdp/{name})"),
+        format!(
+            "{name}'s files from {serial} ({})",
+            adb.layout().deployed_dir(name)
+        ),
     );
     Ok(())
 }
@@ -324,7 +328,7 @@ mod tests {
         assert_eq!(fake.asked(), ["the probe", "the status", "the removal"]);
         let never = FakeDevice::new(false, |what| match what {
             "the probe" => answered(ROOTED, 0),
-            "the status" => Ok(adb::Output {
+            "the status" => Ok(crate::transport::Output {
                 stdout: String::new(),
                 stderr: "error: demo is not deployed on this device: deploy it first\n".into(),
                 code: Some(1),

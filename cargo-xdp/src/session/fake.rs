@@ -1,4 +1,4 @@
-//! The double behind `adb::Transport` for unit tests: a device that answers
+//! The double behind `transport::Transport` for unit tests: a device that answers
 //! each step as a test scripts it, and what those tests share (a project,
 //! a plan, a bundle).
 
@@ -11,14 +11,15 @@ use anyhow::{bail, Result};
 
 use super::DeployPlan;
 use crate::{
-    adb::{self, Device, Transport},
+    adb::{self, Device},
     attach::AttachMode,
     cargo_args::Profile,
     project::Project,
     shell::Shell,
+    transport::{self, Transport},
 };
 
-pub(crate) type Answer = Box<dyn Fn(&str) -> Result<adb::Output> + Send + Sync>;
+pub(crate) type Answer = Box<dyn Fn(&str) -> Result<transport::Output> + Send + Sync>;
 
 /// The double behind `Transport`: a device that answers each step (by
 /// the `what` a call names) as the test scripts it, and remembers the
@@ -28,12 +29,13 @@ pub(crate) struct FakeDevice {
     answer: Answer,
     push_fails: bool,
     asked: Mutex<Vec<String>>,
+    layout: crate::layout::Layout,
 }
 
 impl FakeDevice {
     pub(crate) fn new(
         push_fails: bool,
-        answer: impl Fn(&str) -> Result<adb::Output> + Send + Sync + 'static,
+        answer: impl Fn(&str) -> Result<transport::Output> + Send + Sync + 'static,
     ) -> Arc<FakeDevice> {
         FakeDevice::named("FAKE01", push_fails, answer)
     }
@@ -42,13 +44,14 @@ impl FakeDevice {
     pub(crate) fn named(
         serial: &str,
         push_fails: bool,
-        answer: impl Fn(&str) -> Result<adb::Output> + Send + Sync + 'static,
+        answer: impl Fn(&str) -> Result<transport::Output> + Send + Sync + 'static,
     ) -> Arc<FakeDevice> {
         Arc::new(FakeDevice {
             serial: serial.to_string(),
             answer: Box::new(answer),
             push_fails,
             asked: Mutex::new(Vec::new()),
+            layout: crate::layout::Layout::android(),
         })
     }
 
@@ -56,7 +59,7 @@ impl FakeDevice {
         self.asked.lock().unwrap().clone()
     }
 
-    fn ask(&self, what: &str) -> Result<adb::Output> {
+    fn ask(&self, what: &str) -> Result<transport::Output> {
         self.asked.lock().unwrap().push(what.to_string());
         (self.answer)(what)
     }
@@ -67,11 +70,11 @@ impl Transport for FakeDevice {
         &self.serial
     }
 
-    fn shell(&self, _script: &str, what: &str) -> Result<adb::Output> {
+    fn shell(&self, _script: &str, what: &str) -> Result<transport::Output> {
         self.ask(what)
     }
 
-    fn shell_cleanup(&self, _script: &str) -> Result<adb::Output> {
+    fn shell_cleanup(&self, _script: &str) -> Result<transport::Output> {
         self.ask("the cleanup")
     }
 
@@ -96,10 +99,14 @@ impl Transport for FakeDevice {
         self.asked.lock().unwrap().push("adb root".into());
         bail!("adbd cannot run as root in production builds")
     }
+
+    fn layout(&self) -> &crate::layout::Layout {
+        &self.layout
+    }
 }
 
-pub(crate) fn answered(stdout: &str, code: i32) -> Result<adb::Output> {
-    Ok(adb::Output {
+pub(crate) fn answered(stdout: &str, code: i32) -> Result<transport::Output> {
+    Ok(transport::Output {
         stdout: stdout.to_string(),
         stderr: String::new(),
         code: Some(code),

@@ -66,7 +66,9 @@ pub(super) fn push_and_attach_files(
             remote::LEGACY_COMMAND_LIMIT
         );
     }
-    session.adb.push(files, &remote::staging_dir(name))?;
+    session
+        .adb
+        .push(files, &session.adb.layout().staging_dir(name))?;
     let out = session
         .adb
         .shell(&command, "the attach")
@@ -80,7 +82,7 @@ fn read_answer(
     session: &Session,
     name: &str,
     plan: &DeployPlan,
-    out: &crate::adb::Output,
+    out: &crate::transport::Output,
     logs: &Path,
 ) -> Result<Deployed> {
     let stderr = crate::verifier_log::condense(&out.stderr, logs);

@@ -7,12 +7,14 @@
 //! bundles; it never builds one.
 
 mod install;
+mod targets;
 mod trial;
 
 #[cfg(test)]
 pub(crate) mod fake;
 
 use install::{push_and_attach_files, unpack, RootsPartStopped, StateKnown};
+use targets::target_for_device;
 pub use trial::{prepare_trial, run_trial, Extra, Trial};
 
 use std::{path::Path, sync::Arc, time::Duration};
@@ -20,7 +22,7 @@ use std::{path::Path, sync::Arc, time::Duration};
 use anyhow::{bail, Result};
 
 use crate::{
-    adb::{self, Adb, Device, Transport},
+    adb::{self, Adb, Device},
     attach::AttachMode,
     cargo_args::Profile,
     host::LoaderHost,
@@ -28,7 +30,9 @@ use crate::{
     project::Project,
     remote::{self, Probe, Root},
     shell::Shell,
+    ssh,
     toolchain::{self, Target},
+    transport::Transport,
     workdir,
 };
 
@@ -184,7 +188,7 @@ pub fn prepare(
 fn target_for_probe(probe: &Probe, adb: &dyn Transport, plan: &DeployPlan) -> Result<Target> {
     if let Some((false, names)) = &probe.interface {
         bail!(
-            "{} has no interface {}; it has: {names} (see `adb shell ip link`)",
+            "{} has no interface {}; it has: {names} (see `ip link` there)",
             adb.serial(),
             plan.interface
         );
@@ -201,7 +205,7 @@ fn target_for_probe(probe: &Probe, adb: &dyn Transport, plan: &DeployPlan) -> Re
     }
     match &plan.target {
         Some(name) => toolchain::find(name),
-        None => target_for_abi(&probe.abi, adb.serial()),
+        None => target_for_device(probe, adb.serial()),
     }
 }
 
@@ -210,7 +214,7 @@ fn target_for_probe(probe: &Probe, adb: &dyn Transport, plan: &DeployPlan) -> Re
 fn remove_staging(adb: &dyn Transport, name: &str) {
     let _ = adb.shell_cleanup(&format!(
         "rm -rf {}; echo __rc=$?",
-        remote::quote(&remote::staging_dir(name))
+        remote::quote(&adb.layout().staging_dir(name))
     ));
 }
 
@@ -221,8 +225,15 @@ pub fn reach_root(
     name: &str,
     interface: Option<&str>,
 ) -> Result<(Probe, Root)> {
-    let probe = match run_checked(adb, &remote::probe_command(name, interface), "the probe") {
-        Ok(out) => remote::parse_probe(&out.stdout),
+    let probe = match run_checked(
+        adb,
+        &remote::probe_command(adb.layout(), name, interface),
+        "the probe",
+    ) {
+        Ok(out) => remote::Probe {
+            layout: adb.layout().clone(),
+            ..remote::parse_probe(&out.stdout)
+        },
         Err(error) => {
             // Stopped half way, it may have made the staging directory.
             if interface.is_some() {
@@ -247,6 +258,19 @@ pub fn reach_root(
     if let Some(su) = probe.su {
         return Ok((probe, su));
     }
+    if !probe.layout.android {
+        bail!(
+            "XDP needs root on {}, and its login user (uid {}) has no way to it that works \
+             without a prompt: no root login, no `sudo -n`, no `doas -n`. Fix: {}; nothing was \
+             pushed",
+            adb.serial(),
+            probe
+                .uid
+                .map(|u| u.to_string())
+                .unwrap_or_else(|| "?".into()),
+            probe.no_root_fix()
+        );
+    }
     bail!(
         "XDP needs root on the device, and {} offers no way to it: its shell is uid {}, `adb root` \
          works only on userdebug/eng builds ({}), and there is no working su. Fix: {}; nothing \
@@ -260,7 +284,11 @@ pub fn reach_root(
 
 /// Runs a sentinel-terminated command (`what`: the step, for errors); its
 /// output, or an error with it.
-pub fn run_checked(adb: &dyn Transport, command: &str, what: &str) -> Result<adb::Output> {
+pub fn run_checked(
+    adb: &dyn Transport,
+    command: &str,
+    what: &str,
+) -> Result<crate::transport::Output> {
     let out = adb.shell(command, what)?;
     match out.code {
         Some(0) => Ok(out),
@@ -277,33 +305,6 @@ pub fn run_checked(adb: &dyn Transport, command: &str, what: &str) -> Result<adb
             out.stderr.trim()
         ),
     }
-}
-
-/// The target whose toolchain file names this `ro.product.cpu.abi`.
-fn target_for_abi(abi: &str, serial: &str) -> Result<Target> {
-    let targets = toolchain::all()?;
-    if let Some(target) = targets
-        .iter()
-        .find(|t| t.android_abi.as_deref() == Some(abi))
-    {
-        return Ok(target.clone());
-    }
-    let known: Vec<String> = targets
-        .iter()
-        .filter_map(|t| Some(format!("{} ({})", t.android_abi.as_deref()?, t.name)))
-        .collect();
-    if abi == "x86" {
-        bail!(
-            "{serial} reports ABI `x86` (32-bit x86 Android), for which no loader can be built: \
-             aya's object parser has no 32-bit x86 support (aya-obj 0.3 to 0.6); cargo-xdp \
-             deploys to x86_64, arm64-v8a and armeabi-v7a Android devices"
-        );
-    }
-    bail!(
-        "{serial} reports ABI `{abi}`, which no target builds for (known: {}); for a Linux board \
-         reachable over adb, pass --target (e.g. --target linux-arm64)",
-        known.join(", ")
-    )
 }
 
 /// One push of the bundle's files to the staging directory, one shell in
@@ -407,6 +408,9 @@ impl LoaderHost for DeployedLoader<'_> {
 /// this machine).
 #[derive(Debug, Clone)]
 pub struct DeviceChoice {
+    /// A Linux board over ssh (`[user@]host[:port]`); None: an Android
+    /// device over adb.
+    pub ssh: Option<String>,
     /// Device serial (default: $ANDROID_SERIAL, else the only device).
     pub serial: Option<String>,
     /// Longest any one adb call may take before it is stopped (a wedged
@@ -414,9 +418,10 @@ pub struct DeviceChoice {
     pub adb_timeout: u64,
 }
 
-/// The device `choice` names, and the way to it: today adb's (`-s SERIAL`,
-/// else $ANDROID_SERIAL, else the only device), every call time-limited by
-/// --adb-timeout. The one place a transport is chosen.
+/// The device `choice` names, and the way to it: a board over ssh, else
+/// adb's (`-s SERIAL`, else $ANDROID_SERIAL, else the only device), every
+/// call time-limited by --adb-timeout / --ssh-timeout. The one place a
+/// transport is chosen.
 pub fn connect(choice: &DeviceChoice) -> Result<(Device, Arc<dyn Transport>)> {
     connect_reading(choice, adb::DEFAULT_MAX_OUTPUT)
 }
@@ -427,6 +432,16 @@ pub fn connect_reading(
     max_output: usize,
 ) -> Result<(Device, Arc<dyn Transport>)> {
     let limit = Duration::from_secs(choice.adb_timeout);
+    if let Some(destination) = &choice.ssh {
+        let destination = ssh::Destination::parse(destination)?;
+        let board = ssh::Ssh::connect(destination, limit, max_output)?;
+        let device = Device {
+            serial: board.serial().to_string(),
+            state: adb::DeviceState::Device,
+            model: None,
+        };
+        return Ok((device, Arc::new(board)));
+    }
     let adb_path = adb::locate()?;
     let device = adb::select(
         &adb::devices(&adb_path, limit)?,
@@ -499,17 +514,12 @@ mod tests {
     }
 
     #[test]
-    fn a_32_bit_arm_phone_gets_the_armv7_target_and_32_bit_x86_is_explained() {
+    fn a_32_bit_arm_phone_gets_the_armv7_target() {
         let fake = FakeDevice::new(false, |what| match what {
             "the probe" => answered(&ROOTED.replace("abi=arm64-v8a", "abi=armeabi-v7a"), 0),
             other => panic!("asked {other}"),
         });
         assert_eq!(session(fake).target.name, "android-armv7");
-        let error = target_for_abi("x86", "FAKE01").unwrap_err().to_string();
-        assert!(
-            error.contains("ABI `x86`") && error.contains("no 32-bit x86 support"),
-            "{error}"
-        );
     }
 
     #[test]
@@ -561,6 +571,7 @@ mod tests {
             "the attach" => Err(crate::process::TimedOut {
                 what: "the attach on FAKE01".into(),
                 limit: Duration::from_secs(60),
+                via: crate::process::Via::Adb,
             }
             .into()),
             "the cleanup" => answered("", 0),

@@ -9,13 +9,13 @@ use std::{path::Path, sync::Arc};
 
 use anyhow::{bail, Context, Result};
 
-use super::{install::unpack, reach_root, target_for_abi};
+use super::{install::unpack, reach_root, target_for_device};
 use crate::{
-    adb::Transport,
     bundle, hashing,
     project::Project,
     remote::{self, Probe, Root},
     toolchain::{self, Target},
+    transport::Transport,
     workdir,
 };
 
@@ -52,7 +52,7 @@ pub fn prepare_trial(
     }
     let target = match target {
         Some(name) => toolchain::find(name)?,
-        None => target_for_abi(&probe.abi, adb.serial())?,
+        None => target_for_device(&probe, adb.serial())?,
     };
     Ok(Trial {
         adb: Arc::clone(adb),
@@ -88,13 +88,14 @@ pub fn run_trial(
         manifest_sha256: sha256_of("MANIFEST")?,
         script_sha256: sha256_of(bundle::DEVICE_SCRIPT)?,
     };
-    let stage = remote::quote(&remote::trial_staging_dir(name));
+    let staging = adb.layout().trial_staging_dir(name);
+    let stage = remote::quote(&staging);
     super::run_checked(
         adb,
         &format!("rm -rf {stage} && mkdir -p {stage}; echo __rc=$?"),
         "the staging",
     )?;
-    if let Err(error) = adb.push(&files, &remote::trial_staging_dir(name)) {
+    if let Err(error) = adb.push(&files, &staging) {
         let _ = adb.shell_cleanup(&format!("rm -rf {stage}; echo __rc=$?"));
         return Err(error);
     }
@@ -106,8 +107,9 @@ pub fn run_trial(
     let out = adb.shell(&command, &what).map_err(|error| {
         anyhow::anyhow!(
             "{error:#}; root's part may have run on: the next cargo xdp call on {} removes \
-             what it left in /data/local/cargo-xdp/.{name}.t.*",
-            adb.serial()
+             what it left in {}/.{name}.t.*",
+            adb.serial(),
+            adb.layout().root_base
         )
     })?;
     eprint!("{}", crate::shell::harmless(&out.stderr));
