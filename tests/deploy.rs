@@ -243,7 +243,7 @@ fn device_selection_and_interface_errors_leave_nothing_behind() {
     fake.add_device("LOCKSCREEN", "picky", &["state=unauthorized"]);
     fake.add_device("CABLE", "picky", &["state=offline"]);
     fake.add_device("UDEV", "picky", &["state=no permissions"]);
-    fake.add_device("ARMV7", "picky", &["abi=armeabi-v7a"]);
+    fake.add_device("MIPS", "picky", &["abi=mips"]);
     let error = fails(deploy(&fake, &root).arg("wlan0").args(HOST));
     assert!(
         error.contains("5 devices are connected") && error.contains("-s SERIAL"),
@@ -315,13 +315,13 @@ fn device_selection_and_interface_errors_leave_nothing_behind() {
     );
 
     // An ABI no target builds for.
-    let error = fails(deploy(&fake, &root).args(["wlan0", "-s", "ARMV7"]));
+    let error = fails(deploy(&fake, &root).args(["wlan0", "-s", "MIPS"]));
     assert!(
-        error.contains("reports ABI `armeabi-v7a`") && error.contains("--target"),
+        error.contains("reports ABI `mips`") && error.contains("--target"),
         "{error}"
     );
     assert_eq!(
-        staged(&fake, "ARMV7").trim(),
+        staged(&fake, "MIPS").trim(),
         "",
         "the probe's staging dir goes"
     );

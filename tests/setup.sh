@@ -44,6 +44,13 @@ have arm-linux-gnueabihf-gcc || need+=(gcc-arm-linux-gnueabihf)
 [ -d /usr/arm-linux-gnueabihf/include/asm ] || need+=(linux-libc-dev-armhf-cross)
 # Runs the linux-arm64 and linux-armv7 loaders in the tests.
 have qemu-aarch64-static || need+=(qemu-user-static)
+# The fake boards of `deploy --ssh` (tests/fixtures/board): real ssh servers
+# (OpenSSH, dropbear), the client, busybox's userland, sudo for a login user.
+have ssh || need+=(openssh-client)
+[ -x /usr/sbin/sshd ] || need+=(openssh-server)
+[ -x /usr/sbin/dropbear ] || need+=(dropbear-bin)
+have busybox || need+=(busybox)
+have sudo || need+=(sudo)
 # Real captures for `cargo xdp test --pcap`.
 have tcpdump || [ -x /usr/sbin/tcpdump ] || need+=(tcpdump)
 
