@@ -7,7 +7,8 @@
 #
 #   sh on-device.sh install HASHER WORK IFACE MODE [LOADER ATTACH ARGS...]
 #   sh on-device.sh detach IFACE | status [--json] | stats [ARGS...] | test-run |
-#                   bench REPEAT | remove | loader COMMAND [ARGS...]
+#                   bench REPEAT | remove | loader COMMAND [ARGS...] |
+#                   persist HASHER KIND IFACE MODE [ARGS...] | boot HASHER IFACE MODE [ARGS...]
 #   sh on-device.sh try HASHER WORK test-run [CASES OBJECT] | bench REPEAT [ROUNDS]
 #
 # `install` runs in WORK/c, root's private copy of one install: root-entry
@@ -145,15 +146,38 @@ install)
     mv "$work/c" "$final" || fail "attached, but cannot move the files to $final"
     rm -rf "$old"
     cd "$final" || fail "cannot enter $final"
+    # Persisted by an earlier deploy: the boot script now checks this copy.
+    if [ -f ./boot.sh ]; then
+        . ./boot.sh
+        persist_refresh "$hasher" "$iface" "$mode" "$@" || exit
+    fi
     printf 'status-json: '
     "./$loader" status --json
     ;;
 detach)
     [ $# -eq 2 ] || fail "usage: on-device.sh detach IFACE"
-    "$final/$loader" detach "$2"
+    "$final/$loader" detach "$2" || exit
+    [ ! -f "$final/boot.sh" ] || { . "$final/boot.sh" && persist_off "$2"; }
     ;;
 status | stats)
-    "$final/$loader" "$@"
+    "$final/$loader" "$@" || exit
+    if [ "$*" = status ] && [ -f "$base/.$name.persist" ]; then
+        read -r kind hook iface <"$base/.$name.persist"
+        echo "persisted: $kind ($hook) attaches it to $iface at boot"
+        [ ! -f "$base/.$name.boot.log" ] || echo "last boot: $(tail -n 1 "$base/.$name.boot.log")"
+    fi
+    ;;
+persist)
+    # deploy --persist: from root's deployed copy (checked when installed).
+    shift
+    . "$final/boot.sh"
+    persist_on "$@"
+    ;;
+boot)
+    # What the boot script runs, in $final.
+    shift
+    . ./boot.sh
+    boot_attach "$@"
     ;;
 loader)
     # Any command of root's checked copy (`cargo xdp loader --adb`), but
@@ -184,6 +208,7 @@ try)
     run_cases "$@"
     ;;
 remove)
+    [ ! -f "$final/boot.sh" ] || { . "$final/boot.sh" && persist_off; }
     rm -rf "$final" "$old" "$base/.$name.new"
     ;;
 *)

@@ -146,3 +146,87 @@ fn a_board_s_refusals_are_said_and_leave_nothing() {
         "nothing staged or installed: {left}"
     );
 }
+
+/// `--persist[=how]` on a board: status says so, a reboot attaches the
+/// same program with the same rules; a redeploy keeps it (for the new copy
+/// and rules); `--detach` takes the hook away, and a reboot then attaches
+/// nothing.
+fn persist_journey(board: &Board, root: &Path, name: &str, persist: &str, kind: &str) {
+    let dest = board.destination();
+    let out = output(
+        xdp(board, root, &["deploy", "--ssh", &dest, "lan0", persist]).args([
+            "--",
+            "--drop-proto",
+            "icmp",
+        ]),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!(
+            "Persisted {name} attaches to lan0 at every boot of {dest} ({kind}: "
+        )),
+        "{}",
+        text(&out)
+    );
+    let status = ok(&mut xdp(board, root, &["status", "--ssh", &dest]));
+    assert!(status.contains(&format!("persisted: {kind} (")), "{status}");
+
+    let booted = board.reboot();
+    let log = board.as_root(&format!("cat /opt/cargo-xdp/.{name}.boot.log; true"));
+    assert_eq!(
+        board.xdp_programs().len(),
+        1,
+        "attached at boot: {booted}{log}"
+    );
+    assert!(!board.lan.ping(), "with its rules: ICMP dropped again");
+    assert!(log.contains(&format!("Attached {name} to lan0")), "{log}");
+    let status = ok(&mut xdp(board, root, &["status", "--ssh", &dest]));
+    assert!(
+        status.contains("last boot: ") && status.contains("(exit 0)"),
+        "{status}"
+    );
+
+    // A redeploy with other rules (none) keeps it, for the new copy.
+    ok(&mut xdp(board, root, &["deploy", "--ssh", &dest, "lan0"]));
+    board.reboot();
+    assert_eq!(board.xdp_programs().len(), 1);
+    assert!(board.lan.ping(), "the new deploy's rules (none) at boot");
+
+    let out = output(&mut xdp(
+        board,
+        root,
+        &["deploy", "--ssh", &dest, "lan0", "--detach"],
+    ));
+    assert!(
+        out.status.success()
+            && text(&out).contains(&format!(
+                "Unpersisted {name}: its boot hook ({kind}) is gone"
+            )),
+        "{}",
+        text(&out)
+    );
+    board.reboot();
+    assert!(
+        board.xdp_programs().is_empty(),
+        "nothing attaches at boot any more"
+    );
+    let left = board.as_root(&format!(
+        "ls -A /opt/cargo-xdp; ls /etc/init.d /etc/rc.d /etc/rc2.d /etc/systemd/system/multi-user.target.wants 2>/dev/null | grep {name} || true"
+    ));
+    assert_eq!(left.trim(), "", "no boot script, no hook: {left}");
+}
+
+#[test]
+fn persisted_deploys_come_back_after_a_reboot() {
+    if !root_or_skip("persisted_deploys_come_back_after_a_reboot") {
+        return;
+    }
+    let (_tmp, root) = new_project("bootfw", "filter");
+    // A Debian board: systemd named, then sysvinit's scripts found.
+    let debian = Board::new("bootfw", "openssh", "sudo", "full");
+    persist_journey(&debian, &root, "bootfw", "--persist=systemd", "systemd");
+    persist_journey(&debian, &root, "bootfw", "--persist", "initd");
+    // OpenWrt's shape: procd found.
+    let wrt = Board::new("bootfw", "dropbear", "root", "busybox");
+    persist_journey(&wrt, &root, "bootfw", "--persist", "procd");
+}

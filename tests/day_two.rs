@@ -359,3 +359,83 @@ fn doctor_deploy_asks_the_phone_itself() {
     );
     assert_eq!(fake.left_on("ROOTED"), "", "the doctor stages nothing");
 }
+
+/// `deploy --persist` on a rooted phone: Magisk's (and KernelSU's)
+/// service.d runs the hook at boot; a reboot (nothing attached, no pins,
+/// then the hook run by the device's own shell, as root) attaches the same
+/// program with the same rules. Without service.d it says so, and the
+/// deploy stays attached. `--detach` takes the hook away.
+#[test]
+fn persisted_on_a_phone_through_service_d() {
+    if !root_or_skip("persisted_on_a_phone_through_service_d") {
+        return;
+    }
+    let (_tmp, root) = new_project("bootphone", "filter");
+    let mut fake = FakeAdb::new();
+    let phone = fake.add_device("MAGISK", "bootphone", &["root=su"]);
+    assert!(phone.ping());
+
+    // No service.d yet: the deploy is done, the persistence is not.
+    let out = output(
+        xdp(&fake, &root, &["deploy", "--adb", "wlan0", "--persist"])
+            .args(HOST)
+            .args(["--", "--drop-proto", "icmp"]),
+    );
+    let said = text(&out);
+    assert!(!out.status.success(), "{said}");
+    assert!(
+        said.contains("no way to run a script at boot")
+            && said.contains("attached now, but will not be after a reboot"),
+        "{said}"
+    );
+    assert!(!fake.device("MAGISK").ping(), "still attached");
+
+    fake.on_device(
+        "MAGISK",
+        "mkdir -p /data/adb/service.d && chmod 0700 /data/adb /data/adb/service.d",
+    );
+    let out = output(
+        xdp(&fake, &root, &["deploy", "--adb", "wlan0", "--persist"])
+            .args(HOST)
+            .args(["--", "--drop-proto", "icmp"]),
+    );
+    let said = text(&out);
+    assert!(
+        out.status.success()
+            && said.contains("(service.d: /data/adb/service.d/cargo-xdp-bootphone.sh)"),
+        "{said}"
+    );
+    let status = said_ok(&mut xdp(&fake, &root, &["status", "--adb"]));
+    assert!(status.contains("persisted: service.d"), "{status}");
+
+    // The reboot.
+    let phone = fake.device("MAGISK");
+    phone.xdp_off("xdp");
+    phone.xdp_off("xdpgeneric");
+    fake.on_device("MAGISK", "rm -rf /sys/fs/bpf/bootphone");
+    assert!(phone.ping(), "nothing attached after the reboot");
+    fake.on_device(
+        "MAGISK",
+        "env -i PATH=/data/fake/bin /data/fake/bin/sh /data/adb/service.d/cargo-xdp-bootphone.sh",
+    );
+    assert!(!phone.ping(), "attached at boot, with its rule");
+    let log = fake.on_device("MAGISK", "cat /data/local/cargo-xdp/.bootphone.boot.log");
+    assert!(log.contains("Attached bootphone to wlan0"), "{log}");
+
+    let out = output(&mut xdp(
+        &fake,
+        &root,
+        &["deploy", "--adb", "wlan0", "--detach"],
+    ));
+    assert!(
+        out.status.success() && text(&out).contains("its boot hook (service.d) is gone"),
+        "{}",
+        text(&out)
+    );
+    let left = fake.on_device("MAGISK", "ls -A /data/adb/service.d /data/local/cargo-xdp");
+    assert!(!left.contains("bootphone"), "{left}");
+}
+
+fn said_ok(command: &mut Command) -> String {
+    ok(command)
+}

@@ -32,7 +32,14 @@ pub const DEVICE_SCRIPT: &str = "on-device.sh";
 /// file on the device (see the script).
 pub const ROOT_ENTRY: &str = "root-entry.sh";
 /// Scripts every bundle carries, and their modes.
-const SCRIPTS: [(&str, u32); 3] = [(SCRIPT, 0o755), (DEVICE_SCRIPT, 0o755), (ROOT_ENTRY, 0o644)];
+/// Persistence across reboots (`deploy --persist`), sourced by on-device.sh.
+pub const BOOT_SCRIPT: &str = "boot.sh";
+const SCRIPTS: [(&str, u32); 4] = [
+    (SCRIPT, 0o755),
+    (DEVICE_SCRIPT, 0o755),
+    (ROOT_ENTRY, 0o644),
+    (BOOT_SCRIPT, 0o644),
+];
 
 /// What goes into one bundle.
 pub struct Contents<'a> {
@@ -395,6 +402,7 @@ mod tests {
             names,
             [
                 "MANIFEST",
+                BOOT_SCRIPT,
                 "demo_kern.o",
                 "demo_user",
                 DEVICE_SCRIPT,

@@ -123,6 +123,36 @@ impl Board {
         ok(Command::new("nsenter").args(["-t", pid.trim(), "-m", "-n", "--", "sh", "-c", script]))
     }
 
+    /// A reboot, as far as XDP can tell: nothing attached to lan0, no pins;
+    /// then what the board's init runs at boot (systemd's wanted units'
+    /// ExecStart, OpenWrt's `/etc/rc.d/S* boot`, sysvinit's `/etc/rc2.d/S*
+    /// start`), as root in the board. What those printed.
+    pub fn reboot(&self) -> String {
+        for mode in ["xdp", "xdpgeneric"] {
+            let _ = Command::new("ip")
+                .args([
+                    "-n",
+                    &self.lan.receiver,
+                    "link",
+                    "set",
+                    "dev",
+                    "lan0",
+                    mode,
+                    "off",
+                ])
+                .status();
+        }
+        self.as_root(
+            "rm -rf /sys/fs/bpf/*; export PATH=/usr/sbin:/usr/bin:/sbin:/bin
+             for unit in /etc/systemd/system/multi-user.target.wants/*.service; do
+                 [ ! -e \"$unit\" ] || sh -c \"$(sed -n 's/^ExecStart=//p' \"$unit\")\"
+             done
+             for s in /etc/rc.d/S*; do [ ! -e \"$s\" ] || \"$s\" boot; done
+             for s in /etc/rc2.d/S*; do [ ! -e \"$s\" ] || \"$s\" start; done
+             true",
+        )
+    }
+
     /// The XDP program ids the kernel reports on the board's lan0.
     pub fn xdp_programs(&self) -> Vec<String> {
         self.lan.xdp_programs()

@@ -163,6 +163,12 @@ pub struct DeployArgs {
     /// With --detach: leave root's copy of the project on the device.
     #[arg(long, requires = "detach")]
     pub keep_files: bool,
+    /// Attach again at every boot, from root's checked copy: through
+    /// Magisk/KernelSU's service.d on a phone, systemd, OpenWrt's procd or
+    /// /etc/init.d on a board (found on the device, or named here).
+    #[arg(long, value_name = "HOW", num_args = 0..=1, default_missing_value = "auto",
+          value_parser = ["auto", "service.d", "systemd", "procd", "initd"], conflicts_with_all = ["detach", "all_devices"])]
+    pub persist: Option<String>,
     /// Start every pinned map empty (counters, rules, state): else maps
     /// whose definition is unchanged are kept, and those whose capacity
     /// changed keep their entries.

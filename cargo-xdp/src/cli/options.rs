@@ -87,6 +87,7 @@ impl From<DeployArgs> for deploy::DeployOptions {
             debug: args.debug,
             cargo: args.cargo.into(),
             detach: args.detach,
+            persist: args.persist,
             keep_files: args.keep_files,
             manifest_path: args.manifest_path,
             ndk: args.ndk,

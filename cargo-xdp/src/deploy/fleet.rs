@@ -202,6 +202,7 @@ mod tests {
             cargo: Default::default(),
             detach: false,
             keep_files: false,
+            persist: None,
             manifest_path: None,
             ndk: None,
             api: None,

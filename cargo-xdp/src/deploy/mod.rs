@@ -14,7 +14,7 @@ mod fleet;
 
 use std::{path::PathBuf, time::Duration};
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 
 use crate::{
     adb,
@@ -49,6 +49,8 @@ pub struct DeployOptions {
     pub detach: bool,
     /// With --detach: leave root's copy of the project on the device.
     pub keep_files: bool,
+    /// Attach again at boot, through this mechanism (`auto`: the device's).
+    pub persist: Option<String>,
     /// Path to the project's Cargo.toml.
     pub manifest_path: Option<PathBuf>,
     /// Android NDK to use.
@@ -77,6 +79,18 @@ pub fn deploy(args: &DeployOptions, shell: &Shell) -> Result<()> {
     }
     let plan = plan(args);
     let session = session::prepare(&adb, &device, &project, &plan, shell)?;
+    let boot_hook = match args
+        .persist
+        .as_deref()
+        .map(|how| persist_kind(how, &session))
+    {
+        Some(Err(error)) => {
+            session.clean_up(name, &args.interface, shell);
+            return Err(error);
+        }
+        Some(Ok(kind)) => Some(kind),
+        None => None,
+    };
     // The probe made a staging directory: a failed build must not leave it.
     let built = build(&project, args, std::slice::from_ref(&session.target), shell);
     let bundle = match built {
@@ -92,6 +106,67 @@ pub fn deploy(args: &DeployOptions, shell: &Shell) -> Result<()> {
         shell.device_text(&deployed.output);
     }
     report(shell, &session, &args.interface, &deployed);
+    if let Some(how) = boot_hook {
+        persist(&session, name, how, &plan, shell)?;
+    }
+    Ok(())
+}
+
+/// The boot mechanism `--persist=HOW` asks the device for: `auto` becomes
+/// the device kind's own search; one of the other kind's is refused.
+fn persist_kind<'a>(how: &'a str, session: &Session) -> Result<&'a str> {
+    let android = session.probe.layout.android;
+    Ok(match how {
+        "auto" if android => "auto-android",
+        "auto" => "auto-board",
+        "service.d" if !android => bail!(
+            "--persist=service.d is Magisk's and KernelSU's way, on phones; {} is a board: use \
+             systemd, procd or initd (or --persist alone to find it); nothing was deployed",
+            session.adb.serial()
+        ),
+        "systemd" | "procd" | "initd" if android => bail!(
+            "--persist={how} is for Linux boards; on a phone cargo-xdp persists through Magisk's \
+             or KernelSU's service.d (--persist alone); nothing was deployed"
+        ),
+        other => other,
+    })
+}
+
+/// `--persist`: root's deployed copy writes its boot script and the hook
+/// that runs it at boot (see device-scripts/boot.sh).
+fn persist(
+    session: &Session,
+    name: &str,
+    how: &str,
+    plan: &DeployPlan,
+    shell: &Shell,
+) -> Result<()> {
+    let entry = session.entry();
+    let mut args = vec!["persist", entry.hasher.as_str(), how];
+    args.extend([plan.interface.as_str(), plan.mode.as_str()]);
+    args.extend(plan.attach_args.iter().map(String::as_str));
+    let out = session::run_checked(
+        session.adb.as_ref(),
+        &entry.deployed(name, &args),
+        "the persist",
+    )
+    .map_err(|e| {
+        anyhow::anyhow!("{e:#}\n{name} is attached now, but will not be after a reboot")
+    })?;
+    let said = out
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("persisted: "));
+    let (kind, hook) = said.and_then(|s| s.split_once(' ')).unwrap_or(("?", "?"));
+    shell.status(
+        "Persisted",
+        format!(
+            "{name} attaches to {} at every boot of {} ({kind}: {})",
+            plan.interface,
+            session.adb.serial(),
+            crate::shell::harmless(hook)
+        ),
+    );
     Ok(())
 }
 
@@ -134,6 +209,17 @@ fn detach(
             shell.device_text(&out.stderr);
         }
         shell.status("Detached", format!("{name} from {interface} on {serial}"));
+        let hook = out
+            .stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("unpersisted: "));
+        if let Some((kind, _)) = hook.and_then(|h| h.split_once(' ')) {
+            let kind = crate::shell::harmless(kind);
+            shell.status(
+                "Unpersisted",
+                format!("{name}: its boot hook ({kind}) is gone"),
+            );
+        }
     }
     let elsewhere: Vec<String> = match &status {
         remote::Reported::Status(status) => status
