@@ -56,6 +56,13 @@ fn journey(board: &Board, root: &Path, name: &str, home: &str) {
     );
     let status = ok(&mut xdp(board, root, &["status", "--ssh", &dest]));
     assert!(status.contains("lan0"), "{status}");
+    // The packet tests on the board's kernel, beside the deploy.
+    let tested = output(&mut xdp(board, root, &["test", "--ssh", &dest]));
+    assert!(
+        tested.status.success() && text(&tested).contains("test result: ok."),
+        "{}",
+        text(&tested)
+    );
 
     let out = output(&mut xdp(
         board,
