@@ -114,6 +114,31 @@ fn a_board_s_refusals_are_said_and_leave_nothing() {
         "{error}"
     );
 
+    // doctor --deploy asks the board the same, and says what is missing.
+    let doctor = output(&mut xdp(
+        &board,
+        &root,
+        &[
+            "doctor",
+            "--deploy",
+            "--ssh",
+            &dest,
+            "--interface",
+            "lan0",
+            "--target",
+            "linux-x86_64",
+        ],
+    ));
+    let said = text(&doctor);
+    assert!(!doctor.status.success(), "{said}");
+    assert!(
+        said.lines().any(|l| l.contains("a way to root (deploy)")
+            && l.contains("MISSING")
+            && l.contains("neither `sudo -n` nor `doas -n`")),
+        "{said}"
+    );
+    assert!(said.contains("x86_64 -> linux-x86_64"), "{said}");
+
     // An unknown host key is never accepted: ssh's answer, and the fix.
     let strict = board.dir.path().join("ssh-unknown-key");
     std::fs::write(

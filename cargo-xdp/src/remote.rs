@@ -156,8 +156,8 @@ pub fn probe_command(layout: &Layout, name: &str, interface: Option<&str>) -> St
 
 /// The probe as `doctor --deploy` asks it: stages nothing, and says the
 /// SELinux mode and whether `interface` exists.
-pub fn doctor_probe_command(name: &str, interface: Option<&str>) -> String {
-    let probe = probe_command(&Layout::android(), name, None);
+pub fn doctor_probe_command(layout: &Layout, name: &str, interface: Option<&str>) -> String {
+    let probe = probe_command(layout, name, None);
     let mut script = probe
         .strip_suffix("echo __rc=0")
         .unwrap_or(&probe)

@@ -8,7 +8,6 @@ use crate::{
     process::TimedOut,
     remote,
     session::{self, DeviceChoice},
-    toolchain,
 };
 
 /// The rows for the device `choice` names (`interface`: checked too).
@@ -43,13 +42,15 @@ pub(super) fn device_rows(choice: &DeviceChoice, interface: Option<&str>) -> Vec
         Ok(format!("{serial} ({model})")),
         "",
     )];
-    let command = remote::doctor_probe_command("doctor", interface);
+    let command = remote::doctor_probe_command(adb.layout(), "doctor", interface);
     match session::run_checked(adb.as_ref(), &command, "the probe") {
-        Ok(out) => rows.extend(probe_rows(
-            &serial,
-            &remote::parse_probe(&out.stdout),
-            interface,
-        )),
+        Ok(out) => {
+            let probe = remote::Probe {
+                layout: adb.layout().clone(),
+                ..remote::parse_probe(&out.stdout)
+            };
+            rows.extend(probe_rows(&serial, &probe, interface))
+        }
         Err(error) => {
             let fix = if error.downcast_ref::<TimedOut>().is_some() {
                 "su may be asking on the phone's screen: allow it there, then run doctor again"
@@ -69,34 +70,7 @@ pub(super) fn device_rows(choice: &DeviceChoice, interface: Option<&str>) -> Vec
 
 /// What the probe of device `serial` says a deploy will find.
 fn probe_rows(serial: &str, probe: &remote::Probe, interface: Option<&str>) -> Vec<Check> {
-    let mut rows = Vec::new();
-    let root = match (probe.uid, probe.su) {
-        (Some(0), _) => Ok("the shell is root".to_string()),
-        (_, Some(remote::Root::SuZero)) => Ok("su 0 answers without a prompt".to_string()),
-        (_, Some(_)) => Ok("su -c answers without a prompt".to_string()),
-        _ if probe.debuggable => {
-            Ok("adb root (a userdebug/eng build: deploy restarts adbd as root)".to_string())
-        }
-        _ => Err(format!(
-            "its shell is uid {}, {}, and {}",
-            probe
-                .uid
-                .map(|u| u.to_string())
-                .unwrap_or_else(|| "?".into()),
-            "ro.debuggable is not 1 (a user build)",
-            if probe.su_denied {
-                "its su refused the shell user"
-            } else {
-                "there is no su"
-            }
-        )),
-    };
-    rows.push(row(
-        serial,
-        "a way to root (deploy)",
-        root,
-        probe.no_root_fix(),
-    ));
+    let mut rows = vec![root_row(serial, probe)];
     rows.push(row(
         serial,
         "sha256 tool (deploy)",
@@ -128,20 +102,53 @@ fn probe_rows(serial: &str, probe: &remote::Probe, interface: Option<&str>) -> V
             "name one it has (`adb shell ip link`); wlan0 is Wi-Fi, rmnet* mobile data",
         ));
     }
-    let target = toolchain::all().ok().and_then(|all| {
-        all.into_iter()
-            .find(|t| t.android_abi.as_deref() == Some(probe.abi.as_str()))
-    });
+    let said = if probe.layout.android {
+        &probe.abi
+    } else {
+        &probe.machine
+    };
     let mut built = row(
         serial,
-        "a target for its ABI (deploy)",
-        match &target {
-            Some(target) => Ok(format!("{} -> {}", probe.abi, target.name)),
-            None => Err(format!("no target builds for ABI `{}`", probe.abi)),
+        "a target for it (deploy)",
+        match session::target_for_device(probe, serial) {
+            Ok(target) => Ok(format!("{said} -> {}", target.name)),
+            Err(_) => Err(format!("no target builds for `{said}`")),
         },
         "pass --target to deploy (e.g. linux-arm64 for a Linux board reached over adb)",
     );
     built.required = false;
     rows.push(built);
     rows
+}
+
+/// How a deploy would become root there, by the probe.
+fn root_row(serial: &str, probe: &remote::Probe) -> Check {
+    let root = match (probe.uid, probe.su) {
+        (Some(0), _) => Ok("the shell is root".to_string()),
+        (_, Some(remote::Root::SuZero)) => Ok("su 0 answers without a prompt".to_string()),
+        (_, Some(remote::Root::Sudo)) => Ok("sudo -n answers without a prompt".to_string()),
+        (_, Some(remote::Root::Doas)) => Ok("doas -n answers without a prompt".to_string()),
+        (_, Some(_)) => Ok("su -c answers without a prompt".to_string()),
+        (uid, None) if !probe.layout.android => Err(format!(
+            "its login user is uid {}, and neither `sudo -n` nor `doas -n` answers",
+            uid.map(|u| u.to_string()).unwrap_or_else(|| "?".into())
+        )),
+        _ if probe.debuggable => {
+            Ok("adb root (a userdebug/eng build: deploy restarts adbd as root)".to_string())
+        }
+        _ => Err(format!(
+            "its shell is uid {}, {}, and {}",
+            probe
+                .uid
+                .map(|u| u.to_string())
+                .unwrap_or_else(|| "?".into()),
+            "ro.debuggable is not 1 (a user build)",
+            if probe.su_denied {
+                "its su refused the shell user"
+            } else {
+                "there is no su"
+            }
+        )),
+    };
+    row(serial, "a way to root (deploy)", root, probe.no_root_fix())
 }

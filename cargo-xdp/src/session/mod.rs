@@ -14,7 +14,7 @@ mod trial;
 pub(crate) mod fake;
 
 use install::{push_and_attach_files, unpack, RootsPartStopped, StateKnown};
-use targets::target_for_device;
+pub use targets::target_for_device;
 pub use trial::{prepare_trial, run_trial, Extra, Trial};
 
 use std::{path::Path, sync::Arc, time::Duration};

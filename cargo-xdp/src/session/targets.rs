@@ -9,7 +9,7 @@ use crate::{
 };
 
 /// The target the probed device's ABI (a phone) or machine (a board) takes.
-pub(super) fn target_for_device(probe: &Probe, name: &str) -> Result<Target> {
+pub fn target_for_device(probe: &Probe, name: &str) -> Result<Target> {
     match probe.layout.android {
         true => target_for_abi(&probe.abi, name),
         false => target_for_machine(&probe.machine, name),
