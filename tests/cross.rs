@@ -383,6 +383,47 @@ fn linux_arm64_is_static_and_runs_under_qemu() {
         "{}",
         text(&qemu)
     );
+    armv7_on_a_32_bit_kernel(&bundle("board", "linux-armv7"));
+}
+
+/// qemu-user has no bpf(): the armv7 loader attaches, drops and detaches on
+/// a real 32-bit ARM kernel (Debian's armmp) under qemu-system-arm
+/// (tests/fixtures/arm32).
+fn armv7_on_a_32_bit_kernel(bundle: &Path) {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/arm32");
+    let vm = shared_target_dir().join("arm32-vm");
+    let made = output(Command::new(fixture.join("make-vm.sh")).arg(&vm));
+    if !made.status.success() && std::env::var_os("CI").is_none() {
+        eprintln!("SKIPPED the 32-bit kernel: {}", text(&made));
+        return;
+    }
+    assert!(made.status.success(), "{}", text(&made));
+    let console = text(&output(
+        Command::new(fixture.join("run-vm.sh"))
+            .arg(&vm)
+            .arg(bundle)
+            .arg("board"),
+    ));
+    let said: Vec<&str> = console.lines().filter(|l| l.starts_with("vm: ")).collect();
+    assert!(
+        said.first().is_some_and(|l| l.contains("armv7l")),
+        "{console}"
+    );
+    for line in [
+        "vm: ping before: answered",
+        "vm: attached",
+        "vm: ping attached: dropped",
+        "vm: detached",
+        "vm: ping after: answered",
+    ] {
+        assert!(said.contains(&line), "no `{line}` in:\n{console}");
+    }
+    let stats = said
+        .iter()
+        .find_map(|l| l.strip_prefix("vm: stats "))
+        .unwrap();
+    let counters: serde_json::Value = serde_json::from_str(stats).unwrap();
+    assert_eq!(counters["drop"]["packets"], 3, "{stats}");
 }
 
 #[test]

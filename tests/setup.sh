@@ -44,6 +44,14 @@ have arm-linux-gnueabihf-gcc || need+=(gcc-arm-linux-gnueabihf)
 [ -d /usr/arm-linux-gnueabihf/include/asm ] || need+=(linux-libc-dev-armhf-cross)
 # Runs the linux-arm64 and linux-armv7 loaders in the tests.
 have qemu-aarch64-static || need+=(qemu-user-static)
+# A real 32-bit ARM kernel for the linux-armv7 loader (tests/fixtures/arm32):
+# qemu-system-arm boots Debian's armhf kernel, fetched with apt-get download.
+have qemu-system-arm || need+=(qemu-system-arm)
+have cpio || have busybox || need+=(busybox)
+if ! dpkg --print-foreign-architectures | grep -qx armhf; then
+    dpkg --add-architecture armhf
+    armhf_added=1
+fi
 # The fake boards of `deploy --ssh` (tests/fixtures/board): real ssh servers
 # (OpenSSH, dropbear), the client, busybox's userland, sudo for a login user.
 have ssh || need+=(openssh-client)
@@ -54,7 +62,7 @@ have sudo || need+=(sudo)
 # Real captures for `cargo xdp test --pcap`.
 have tcpdump || [ -x /usr/sbin/tcpdump ] || need+=(tcpdump)
 
-if [ ${#need[@]} -gt 0 ] || [ ${#newest_clang[@]} -gt 0 ]; then
+if [ ${#need[@]} -gt 0 ] || [ ${#newest_clang[@]} -gt 0 ] || [ -n "${armhf_added:-}" ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -q
     # Where the distribution has it (Debian 12 does); elsewhere the default clang.

@@ -35,7 +35,9 @@ use crate::{migrate, setup};
 
 /// Where bpffs lives unless `--bpffs` says otherwise.
 pub const DEFAULT_BPFFS: &str = "/sys/fs/bpf";
-const BPF_FS_MAGIC: i64 = 0xcafe4a11;
+/// statfs(2)'s f_type of a bpffs: a signed 32-bit word on 32-bit targets,
+/// where 0xcafe4a11 reads negative, so compared as the low 32 bits.
+const BPF_FS_MAGIC: u32 = 0xcafe4a11;
 
 /// The attach modes a user can ask for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -869,7 +871,7 @@ fn is_bpffs(dir: &Path) -> bool {
     };
     // SAFETY: zeroed statfs is a valid out-parameter.
     let mut info: libc::statfs = unsafe { std::mem::zeroed() };
-    (unsafe { libc::statfs(path.as_ptr(), &mut info) } == 0) && info.f_type as i64 == BPF_FS_MAGIC
+    (unsafe { libc::statfs(path.as_ptr(), &mut info) } == 0) && info.f_type as u32 == BPF_FS_MAGIC
 }
 
 /// Pins need bpffs: the one at `dir`, else a new one mounted there, but
