@@ -1,7 +1,7 @@
 //! Linux boards over ssh (`--ssh`): real OpenSSH and dropbear servers in
 //! namespaces this machine makes (tests/fixtures/board), a Debian userland
-//! with a sudo user and a busybox-only one with root login (OpenWrt's
-//! shape). The XDP program really attaches to the board's `lan0` and drops
+//! (dash or bash as sh) with a sudo user and a busybox-only one with root
+//! login (OpenWrt's shape). The XDP program really attaches to the board's `lan0` and drops
 //! the client's traffic; root's files are root's alone; nothing is left
 //! behind by a refusal.
 
@@ -82,7 +82,12 @@ fn a_debian_board_over_openssh_with_sudo() {
         return;
     }
     let (_tmp, root) = new_project("pifw", "filter");
-    let board = Board::new("pifw", "openssh", "sudo", "full");
+    // bash as /bin/sh here (the persist test's Debian board has dash).
+    let board = Board::new("pifw", "openssh", "sudo", "bash");
+    assert!(board
+        .as_root("sh -c 'echo $BASH_VERSION'")
+        .trim()
+        .starts_with('5'));
     journey(&board, &root, "pifw", "/home/xdpboard");
 }
 
