@@ -511,6 +511,7 @@ fn unchanged_rebuild_skips_clang_and_reproduces_the_bundle() {
         "repro/push-and-attach.sh",
         "repro/on-device.sh",
         "repro/root-entry.sh",
+        "repro/boot.sh",
         "repro/repro.attach",
     ] {
         assert!(listing.contains(entry), "{entry} not in bundle:\n{listing}");
@@ -540,9 +541,9 @@ fn unchanged_rebuild_skips_clang_and_reproduces_the_bundle() {
         .filter_map(|l| l.strip_prefix("sha256: "))
         .map(|l| format!("{l}\n"))
         .collect();
-    // Every file but MANIFEST itself: object, loader, three scripts, the
+    // Every file but MANIFEST itself: object, loader, four scripts, the
     // attach table, the packet tests and bench's baseline object.
-    assert_eq!(sums.lines().count(), 8, "{manifest}");
+    assert_eq!(sums.lines().count(), 9, "{manifest}");
     assert!(
         manifest.contains("  repro_kern.cases\n") && manifest.contains("  xdp-baseline.o\n"),
         "{manifest}"
