@@ -175,7 +175,10 @@ pub fn prepare(
     );
     Ok(Session {
         adb: Arc::clone(adb),
-        model: device.model.clone().unwrap_or_else(|| "-".into()),
+        // adb's model; a board says its machine (uname -m).
+        model: (device.model.clone())
+            .or_else(|| (!probe.layout.android).then(|| probe.machine.clone()))
+            .unwrap_or_else(|| "-".into()),
         root,
         probe,
         target,
