@@ -192,8 +192,14 @@ pub struct CaseRun {
     /// The action of each packet, in order.
     pub actions: Vec<u32>,
     pub packet: Hex,
-    /// Nanoseconds per run of the last packet, as the kernel timed it.
+    /// Nanoseconds per run of the last packet, as the kernel timed it
+    /// (its mean, rounded down to whole nanoseconds).
     pub ns: u64,
+    /// The same in picoseconds, from this thread's CPU time less the call's
+    /// own cost, when the case ran more than twice (0 otherwise, and from
+    /// loaders before it).
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub cpu_ps: u64,
     /// None: the object has no `xdp_stats` map.
     pub counters: Option<Counters>,
     /// The maps the case asked for, by name (a JSON object on the wire;
@@ -346,8 +352,8 @@ impl fmt::Display for CaseRun {
         list(f, &self.actions, |f, a| write!(f, "{a}"))?;
         write!(
             f,
-            r#","packet":"{}","ns":{},"counters":"#,
-            self.packet, self.ns
+            r#","packet":"{}","ns":{},"cpu_ps":{},"counters":"#,
+            self.packet, self.ns, self.cpu_ps
         )?;
         match &self.counters {
             Some(counters) => write!(f, "{counters}")?,
@@ -394,6 +400,7 @@ mod tests {
             actions: vec![2, 1],
             packet: Hex(vec![0, 0xab]),
             ns: 41,
+            cpu_ps: 41_250,
             counters: Some(counters()),
             maps: vec![(
                 "seen".to_string(),
@@ -411,7 +418,7 @@ mod tests {
             ran().to_string(),
             concat!(
                 r#"{"case":"drops \"mdns\"\n","program":"xdp_prog","action":1,"actions":[2,1],"#,
-                r#""packet":"00ab","ns":41,"counters":{"aborted":{"packets":0,"bytes":0},"#,
+                r#""packet":"00ab","ns":41,"cpu_ps":41250,"counters":{"aborted":{"packets":0,"bytes":0},"#,
                 r#""drop":{"packets":3,"bytes":180},"pass":{"packets":0,"bytes":0},"#,
                 r#""tx":{"packets":0,"bytes":0},"redirect":{"packets":0,"bytes":0}},"#,
                 r#""maps":{"seen":[{"key":"14e9","values":["01000000","02000000"]}]}}"#

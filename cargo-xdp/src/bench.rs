@@ -72,8 +72,8 @@ pub fn bench(args: &BenchOptions, shell: &Shell) -> Result<()> {
             println!(
                 "{:<32} {:>20} {:>20} {:>20}",
                 crate::shell::harmless(name),
-                format!("{:.1}/{:.1}/{:.1}", p[0], p[1], p[2]),
-                format!("{:.1}/{:.1}/{:.1}", b[0], b[1], b[2]),
+                format!("{:.2}/{:.2}/{:.2}", p[0], p[1], p[2]),
+                format!("{:.2}/{:.2}/{:.2}", b[0], b[1], b[2]),
                 format!("{:.2}/{:.2}/{:.2}x", r[0], r[1], r[2]),
             );
         }
@@ -88,13 +88,13 @@ pub fn bench(args: &BenchOptions, shell: &Shell) -> Result<()> {
     Ok(())
 }
 
-/// The kernel's mean ns per run in one answer of the loader's test-run.
-/// Whole nanoseconds, but it leaves out the call's own cost (swapping the
-/// XDP dispatcher, milliseconds), which a clock around the call cannot;
-/// from round to round it varies by more than one, so the spread and the
-/// median of the rounds' ratios are finer than that.
+/// ns per run in one answer of the loader's test-run: the loader's CPU
+/// time of the runs less the call's own cost (swapping the XDP dispatcher),
+/// in picoseconds; from a loader before it, the kernel's mean, which it
+/// rounds down to whole nanoseconds (5.8 reads 5).
 fn answer_ns(answer: &CaseAnswer) -> Option<f64> {
     match answer {
+        CaseAnswer::Ran(run) if run.cpu_ps > 0 => Some(run.cpu_ps as f64 / 1000.0),
         CaseAnswer::Ran(run) => Some(run.ns as f64),
         CaseAnswer::Failed { .. } => None,
     }
@@ -253,9 +253,12 @@ fn once(
         &text,
         shell,
     )?;
-    match answers.first().context("the loader gave no answer")? {
-        CaseAnswer::Failed { error, .. } => bail!("cannot bench `{}`: {error}", case.spec.name),
-        CaseAnswer::Ran(run) => Ok(run.ns as f64),
+    let answer = answers.first().context("the loader gave no answer")?;
+    match (answer, answer_ns(answer)) {
+        (CaseAnswer::Failed { error, .. }, _) => {
+            bail!("cannot bench `{}`: {error}", case.spec.name)
+        }
+        (_, ns) => Ok(ns.unwrap_or_default()),
     }
 }
 
@@ -274,6 +277,19 @@ pub fn spread(values: &[f64]) -> [f64; 3] {
 mod tests {
     use super::*;
     use crate::session::fake::*;
+
+    #[test]
+    fn the_cpu_time_is_read_to_the_picosecond_and_the_kernel_mean_is_the_fallback() {
+        let ran = |ns, cpu_ps| {
+            CaseAnswer::Ran(cargo_xdp_wire::CaseRun {
+                ns,
+                cpu_ps,
+                ..Default::default()
+            })
+        };
+        assert_eq!(answer_ns(&ran(5, 5_837)), Some(5.837));
+        assert_eq!(answer_ns(&ran(5, 0)), Some(5.0), "an older loader");
+    }
 
     #[test]
     fn spread_is_min_median_max() {

@@ -197,6 +197,7 @@ pub(crate) fn case_ran(case: &str, action: u32, ns: u64) -> String {
         action,
         actions: vec![action],
         ns,
+        cpu_ps: ns * 1000,
         ..Default::default()
     })
     .to_string()
