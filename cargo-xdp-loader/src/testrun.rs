@@ -27,7 +27,8 @@
 //! baseline to compare with): the project's options are not applied. A
 //! line `link rawip` says the packets start at the IP header, as on an
 //! interface without Ethernet: the program's `_rawip` variant runs, where
-//! it has one.
+//! it has one. A line `timed` (a bench's case; `--repeat` implies it) also
+//! times the runs by CPU time (`cpu_ps`), at the cost of two extra runs.
 
 use std::{
     fs,
@@ -61,6 +62,10 @@ pub struct Case {
     pub bare: bool,
     /// The packets start at the IP header (`link rawip`).
     pub rawip: bool,
+    /// A bench's case (`timed`, or `--repeat`): its runs are also timed by
+    /// CPU time, finer than the kernel's mean, at the cost of two more runs
+    /// (which a packet test counting map state must not get).
+    pub timed: bool,
 }
 
 /// Reads a cases file (see the module's documentation).
@@ -85,6 +90,7 @@ pub fn parse_cases(text: &str) -> Result<Vec<Case>> {
             ("arg", Some(case)) => case.args.push(value.to_string()),
             ("map", Some(case)) => case.maps.push(value.to_string()),
             ("bare", Some(case)) => case.bare = true,
+            ("timed", Some(case)) => case.timed = true,
             ("link", Some(case)) if value == "rawip" => case.rawip = true,
             ("entry", Some(case)) => {
                 let mut words = value.split(' ');
@@ -161,14 +167,19 @@ struct TestRunAttr {
 
 const BPF_PROG_TEST_RUN: libc::c_long = 10;
 
-/// Runs `packet` through the loaded program `fd`, `repeat` times; with more
-/// than one, also times the runs finer than the kernel's whole-ns mean:
+/// Runs `packet` through the loaded program `fd`, `repeat` times; `timed`
+/// (a bench), also times the runs finer than the kernel's whole-ns mean:
 /// this thread's CPU time for the call, less that of a call of 2 runs. A
 /// clock on the wall cannot: a call of more than one run swaps the XDP
 /// dispatcher first, 30-80 ms of waiting that varies by tens of ms; of CPU
 /// it costs ~0.45 ms, varying by ~0.05 ms (0.05 ns per run at a million).
-pub fn run_packet(fd: std::os::fd::BorrowedFd, packet: &[u8], repeat: u32) -> Result<Outcome> {
-    if repeat < 3 {
+pub fn run_packet(
+    fd: std::os::fd::BorrowedFd,
+    packet: &[u8],
+    repeat: u32,
+    timed: bool,
+) -> Result<Outcome> {
+    if !timed || repeat < 3 {
         return run_once(fd, packet, repeat);
     }
     let (_, calibration) = cpu_time(|| run_once(fd, packet, 2))?;
@@ -248,6 +259,7 @@ pub fn command(
         .with_context(|| format!("cannot read the cases {}", cases.display()))?;
     for mut case in parse_cases(&text)? {
         case.repeat = overrides.repeat.unwrap_or(case.repeat);
+        case.timed |= overrides.repeat.is_some();
         case.bare |= overrides.bare;
         let answer = match run_case(project, ext, object, &case) {
             Ok(run) => CaseAnswer::Ran(run),
@@ -388,7 +400,7 @@ fn run_in(project: &Project, ext: &dyn Extension, object: &Path, case: &Case) ->
     let mut actions = Vec::with_capacity(case.packets.len());
     let mut last = None;
     for packet in &case.packets {
-        let outcome = run_packet(fd, packet, case.repeat)?;
+        let outcome = run_packet(fd, packet, case.repeat, case.timed)?;
         actions.push(outcome.action);
         last = Some(outcome);
     }
@@ -426,7 +438,7 @@ mod tests {
     fn cases_are_read_field_by_field() {
         let cases = parse_cases(
             "case a\narg --drop-port\narg udp/53\nmap drop_port\npacket 00ff10\nend\n\
-             case b\nlink rawip\npacket 01\nrepeat 1000\nend\n",
+             case b\nlink rawip\ntimed\npacket 01\nrepeat 1000\nend\n",
         )
         .unwrap();
         assert_eq!(
@@ -440,10 +452,11 @@ mod tests {
                 repeat: 1,
                 bare: false,
                 rawip: false,
+                timed: false,
             }
         );
         assert_eq!(cases[1].repeat, 1000);
-        assert!(cases[1].rawip);
+        assert!(cases[1].rawip && cases[1].timed);
         let with_entry =
             parse_cases("case c\nentry drop_proto 11000000 01000000\npacket 00\nend\n").unwrap();
         assert_eq!(

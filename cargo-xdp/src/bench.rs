@@ -244,7 +244,7 @@ fn once(
     shell: &Shell,
     with_args: bool,
 ) -> Result<f64> {
-    let text = cases::cases_text_with(case, repeat, with_args);
+    let text = cases::cases_text_with(case, repeat, with_args, true);
     let answers = local::test_run(
         privilege,
         loader,

@@ -404,13 +404,17 @@ pub(crate) fn check_unique(cases: &[Case]) -> Result<()> {
 
 /// The case in the loader's cases format (see cargo-xdp-loader's testrun).
 pub(crate) fn cases_text(case: &Case) -> String {
-    cases_text_with(case, case.spec.repeat, true)
+    cases_text_with(case, case.spec.repeat, true, false)
 }
 
 /// The same, run `repeat` times; without its args (and maps) for a
-/// program that takes none (bench's baseline).
-pub(crate) fn cases_text_with(case: &Case, repeat: u32, with_args: bool) -> String {
+/// program that takes none (bench's baseline); `timed` for a bench (the
+/// loader also takes CPU time, with two extra runs).
+pub(crate) fn cases_text_with(case: &Case, repeat: u32, with_args: bool, timed: bool) -> String {
     let mut text = format!("case {}\n", case.spec.name);
+    if timed {
+        text.push_str("timed\n");
+    }
     if !with_args {
         text.push_str("bare\n");
     }
