@@ -99,6 +99,14 @@ impl std::fmt::Display for Destination {
     }
 }
 
+/// An absolute path a shell reads as one word, quoted or not.
+fn plain_path(path: &str) -> bool {
+    path.starts_with('/')
+        && path
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-".contains(c))
+}
+
 /// How long ssh may take to connect, within a call's own limit.
 const CONNECT_SECS: u64 = 15;
 
@@ -132,13 +140,14 @@ impl Ssh {
         };
         let out = ssh.shell("echo \"home=$HOME\"; echo __rc=0", "the connection")?;
         let home = out.stdout.lines().find_map(|l| l.strip_prefix("home="));
-        match home.filter(|h| h.starts_with('/') && !h.contains(['\'', '\n'])) {
+        match home.filter(|h| plain_path(h)) {
             Some(home) => ssh.layout = Layout::board(home),
             None => bail!(
-                "{} answered, but said no usable home directory for its login user ($HOME: {:?}); \
-                 cargo-xdp stages files there",
+                "{} answered, but its login user's home ($HOME: {}) is not a plain absolute path \
+                 (letters, digits, `/._-`), and cargo-xdp stages files there and names it to root's \
+                 shell: log in as a user with a plain home",
                 ssh.name,
-                home.unwrap_or_default()
+                crate::shell::harmless(&format!("{:?}", home.unwrap_or_default()))
             ),
         }
         Ok(ssh)
@@ -324,6 +333,21 @@ mod tests {
                 error.contains("is not an ssh destination"),
                 "{bad}: {error}"
             );
+        }
+    }
+
+    #[test]
+    fn only_a_plain_home_is_named_to_root_s_shell() {
+        assert!(plain_path("/home/pi") && plain_path("/root") && plain_path("/home/a.b-c_d"));
+        for bad in [
+            "",
+            "home/pi",
+            "/home/a b",
+            "/home/$(x)",
+            "/home/a'b",
+            "/home/a\nb",
+        ] {
+            assert!(!plain_path(bad), "{bad:?}");
         }
     }
 
