@@ -51,11 +51,11 @@ struct Elf {
     has_unwind_tables: bool,
 }
 
-/// Either ELF class (byte 4 of the identification says which).
+/// Either ELF class.
 fn read_elf(path: &Path) -> Elf {
     let data = fs::read(path).unwrap();
-    match data[4] {
-        elf::ELFCLASS32 => read_elf_of::<elf::FileHeader32<Endianness>>(&data),
+    match object::FileKind::parse(&*data) {
+        Ok(object::FileKind::Elf32) => read_elf_of::<elf::FileHeader32<Endianness>>(&data),
         _ => read_elf_of::<elf::FileHeader64<Endianness>>(&data),
     }
 }

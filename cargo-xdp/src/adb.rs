@@ -15,7 +15,6 @@ use crate::{
     layout::Layout,
     ndk::SDK_VARS,
     process::{run_limited, Finished, Interrupt},
-    remote,
     transport::{stream_lines, Output, Transport},
 };
 
@@ -305,13 +304,10 @@ impl Adb {
     fn shell_with(&self, script: &str, what: &str, interrupt: Interrupt) -> Result<Output> {
         let mut command = self.command();
         command.args(["shell", script]);
-        let out = self.run(command, what, interrupt)?;
-        let (stdout, code) = remote::split_sentinel(&String::from_utf8_lossy(&out.stdout));
-        Ok(Output {
-            stdout,
-            stderr: String::from_utf8_lossy(&out.stderr).replace("\r\n", "\n"),
-            code,
-        })
+        let mut out = Output::of(&self.run(command, what, interrupt)?);
+        // adbd before Android 7 answers through a pty.
+        out.stderr = out.stderr.replace("\r\n", "\n");
+        Ok(out)
     }
 
     /// Like `shell`, passing each line of output on as it comes

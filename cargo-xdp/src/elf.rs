@@ -282,11 +282,8 @@ impl LoaderFacts {
         let file =
             std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
         let cache = ReadCache::new(file);
-        let ident = cache
-            .read_bytes_at(0, 5)
-            .map_err(|()| anyhow::anyhow!("too short"));
-        let facts = match ident.map(|bytes| bytes[4]) {
-            Ok(elf::ELFCLASS32) => Self::parse::<elf::FileHeader32<Endianness>, _>(&cache),
+        let facts = match object::FileKind::parse(&cache) {
+            Ok(object::FileKind::Elf32) => Self::parse::<elf::FileHeader32<Endianness>, _>(&cache),
             _ => Self::parse::<elf::FileHeader64<Endianness>, _>(&cache),
         };
         facts.with_context(|| format!("{} is not an ELF executable", path.display()))

@@ -196,6 +196,13 @@ pub enum Via {
 }
 
 impl Via {
+    fn tool(self) -> &'static str {
+        match self {
+            Via::Adb => "adb",
+            Via::Ssh => "ssh",
+        }
+    }
+
     fn check(self) -> &'static str {
         match self {
             Via::Adb => "check the device and `adb devices`",
@@ -227,7 +234,7 @@ impl std::fmt::Display for TimedOut {
              allow more time with {} SECS",
             self.what,
             self.limit.as_secs(),
-            if self.via == Via::Adb { "adb" } else { "ssh" },
+            self.via.tool(),
             self.via.check(),
             self.via.flag()
         )

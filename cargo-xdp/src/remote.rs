@@ -36,6 +36,20 @@ pub enum Root {
     Doas,
 }
 
+impl Root {
+    /// `command` (already quoted for a shell) run as root this way, with an
+    /// empty stdin for the ways that could prompt.
+    pub fn wrap(self, command: &str) -> String {
+        match self {
+            Root::Shell => command.to_string(),
+            Root::SuZero => format!("su 0 {command} </dev/null"),
+            Root::SuC => format!("su -c {} </dev/null", quote(command)),
+            Root::Sudo => format!("sudo -n {command} </dev/null"),
+            Root::Doas => format!("doas -n {command} </dev/null"),
+        }
+    }
+}
+
 /// The sha256 tools root-entry.sh accepts, in the order the probe tries them.
 pub const HASHERS: [&str; 3] = ["sha256sum", "toybox sha256sum", "busybox sha256sum"];
 
@@ -87,6 +101,11 @@ impl Probe {
             "use a userdebug/eng build (then cargo xdp runs `adb root` itself) or a rooted \
              phone with su (Magisk)"
         }
+    }
+
+    /// `id -u` as the probe said it, `?` when it did not.
+    pub fn uid_text(&self) -> String {
+        self.uid.map_or_else(|| "?".into(), |u| u.to_string())
     }
 
     /// The sha256 tool to name in commands that check nothing (run, clean).
@@ -174,8 +193,12 @@ pub fn doctor_probe_command(layout: &Layout, name: &str, interface: Option<&str>
     script
 }
 
-pub fn parse_probe(output: &str) -> Probe {
-    let mut probe = Probe::default();
+/// The probe's answer from a device of `layout` (the transport's kind).
+pub fn parse_probe(output: &str, layout: &Layout) -> Probe {
+    let mut probe = Probe {
+        layout: layout.clone(),
+        ..Probe::default()
+    };
     for line in output.lines() {
         let (key, value) = line.split_once('=').unwrap_or((line, ""));
         let value = value.trim();
@@ -245,13 +268,7 @@ impl Entry {
             command.push(' ');
             command.push_str(&quote(arg));
         }
-        match self.root {
-            Root::Shell => command,
-            Root::SuZero => format!("su 0 {command} </dev/null"),
-            Root::SuC => format!("su -c {} </dev/null", quote(&command)),
-            Root::Sudo => format!("sudo -n {command} </dev/null"),
-            Root::Doas => format!("doas -n {command} </dev/null"),
-        }
+        self.root.wrap(&command)
     }
 
     /// Root moves the staged files out of the shell user's reach, copies,
@@ -459,6 +476,7 @@ mod tests {
     fn reads_a_probe() {
         let probe = parse_probe(
             "uid=2000\r\nabi=arm64-v8a\r\nsdk=23\nkernel=4.9.112-perf\ndebuggable=0\nsu=suc\nhash=toybox sha256sum\niface=no lo wlan0 \n__rc=0\n",
+            &Layout::android(),
         );
         assert_eq!(probe.uid, Some(2000));
         assert_eq!(probe.abi, "arm64-v8a");
@@ -467,7 +485,7 @@ mod tests {
         assert!(!probe.has_shell_v2());
         assert_eq!(probe.kernel.as_deref(), Some("4.9.112-perf"));
         assert_eq!(probe.interface, Some((false, "lo wlan0".into())));
-        let none = parse_probe("hash=none\nhash=md5sum\n");
+        let none = parse_probe("hash=none\nhash=md5sum\n", &Layout::android());
         assert_eq!(none.hasher, None, "only the tools root-entry.sh accepts");
     }
 

@@ -16,7 +16,7 @@ use anyhow::{bail, Context, Result};
 use crate::{
     layout::Layout,
     process::{run_call, Call, Finished, Interrupt, Process, Via},
-    remote::{quote, split_sentinel},
+    remote::quote,
     transport::{stream_lines, Output, Transport},
 };
 
@@ -226,13 +226,7 @@ impl Ssh {
     }
 
     fn shell_with(&self, script: &str, what: &str, interrupt: Interrupt) -> Result<Output> {
-        let out = self.run(script, what, interrupt, None)?;
-        let (stdout, code) = split_sentinel(&String::from_utf8_lossy(&out.stdout));
-        Ok(Output {
-            stdout,
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-            code,
-        })
+        Ok(Output::of(&self.run(script, what, interrupt, None)?))
     }
 }
 
@@ -257,7 +251,7 @@ impl Transport for Ssh {
     /// All `files` as one tar stream into `tar -x` in `dir`.
     fn push(&self, files: &[PathBuf], dir: &str) -> Result<()> {
         let archive = tar_of(files)?;
-        let script = format!("cd {} && tar -xf - && echo __rc=0", quote(dir));
+        let script = format!("cd {} && tar -xf -", quote(dir));
         let out = self.run(&script, "the push", Interrupt::Stops, Some(archive))?;
         if !out.status.success() {
             bail!(

@@ -11,7 +11,11 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 
-use crate::{layout::Layout, process::Process};
+use crate::{
+    layout::Layout,
+    process::{Finished, Process},
+    remote::split_sentinel,
+};
 
 /// The longest line `stats --watch` takes from a device.
 pub const MAX_LINE: usize = 64 << 10;
@@ -39,6 +43,19 @@ pub struct Output {
     pub stdout: String,
     pub stderr: String,
     pub code: Option<i32>,
+}
+
+impl Output {
+    /// A finished device shell's output: stdout without the `__rc=`
+    /// sentinel line, whose status becomes `code`.
+    pub fn of(call: &Finished) -> Output {
+        let (stdout, code) = split_sentinel(&String::from_utf8_lossy(&call.stdout));
+        Output {
+            stdout,
+            stderr: String::from_utf8_lossy(&call.stderr).into_owned(),
+            code,
+        }
+    }
 }
 
 /// Runs `command` (a device shell running a sentinel-terminated script),

@@ -13,12 +13,7 @@ use base64::Engine;
 
 use crate::process::Process;
 use crate::session::DeviceChoice;
-use crate::{
-    project::Project,
-    remote::{self, Root},
-    session,
-    shell::Shell,
-};
+use crate::{project::Project, session, shell::Shell};
 
 #[derive(Debug, Clone)]
 pub struct VmlinuxOptions {
@@ -145,16 +140,10 @@ fn from_device(choice: &DeviceChoice) -> Result<(Vec<u8>, String)> {
         .map_err(too_big)?;
     if out.code == Some(13) {
         let (_, root) = session::reach_root(adb, "vmlinux", None)?;
-        let as_root = match root {
-            Root::Shell => format!("base64 {KERNEL_BTF}; echo __rc=$?"),
-            Root::SuZero => format!("su 0 base64 {KERNEL_BTF} </dev/null; echo __rc=$?"),
-            Root::SuC => format!(
-                "su -c {} </dev/null; echo __rc=$?",
-                remote::quote(&format!("base64 {KERNEL_BTF}"))
-            ),
-            Root::Sudo => format!("sudo -n base64 {KERNEL_BTF} </dev/null; echo __rc=$?"),
-            Root::Doas => format!("doas -n base64 {KERNEL_BTF} </dev/null; echo __rc=$?"),
-        };
+        let as_root = format!(
+            "{}; echo __rc=$?",
+            root.wrap(&format!("base64 {KERNEL_BTF}"))
+        );
         out = adb
             .shell(&as_root, "reading the kernel's BTF as root")
             .map_err(too_big)?;

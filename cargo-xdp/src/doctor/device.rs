@@ -44,13 +44,11 @@ pub(super) fn device_rows(choice: &DeviceChoice, interface: Option<&str>) -> Vec
     )];
     let command = remote::doctor_probe_command(adb.layout(), "doctor", interface);
     match session::run_checked(adb.as_ref(), &command, "the probe") {
-        Ok(out) => {
-            let probe = remote::Probe {
-                layout: adb.layout().clone(),
-                ..remote::parse_probe(&out.stdout)
-            };
-            rows.extend(probe_rows(&serial, &probe, interface))
-        }
+        Ok(out) => rows.extend(probe_rows(
+            &serial,
+            &remote::parse_probe(&out.stdout, adb.layout()),
+            interface,
+        )),
         Err(error) => {
             let fix = if error.downcast_ref::<TimedOut>().is_some() {
                 "su may be asking on the phone's screen: allow it there, then run doctor again"
@@ -129,19 +127,16 @@ fn root_row(serial: &str, probe: &remote::Probe) -> Check {
         (_, Some(remote::Root::Sudo)) => Ok("sudo -n answers without a prompt".to_string()),
         (_, Some(remote::Root::Doas)) => Ok("doas -n answers without a prompt".to_string()),
         (_, Some(_)) => Ok("su -c answers without a prompt".to_string()),
-        (uid, None) if !probe.layout.android => Err(format!(
+        (_, None) if !probe.layout.android => Err(format!(
             "its login user is uid {}, and neither `sudo -n` nor `doas -n` answers",
-            uid.map(|u| u.to_string()).unwrap_or_else(|| "?".into())
+            probe.uid_text()
         )),
         _ if probe.debuggable => {
             Ok("adb root (a userdebug/eng build: deploy restarts adbd as root)".to_string())
         }
         _ => Err(format!(
             "its shell is uid {}, {}, and {}",
-            probe
-                .uid
-                .map(|u| u.to_string())
-                .unwrap_or_else(|| "?".into()),
+            probe.uid_text(),
             "ro.debuggable is not 1 (a user build)",
             if probe.su_denied {
                 "its su refused the shell user"

@@ -207,7 +207,7 @@ pub(crate) fn case_ran(case: &str, action: u32, ns: u64) -> String {
 pub(crate) fn trial(fake: Arc<FakeDevice>) -> super::Trial {
     super::Trial {
         adb: fake,
-        probe: crate::remote::parse_probe(ROOTED),
+        probe: crate::remote::parse_probe(ROOTED, &crate::layout::Layout::android()),
         root: crate::remote::Root::Shell,
         target: crate::toolchain::find("android-arm64").unwrap(),
     }

@@ -233,10 +233,7 @@ pub fn reach_root(
         &remote::probe_command(adb.layout(), name, interface),
         "the probe",
     ) {
-        Ok(out) => remote::Probe {
-            layout: adb.layout().clone(),
-            ..remote::parse_probe(&out.stdout)
-        },
+        Ok(out) => remote::parse_probe(&out.stdout, adb.layout()),
         Err(error) => {
             // Stopped half way, it may have made the staging directory.
             if interface.is_some() {
@@ -267,10 +264,7 @@ pub fn reach_root(
              without a prompt: no root login, no `sudo -n`, no `doas -n`. Fix: {}; nothing was \
              pushed",
             adb.serial(),
-            probe
-                .uid
-                .map(|u| u.to_string())
-                .unwrap_or_else(|| "?".into()),
+            probe.uid_text(),
             probe.no_root_fix()
         );
     }
@@ -279,7 +273,7 @@ pub fn reach_root(
          works only on userdebug/eng builds ({}), and there is no working su. Fix: {}; nothing \
          was pushed",
         adb.serial(),
-        probe.uid.map(|u| u.to_string()).unwrap_or_else(|| "?".into()),
+        probe.uid_text(),
         if probe.debuggable { "adbd refused here" } else { "this is a user build" },
         probe.no_root_fix()
     )
