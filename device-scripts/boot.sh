@@ -168,11 +168,6 @@ persist_refresh() { # HASHER IFACE MODE [ARGS...]
 boot_attach() { # HASHER IFACE MODE [ARGS...]
     hasher=$1 iface=$2 mode=$3
     shift 3
-    while read -r tag sum file; do
-        [ "$tag" = sha256: ] || continue
-        case $file in '' | */* | .*) fail "MANIFEST names $file" ;; esac
-        got=$($hasher "$file" 2>/dev/null) || got=missing
-        [ "${got%% *}" = "$sum" ] || fail "$file does not match MANIFEST; nothing attached"
-    done <MANIFEST
+    check_sums "; nothing attached"
     "./$loader" attach "$iface" --mode "$mode" "$@"
 }

@@ -56,13 +56,19 @@ take_copies() {
         head -c "$size" "$work/s/$file" >"$file" ||
             fail "cannot copy $file from the staged files; nothing was attached"
     done <MANIFEST
+    check_sums " (a broken push, or changed on the device while staged); nothing was attached"
+    chmod 0700 "$loader" || fail "cannot make $loader executable; nothing was attached"
+}
+
+# Every file MANIFEST names, in the current directory, against its sha256
+# with $hasher; a file that differs fails, the message ending with $1.
+check_sums() {
     while read -r tag sum file; do
         [ "$tag" = sha256: ] || continue
+        case $file in '' | */* | .*) fail "MANIFEST names $file" ;; esac
         got=$($hasher "$file" 2>/dev/null) || got=missing
-        [ "${got%% *}" = "$sum" ] ||
-            fail "$file does not match MANIFEST (a broken push, or changed on the device while staged); nothing was attached"
+        [ "${got%% *}" = "$sum" ] || fail "$file does not match MANIFEST$1"
     done <MANIFEST
-    chmod 0700 "$loader" || fail "cannot make $loader executable; nothing was attached"
 }
 
 # The packet tests (STEM.cases, for STEM.o) of the copy in the current
