@@ -598,7 +598,7 @@ fn packet_tests_run_on_the_device_without_a_deploy() {
     ));
     assert!(
         out.contains("test drops_a_port ... ok")
-            && out.contains("test result: ok. 19 passed; 0 failed; 0 filtered out"),
+            && out.contains("test result: ok. 23 passed; 0 failed; 0 filtered out"),
         "{out}"
     );
     assert_eq!(
@@ -632,7 +632,7 @@ fn packet_tests_run_on_the_device_without_a_deploy() {
         .lines()
         .filter(|l| l.contains(r#""reason":"bench""#))
         .count();
-    assert_eq!(rows, 19, "{benched}");
+    assert_eq!(rows, 23, "{benched}");
     let filtered = ok(&mut xdp_cmd(
         &fake,
         &root,

@@ -670,7 +670,7 @@ fn packet_tests_of_the_templates_pass_and_failures_say_why() {
         return;
     }
     for (name, template, count) in [
-        ("pktfilter", "filter", 19),
+        ("pktfilter", "filter", 23),
         ("pktminimal", "minimal", 3),
         ("pktreflect", "reflect", 8),
         ("pktratelimit", "ratelimit", 6),
@@ -746,7 +746,7 @@ fn packet_tests_of_the_templates_pass_and_failures_say_why() {
         assert!(
             said.contains("test wrong_on_purpose ... FAILED")
                 && said.contains("action: expected drop, got pass")
-                && said.contains("test result: FAILED. 0 passed; 1 failed; 19 filtered out"),
+                && said.contains("test result: FAILED. 0 passed; 1 failed; 23 filtered out"),
             "{said}"
         );
         let json = output(cargo_xdp().current_dir(&root).args([
@@ -765,7 +765,7 @@ fn packet_tests_of_the_templates_pass_and_failures_say_why() {
             .unwrap();
         assert_eq!(
             (result["passed"].as_u64(), result["failed"].as_u64()),
-            (Some(19), Some(1))
+            (Some(23), Some(1))
         );
         assert!(messages.iter().any(|m| m["reason"] == "test-case"
             && m["name"] == "wrong_on_purpose"

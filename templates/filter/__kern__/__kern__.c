@@ -176,22 +176,14 @@ static __always_inline int ipv6_dropped(__u32 kinds, struct ipv6hdr *ip6, void *
 	return port_dropped(kinds, ip6->nexthdr, ip6 + 1, data_end);
 }
 
-/* ipv4_dropped for the frame most packets are: Ethernet without a VLAN
- * tag, IPv4 without options, then at least a UDP header's length (TCP's
- * ports sit at the same offsets). The same rules in the same order, every
- * field at a fixed offset, so the CPU reads them all at once instead of
- * each after the length of the header before it. */
-static __always_inline int common_frame_dropped(__u32 kinds, struct iphdr *ip, void *data_end)
+/* The port rules on a transport header at a fixed offset that has at
+ * least a UDP header's length (TCP's ports sit at the same offsets). */
+static __always_inline int fixed_port_dropped(__u32 kinds, __u32 proto, __be16 *ports,
+					      void *data_end)
 {
-	__be16 *ports = (void *)(ip + 1);
-	__u32 proto = ip->protocol;
 	__u32 dport = bpf_ntohs(ports[1]);
 	__u32 word = dport / 64;
 
-	/* One test for both when neither kind has rules. */
-	if ((kinds & (RULES_SRC_V4 | RULES_PROTO)) &&
-	    (src_v4_dropped(kinds, &ip->saddr) || proto_dropped(kinds, proto)))
-		return 1;
 	if (!(kinds & RULES_PORT))
 		return 0;
 	if (proto == IPPROTO_UDP)
@@ -201,38 +193,82 @@ static __always_inline int common_frame_dropped(__u32 kinds, struct iphdr *ip, v
 	return port_bit_set(word, dport);
 }
 
+/* ipv4_dropped for the frame most IPv4 packets are: Ethernet without a
+ * VLAN tag, IPv4 without options, then at least a UDP header's length.
+ * The same rules in the same order, every field at a fixed offset, so the
+ * CPU reads them all at once instead of each after the length of the
+ * header before it. */
+static __always_inline int common_v4_dropped(__u32 kinds, struct iphdr *ip, void *data_end)
+{
+	__u32 proto = ip->protocol;
+
+	/* One test for both when neither kind has rules. */
+	if ((kinds & (RULES_SRC_V4 | RULES_PROTO)) &&
+	    (src_v4_dropped(kinds, &ip->saddr) || proto_dropped(kinds, proto)))
+		return 1;
+	return fixed_port_dropped(kinds, proto, (void *)(ip + 1), data_end);
+}
+
+/* ipv6_dropped for an untagged IPv6 frame with at least a UDP header's
+ * length after the IPv6 header: the same fixed offsets. */
+static __always_inline int common_v6_dropped(__u32 kinds, struct ipv6hdr *ip6, void *data_end)
+{
+	__u32 proto = ip6->nexthdr;
+
+	if (kinds & RULES_SRC_V6) {
+		struct lpm_key_v6 key = { .prefixlen = 128 };
+
+		__builtin_memcpy(key.addr, &ip6->saddr, sizeof(key.addr));
+		if (bpf_map_lookup_elem(&drop_src_v6, &key))
+			return 1;
+	}
+	if (proto_dropped(kinds, proto))
+		return 1;
+	return fixed_port_dropped(kinds, proto, (void *)(ip6 + 1), data_end);
+}
+
+/* The verdict on a packet: 1 to drop it. */
+static __always_inline int dropped(__u32 kinds, void *data, void *data_end, int rawip)
+{
+	__u32 link_len = rawip ? 0 : sizeof(struct ethhdr);
+	void *ip = data + link_len;
+	void *cursor;
+	__u32 head;
+	__u16 proto;
+
+	/* The common frames, told by one load: Ethernet's EtherType and the
+	 * IPv4 header's first byte (bytes 12-14), raw IP's first byte. IPv4
+	 * needs IHL 5 (the version nibble and TOS are masked off; ipv4_dropped
+	 * does not read them either). */
+	if (ip + sizeof(struct iphdr) + sizeof(struct udphdr) <= data_end) {
+		head = rawip ? *(__u8 *)data << 16 : bpf_ntohl(*(__u32 *)(data + 12));
+		if (rawip ? head == 0x450000 : (head & 0xffff0f00) == 0x08000500)
+			return common_v4_dropped(kinds, ip, data_end);
+		if ((rawip ? head >> 20 == 6 : head >> 16 == ETH_P_IPV6) &&
+		    ip + sizeof(struct ipv6hdr) + sizeof(struct udphdr) <= data_end)
+			return common_v6_dropped(kinds, ip, data_end);
+	}
+	proto = parse_link(data, data_end, &cursor, rawip);
+	if (proto == bpf_htons(ETH_P_IP))
+		return ipv4_dropped(kinds, cursor, data_end);
+	if (proto == bpf_htons(ETH_P_IPV6))
+		return ipv6_dropped(kinds, cursor, data_end);
+	return 0;
+}
+
 static __always_inline int filter(struct xdp_md *ctx, int rawip)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
-	__u32 zero = 0, kinds;
-	__u32 *rules = bpf_map_lookup_elem(&rule_kinds, &zero);
-	__u32 link_len = rawip ? 0 : sizeof(struct ethhdr);
-	struct iphdr *ip;
-	void *cursor;
-	__u16 proto;
+	__u32 zero = 0;
+	__u32 *kinds = bpf_map_lookup_elem(&rule_kinds, &zero);
+	__u32 action = XDP_PASS;
 
 	/* No rules: nothing to parse for. */
-	kinds = rules ? *rules : 0;
-	if (!kinds)
-		return count_action(ctx, XDP_PASS);
-	/* The common frame: EtherType IPv4 and IHL 5 (bytes 12-14) tested with
-	 * one 32-bit load, the version nibble and TOS masked off (ipv4_dropped
-	 * does not read them either); raw IP: version 4 and IHL 5 (byte 0). */
-	ip = data + link_len;
-	if (data + link_len + sizeof(struct iphdr) + sizeof(struct udphdr) <= data_end &&
-	    (rawip ? *(__u8 *)data == 0x45
-		   : (*(__u32 *)(data + 12) & bpf_htonl(0xffff0f00)) == bpf_htonl(0x08000500))) {
-		if (common_frame_dropped(kinds, ip, data_end))
-			return count_action(ctx, XDP_DROP);
-		return count_action(ctx, XDP_PASS);
-	}
-	proto = parse_link(data, data_end, &cursor, rawip);
-	if (proto == bpf_htons(ETH_P_IP) && ipv4_dropped(kinds, cursor, data_end))
-		return count_action(ctx, XDP_DROP);
-	if (proto == bpf_htons(ETH_P_IPV6) && ipv6_dropped(kinds, cursor, data_end))
-		return count_action(ctx, XDP_DROP);
-	return count_action(ctx, XDP_PASS);
+	if (kinds && *kinds && dropped(*kinds, data, data_end, rawip))
+		action = XDP_DROP;
+	/* One counting site whatever the verdict: one xdp_stats lookup. */
+	return count_action(ctx, action);
 }
 
 SEC("xdp")
