@@ -81,7 +81,7 @@ pub fn resolve(
         cargo_env
     };
     if !target.ndk {
-        let path = clang::locate()?;
+        let path = clang::locate_cached(&project.target_dir.join("xdp"))?;
         let clang = clang::inspect(&path, &clang_cache(&xdp_dir, &path), clang::Includes::Probe)?;
         return Ok(Tools {
             strip: clang.strip.clone(),

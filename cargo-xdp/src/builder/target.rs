@@ -168,7 +168,8 @@ struct KernSide {
     extra_files: Vec<PathBuf>,
 }
 
-/// The kern objects, then the rest of the bundle but the loader.
+/// The kern objects and, while clang runs, the rest of the bundle but the
+/// loader (none of it reads an object: only the objects' names).
 fn kern_side(
     project: &Project,
     target: &Target,
@@ -176,7 +177,19 @@ fn kern_side(
     xdp_dir: &std::path::Path,
     shell: &Shell,
 ) -> Result<KernSide> {
-    let kern_objects = kern::build_all(project, target, env, shell)?;
+    let kern_dir = xdp_dir.join("kern");
+    let names: Vec<PathBuf> = project
+        .meta
+        .kern
+        .iter()
+        .map(|source| kern::object_path(&kern_dir, source))
+        .collect::<Result<_>>()?;
+    let (kern_objects, extras) = std::thread::scope(|scope| {
+        let extras = scope.spawn(|| bundle_extras(project, env, xdp_dir, &names, shell));
+        let kern_objects = kern::build_all(project, target, env, shell);
+        (kern_objects, extras.join().expect("bundle thread panicked"))
+    });
+    let (kern_objects, (baseline, extras)) = (kern_objects?, extras?);
     for object in &kern_objects {
         shell.message(&Message::KernObject {
             target: &target.name,
@@ -189,32 +202,43 @@ fn kern_side(
         .iter()
         .flat_map(|k| k.sidecars.iter().cloned())
         .collect();
-    extra_files.push(write_attach_table(project, xdp_dir)?);
-    let kern_objects: Vec<PathBuf> = kern_objects.into_iter().map(|k| k.object).collect();
-    // The baseline of `cargo xdp bench`, here and on a device (1 KB).
+    extra_files.extend(extras);
+    Ok(KernSide {
+        kern_objects: kern_objects.into_iter().map(|k| k.object).collect(),
+        baseline,
+        extra_files,
+    })
+}
+
+/// The attach table, bench's baseline object (1 KB) and the packet tests
+/// of the objects `names` (for `test --adb`): the baseline and the files.
+fn bundle_extras(
+    project: &Project,
+    env: &kern::KernEnv,
+    xdp_dir: &std::path::Path,
+    names: &[PathBuf],
+    shell: &Shell,
+) -> Result<(PathBuf, Vec<PathBuf>)> {
+    let mut files = vec![write_attach_table(project, xdp_dir)?];
     let baseline = crate::baseline::baseline_object(&env.clang.path, &xdp_dir.join("kern"))?;
-    extra_files.push(baseline.clone());
-    match crate::cases::bundle_cases(project, &kern_objects) {
-        Ok(files) => {
-            for (file, text) in files {
+    files.push(baseline.clone());
+    match crate::cases::bundle_cases(project, names) {
+        Ok(cases) => {
+            for (file, text) in cases {
                 let path = xdp_dir.join("kern").join(file);
                 // Rewritten only when changed.
                 if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
                     std::fs::write(&path, text)
                         .with_context(|| format!("cannot write {}", path.display()))?;
                 }
-                extra_files.push(path);
+                files.push(path);
             }
         }
         Err(error) => shell.warn(format!(
             "the packet tests are not in the bundle (`cargo xdp test` says why): {error:#}"
         )),
     }
-    Ok(KernSide {
-        kern_objects,
-        baseline,
-        extra_files,
-    })
+    Ok((baseline, files))
 }
 
 /// `<name>.attach` for the bundle (which object and program the loader

@@ -97,6 +97,16 @@ pub fn build_all(
     results.collect()
 }
 
+/// Where the object of `source` goes in `out_dir` (`<stem>.o`).
+pub fn object_path(out_dir: &Path, source: &Path) -> Result<PathBuf> {
+    let stem = source
+        .file_stem()
+        .with_context(|| format!("kern source `{}` has no file name", source.display()))?;
+    let mut name = stem.to_os_string();
+    name.push(".o"); // `a.b.c` -> `a.b.o`, as with_extension would not
+    Ok(out_dir.join(name))
+}
+
 fn build_one(
     project: &Project,
     target: &Target,
@@ -106,13 +116,9 @@ fn build_one(
     shell: &Shell,
 ) -> Result<KernObject> {
     let clang = env.clang;
-    let stem = source
-        .file_stem()
-        .context("kern source has no file name")?
-        .to_string_lossy();
-    let object = out_dir.join(format!("{stem}.o"));
-    let depfile = out_dir.join(format!("{stem}.d"));
-    let stamp = out_dir.join(format!("{stem}.cmd"));
+    let object = object_path(out_dir, source)?;
+    let depfile = object.with_extension("d");
+    let stamp = object.with_extension("cmd");
     // The recipe names the final object; clang writes a temporary one of
     // this build's own (`.tmp*`, swept if the build is killed), which becomes
     // the object only once stripped and checked.
@@ -355,6 +361,19 @@ pub(super) fn compile_flags(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_object_is_named_by_its_source_s_stem() {
+        let out = Path::new("/t/kern");
+        assert_eq!(
+            object_path(out, Path::new("f_kern/f_kern.c")).unwrap(),
+            Path::new("/t/kern/f_kern.o")
+        );
+        assert_eq!(
+            object_path(out, Path::new("a/xdp.v2.c")).unwrap(),
+            Path::new("/t/kern/xdp.v2.o")
+        );
+    }
 
     #[test]
     fn parses_depfiles_with_continuations_and_spaces() {
