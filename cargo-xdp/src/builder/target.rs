@@ -61,30 +61,46 @@ pub(super) fn build_target(
     // no-op; a kern error is reported once cargo is done (clang's
     // diagnostics show as they come). Before the loader's first build,
     // which takes minutes, kern goes first: a kern error stops the build.
+    // The loader is checked (and stripped) on its own side too.
+    let checked_loader = || {
+        let loader = build_loader(project, &target, tools, profile, cargo_args, shell)?;
+        check_and_strip(&loader, &target, tools, profile, &xdp_dir, shell)
+    };
     let (side, loader) = if user::loader_exists(project, &target, profile) {
         let (side, loader) = std::thread::scope(|scope| {
             let kern = scope.spawn(|| kern_side(project, &target, &env, &xdp_dir, shell));
-            let loader = build_loader(project, &target, tools, profile, cargo_args, shell);
+            let loader = checked_loader();
             (kern.join().expect("kern build thread panicked"), loader)
         });
         (side?, loader?)
     } else {
         let side = kern_side(project, &target, &env, &xdp_dir, shell)?;
-        let loader = build_loader(project, &target, tools, profile, cargo_args, shell)?;
-        (side, loader)
+        (side, checked_loader()?)
     };
-    let facts = elf::check_loader(&loader, &target)?;
-    let loader = if !profile.is_dev() && facts.has_symtab {
+    write_bundle(plan, target, tools, &env, side, loader, shell)
+}
+
+/// The loader as built, its ELF checked for the target; stripped into
+/// `xdp_dir/loader` when the profile is not dev and it has a symbol table.
+fn check_and_strip(
+    loader: &std::path::Path,
+    target: &Target,
+    tools: &Tools,
+    profile: &Profile,
+    xdp_dir: &std::path::Path,
+    shell: &Shell,
+) -> Result<PathBuf> {
+    let facts = elf::check_loader(loader, target)?;
+    if !profile.is_dev() && facts.has_symtab {
         user::stripped(
-            &loader,
+            loader,
             tools.strip.as_deref(),
             &xdp_dir.join("loader"),
             shell,
-        )?
+        )
     } else {
-        loader
-    };
-    write_bundle(plan, target, tools, &env, side, loader, shell)
+        Ok(loader.to_path_buf())
+    }
 }
 
 /// The bundle of one target's build: its MANIFEST facts, the JSON messages.
