@@ -993,3 +993,62 @@ fn make_executable(path: &Path) {
     use std::os::unix::fs::PermissionsExt;
     fs::set_permissions(path, fs::Permissions::from_mode(0o755)).unwrap();
 }
+
+/// clangd, given only the compile_commands.json a build writes, finds every
+/// header of a template's kern source (libbpf's, the kernel's, the
+/// project's own); without it the same check fails; `compile-commands =
+/// false` writes none.
+#[test]
+fn editors_find_every_header_through_compile_commands() {
+    let Some(clangd) = ["clangd-19", "clangd"]
+        .into_iter()
+        .find(|c| which_on_path(c))
+    else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must run this test: install clangd (tests/setup.sh does)"
+        );
+        eprintln!("SKIPPED editors_find_every_header_through_compile_commands: no clangd on PATH");
+        return;
+    };
+    let (_dir, root) = new_project("edited", "filter");
+    ok(cargo_xdp().current_dir(&root).args(["xdp", "build", "-q"]));
+    let database = root.join("compile_commands.json");
+    let entries: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&database).unwrap()).unwrap();
+    assert_eq!(entries.as_array().unwrap().len(), 1, "{entries}");
+    assert_eq!(entries[0]["file"], "edited_kern/edited_kern.c");
+    let check = || {
+        let out = output(
+            std::process::Command::new(clangd)
+                .current_dir(&root)
+                .arg("--check=edited_kern/edited_kern.c"),
+        );
+        text(&out)
+    };
+    let checked = check();
+    assert!(
+        checked.contains("All checks completed, 0 errors"),
+        "{checked}"
+    );
+    // The check means something: without the database the includes fail.
+    fs::remove_file(&database).unwrap();
+    let blind = check();
+    assert!(
+        blind.contains("file not found") && !blind.contains("completed, 0 errors"),
+        "{blind}"
+    );
+    let manifest = root.join("Cargo.toml");
+    let text = fs::read_to_string(&manifest).unwrap().replace(
+        "[workspace.metadata.xdp]\n",
+        "[workspace.metadata.xdp]\ncompile-commands = false\n",
+    );
+    fs::write(&manifest, text).unwrap();
+    ok(cargo_xdp().current_dir(&root).args(["xdp", "build", "-q"]));
+    assert!(!database.exists());
+}
+
+fn which_on_path(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
+}

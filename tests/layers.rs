@@ -54,6 +54,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "user",
             "loader_stamp",
             "bundle",
+            "compile_db",
             "baseline",
             "headers",
             "uapi",

@@ -11,6 +11,8 @@ have clang || need+=(clang)
 # NDK r26 ships clang 17, and the stand-in NDK is made from this one).
 newest_clang=()
 have clang-19 || newest_clang=(clang-19 llvm-19 lld-19)
+# clangd reads the compile_commands.json builds write (its test runs clangd --check).
+have clangd-19 || have clangd || newest_clang+=(clangd-19)
 have llvm-strip || need+=(llvm)
 have ld.lld || need+=(lld)
 have ip || need+=(iproute2)

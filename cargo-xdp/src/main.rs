@@ -14,6 +14,7 @@ mod cargo_args;
 mod cases;
 mod clang;
 mod cli;
+mod compile_db;
 mod deploy;
 mod doctor;
 mod elf;

@@ -42,6 +42,30 @@ pub struct XdpMetadata {
     /// program, on every interface).
     #[serde(default)]
     pub attach: Vec<AttachRule>,
+    /// Where the build writes compile_commands.json for editors: a path
+    /// (relative to the project root), or `false` for nowhere (default:
+    /// the root's compile_commands.json).
+    #[serde(default, rename = "compile-commands")]
+    pub compile_commands: Option<CompileCommands>,
+}
+
+/// `compile-commands = "path"` or `compile-commands = false`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum CompileCommands {
+    Write(bool),
+    At(PathBuf),
+}
+
+impl XdpMetadata {
+    /// Where compile_commands.json goes, if anywhere.
+    pub fn compile_commands_path(&self, root: &Path) -> Option<PathBuf> {
+        match &self.compile_commands {
+            None | Some(CompileCommands::Write(true)) => Some(root.join("compile_commands.json")),
+            Some(CompileCommands::Write(false)) => None,
+            Some(CompileCommands::At(path)) => Some(root.join(path)),
+        }
+    }
 }
 
 /// One `[[workspace.metadata.xdp.attach]]`: attach `program` of the object
@@ -385,6 +409,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn compile_commands_go_to_the_root_elsewhere_or_nowhere() {
+        let read = |line: &str| -> XdpMetadata {
+            toml_edit::de::from_str(&format!("name = \"p\"\nloader = \"p_user\"\n{line}")).unwrap()
+        };
+        let root = Path::new("/p");
+        assert_eq!(
+            read("").compile_commands_path(root),
+            Some(PathBuf::from("/p/compile_commands.json"))
+        );
+        assert_eq!(
+            read("compile-commands = \"build/cc.json\"").compile_commands_path(root),
+            Some(PathBuf::from("/p/build/cc.json"))
+        );
+        assert_eq!(
+            read("compile-commands = false").compile_commands_path(root),
+            None
+        );
+    }
+
+    #[test]
     fn attach_rules_name_objects_and_interfaces_and_end_with_the_default() {
         let meta = |attach: Vec<AttachRule>| XdpMetadata {
             name: "p".into(),
@@ -398,6 +442,7 @@ mod tests {
             kernel_headers: None,
             bpf_cpu: None,
             attach,
+            compile_commands: None,
         };
         let rule = |object: &str, program: Option<&str>, interfaces: &[&str]| AttachRule {
             object: object.into(),

@@ -184,8 +184,8 @@ struct KernSide {
     extra_files: Vec<PathBuf>,
 }
 
-/// The kern objects and, while clang runs, the rest of the bundle but the
-/// loader (none of it reads an object: only the objects' names).
+/// The kern objects and, while clang runs, the attach table and packet
+/// tests (which need only the objects' names); then the baseline.
 fn kern_side(
     project: &Project,
     target: &Target,
@@ -201,11 +201,15 @@ fn kern_side(
         .map(|source| kern::object_path(&kern_dir, source))
         .collect::<Result<_>>()?;
     let (kern_objects, extras) = std::thread::scope(|scope| {
-        let extras = scope.spawn(|| bundle_extras(project, env, xdp_dir, &names, shell));
+        let extras = scope.spawn(|| bundle_extras(project, xdp_dir, &names, shell));
         let kern_objects = kern::build_all(project, target, env, shell);
         (kern_objects, extras.join().expect("bundle thread panicked"))
     });
-    let (kern_objects, (baseline, extras)) = (kern_objects?, extras?);
+    let (kern_objects, mut extras) = (kern_objects?, extras?);
+    // After the kern build: a failed one leaves no object behind, this one
+    // included (compiled once per target, a stat after that).
+    let baseline = crate::baseline::baseline_object(&env.clang.path, &xdp_dir.join("kern"))?;
+    extras.push(baseline.clone());
     for object in &kern_objects {
         shell.message(&Message::KernObject {
             target: &target.name,
@@ -213,6 +217,11 @@ fn kern_side(
             object: &object.object,
             fresh: object.fresh,
         });
+    }
+    if is_default_target(project, target) {
+        if let Some(path) = crate::compile_db::write(project, &kern_objects)? {
+            shell.verbose_status("Wrote", path.display().to_string());
+        }
     }
     let mut extra_files: Vec<PathBuf> = kern_objects
         .iter()
@@ -226,18 +235,25 @@ fn kern_side(
     })
 }
 
-/// The attach table, bench's baseline object (1 KB) and the packet tests
-/// of the objects `names` (for `test --adb`): the baseline and the files.
+/// The target a build without --target builds first: the one whose
+/// commands compile_commands.json holds.
+fn is_default_target(project: &Project, target: &Target) -> bool {
+    let default = match project.meta.targets.first() {
+        Some(name) => crate::toolchain::find(name.trim()).map(|t| t.name).ok(),
+        None => crate::toolchain::default_target().map(str::to_string).ok(),
+    };
+    default.as_deref() == Some(target.name.as_str())
+}
+
+/// The attach table and the packet tests of the objects `names` (for
+/// `test --adb`): the files.
 fn bundle_extras(
     project: &Project,
-    env: &kern::KernEnv,
     xdp_dir: &std::path::Path,
     names: &[PathBuf],
     shell: &Shell,
-) -> Result<(PathBuf, Vec<PathBuf>)> {
+) -> Result<Vec<PathBuf>> {
     let mut files = vec![write_attach_table(project, xdp_dir)?];
-    let baseline = crate::baseline::baseline_object(&env.clang.path, &xdp_dir.join("kern"))?;
-    files.push(baseline.clone());
     match crate::cases::bundle_cases(project, names) {
         Ok(cases) => {
             for (file, text) in cases {
@@ -254,7 +270,7 @@ fn bundle_extras(
             "the packet tests are not in the bundle (`cargo xdp test` says why): {error:#}"
         )),
     }
-    Ok((baseline, files))
+    Ok(files)
 }
 
 /// `<name>.attach` for the bundle (which object and program the loader

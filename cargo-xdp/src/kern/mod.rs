@@ -50,6 +50,9 @@ pub struct KernObject {
     /// --prog), `<stem>.tails` when a PROG_ARRAY is filled in C (MAP INDEX
     /// PROGRAM lines, filled at attach).
     pub sidecars: Vec<PathBuf>,
+    /// The clang command that builds it, run in the project root (the
+    /// program first; for compile_commands.json).
+    pub command: Vec<String>,
     /// True when the object was up to date and clang did not run.
     pub fresh: bool,
 }
@@ -122,12 +125,16 @@ fn build_one(
     // The recipe names the final object; clang writes a temporary one of
     // this build's own (`.tmp*`, swept if the build is killed), which becomes
     // the object only once stripped and checked.
+    let final_args = clang_args(project, target, env, source, &depfile, &object);
     let recipe = format!(
         "{}\n{}\n{}\n",
         clang.path.display(),
         clang.version,
-        clang_args(project, target, env, source, &depfile, &object).join("\n")
+        final_args.join("\n")
     );
+    let command: Vec<String> = std::iter::once(clang.path.to_string_lossy().into_owned())
+        .chain(final_args)
+        .collect();
 
     let sidecars = [
         object.with_extension("sections"),
@@ -138,6 +145,7 @@ fn build_one(
             source: source.to_path_buf(),
             sidecars: sidecars.into_iter().filter(|s| s.is_file()).collect(),
             object,
+            command,
             fresh: true,
         });
     }
@@ -175,6 +183,7 @@ fn build_one(
         source: source.to_path_buf(),
         sidecars: written,
         object,
+        command,
         fresh: false,
     })
 }
