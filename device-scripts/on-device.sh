@@ -107,7 +107,10 @@ run_cases() {
     [ -n "$found" ] || fail "$name carries no packet tests: write cases in its kern tests/ directory"
     if [ "$action" = test-run ]; then
         for cases in *.cases; do
-            "./$loader" test-run "$cases" --object "./${cases%.cases}.o" || exit
+            # Again on each kernel variant the object has (STEM.variants).
+            variants=
+            [ -f "${cases%.cases}.variants" ] && variants=--variants
+            "./$loader" test-run "$cases" --object "./${cases%.cases}.o" $variants || exit
         done
         return
     fi

@@ -639,7 +639,7 @@ fn packet_tests_run_on_the_device_without_a_deploy() {
         &["test", "--adb", "vlan", "--target", "linux-x86_64"],
     ));
     assert!(
-        filtered.contains("test result: ok. 1 passed; 0 failed; 18 filtered out"),
+        filtered.contains("test result: ok. 1 passed; 0 failed; 22 filtered out"),
         "{filtered}"
     );
 
@@ -669,6 +669,32 @@ fn packet_tests_run_on_the_device_without_a_deploy() {
     assert!(
         !fake.device("TESTER").ping(),
         "the deployed rules still drop ICMP"
+    );
+
+    // Kernel variants: the device's loader runs the cases on each one.
+    let manifest = root.join("Cargo.toml");
+    let settings = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(
+        &manifest,
+        settings.replace("api = 21\n", "api = 21\nkernel-variants = [\"5.2\"]\n"),
+    )
+    .unwrap();
+    let kern = root.join("phonetest_kern/phonetest_kern.c");
+    let mut source = std::fs::read_to_string(&kern).unwrap();
+    source.push_str(
+        "#include <linux/version.h>\n#if CARGO_XDP_KERNEL >= KERNEL_VERSION(5, 2, 0)\n\
+         volatile __u32 variant_marker = 1;\n#endif\n",
+    );
+    std::fs::write(&kern, source).unwrap();
+    let out = ok(&mut xdp_cmd(
+        &fake,
+        &root,
+        &["test", "--adb", "--target", "linux-x86_64"],
+    ));
+    assert!(
+        out.contains("test drops_a_dns_port [kernel 5.2+] ... ok")
+            && out.contains("test result: ok. 46 passed; 0 failed; 0 filtered out"),
+        "{out}"
     );
 
     // A wedged device: the run on it is stopped at the limit, named.

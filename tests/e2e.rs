@@ -1144,3 +1144,118 @@ fn filter_on_a_raw_ip_interface_attaches_its_raw_ip_variant() {
     ok(net.in_receiver(&loader).args(["detach", &tun]));
     assert_eq!(peer.ask("ping"), "reply", "detached: traffic again");
 }
+
+/// `kernel-variants`: one source compiled per kernel (CARGO_XDP_KERNEL),
+/// only the variants that differ bundled and listed, the newest this kernel
+/// allows attached and named by status, the packet tests run on each (a
+/// variant for a kernel newer than this one ignored), nothing left after
+/// the detach.
+#[test]
+fn kernel_variants_build_from_one_source_and_the_loader_picks_by_kernel() {
+    if !root_or_skip("kernel_variants_build_from_one_source_and_the_loader_picks_by_kernel") {
+        return;
+    }
+    let (dir, root) = new_project("e2evariant", "minimal");
+    let manifest = root.join("Cargo.toml");
+    let settings = std::fs::read_to_string(&manifest).unwrap();
+    let with = |variants: &str| {
+        settings.replace(
+            "api = 21\n",
+            &format!("api = 21\nkernel-variants = {variants}\n"),
+        )
+    };
+    std::fs::write(&manifest, with(r#"["5"]"#)).unwrap();
+    let refused = fails(cargo_xdp().current_dir(&root).arg("build"));
+    assert!(
+        refused.contains("`5` is not a kernel version") && refused.contains("MAJOR.MINOR"),
+        "{refused}"
+    );
+    std::fs::write(&manifest, with(r#"["99.0", "5.2", "4.20"]"#)).unwrap();
+    let kern = root.join("e2evariant_kern/e2evariant_kern.c");
+    let source = std::fs::read_to_string(&kern).unwrap().replace(
+        "/* Let every packet through. */",
+        "#include <linux/version.h>\n\
+         #if CARGO_XDP_KERNEL >= KERNEL_VERSION(5, 2, 0)\n\
+         volatile __u32 passed; /* global data: kernels from 5.2 on */\n\
+         #define SEEN() (passed += CARGO_XDP_KERNEL >= KERNEL_VERSION(99, 0, 0) ? 2 : 1)\n\
+         #else\n\
+         #define SEEN() ((void)0)\n\
+         #endif\n\
+         /* Let every packet through. */",
+    );
+    let source = source.replacen(
+        "return count_action(ctx, XDP_PASS);",
+        "SEEN();\n\treturn count_action(ctx, XDP_PASS);",
+        1,
+    );
+    std::fs::write(&kern, source).unwrap();
+    let built = text(&output(cargo_xdp().current_dir(&root).arg("build")));
+    assert!(built.contains("for kernel 5.2+"), "{built}");
+
+    let kern_dir = shared_target_dir().join("xdp/linux-x86_64/kern");
+    let list = std::fs::read_to_string(kern_dir.join("e2evariant_kern.variants")).unwrap();
+    // 4.20's object is the base's: not listed.
+    assert_eq!(
+        list,
+        "5.2 e2evariant_kern.k5.2.o\n99.0 e2evariant_kern.k99.0.o\n"
+    );
+    let has_bss = |file: &str| {
+        let bytes = std::fs::read(kern_dir.join(file)).unwrap();
+        bytes.windows(4).any(|w| w == b".bss")
+    };
+    assert!(!has_bss("e2evariant_kern.o") && has_bss("e2evariant_kern.k5.2.o"));
+
+    let bundle = shared_target_dir().join("xdp/linux-x86_64/debug/e2evariant-linux-x86_64.tar.gz");
+    let unpacked = dir.path().join("unpacked");
+    std::fs::create_dir(&unpacked).unwrap();
+    ok(Command::new("tar")
+        .arg("xzf")
+        .arg(&bundle)
+        .arg("-C")
+        .arg(&unpacked));
+    let files = unpacked.join("e2evariant");
+    for file in [
+        "e2evariant_kern.k5.2.o",
+        "e2evariant_kern.k99.0.o",
+        "e2evariant_kern.variants",
+    ] {
+        assert!(files.join(file).is_file(), "{file} not bundled");
+    }
+    assert!(!files.join("e2evariant_kern.k4.20.o").exists());
+
+    let loader = files.join("e2evariant_user");
+    let net = NetPair::new("e2evariant");
+    let attached =
+        ok(net
+            .in_receiver(&loader)
+            .args(["attach", &net.receiver_if, "--prog", "xdp_pass"]));
+    assert!(
+        attached.contains("variant for kernel 5.2+ (kernel "),
+        "{attached}"
+    );
+    assert!(net.ping());
+    let status = ok(net.in_receiver(&loader).arg("status"));
+    assert!(
+        status.contains("VARIANT") && status.contains("kernel 5.2+"),
+        "{status}"
+    );
+    let json = ok(net.in_receiver(&loader).args(["status", "--json"]));
+    assert!(json.contains(r#""variant":"5.2""#), "{json}");
+    ok(net.in_receiver(&loader).args(["detach", &net.receiver_if]));
+    assert!(
+        !Path::new("/sys/fs/bpf/e2evariant").exists(),
+        "the variant records outlived the detach"
+    );
+
+    let tested = ok(cargo_xdp().current_dir(&root).arg("test"));
+    for line in [
+        "test xdp_pass_passes ... ok",
+        "test xdp_pass_passes [kernel 5.2+] ... ok",
+        "test xdp_drop_drops [kernel 5.2+] ... ok",
+        "test xdp_pass_passes [kernel 99.0+] ... ignored, the variant for kernel 99.0+ does not \
+         run on kernel",
+        "3 ignored;",
+    ] {
+        assert!(tested.contains(line), "no `{line}` in:\n{tested}");
+    }
+}

@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use crate::{
     args::Args,
     extension::Extension,
-    maps, setup, testrun,
+    maps, setup, testrun, variant,
     xdp::{self, AttachRequest, Counter, Mode, Project, ACTIONS, DEFAULT_BPFFS},
 };
 use cargo_xdp_wire::Counters;
@@ -150,15 +150,21 @@ fn run_as(
                 })
                 .transpose()?;
             let bare = args.flag("--bare");
+            let variants = args.flag("--variants");
             let cases = args.positional().context(
-                "test-run needs the cases file: test-run CASES [--object PATH] [--repeat N] [--bare]",
+                "test-run needs the cases file: test-run CASES [--object PATH] [--repeat N] \
+                 [--bare] [--variants]",
             )?;
             args.finish()?;
             let object = match object {
                 Some(path) => PathBuf::from(path),
                 None => object_beside_exe(&project)?,
             };
-            let overrides = testrun::Overrides { repeat, bare };
+            let overrides = testrun::Overrides {
+                repeat,
+                bare,
+                variants,
+            };
             testrun::command(
                 &project,
                 ext,
@@ -206,19 +212,23 @@ fn attach(project: &Project, ext: &dyn Extension, mut args: Args) -> Result<()> 
             object
         }
     };
+    // The newest kernel variant this kernel allows (`<stem>.variants`).
+    let chosen = variant::for_this_kernel(&object);
     let used = project.attach(&AttachRequest {
         interface: &interface,
         mode,
         program: program.as_deref(),
         default_program: ext.default_program(),
-        object: &object,
+        object: &chosen.object,
         globals: &globals,
         tails: &tails,
         prepare: &|project| options.apply(project),
         reset_maps,
+        variant: chosen.variant,
     })?;
     println!(
-        "Attached {name} to {interface} in {used} mode{}",
+        "Attached {name} to {interface} in {used} mode{}{}",
+        chosen.describe(),
         options.describe()
     );
     Ok(())
@@ -409,14 +419,37 @@ fn status(project: &Project, mut args: Args) -> Result<()> {
             .max()
             .unwrap_or(0)
             .max(7);
+        // Which kernel variant runs, where the object has variants.
+        let variants = attachments.iter().any(|a| a.variant.is_some())
+            || object_beside_exe(project)
+                .is_ok_and(|object| variant::for_this_kernel(&object).has_variants);
+        let column = |text: &str| {
+            if variants {
+                format!(" {text}")
+            } else {
+                String::new()
+            }
+        };
         println!(
-            "{:<16} {:<mode$} {:<16} {:>8}",
-            "INTERFACE", "MODE", "PROGRAM", "PROG_ID"
+            "{:<16} {:<mode$} {:<16} {:>8}{}",
+            "INTERFACE",
+            "MODE",
+            "PROGRAM",
+            "PROG_ID",
+            column("VARIANT")
         );
         for a in &attachments {
+            let variant = match &a.variant {
+                Some(kernel) => format!("kernel {kernel}+"),
+                None => "base".into(),
+            };
             println!(
-                "{:<16} {:<mode$} {:<16} {:>8}",
-                a.interface, a.mode, a.program, a.program_id
+                "{:<16} {:<mode$} {:<16} {:>8}{}",
+                a.interface,
+                a.mode,
+                a.program,
+                a.program_id,
+                column(&variant)
             );
         }
     }

@@ -37,6 +37,7 @@ pub mod netlink;
 pub mod setup;
 mod sys;
 pub mod testrun;
+pub mod variant;
 pub mod verifier;
 pub mod xdp;
 

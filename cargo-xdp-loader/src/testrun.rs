@@ -43,13 +43,13 @@ use aya::programs::Xdp;
 use crate::{
     args::Args,
     extension::Extension,
-    maps, setup,
+    maps, setup, variant,
     xdp::{self, Project},
 };
 use cargo_xdp_wire::{CaseAnswer, CaseRun, Counters, Hex};
 
 /// One case of a cases file.
-#[derive(Debug, Default, PartialEq)]
+#[derive(Debug, Default, Clone, PartialEq)]
 pub struct Case {
     pub name: String,
     pub args: Vec<String>,
@@ -243,6 +243,10 @@ fn run_once(fd: std::os::fd::BorrowedFd, packet: &[u8], repeat: u32) -> Result<O
 pub struct Overrides {
     pub repeat: Option<u32>,
     pub bare: bool,
+    /// `--variants`: the cases again on each kernel variant of the object
+    /// (`<stem>.variants`), named `CASE [kernel X.Y+]`; a variant for a
+    /// newer kernel than this one answers `skipped`.
+    pub variants: bool,
 }
 
 /// `test-run CASES [--object O] [--repeat N] [--bare]`: every case, one
@@ -257,18 +261,45 @@ pub fn command(
     xdp::require_root()?;
     let text = fs::read_to_string(cases)
         .with_context(|| format!("cannot read the cases {}", cases.display()))?;
-    for mut case in parse_cases(&text)? {
-        case.repeat = overrides.repeat.unwrap_or(case.repeat);
-        case.timed |= overrides.repeat.is_some();
-        case.bare |= overrides.bare;
-        let answer = match run_case(project, ext, object, &case) {
-            Ok(run) => CaseAnswer::Ran(run),
-            Err(error) => CaseAnswer::Failed {
-                case: case.name.clone(),
-                error: format!("{error:#}"),
-            },
-        };
-        println!("{answer}");
+    let cases = parse_cases(&text)?;
+    let mut objects = vec![(object.to_path_buf(), None)];
+    if overrides.variants {
+        let listed = variant::listed(object).into_iter();
+        objects.extend(listed.map(|v| (object.with_file_name(&v.file), Some(v.kernel))));
+    }
+    let running = variant::running_kernel();
+    for (object, kernel) in &objects {
+        for case in &cases {
+            let mut case = Case {
+                name: match kernel {
+                    Some(kernel) => cargo_xdp_wire::variant_case_name(&case.name, *kernel),
+                    None => case.name.clone(),
+                },
+                repeat: overrides.repeat.unwrap_or(case.repeat),
+                timed: case.timed || overrides.repeat.is_some(),
+                bare: case.bare || overrides.bare,
+                ..case.clone()
+            };
+            let answer = match (kernel, running) {
+                (Some(kernel), running) if running.is_none_or(|r| r < *kernel) => {
+                    CaseAnswer::Skipped {
+                        case: std::mem::take(&mut case.name),
+                        skipped: format!(
+                            "the variant for kernel {kernel}+ does not run on kernel {}",
+                            running.map_or("unknown".into(), |r| r.to_string())
+                        ),
+                    }
+                }
+                _ => match run_case(project, ext, object, &case) {
+                    Ok(run) => CaseAnswer::Ran(run),
+                    Err(error) => CaseAnswer::Failed {
+                        case: case.name.clone(),
+                        error: format!("{error:#}"),
+                    },
+                },
+            };
+            println!("{answer}");
+        }
     }
     Ok(())
 }

@@ -31,7 +31,7 @@ use aya::{
 use crate::netlink::{
     self, Attached, XDP_FLAGS_DRV_MODE, XDP_FLAGS_SKB_MODE, XDP_FLAGS_UPDATE_IF_NOEXIST,
 };
-use crate::{migrate, setup};
+use crate::{migrate, setup, variant};
 
 /// Where bpffs lives unless `--bpffs` says otherwise.
 pub const DEFAULT_BPFFS: &str = "/sys/fs/bpf";
@@ -119,6 +119,8 @@ pub struct AttachRequest<'a> {
     pub prepare: &'a dyn Fn(&Project) -> Result<()>,
     /// `--reset-maps`: every pinned map starts empty.
     pub reset_maps: bool,
+    /// The kernel variant `object` is (variant.rs), recorded for `status`.
+    pub variant: Option<cargo_xdp_wire::variants::KernelVersion>,
 }
 
 impl Project {
@@ -145,6 +147,22 @@ impl Project {
 
     fn progs_dir(&self) -> PathBuf {
         self.dir().join("progs")
+    }
+
+    /// variant.rs's records of which kernel variant each program is.
+    fn variants_dir(&self) -> PathBuf {
+        self.dir().join("variants")
+    }
+
+    /// Drops the variant records of programs no longer pinned.
+    fn sweep_variant_records(&self) -> Result<()> {
+        let live: Vec<u32> = self
+            .pins()?
+            .iter()
+            .filter_map(|(_, pin)| pinned_program_id(pin))
+            .collect();
+        variant::sweep(&self.variants_dir(), &live);
+        Ok(())
     }
 
     /// Where the program on `interface` is pinned. Callers check the name
@@ -224,6 +242,7 @@ impl Project {
                     .filter(|other| other != interface)
                     .collect();
                 plan.report(&others);
+                self.sweep_variant_records()?;
             }
             Err(_) => plan.restore(),
         }
@@ -317,6 +336,7 @@ impl Project {
         }
         let now = netlink::query_xdp(ifindex)?
             .context("the kernel accepted the attach but reports no XDP program")?;
+        variant::record(&self.variants_dir(), now.program_id, request.variant)?;
         Ok(now.mode_name())
     }
 
@@ -363,6 +383,7 @@ impl Project {
             }
         }
         fs::remove_file(&pin).with_context(|| format!("cannot remove {}", pin.display()))?;
+        self.sweep_variant_records()?;
         self.remove_if_unused()
     }
 
@@ -370,6 +391,7 @@ impl Project {
     fn remove_if_unused(&self) -> Result<()> {
         if self.pins()?.is_empty() && own_dir(&self.dir(), false)? {
             remove_dir_contents(&self.maps_dir())?;
+            variant::sweep(&self.variants_dir(), &[]);
             let _ = fs::remove_dir(self.maps_dir());
             let _ = fs::remove_dir(self.progs_dir());
             let _ = fs::remove_dir(self.dir());
@@ -390,6 +412,7 @@ impl Project {
                     program: program_name(now.program_id).unwrap_or_else(|| "?".into()),
                     program_id: now.program_id,
                     running: Some(true),
+                    variant: None,
                 });
             }
         }
@@ -418,6 +441,8 @@ impl Project {
                 running: Some(!Attachment::NOT_RUNNING_MODES.contains(&mode)),
                 mode: mode.into(),
                 program,
+                variant: variant::recorded(&self.variants_dir(), program_id)
+                    .map(|kernel| kernel.to_string()),
                 program_id,
             });
         }

@@ -8,6 +8,8 @@
 
 use std::fmt;
 
+pub mod variants;
+
 #[cfg(feature = "serde")]
 use serde::{Deserialize, Serialize};
 
@@ -82,6 +84,14 @@ pub struct Attachment {
     /// 0.1 did not say; `is_running` reads their mode instead.
     #[cfg_attr(feature = "serde", serde(default))]
     pub running: Option<bool>,
+    /// The kernel variant the program is (`"5.2"`: the object built for
+    /// kernels from 5.2 on, see [`variants`]); None for the base object, or
+    /// a loader before 0.1.1.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    pub variant: Option<String>,
 }
 
 impl Attachment {
@@ -168,13 +178,25 @@ pub enum CaseAnswer {
         case: String,
         error: String,
     },
+    /// The case was not run: its object is a kernel variant for a newer
+    /// kernel than the one asked (`skipped` says which).
+    Skipped {
+        case: String,
+        skipped: String,
+    },
+}
+
+/// The name a case runs under on kernel variant `kernel` of its object:
+/// `drops_dns [kernel 5.2+]`.
+pub fn variant_case_name(case: &str, kernel: variants::KernelVersion) -> String {
+    format!("{case} [kernel {kernel}+]")
 }
 
 impl CaseAnswer {
     pub fn case(&self) -> &str {
         match self {
             CaseAnswer::Ran(run) => &run.case,
-            CaseAnswer::Failed { case, .. } => case,
+            CaseAnswer::Failed { case, .. } | CaseAnswer::Skipped { case, .. } => case,
         }
     }
 }
@@ -305,13 +327,17 @@ impl fmt::Display for Attachment {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            r#"{{"interface":{},"mode":{},"program":{},"program_id":{},"running":{}}}"#,
+            r#"{{"interface":{},"mode":{},"program":{},"program_id":{},"running":{}"#,
             Text(&self.interface),
             Text(&self.mode),
             Text(&self.program),
             self.program_id,
             self.is_running()
-        )
+        )?;
+        if let Some(variant) = &self.variant {
+            write!(f, r#","variant":{}"#, Text(variant))?;
+        }
+        f.write_str("}")
     }
 }
 
@@ -374,6 +400,14 @@ impl fmt::Display for CaseAnswer {
             CaseAnswer::Ran(run) => write!(f, "{run}"),
             CaseAnswer::Failed { case, error } => {
                 write!(f, r#"{{"case":{},"error":{}}}"#, Text(case), Text(error))
+            }
+            CaseAnswer::Skipped { case, skipped } => {
+                write!(
+                    f,
+                    r#"{{"case":{},"skipped":{}}}"#,
+                    Text(case),
+                    Text(skipped)
+                )
             }
         }
     }
@@ -451,6 +485,7 @@ mod tests {
             program: "p".into(),
             program_id: 7,
             running: None,
+            variant: None,
         };
         assert!(!a.is_running());
         a.mode = "native".into();
@@ -480,6 +515,10 @@ mod tests {
             case: "c".into(),
             error: "e\"".into(),
         });
+        round_trip(&CaseAnswer::Skipped {
+            case: "c [kernel 5.2+]".into(),
+            skipped: "needs kernel 5.2, this is 4.14".into(),
+        });
         let mut no_counters = ran();
         if let CaseAnswer::Ran(run) = &mut no_counters {
             run.counters = None;
@@ -489,13 +528,24 @@ mod tests {
         round_trip(&counters());
         round_trip(&Status {
             name: "nomdns".into(),
-            attached: vec![Attachment {
-                interface: "wlan0".into(),
-                mode: "native (no pin)".into(),
-                program: "xdp_prog".into(),
-                program_id: 7,
-                running: Some(true),
-            }],
+            attached: vec![
+                Attachment {
+                    interface: "wlan0".into(),
+                    mode: "native (no pin)".into(),
+                    program: "xdp_prog".into(),
+                    program_id: 7,
+                    running: Some(true),
+                    variant: None,
+                },
+                Attachment {
+                    interface: "eth0".into(),
+                    mode: "skb".into(),
+                    program: "xdp_prog".into(),
+                    program_id: 8,
+                    running: Some(true),
+                    variant: Some("5.2".into()),
+                },
+            ],
         });
         let old: Status = serde_json::from_str(
             r#"{"name":"n","attached":[{"interface":"e","mode":"gone","program":"p","program_id":1}]}"#,

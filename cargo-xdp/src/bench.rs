@@ -96,7 +96,7 @@ fn answer_ns(answer: &CaseAnswer) -> Option<f64> {
     match answer {
         CaseAnswer::Ran(run) if run.cpu_ps > 0 => Some(run.cpu_ps as f64 / 1000.0),
         CaseAnswer::Ran(run) => Some(run.ns as f64),
-        CaseAnswer::Failed { .. } => None,
+        CaseAnswer::Failed { .. } | CaseAnswer::Skipped { .. } => None,
     }
 }
 
@@ -249,8 +249,8 @@ fn once(
         privilege,
         loader,
         object,
-        &scratch.join("bench.txt"),
-        &text,
+        (&scratch.join("bench.txt"), &text),
+        false,
         shell,
     )?;
     let answer = answers.first().context("the loader gave no answer")?;

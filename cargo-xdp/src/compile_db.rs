@@ -68,6 +68,7 @@ mod tests {
             object: format!("/p/target/xdp/linux-x86_64/kern/{source}.o").into(),
             sidecars: Vec::new(),
             command: vec!["/usr/bin/clang-19".into(), "-target".into(), "bpf".into()],
+            variants: Vec::new(),
             fresh: true,
         }
     }

@@ -83,21 +83,26 @@ pub fn wrap_answers(stdout: impl std::io::Read, command: &str, shell: &Shell) {
 }
 
 /// Writes `text` (cases) to `file` and has the loader run them; its answers.
+/// With `variants`, the loader runs them on each kernel variant of
+/// `object` too.
 pub fn test_run(
     privilege: &Privilege,
     loader: &Path,
     object: &Path,
-    file: &Path,
-    text: &str,
+    (file, text): (&Path, &str),
+    variants: bool,
     shell: &Shell,
 ) -> Result<Vec<cargo_xdp_wire::CaseAnswer>> {
     std::fs::write(file, text).with_context(|| format!("cannot write {}", file.display()))?;
-    let loader_args = [
+    let mut loader_args = vec![
         OsStr::new("test-run"),
         file.as_os_str(),
         OsStr::new("--object"),
         object.as_os_str(),
     ];
+    if variants {
+        loader_args.push(OsStr::new("--variants"));
+    }
     let out = privilege
         .command(loader, &loader_args)
         .echo(shell)

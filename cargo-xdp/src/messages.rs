@@ -56,6 +56,9 @@ pub enum Message<'a> {
         interface: &'a str,
         mode: &'a str,
         program_id: u64,
+        /// The kernel variant attached (`"5.2"`), absent for the base object.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        variant: Option<&'a str>,
     },
     /// `deploy`: one device's deploy failed (with --all-devices, the others go on).
     DeployFailed { serial: &'a str, error: String },

@@ -7,6 +7,7 @@ use anyhow::{bail, Context, Result};
 use cargo_metadata::MetadataCommand;
 
 use crate::{cargo_args::CargoArgs, workspace};
+use cargo_xdp_wire::variants::KernelVersion;
 use serde::Deserialize;
 
 /// `[workspace.metadata.xdp]` as `cargo xdp new` writes it.
@@ -47,6 +48,11 @@ pub struct XdpMetadata {
     /// the root's compile_commands.json).
     #[serde(default, rename = "compile-commands")]
     pub compile_commands: Option<CompileCommands>,
+    /// Kernels each kern source is compiled again for, with
+    /// `CARGO_XDP_KERNEL` defined (cargo_xdp_wire::variants): the loader
+    /// loads the newest variant the running kernel allows.
+    #[serde(default, rename = "kernel-variants")]
+    pub kernel_variants: Vec<KernelVersion>,
 }
 
 /// `compile-commands = "path"` or `compile-commands = false`.
@@ -58,6 +64,14 @@ pub enum CompileCommands {
 }
 
 impl XdpMetadata {
+    /// The kernel variants, oldest first, each once.
+    pub fn variants(&self) -> Vec<KernelVersion> {
+        let mut versions = self.kernel_variants.clone();
+        versions.sort();
+        versions.dedup();
+        versions
+    }
+
     /// Where compile_commands.json goes, if anywhere.
     pub fn compile_commands_path(&self, root: &Path) -> Option<PathBuf> {
         match &self.compile_commands {
@@ -443,6 +457,7 @@ mod tests {
             bpf_cpu: None,
             attach,
             compile_commands: None,
+            kernel_variants: Vec::new(),
         };
         let rule = |object: &str, program: Option<&str>, interfaces: &[&str]| AttachRule {
             object: object.into(),

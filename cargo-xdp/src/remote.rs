@@ -386,6 +386,19 @@ impl Reported {
         Reported::from_line(stdout, "")
     }
 
+    /// The kernel variant the device says runs on `interface` (None: the
+    /// base object, or not said).
+    pub fn variant_on(&self, interface: &str) -> Option<String> {
+        match self {
+            Reported::Status(status) => status
+                .attached
+                .iter()
+                .find(|a| a.interface == interface)
+                .and_then(|a| a.variant.clone()),
+            _ => None,
+        }
+    }
+
     pub fn on(&self, interface: &str) -> OnInterface {
         let status = match self {
             Reported::Unknown => return OnInterface::Unknown,

@@ -54,6 +54,7 @@ pub(super) fn build_target(
         // `Compiling x_kern.c for android-arm64` when it could be another's.
         label: several_targets.then(|| target.name.clone()),
         jobs: cargo_args.job_count(),
+        variant: None,
     };
     // The loader does not embed the kern objects: clang (and what else the
     // bundle holds beside the loader) and the loader's cargo build run side

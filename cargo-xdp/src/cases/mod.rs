@@ -24,6 +24,7 @@ use std::{
 };
 
 use anyhow::{bail, Context, Result};
+use cargo_xdp_wire::variants;
 use serde::Deserialize;
 
 use crate::{
@@ -32,7 +33,7 @@ use crate::{
 };
 
 /// One case as a file writes it.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CaseSpec {
     pub(crate) name: String,
@@ -59,7 +60,7 @@ fn one() -> u32 {
     1
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Expect {
     action: Option<Action>,
@@ -74,7 +75,7 @@ pub(crate) struct Expect {
     maps: Option<BTreeMap<String, Vec<MapEntry>>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawEntry {
     key: String,
@@ -82,7 +83,7 @@ pub(crate) struct RawEntry {
 }
 
 /// A field's expected value: a number or text, as `packets::fields` shows it.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
 pub(crate) enum FieldValue {
     Number(i64),
@@ -98,7 +99,7 @@ impl FieldValue {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct MapEntry {
     key: String,
@@ -137,6 +138,7 @@ impl Action {
 }
 
 /// A case ready to run: its packet built, its file known.
+#[derive(Clone)]
 pub(crate) struct Case {
     pub(crate) spec: CaseSpec,
     pub(crate) file: PathBuf,
@@ -145,6 +147,34 @@ pub(crate) struct Case {
     expected_packet: Option<Vec<u8>>,
     /// The kern object it tests.
     pub(crate) object: PathBuf,
+}
+
+/// The cases as a run reports them: each, then again per kernel variant
+/// of its object (`<stem>.variants` in `kern_dir`), named as the loader's
+/// `test-run --variants` names them; whether any object has variants.
+pub(crate) fn with_variant_copies(cases: Vec<Case>, kern_dir: &Path) -> (Vec<Case>, bool) {
+    let listed = |object: &Path| {
+        let list = object
+            .file_stem()
+            .map(|stem| kern_dir.join(variants::list_name(&stem.to_string_lossy())));
+        list.and_then(|path| std::fs::read_to_string(path).ok())
+            .map(|text| variants::parse(&text))
+            .unwrap_or_default()
+    };
+    let mut copies = Vec::new();
+    for case in &cases {
+        for variant in listed(&case.object) {
+            let mut copy = case.clone();
+            copy.spec.name = cargo_xdp_wire::variant_case_name(&case.spec.name, variant.kernel);
+            copies.push((variant.kernel, copy));
+        }
+    }
+    // In the loader's order: every base case, then each variant's.
+    copies.sort_by_key(|(kernel, _)| *kernel);
+    let any = !copies.is_empty();
+    let mut all = cases;
+    all.extend(copies.into_iter().map(|(_, copy)| copy));
+    (all, any)
 }
 
 /// (`STEM.cases`, its sha256) of each cases file a bundle carries.

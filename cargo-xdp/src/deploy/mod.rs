@@ -317,13 +317,18 @@ fn report(shell: &Shell, session: &Session, interface: &str, deployed: &Deployed
     shell.status(
         "Deployed",
         format!(
-            "`{}` {} on {} ({}): attached to {interface} in {} mode, program id {}",
+            "`{}` {} on {} ({}): attached to {interface} in {} mode, program id {}{}",
             session.profile.dir_name(),
             session.target.name,
             session.adb.serial(),
             session.model,
             deployed.mode,
-            deployed.program_id
+            deployed.program_id,
+            deployed
+                .variant
+                .as_ref()
+                .map(|kernel| format!(", the variant for kernel {kernel}+"))
+                .unwrap_or_default()
         ),
     );
     shell.message(&message(
@@ -347,6 +352,7 @@ pub fn message<'a>(
             interface,
             mode: &deployed.mode,
             program_id: deployed.program_id,
+            variant: deployed.variant.as_deref(),
         },
         Err(error) => Message::DeployFailed {
             serial,
@@ -378,6 +384,7 @@ mod tests {
                             program: "xdp_prog".into(),
                             program_id: 7,
                             running: Some(true),
+                            variant: None,
                         })
                         .collect(),
                 };

@@ -20,6 +20,8 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 
+use cargo_xdp_wire::variants::{self, KernelVersion, Variant};
+
 use crate::process::Process;
 use crate::{
     clang::Clang, elf, headers::Libbpf, isa::BpfCpu, project::Project, shell::Shell,
@@ -27,6 +29,7 @@ use crate::{
 };
 
 /// What every kern compile of one target gets besides the project's flags.
+#[derive(Clone)]
 pub struct KernEnv<'a> {
     pub clang: &'a Clang,
     pub libbpf: &'a Libbpf,
@@ -40,6 +43,9 @@ pub struct KernEnv<'a> {
     /// At most this many clangs at once (`-j`, else the CPUs: more only
     /// share them).
     pub jobs: usize,
+    /// The kernel variant this compile is for (`CARGO_XDP_KERNEL` defined),
+    /// None for the base object.
+    pub variant: Option<KernelVersion>,
 }
 
 pub struct KernObject {
@@ -48,15 +54,23 @@ pub struct KernObject {
     /// Files bundled beside the object for the loader: `<stem>.sections`
     /// when legacy sections were renamed (SECTION FUNCTION lines, for
     /// --prog), `<stem>.tails` when a PROG_ARRAY is filled in C (MAP INDEX
-    /// PROGRAM lines, filled at attach).
+    /// PROGRAM lines, filled at attach); the kernel variants that differ
+    /// from the object, their own sidecars and `<stem>.variants` listing
+    /// them.
     pub sidecars: Vec<PathBuf>,
+    /// The variants listed in `<stem>.variants`, oldest kernel first.
+    pub variants: Vec<Variant>,
     /// The clang command that builds it, run in the project root (the
     /// program first; for compile_commands.json).
     pub command: Vec<String>,
-    /// True when the object was up to date and clang did not run.
+    /// True when the object (and every variant) was up to date and clang
+    /// did not run.
     pub fresh: bool,
 }
 
+/// Every kern source, and each again per kernel variant, `env.jobs` clangs
+/// at a time; one KernObject per source, in the order of
+/// `[workspace.metadata.xdp] kern`.
 pub fn build_all(
     project: &Project,
     target: &Target,
@@ -65,23 +79,36 @@ pub fn build_all(
 ) -> Result<Vec<KernObject>> {
     let out_dir = project.xdp_dir(&target.name).join("kern");
     fs::create_dir_all(&out_dir).with_context(|| format!("cannot create {}", out_dir.display()))?;
-    let bar = shell.progress(project.meta.kern.len() as u64, "Kern");
-    let workers = env.jobs.clamp(1, project.meta.kern.len().max(1));
+    let kernels: Vec<Option<KernelVersion>> = std::iter::once(None)
+        .chain(project.meta.variants().into_iter().map(Some))
+        .collect();
+    let units: Vec<(&PathBuf, Option<KernelVersion>)> = project
+        .meta
+        .kern
+        .iter()
+        .flat_map(|source| kernels.iter().map(move |&kernel| (source, kernel)))
+        .collect();
+    let bar = shell.progress(units.len() as u64, "Kern");
+    let workers = env.jobs.clamp(1, units.len().max(1));
     let next = std::sync::atomic::AtomicUsize::new(0);
     let mut results: Vec<(usize, Result<KernObject>)> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..workers)
             .map(|_| {
-                let (out_dir, bar, next) = (&out_dir, &bar, &next);
+                let (out_dir, bar, next, units) = (&out_dir, &bar, &next, &units);
                 scope.spawn(move || {
                     let mut done = Vec::new();
                     loop {
                         let index = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some(source) = project.meta.kern.get(index) else {
+                        let Some(&(source, variant)) = units.get(index) else {
                             return done;
+                        };
+                        let env = KernEnv {
+                            variant,
+                            ..env.clone()
                         };
                         done.push((
                             index,
-                            build_one(project, target, env, source, out_dir, shell),
+                            build_one(project, target, &env, source, out_dir, shell),
                         ));
                         bar.inc(1);
                     }
@@ -93,11 +120,67 @@ pub fn build_all(
             .flat_map(|h| h.join().expect("kern build thread panicked"))
             .collect()
     });
-    // In the order of [workspace.metadata.xdp] kern, whoever built them.
-    results.sort_by_key(|(index, _)| *index);
-    let results = results.into_iter().map(|(_, result)| result);
     drop(bar);
-    results.collect()
+    // In the order of [workspace.metadata.xdp] kern, whoever built them;
+    // each source's base object first, then its variants.
+    results.sort_by_key(|(index, _)| *index);
+    let mut built = results.into_iter().map(|(_, result)| result);
+    let mut objects = Vec::new();
+    while let Some(base) = built.next() {
+        let variants: Vec<Result<KernObject>> = built.by_ref().take(kernels.len() - 1).collect();
+        objects.push(with_variants(base?, &kernels[1..], variants)?);
+    }
+    Ok(objects)
+}
+
+/// `base` with those of its `variants` that differ from it (or from the
+/// variant before) listed in `<stem>.variants`, bundled beside it.
+fn with_variants(
+    mut base: KernObject,
+    kernels: &[Option<KernelVersion>],
+    variants: Vec<Result<KernObject>>,
+) -> Result<KernObject> {
+    let list_path = base.object.with_extension("variants");
+    let mut previous =
+        fs::read(&base.object).with_context(|| format!("cannot read {}", base.object.display()))?;
+    for (kernel, variant) in kernels.iter().zip(variants) {
+        let variant = variant?;
+        base.fresh &= variant.fresh;
+        let bytes = fs::read(&variant.object)
+            .with_context(|| format!("cannot read {}", variant.object.display()))?;
+        if bytes == previous {
+            continue; // the source does not look at CARGO_XDP_KERNEL here
+        }
+        previous = bytes;
+        base.variants.push(Variant {
+            kernel: kernel.expect("variants have a kernel"),
+            file: file_name(&variant.object),
+        });
+        base.sidecars.push(variant.object);
+        base.sidecars.extend(variant.sidecars);
+    }
+    if base.variants.is_empty() {
+        let _ = fs::remove_file(&list_path);
+    } else {
+        write_if_changed(&list_path, variants::render(&base.variants))?;
+        base.sidecars.push(list_path);
+    }
+    Ok(base)
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Writes `text` to `path` unless it holds it already (its mtime kept, so
+/// the bundle stays fresh).
+fn write_if_changed(path: &Path, text: String) -> Result<()> {
+    if fs::read(path).ok().as_deref() != Some(text.as_bytes()) {
+        fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
 }
 
 /// Where the object of `source` goes in `out_dir` (`<stem>.o`).
@@ -110,6 +193,28 @@ pub fn object_path(out_dir: &Path, source: &Path) -> Result<PathBuf> {
     Ok(out_dir.join(name))
 }
 
+/// The object of `source` for kernel variant `variant` (`<stem>.k5.2.o`),
+/// the base object for None.
+fn variant_object_path(
+    out_dir: &Path,
+    source: &Path,
+    variant: Option<KernelVersion>,
+) -> Result<PathBuf> {
+    let base = object_path(out_dir, source)?;
+    Ok(match variant {
+        Some(kernel) => out_dir.join(kernel.object_name(&file_name(&base.with_extension("")))),
+        None => base,
+    })
+}
+
+/// ` for android-arm64` in a build of several targets, ` for kernel 5.2+`
+/// for a variant: what tells this compile from the others of the source.
+fn compile_label(env: &KernEnv) -> String {
+    let target = env.label.as_ref().map(|name| format!(" for {name}"));
+    let variant = env.variant.map(|kernel| format!(" for kernel {kernel}+"));
+    target.unwrap_or_default() + &variant.unwrap_or_default()
+}
+
 fn build_one(
     project: &Project,
     target: &Target,
@@ -119,7 +224,7 @@ fn build_one(
     shell: &Shell,
 ) -> Result<KernObject> {
     let clang = env.clang;
-    let object = object_path(out_dir, source)?;
+    let object = variant_object_path(out_dir, source, env.variant)?;
     let depfile = object.with_extension("d");
     let stamp = object.with_extension("cmd");
     // The recipe names the final object; clang writes a temporary one of
@@ -145,18 +250,18 @@ fn build_one(
             source: source.to_path_buf(),
             sidecars: sidecars.into_iter().filter(|s| s.is_file()).collect(),
             object,
+            variants: Vec::new(),
             command,
             fresh: true,
         });
     }
-    let target_label = env
-        .label
-        .as_ref()
-        .map(|name| format!(" for {name}"))
-        .unwrap_or_default();
     shell.status(
         "Compiling",
-        format!("{}{target_label} (clang -target bpf)", source.display()),
+        format!(
+            "{}{} (clang -target bpf)",
+            source.display(),
+            compile_label(env)
+        ),
     );
     let _ = fs::remove_file(&stamp);
     let partial = tempfile::Builder::new()
@@ -183,6 +288,7 @@ fn build_one(
         source: source.to_path_buf(),
         sidecars: written,
         object,
+        variants: Vec::new(),
         command,
         fresh: false,
     })
@@ -348,6 +454,9 @@ pub(super) fn compile_flags(
         .to_vec();
     args.push(env.cpu.flag());
     args.push(format!("-D__TARGET_ARCH_{}", target.bpf_arch));
+    if let Some(kernel) = env.variant {
+        args.push(format!("-DCARGO_XDP_KERNEL={:#08x}", kernel.code()));
+    }
     for dir in [kern_dir.join("include"), kern_dir.to_path_buf()] {
         args.push(format!("-I{}", dir.display()));
     }

@@ -11,7 +11,7 @@ use cargo_xdp_wire::CaseAnswer;
 use super::{report, TestOptions};
 use crate::{
     builder,
-    cases::{bundled_cases, check_ran, none_selected, selected},
+    cases::{bundled_cases, check_ran, none_selected, selected, with_variant_copies},
     project::Project,
     session::{self, DeviceChoice, Extra, Trial},
     shell::Shell,
@@ -50,7 +50,9 @@ fn test_on(
     project: &Project,
     shell: &Shell,
 ) -> Result<()> {
-    let (mut cases, expected) = bundled_cases(project)?;
+    let (cases, expected) = bundled_cases(project)?;
+    let kern_dir = project.xdp_dir(&trial.target.name).join("kern");
+    let (mut cases, _) = with_variant_copies(cases, &kern_dir);
     let mut answers: BTreeMap<String, CaseAnswer> = BTreeMap::new();
     let mut ran: BTreeMap<String, String> = BTreeMap::new();
     session::run_trial(trial, project, bundle, &[], &["test-run"], &mut |line| {

@@ -29,7 +29,7 @@ use crate::{
     builder,
     cases::{
         case_files, cases_text, default_tests_dir, judge, none_selected, project_cases, selected,
-        Case,
+        with_variant_copies, Case,
     },
     local::{test_run, Privilege},
     messages::Message,
@@ -102,18 +102,31 @@ pub fn test(args: &TestOptions, shell: &Shell) -> Result<()> {
     let mut answers: BTreeMap<String, CaseAnswer> = BTreeMap::new();
     let mut objects: Vec<&PathBuf> = cases.iter().map(|c| &c.object).collect();
     objects.dedup();
+    let kern_dir = project
+        .xdp_dir(crate::toolchain::default_target()?)
+        .join("kern");
     for (n, object) in objects.into_iter().enumerate() {
-        let text: String = cases
+        let ours: Vec<Case> = cases
             .iter()
             .filter(|c| &c.object == object)
-            .map(cases_text)
+            .cloned()
             .collect();
+        let text: String = ours.iter().map(cases_text).collect();
         let file = scratch.path().join(format!("cases-{n}.txt"));
-        for answer in test_run(&privilege, &built.loader, object, &file, &text, shell)? {
+        let (_, variants) = with_variant_copies(ours, &kern_dir);
+        let run = test_run(
+            &privilege,
+            &built.loader,
+            object,
+            (&file, &text),
+            variants,
+            shell,
+        )?;
+        for answer in run {
             answers.insert(answer.case().to_string(), answer);
         }
     }
-
+    let (cases, _) = with_variant_copies(cases, &kern_dir);
     report(&cases, &answers, filtered_out, &project, shell)
 }
 
@@ -139,6 +152,25 @@ impl Refusals {
     }
 }
 
+/// `cargo test`'s failures section: each one's problems, then the names.
+fn print_failures(failed: &[(&Case, Vec<String>)]) {
+    if failed.is_empty() {
+        return;
+    }
+    println!("\nfailures:\n");
+    for (case, problems) in failed {
+        println!("---- {} ({}) ----", case.spec.name, case.file.display());
+        for problem in problems {
+            println!("{}", crate::shell::harmless(problem));
+        }
+        println!();
+    }
+    println!("failures:");
+    for (case, _) in failed {
+        println!("    {}", case.spec.name);
+    }
+}
+
 /// Prints each case's verdict like `cargo test` (and as JSON messages);
 /// an error when one failed.
 fn report(
@@ -157,7 +189,15 @@ fn report(
         seen: BTreeMap::new(),
     };
     let mut failed = Vec::new();
+    let mut ignored = 0;
     for case in cases {
+        if let Some(CaseAnswer::Skipped { skipped, .. }) = answers.get(&case.spec.name) {
+            ignored += 1;
+            if shell.human() {
+                println!("test {} ... ignored, {skipped}", case.spec.name);
+            }
+            continue;
+        }
         let problems = match answers.get(&case.spec.name) {
             Some(CaseAnswer::Failed { error, .. }) => refusals.problem(case, error),
             Some(answer) => judge(case, answer),
@@ -181,24 +221,15 @@ fn report(
             failed.push((case, problems));
         }
     }
-    let passed = cases.len() - failed.len();
+    let passed = cases.len() - failed.len() - ignored;
     if shell.human() {
-        if !failed.is_empty() {
-            println!("\nfailures:\n");
-            for (case, problems) in &failed {
-                println!("---- {} ({}) ----", case.spec.name, case.file.display());
-                for problem in problems {
-                    println!("{}", crate::shell::harmless(problem));
-                }
-                println!();
-            }
-            println!("failures:");
-            for (case, _) in &failed {
-                println!("    {}", case.spec.name);
-            }
-        }
+        print_failures(&failed);
+        let ignored = match ignored {
+            0 => String::new(),
+            n => format!("{n} ignored; "),
+        };
         println!(
-            "\ntest result: {}. {passed} passed; {} failed; {filtered_out} filtered out\n",
+            "\ntest result: {}. {passed} passed; {} failed; {ignored}{filtered_out} filtered out\n",
             if failed.is_empty() { "ok" } else { "FAILED" },
             failed.len()
         );

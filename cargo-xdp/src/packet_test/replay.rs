@@ -81,14 +81,17 @@ pub(super) fn replay(
                 &privilege,
                 &built.loader,
                 &built.kern_objects[0],
-                &scratch.path().join("pcap.txt"),
-                &text,
+                (&scratch.path().join("pcap.txt"), &text),
+                false,
                 shell,
             )?
         }
     };
     let answer = match answers.first().context("the loader gave no answer")? {
         CaseAnswer::Failed { error, .. } => bail!("could not replay {}: {error}", pcap.display()),
+        CaseAnswer::Skipped { skipped, .. } => {
+            bail!("could not replay {}: {skipped}", pcap.display())
+        }
         CaseAnswer::Ran(run) => run,
     };
     let verdicts: Vec<String> = answer

@@ -185,6 +185,7 @@ pub(crate) fn attached_status(interface: &str, mode: &str, program_id: u32) -> S
             program: "xdp_prog".into(),
             program_id,
             running: Some(true),
+            variant: None,
         }],
     }
     .to_string()

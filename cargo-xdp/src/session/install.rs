@@ -138,6 +138,7 @@ fn read_answer(
     Ok(Deployed {
         mode,
         program_id,
+        variant: status.variant_on(&plan.interface),
         // What the loader said, and root-entry's notes (an earlier install
         // it stopped).
         output: format!("{}{stderr}", said("status-json: "))

@@ -117,6 +117,9 @@ impl Session {
 pub struct Deployed {
     pub mode: String,
     pub program_id: u64,
+    /// The kernel variant of the object the device says it runs (`5.2`),
+    /// None for the base object.
+    pub variant: Option<String>,
     pub output: String,
 }
 
