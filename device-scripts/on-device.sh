@@ -121,7 +121,9 @@ run_cases() {
         echo "bench-round: $round"
         for cases in *.cases; do
             echo "bench-program: $cases"
-            "./$loader" test-run "$cases" --object "./${cases%.cases}.o" --repeat "$2" || exit
+            variants=
+            [ -f "${cases%.cases}.variants" ] && variants=--variants
+            "./$loader" test-run "$cases" --object "./${cases%.cases}.o" --repeat "$2" $variants || exit
             echo "bench-baseline: $cases"
             "./$loader" test-run "$cases" --object ./xdp-baseline.o --repeat "$2" --bare || exit
         done

@@ -52,6 +52,9 @@ fn filter_drops_icmp_while_attached_and_counts_it() {
             .in_receiver(&loader)
             .args(["attach", &net.receiver_if, "--drop-proto", "icmp"]));
     assert!(attached.contains("Attached e2efilter"), "{attached}");
+    // This kernel runs the 5.2+ variant: its rules are global data, which
+    // the `rules` below change in the running program.
+    assert!(attached.contains("variant for kernel 5.2+"), "{attached}");
     assert_eq!(net.xdp_programs().len(), 1);
     // The loader has exited: the attach outlived it.
     assert!(!net.ping(), "ICMP passed while the filter was attached");
@@ -670,7 +673,8 @@ fn packet_tests_of_the_templates_pass_and_failures_say_why() {
         return;
     }
     for (name, template, count) in [
-        ("pktfilter", "filter", 23),
+        // The filter's cases run on its base object and its 5.2+ variant.
+        ("pktfilter", "filter", 46),
         ("pktminimal", "minimal", 3),
         ("pktreflect", "reflect", 8),
         ("pktratelimit", "ratelimit", 6),
@@ -746,7 +750,8 @@ fn packet_tests_of_the_templates_pass_and_failures_say_why() {
         assert!(
             said.contains("test wrong_on_purpose ... FAILED")
                 && said.contains("action: expected drop, got pass")
-                && said.contains("test result: FAILED. 0 passed; 1 failed; 23 filtered out"),
+                && said.contains("test wrong_on_purpose [kernel 5.2+] ... FAILED")
+                && said.contains("test result: FAILED. 0 passed; 2 failed; 46 filtered out"),
             "{said}"
         );
         let json = output(cargo_xdp().current_dir(&root).args([
@@ -765,7 +770,7 @@ fn packet_tests_of_the_templates_pass_and_failures_say_why() {
             .unwrap();
         assert_eq!(
             (result["passed"].as_u64(), result["failed"].as_u64()),
-            (Some(23), Some(1))
+            (Some(46), Some(2))
         );
         assert!(messages.iter().any(|m| m["reason"] == "test-case"
             && m["name"] == "wrong_on_purpose"
@@ -1258,4 +1263,35 @@ fn kernel_variants_build_from_one_source_and_the_loader_picks_by_kernel() {
     ] {
         assert!(tested.contains(line), "no `{line}` in:\n{tested}");
     }
+}
+
+/// The filter's 5.2+ variant reads its rules from global data, a copy per
+/// program: an attach elsewhere and `rules` reach every attached program's
+/// copy, and the maps stay what `rules` lists.
+#[test]
+fn filter_rules_reach_every_interface_s_program_in_global_data() {
+    if !root_or_skip("filter_rules_reach_every_interface_s_program_in_global_data") {
+        return;
+    }
+    let (_dir, _root, loader, _) = built_project("e2eglobal", "filter");
+    let (one, two) = (NetPair::new("e2eglobal"), NetPair::new("e2eglobal"));
+    let attached =
+        ok(one
+            .in_receiver(&loader)
+            .args(["attach", &one.receiver_if, "--drop-proto", "icmp"]));
+    assert!(attached.contains("variant for kernel 5.2+"), "{attached}");
+    assert!(!one.ping(), "ICMP passed the first program");
+    // An attach's rules replace those in force, in the running program too.
+    ok(two.in_receiver(&loader).args(["attach", &two.receiver_if]));
+    assert!(one.ping(), "the first program kept the replaced rules");
+    assert!(two.ping());
+    let rules = ok(one
+        .in_receiver(&loader)
+        .args(["rules", "--drop-proto", "icmp"]));
+    assert!(rules.contains("drop icmp"), "{rules}");
+    assert!(!one.ping() && !two.ping(), "a program missed the new rule");
+    ok(two.in_receiver(&loader).args(["rules", "--clear"]));
+    assert!(one.ping() && two.ping(), "a program kept the cleared rule");
+    ok(one.in_receiver(&loader).args(["detach", &one.receiver_if]));
+    ok(two.in_receiver(&loader).args(["detach", &two.receiver_if]));
 }

@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use crate::{
     args::Args,
     extension::Extension,
-    maps, setup, testrun, variant,
+    global_data, maps, setup, testrun, variant,
     xdp::{self, AttachRequest, Counter, Mode, Project, ACTIONS, DEFAULT_BPFFS},
 };
 use cargo_xdp_wire::Counters;
@@ -222,10 +222,16 @@ fn attach(project: &Project, ext: &dyn Extension, mut args: Args) -> Result<()> 
         object: &chosen.object,
         globals: &globals,
         tails: &tails,
-        prepare: &|project| options.apply(project),
+        prepare: &|project, ebpf| {
+            options.apply(project)?;
+            global_data::fill_loaded(ext, project, ebpf)
+        },
         reset_maps,
         variant: chosen.variant,
     })?;
+    // The attach's rules replaced those in force: the other interfaces'
+    // programs take them into their global data too.
+    global_data::refresh_attached(ext, project)?;
     println!(
         "Attached {name} to {interface} in {used} mode{}{}",
         chosen.describe(),

@@ -74,6 +74,23 @@ pub trait Extension {
         let _ = (project, name, args);
         None
     }
+
+    /// Global data sections (`.bss.rules`) a kernel variant of the program
+    /// reads instead of maps (global_data.rs): each program's copy is
+    /// laid out by [`Extension::fill_global_data`].
+    fn global_data_sections(&self) -> &[&str] {
+        &[]
+    }
+
+    /// Lays out `data`, the value of global data section `section` (as
+    /// the program has it now), from the project's pinned maps. Runs for
+    /// a program an attach or a packet test loads, after the options and
+    /// entries are written, and for every attached program when a command
+    /// calls `global_data::refresh_attached`.
+    fn fill_global_data(&self, project: &Project, section: &str, data: &mut [u8]) -> Result<()> {
+        let _ = (project, section, data);
+        Ok(())
+    }
 }
 
 /// What an `attach` was given beyond the runtime's own options.

@@ -31,6 +31,7 @@
 pub mod args;
 pub mod cli;
 pub mod extension;
+pub mod global_data;
 pub mod maps;
 pub mod migrate;
 pub mod netlink;

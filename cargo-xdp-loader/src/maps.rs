@@ -168,6 +168,12 @@ pub fn raw_entries(fd: BorrowedFd, info: &MapInfo) -> Result<Vec<(Vec<u8>, Vec<u
     Ok(entries)
 }
 
+/// Reads the value of `key` in the map `fd` into `value` (the map's
+/// value size).
+pub fn raw_lookup(fd: BorrowedFd, key: &[u8], value: &mut [u8]) -> Result<()> {
+    lookup(fd, key, value).context("BPF_MAP_LOOKUP_ELEM failed")
+}
+
 /// Writes one raw entry (as `raw_entries` read it) into the map `fd`.
 pub fn raw_update(fd: BorrowedFd, key: &[u8], value: &[u8]) -> Result<()> {
     let attr = ElementAttr {

@@ -43,7 +43,7 @@ use aya::programs::Xdp;
 use crate::{
     args::Args,
     extension::Extension,
-    maps, setup, variant,
+    global_data, maps, setup, variant,
     xdp::{self, Project},
 };
 use cargo_xdp_wire::{CaseAnswer, CaseRun, Counters, Hex};
@@ -421,6 +421,9 @@ fn run_in(project: &Project, ext: &dyn Extension, object: &Path, case: &Case) ->
     for (map, key, value) in case.entries.iter().filter(|_| !case.bare) {
         maps::update(&maps_dir.join(map), key, value)
             .with_context(|| format!("map `{map}` (is it pinned, LIBBPF_PIN_BY_NAME?)"))?;
+    }
+    if !case.bare {
+        global_data::fill_loaded(ext, project, &ebpf)?;
     }
     let xdp_program: &mut Xdp = ebpf
         .program_mut(&chosen)

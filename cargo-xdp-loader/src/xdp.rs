@@ -115,8 +115,8 @@ pub struct AttachRequest<'a> {
     /// `--tail MAP:INDEX=PROG`: tail-call slots, filled before the attach.
     pub tails: &'a [setup::TailCall],
     /// Runs once the maps exist and before the program sees a packet
-    /// (filter rules go in here).
-    pub prepare: &'a dyn Fn(&Project) -> Result<()>,
+    /// (filter rules go in here, and the loaded program's global data).
+    pub prepare: &'a dyn Fn(&Project, &aya::Ebpf) -> Result<()>,
     /// `--reset-maps`: every pinned map starts empty.
     pub reset_maps: bool,
     /// The kernel variant `object` is (variant.rs), recorded for `status`.
@@ -300,7 +300,7 @@ impl Project {
         // Tail-call slots and rules, before the program sees a packet.
         let tails = setup::with_declared_tails(request.object, request.tails)?;
         setup::fill_tail_calls(&mut ebpf, &tails, &self.maps_dir())?;
-        (request.prepare)(self)?;
+        (request.prepare)(self, &ebpf)?;
         let program: &mut Xdp = ebpf
             .program_mut(&chosen)
             .expect("loaded above")
@@ -495,6 +495,11 @@ impl Project {
         let data =
             MapData::from_pin(&path).with_context(|| format!("cannot open {}", path.display()))?;
         Ok(Map::from_map_data(data)?)
+    }
+
+    /// The pins of this project's attached programs.
+    pub(crate) fn program_pins(&self) -> Result<Vec<PathBuf>> {
+        Ok(self.pins()?.into_iter().map(|(_, pin)| pin).collect())
     }
 
     /// (interface, pin path) for every program pin, sorted by interface.

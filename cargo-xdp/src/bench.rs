@@ -116,8 +116,12 @@ fn wanted(args: &BenchOptions, case: &Case) -> bool {
 fn here(args: &BenchOptions, project: &Project, shell: &Shell) -> Result<Times> {
     let privilege = Privilege::acquire("`cargo xdp bench`", shell)?;
     let built = builder::build_for_host(project, &release_unless_asked(args), shell)?;
-    let mut cases = cases::project_cases(project, &built.kern_objects)?;
-    cases.retain(|c| wanted(args, c));
+    let cases = cases::project_cases(project, &built.kern_objects)?;
+    // Each kernel variant this kernel loads is a program of its own here.
+    let kern_dir = built.baseline.parent().unwrap_or(Path::new("."));
+    let (mut cases, _) = cases::with_variant_copies(cases, kern_dir);
+    let running = local::running_kernel();
+    cases.retain(|c| wanted(args, c) && c.variant.is_none_or(|k| running.is_some_and(|r| k <= r)));
     let scratch = crate::workdir::scratch_dir(&project.target_dir)?;
     let mut times: Times = cases
         .iter()
@@ -170,7 +174,9 @@ fn bench_on(
     project: &Project,
     shell: &Shell,
 ) -> Result<Times> {
-    let (mut cases, expected) = cases::bundled_cases(project)?;
+    let (cases, expected) = cases::bundled_cases(project)?;
+    let kern_dir = project.xdp_dir(&trial.target.name).join("kern");
+    let (mut cases, _) = cases::with_variant_copies(cases, &kern_dir);
     cases.retain(|c| wanted(args, c));
     let mut times: Times = cases
         .iter()
@@ -186,6 +192,7 @@ fn bench_on(
         ),
     );
     let mut sums: BTreeMap<String, String> = BTreeMap::new();
+    let mut skipped: Vec<(String, String)> = Vec::new();
     let mut baseline = false;
     let bench = ["bench", repeat.as_str(), rounds.as_str()];
     crate::session::run_trial(trial, project, bundle, &[], &bench, &mut |line| {
@@ -199,19 +206,31 @@ fn bench_on(
         } else if line.starts_with("bench-baseline: ") {
             baseline = true;
         } else if let Ok(answer) = serde_json::from_str::<CaseAnswer>(line) {
+            if let CaseAnswer::Skipped { case, skipped: why } = &answer {
+                skipped.push((case.clone(), why.clone()));
+            }
             let (name, Some(ns)) = (answer.case(), answer_ns(&answer)) else {
                 return;
             };
-            if let Some((_, program, bare)) = times.iter_mut().find(|(n, _, _)| n == name) {
-                if baseline {
-                    bare.push(ns)
-                } else {
-                    program.push(ns)
+            for (n, program, bare) in times.iter_mut() {
+                // The baseline runs once per packet: its time pairs with
+                // the case and with each kernel variant's copy of it.
+                if baseline && (n == name || n.starts_with(&format!("{name} [kernel "))) {
+                    bare.push(ns);
+                } else if !baseline && n == name {
+                    program.push(ns);
                 }
             }
         }
     })?;
     cases::check_ran(&expected, &sums, trial.adb.serial())?;
+    times.retain(|(name, _, _)| !skipped.iter().any(|(s, _)| s == name));
+    if let Some((name, why)) = skipped.first() {
+        shell.status(
+            "Skipped",
+            format!("{} case(s) such as `{name}`: {why}", skipped.len()),
+        );
+    }
     Ok(times)
 }
 

@@ -65,10 +65,8 @@ impl TryFrom<String> for BpfCpu {
 
 /// `uname -r` (`4.14.190-perf+`, `5.10.43-android12-9-...`) as (major, minor).
 pub fn kernel_version(release: &str) -> Option<(u32, u32)> {
-    let mut parts = release.trim().split(|c: char| !c.is_ascii_digit());
-    let major = parts.next()?.parse().ok()?;
-    let minor = parts.next()?.parse().ok()?;
-    Some((major, minor))
+    let kernel = cargo_xdp_wire::variants::KernelVersion::parse(release.trim())?;
+    Some((kernel.major.into(), kernel.minor.into()))
 }
 
 /// A warning when `release` is older than what `cpu` needs.

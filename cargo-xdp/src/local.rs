@@ -82,6 +82,12 @@ pub fn wrap_answers(stdout: impl std::io::Read, command: &str, shell: &Shell) {
     }
 }
 
+/// This machine's kernel (`/proc/sys/kernel/osrelease`), None if unreadable.
+pub fn running_kernel() -> Option<cargo_xdp_wire::variants::KernelVersion> {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").ok()?;
+    cargo_xdp_wire::variants::KernelVersion::parse(release.trim())
+}
+
 /// Writes `text` (cases) to `file` and has the loader run them; its answers.
 /// With `variants`, the loader runs them on each kernel variant of
 /// `object` too.

@@ -5,8 +5,9 @@
 //! project name, `__loader__` and `__kern__` the loader crate and kern
 //! directory (names::loader_crate, names::kern_stem); in contents
 //! `{{name}}`, `{{loader}}`, `{{kern}}`, `{{c_name}}` (C identifier) and
-//! `{{template}}` are replaced. Nothing else is touched, so Rust's own `{{`
-//! escapes in the templates stay as they are.
+//! `{{template}}` are replaced, and `{{metadata}}` by the `metadata` lines
+//! of the template's template.toml. Nothing else is touched, so Rust's own
+//! `{{` escapes in the templates stay as they are.
 
 use std::path::PathBuf;
 
@@ -40,10 +41,26 @@ pub fn list() -> Vec<Template> {
 }
 
 fn description(bytes: &[u8]) -> String {
+    setting(bytes, "description")
+}
+
+/// A string of a template's `template.toml` ("" when absent).
+fn setting(bytes: &[u8], key: &str) -> String {
     let text = String::from_utf8_lossy(bytes);
     text.parse::<toml_edit::DocumentMut>()
         .ok()
-        .and_then(|doc| doc.get("description")?.as_str().map(str::to_string))
+        .and_then(|doc| doc.get(key)?.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// The `metadata` of `template`'s template.toml: lines for the new
+/// project's `[workspace.metadata.xdp]` (`{{metadata}}` in Cargo.toml.in).
+fn metadata_lines(template: &str) -> String {
+    let file = format!("{template}/{DESCRIPTION_FILE}");
+    TEMPLATE_FILES
+        .iter()
+        .find(|(path, _)| *path == file)
+        .map(|(_, bytes)| setting(bytes, "metadata"))
         .unwrap_or_default()
 }
 
@@ -77,6 +94,7 @@ pub fn render(template: &str, name: &str) -> Result<Vec<(PathBuf, Vec<u8>)>> {
     let loader = names::loader_crate(name);
     let kern = names::kern_stem(name);
     let loader_dependency = loader_dependency();
+    let metadata = metadata_lines(template);
     let vars = [
         ("{{name}}", name),
         ("{{loader}}", loader.as_str()),
@@ -84,6 +102,7 @@ pub fn render(template: &str, name: &str) -> Result<Vec<(PathBuf, Vec<u8>)>> {
         ("{{c_name}}", c_name.as_str()),
         ("{{template}}", template),
         ("{{loader_dependency}}", loader_dependency.as_str()),
+        ("{{metadata}}", metadata.as_str()),
     ];
     Ok(files
         .into_iter()

@@ -14,6 +14,7 @@
 //! ```
 
 mod judge;
+mod kernel_variants;
 
 pub(crate) use judge::judge;
 
@@ -25,6 +26,7 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 use cargo_xdp_wire::variants;
+pub(crate) use kernel_variants::with_variant_copies;
 use serde::Deserialize;
 
 use crate::{
@@ -147,34 +149,9 @@ pub(crate) struct Case {
     expected_packet: Option<Vec<u8>>,
     /// The kern object it tests.
     pub(crate) object: PathBuf,
-}
-
-/// The cases as a run reports them: each, then again per kernel variant
-/// of its object (`<stem>.variants` in `kern_dir`), named as the loader's
-/// `test-run --variants` names them; whether any object has variants.
-pub(crate) fn with_variant_copies(cases: Vec<Case>, kern_dir: &Path) -> (Vec<Case>, bool) {
-    let listed = |object: &Path| {
-        let list = object
-            .file_stem()
-            .map(|stem| kern_dir.join(variants::list_name(&stem.to_string_lossy())));
-        list.and_then(|path| std::fs::read_to_string(path).ok())
-            .map(|text| variants::parse(&text))
-            .unwrap_or_default()
-    };
-    let mut copies = Vec::new();
-    for case in &cases {
-        for variant in listed(&case.object) {
-            let mut copy = case.clone();
-            copy.spec.name = cargo_xdp_wire::variant_case_name(&case.spec.name, variant.kernel);
-            copies.push((variant.kernel, copy));
-        }
-    }
-    // In the loader's order: every base case, then each variant's.
-    copies.sort_by_key(|(kernel, _)| *kernel);
-    let any = !copies.is_empty();
-    let mut all = cases;
-    all.extend(copies.into_iter().map(|(_, copy)| copy));
-    (all, any)
+    /// The kernel variant `object` is (with_variant_copies), None for the
+    /// base object.
+    pub(crate) variant: Option<variants::KernelVersion>,
 }
 
 /// (`STEM.cases`, its sha256) of each cases file a bundle carries.
@@ -369,6 +346,7 @@ pub(crate) fn read_cases(root: &Path, file: &Path, object: &Path) -> Result<Vec<
             packet,
             expected_packet,
             object: object.to_path_buf(),
+            variant: None,
         });
     }
     Ok(cases)

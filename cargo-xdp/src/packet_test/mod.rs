@@ -88,25 +88,33 @@ pub fn test(args: &TestOptions, shell: &Shell) -> Result<()> {
     }
     let privilege = Privilege::acquire("`cargo xdp test`", shell)?;
     let built = builder::build_for_host(&project, &args.cargo, shell)?;
-    let mut cases = project_cases(&project, &built.kern_objects)?;
-    let total = cases.len();
-    cases.retain(|c| selected(c, args.filter.as_deref()));
-    let filtered_out = total - cases.len();
-    if cases.is_empty() {
+    let cases = project_cases(&project, &built.kern_objects)?;
+    // Reported: every case and its copy per kernel variant, as selected.
+    let kern_dir = project
+        .xdp_dir(crate::toolchain::default_target()?)
+        .join("kern");
+    let (mut reported, _) = with_variant_copies(cases.clone(), &kern_dir);
+    let total = reported.len();
+    reported.retain(|c| selected(c, args.filter.as_deref()));
+    let filtered_out = total - reported.len();
+    if reported.is_empty() {
         if let Some(said) = none_selected(args.filter.as_deref(), total) {
             shell.warn(said);
         }
     }
+    // Run: the cases reported themselves or through a variant's copy (the
+    // loader runs the copies with --variants).
+    let run: Vec<Case> = cases
+        .into_iter()
+        .filter(|c| reported.iter().any(|r| r.base_name() == c.spec.name))
+        .collect();
 
     let scratch = crate::workdir::scratch_dir(&project.target_dir)?;
     let mut answers: BTreeMap<String, CaseAnswer> = BTreeMap::new();
-    let mut objects: Vec<&PathBuf> = cases.iter().map(|c| &c.object).collect();
+    let mut objects: Vec<&PathBuf> = run.iter().map(|c| &c.object).collect();
     objects.dedup();
-    let kern_dir = project
-        .xdp_dir(crate::toolchain::default_target()?)
-        .join("kern");
     for (n, object) in objects.into_iter().enumerate() {
-        let ours: Vec<Case> = cases
+        let ours: Vec<Case> = run
             .iter()
             .filter(|c| &c.object == object)
             .cloned()
@@ -114,20 +122,13 @@ pub fn test(args: &TestOptions, shell: &Shell) -> Result<()> {
         let text: String = ours.iter().map(cases_text).collect();
         let file = scratch.path().join(format!("cases-{n}.txt"));
         let (_, variants) = with_variant_copies(ours, &kern_dir);
-        let run = test_run(
-            &privilege,
-            &built.loader,
-            object,
-            (&file, &text),
-            variants,
-            shell,
-        )?;
-        for answer in run {
+        let loader = &built.loader;
+        let answered = test_run(&privilege, loader, object, (&file, &text), variants, shell)?;
+        for answer in answered {
             answers.insert(answer.case().to_string(), answer);
         }
     }
-    let (cases, _) = with_variant_copies(cases, &kern_dir);
-    report(&cases, &answers, filtered_out, &project, shell)
+    report(&reported, &answers, filtered_out, &project, shell)
 }
 
 /// Cases that could not run: each refusal told once, at the first case it

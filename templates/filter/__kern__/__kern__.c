@@ -17,6 +17,7 @@
 #include <linux/ipv6.h>
 #include <linux/tcp.h>
 #include <linux/udp.h>
+#include <linux/version.h>
 
 #include "xdp_parse.h"
 #include "xdp_stats.h"
@@ -37,6 +38,17 @@ struct {
 	__type(value, __u32);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } rule_kinds SEC(".maps");
+
+/* Kernels from 5.2 on get a variant of this program (kernel-variants in
+ * Cargo.toml; the loader picks it): there the rule kinds and the protocol
+ * and port bits are also global data, each program's own copy that the
+ * loader lays out from the maps (rules.rs, fill_global_data): a plain
+ * load per packet instead of a map lookup. The maps stay where rules are
+ * written and read. */
+#if CARGO_XDP_KERNEL >= KERNEL_VERSION(5, 2, 0)
+#define RULES_IN_GLOBAL_DATA 1
+#define PROTO_WORDS 4
+#endif
 
 /* Index: IP protocol number (IPPROTO_ICMP, IPPROTO_ICMPV6, ...); non-zero = drop. */
 struct {
@@ -59,6 +71,18 @@ struct {
 	__type(value, __u64);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } drop_port SEC(".maps");
+
+#ifdef RULES_IN_GLOBAL_DATA
+struct rule_copy {
+	__u32 kinds;
+	__u32 unused;
+	__u64 protos[PROTO_WORDS];	/* bit proto % 64 of word proto / 64 */
+	__u64 ports[2 * PORT_WORDS];	/* as drop_port */
+};
+
+/* In a section of its own: the loader finds it by name (".bss.rules"). */
+struct rule_copy rules SEC(".bss.rules");
+#endif
 
 struct lpm_key_v4 {
 	__u32 prefixlen;
@@ -91,12 +115,19 @@ struct {
 
 static __always_inline int proto_dropped(__u32 kinds, __u32 proto)
 {
+#ifndef RULES_IN_GLOBAL_DATA
 	__u32 *flag;
+#endif
 
 	if (!(kinds & RULES_PROTO))
 		return 0;
+#ifdef RULES_IN_GLOBAL_DATA
+	proto &= 0xff;
+	return (rules.protos[proto / 64] >> (proto % 64)) & 1;
+#else
 	flag = bpf_map_lookup_elem(&drop_proto, &proto);
 	return flag && *flag;
+#endif
 }
 
 /* Whether a --drop-src rule holds the IPv4 source address `saddr`. */
@@ -113,9 +144,13 @@ static __always_inline int src_v4_dropped(__u32 kinds, __be32 *saddr)
 /* Whether a port rule holds `dport`: bit dport % 64 of drop_port[word]. */
 static __always_inline int port_bit_set(__u32 word, __u32 dport)
 {
+#ifdef RULES_IN_GLOBAL_DATA
+	return word < 2 * PORT_WORDS && (rules.ports[word] >> (dport % 64)) & 1;
+#else
 	__u64 *bits = bpf_map_lookup_elem(&drop_port, &word);
 
 	return bits && (*bits >> (dport % 64)) & 1;
+#endif
 }
 
 static __always_inline int port_dropped(__u32 kinds, __u32 proto, void *l4, void *data_end)
@@ -260,12 +295,17 @@ static __always_inline int filter(struct xdp_md *ctx, int rawip)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
-	__u32 zero = 0;
-	__u32 *kinds = bpf_map_lookup_elem(&rule_kinds, &zero);
 	__u32 action = XDP_PASS;
+#ifdef RULES_IN_GLOBAL_DATA
+	__u32 kinds = rules.kinds;
+#else
+	__u32 zero = 0;
+	__u32 *found = bpf_map_lookup_elem(&rule_kinds, &zero);
+	__u32 kinds = found ? *found : 0;
+#endif
 
 	/* No rules: nothing to parse for. */
-	if (kinds && *kinds && dropped(*kinds, data, data_end, rawip))
+	if (kinds && dropped(kinds, data, data_end, rawip))
 		action = XDP_DROP;
 	/* One counting site whatever the verdict: one xdp_stats lookup. */
 	return count_action(ctx, action);

@@ -44,7 +44,17 @@ impl Extension for Filter {
     }
 
     fn command(&self, project: &Project, name: &str, args: Args) -> Option<Result<()>> {
-        (name == "rules").then(|| command(project, args))
+        (name == "rules").then(|| command(self, project, args))
+    }
+
+    /// The kernel 5.2+ variant reads its rules from global data: each
+    /// program's copy, laid out from the maps.
+    fn global_data_sections(&self) -> &[&str] {
+        &[RULES_SECTION]
+    }
+
+    fn fill_global_data(&self, project: &Project, _section: &str, data: &mut [u8]) -> Result<()> {
+        Rules::read(project)?.lay_out(data)
     }
 }
 
@@ -108,6 +118,13 @@ impl Rules {
 
     /// `rule_kinds`: which maps hold rules, so the program skips the others.
     fn write_kinds(&self, project: &Project) -> Result<()> {
+        let mut map: Array<MapData, u32> = Array::try_from(project.pinned_map("rule_kinds")?)?;
+        map.set(0, self.kinds(), 0)?;
+        Ok(())
+    }
+
+    /// The RULES_* bits of the kinds of rule there are.
+    fn kinds(&self) -> u32 {
         let mut kinds = 0;
         for (present, bit) in [
             (!self.protocols.is_empty(), RULES_PROTO),
@@ -119,8 +136,34 @@ impl Rules {
                 kinds |= bit;
             }
         }
-        let mut map: Array<MapData, u32> = Array::try_from(project.pinned_map("rule_kinds")?)?;
-        map.set(0, kinds, 0)?;
+        kinds
+    }
+
+    /// These rules as the kern side's `struct rule_copy` (global data of
+    /// the 5.2+ variant): kinds, protocol bits, port bits (as `drop_port`).
+    fn lay_out(&self, data: &mut [u8]) -> Result<()> {
+        let words = 1 + PROTO_WORDS + 2 * PORT_WORDS as usize;
+        if data.len() != words * 8 {
+            bail!(
+                "{RULES_SECTION} is {} bytes, not the {} of struct rule_copy that rules.rs \
+                 writes: keep the two in step",
+                data.len(),
+                words * 8
+            );
+        }
+        let mut copy = vec![0u64; words];
+        for &protocol in &self.protocols {
+            copy[1 + usize::from(protocol / 64)] |= 1 << (protocol % 64);
+        }
+        for &(protocol, port) in &self.ports {
+            let (word, bit) = port_bit(protocol, port);
+            copy[1 + PROTO_WORDS + word as usize] |= bit;
+        }
+        for (chunk, word) in data.chunks_mut(8).zip(copy) {
+            chunk.copy_from_slice(&word.to_ne_bytes());
+        }
+        // Word 0: kinds (a __u32), then 4 unused bytes.
+        data[..4].copy_from_slice(&self.kinds().to_ne_bytes());
         Ok(())
     }
 
@@ -237,7 +280,7 @@ impl AttachOptions for Rules {
 }
 
 /// `rules`: list, add (`--drop-*`), remove (`--delete --drop-*`) or `--clear`.
-fn command(project: &Project, mut args: Args) -> Result<()> {
+fn command(filter: &Filter, project: &Project, mut args: Args) -> Result<()> {
     cargo_xdp_loader::xdp::require_root()?;
     let clear = args.flag("--clear");
     let delete = args.flag("--delete");
@@ -251,6 +294,8 @@ fn command(project: &Project, mut args: Args) -> Result<()> {
     } else if delete {
         bail!("--delete needs the rules to remove, e.g. --delete --drop-port udp/9999");
     }
+    // The 5.2+ variant's copies of the rules, in every attached program.
+    cargo_xdp_loader::global_data::refresh_attached(filter, project)?;
     let now = Rules::read(project)?;
     if now.is_empty() {
         println!("no rules: every packet passes");
@@ -287,6 +332,12 @@ const RULES_SRC_V6: u32 = 8;
 
 /// Words of `drop_port` per protocol (TCP's, then UDP's): 65,536 bits.
 const PORT_WORDS: u32 = 1024;
+
+/// The 5.2+ variant's global data: `struct rule_copy rules`.
+const RULES_SECTION: &str = ".bss.rules";
+
+/// Words of protocol bits in `struct rule_copy` (256 protocols).
+const PROTO_WORDS: usize = 4;
 
 /// `drop_port`'s word and bit for a TCP (6) or UDP (17) port.
 fn port_bit(protocol: u8, port: u16) -> (u32, u64) {
@@ -389,5 +440,22 @@ mod tests {
         assert_eq!(rules.names(), ["icmp", "udp/53", "from 10.0.0.0/8"]);
         assert!(parse_port("udp/0").is_err() && parse_port("sctp/1").is_err());
         assert!(parse_prefix("10.0.0.0/33").is_err());
+    }
+
+    #[test]
+    fn the_global_copy_has_each_rule_where_the_kern_side_reads_it() {
+        let mut args = Args::new(
+            ["--drop-proto", "icmp", "--drop-port", "udp/9999", "--drop-src", "fd00::/8"].map(String::from),
+        );
+        let rules = Rules::parse(&mut args).unwrap();
+        let mut data = vec![0xff; (1 + PROTO_WORDS + 2 * PORT_WORDS as usize) * 8];
+        rules.lay_out(&mut data).unwrap();
+        let word = |i: usize| u64::from_ne_bytes(data[i * 8..i * 8 + 8].try_into().unwrap());
+        let kinds = u32::from_ne_bytes(data[..4].try_into().unwrap());
+        assert_eq!(kinds, RULES_PROTO | RULES_PORT | RULES_SRC_V6);
+        assert_eq!(data[4..8], [0; 4]);
+        assert_eq!(word(1), 1 << 1);
+        assert_eq!(word(1 + PROTO_WORDS + PORT_WORDS as usize + 156), 1 << 15);
+        assert!(rules.lay_out(&mut [0; 8]).is_err());
     }
 }
