@@ -9,7 +9,7 @@
 #   sh on-device.sh detach IFACE | status [--json] | stats [ARGS...] | test-run |
 #                   bench REPEAT | remove | loader COMMAND [ARGS...] |
 #                   persist HASHER KIND IFACE MODE [ARGS...] | boot HASHER IFACE MODE [ARGS...]
-#   sh on-device.sh try HASHER WORK test-run [CASES OBJECT] | bench REPEAT [ROUNDS]
+#   sh on-device.sh try HASHER WORK test-run [CASES OBJECT] | bench REPEAT [ROUNDS] | check
 #
 # `install` runs in WORK/c, root's private copy of one install: root-entry
 # moved the staged files to WORK/s (root's now, every entry a regular
@@ -69,6 +69,22 @@ check_sums() {
         got=$($hasher "$file" 2>/dev/null) || got=missing
         [ "${got%% *}" = "$sum" ] || fail "$file does not match MANIFEST$1"
     done <MANIFEST
+}
+
+# Every kern object of the copy in the current directory through this
+# kernel's verifier (`cargo xdp check`): the loader loads each program,
+# attaches nothing; a kernel variant (STEM.kX.Y.o) comes with its object.
+run_check() {
+    found=
+    for object in *.o; do
+        case $object in xdp-baseline.o | *.k[0-9]*.o) continue ;; esac
+        [ -f "$object" ] || continue
+        found=1
+        variants=
+        [ -f "${object%.o}.variants" ] && variants=--variants
+        "./$loader" check --object "./$object" $variants || exit
+    done
+    [ -n "$found" ] || fail "$name carries no kern object"
 }
 
 # The packet tests (STEM.cases, for STEM.o) of the copy in the current
@@ -211,12 +227,17 @@ test-run | bench)
 try)
     # A trial: packet tests or a bench from root's checked copies in
     # WORK/c, never attached (root-entry removes WORK after).
-    [ $# -ge 4 ] || fail "usage: on-device.sh try HASHER WORK test-run [CASES OBJECT] | bench REPEAT [ROUNDS]"
+    [ $# -ge 4 ] || fail "usage: on-device.sh try HASHER WORK test-run [CASES OBJECT] | bench REPEAT [ROUNDS] | check"
     hasher=$2
     work=$3
     shift 3
     take_copies
-    run_cases "$@"
+    if [ "$1" = check ]; then
+        [ $# -eq 1 ] || fail "usage: on-device.sh try HASHER WORK check"
+        run_check
+    else
+        run_cases "$@"
+    fi
     ;;
 remove)
     [ ! -f "$final/boot.sh" ] || { . "$final/boot.sh" && persist_off; }

@@ -685,6 +685,23 @@ fn packet_tests_run_on_the_device_without_a_deploy() {
         "{out}"
     );
 
+    // check --adb: every program through the device's verifier, in a trial.
+    let before = fake.left_on("TESTER");
+    let checked = common::text(&output(&mut xdp_cmd(
+        &fake,
+        &root,
+        &["check", "--adb", "--target", "linux-x86_64"],
+    )));
+    for line in [
+        "Checked xdp_filter in phonetest_kern.o: ",
+        "Checked xdp_filter_rawip in phonetest_kern.k5.2.o (kernel 5.2+): ",
+        "4 programs accepted by TESTER's kernel, nothing attached",
+    ] {
+        assert!(checked.contains(line), "no `{line}` in:\n{checked}");
+    }
+    assert_eq!(fake.left_on("TESTER"), before, "the check left files");
+    assert_eq!(fake.device("TESTER").xdp_programs(), attached);
+
     // A wedged device: the run on it is stopped at the limit, named.
     fake.set("TESTER", &["hang_at=try"]);
     let started = std::time::Instant::now();

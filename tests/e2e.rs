@@ -1295,3 +1295,64 @@ fn filter_rules_reach_every_interface_s_program_in_global_data() {
     ok(one.in_receiver(&loader).args(["detach", &one.receiver_if]));
     ok(two.in_receiver(&loader).args(["detach", &two.receiver_if]));
 }
+
+/// `cargo xdp check`: every program through this kernel's verifier,
+/// nothing attached or left pinned; a refused one named with the
+/// verifier's reason and a failing exit, the others still checked.
+#[test]
+fn check_loads_every_program_through_the_verifier_and_names_refusals() {
+    if !root_or_skip("check_loads_every_program_through_the_verifier_and_names_refusals") {
+        return;
+    }
+    let (_dir, root) = new_project("e2echeck", "minimal");
+    let out = output(cargo_xdp().current_dir(&root).arg("check"));
+    let checked = text(&out);
+    assert!(out.status.success(), "{checked}");
+    for program in ["xdp_pass", "xdp_drop", "xdp_abort"] {
+        assert!(
+            checked.contains(&format!("Checked {program} in e2echeck_kern.o: ")),
+            "{checked}"
+        );
+    }
+    assert!(checked.contains("3 programs accepted"), "{checked}");
+    let left = |prefix: &str| {
+        std::fs::read_dir("/sys/fs/bpf")
+            .unwrap()
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with(prefix))
+    };
+    assert!(!left("cargo-xdp-test-e2echeck-") && !left("e2echeck"));
+
+    let kern = root.join("e2echeck_kern/e2echeck_kern.c");
+    let mut source = std::fs::read_to_string(&kern).unwrap();
+    source = source.replace(
+        "char _license[]",
+        "/* Reads the packet without checking its length: refused. */\n\
+         SEC(\"xdp\")\nint xdp_unchecked(struct xdp_md *ctx)\n{\n\
+         \treturn *(__u8 *)(long)ctx->data ? XDP_PASS : XDP_DROP;\n}\n\nchar _license[]",
+    );
+    std::fs::write(&kern, source).unwrap();
+    let refused = fails(cargo_xdp().current_dir(&root).arg("check"));
+    assert!(
+        refused.contains("xdp_unchecked in e2echeck_kern.o: refused by this machine's kernel")
+            && refused.contains("Checked xdp_pass")
+            && refused.contains("1 of 4 programs refused"),
+        "{refused}"
+    );
+    let json = output(
+        cargo_xdp()
+            .current_dir(&root)
+            .args(["check", "--message-format", "json"]),
+    );
+    let stdout = String::from_utf8_lossy(&json.stdout);
+    let bad = stdout
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|m| m["reason"] == "check" && m["program"] == "xdp_unchecked")
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert_eq!(bad["ok"], false);
+    assert!(
+        bad["error"].as_str().unwrap().contains("xdp_unchecked"),
+        "{bad}"
+    );
+}

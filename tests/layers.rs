@@ -26,6 +26,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "status",
             "packet_test",
             "bench",
+            "check",
             "doctor",
             "vmlinux",
             "upgrade",

@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 
 use crate::{
     args::Args,
+    check,
     extension::Extension,
     global_data, maps, setup, testrun, variant,
     xdp::{self, AttachRequest, Counter, Mode, Project, ACTIONS, DEFAULT_BPFFS},
@@ -26,14 +27,18 @@ Usage:
   {command} maps [--object PATH] [--json]
   {command} map dump MAP [--json]
   {command} stats [--watch] [--interval SECS] [--count N] [--json]
-  {command} test-run CASES [--object PATH] [--repeat N] [--bare]   (cargo xdp test, bench){rules_command}
+  {command} check [--object PATH] [--variants]   (cargo xdp check: verifier only)
+  {command} test-run CASES [--object PATH] [--repeat N] [--bare] [--variants]
+      (cargo xdp test, bench){rules_command}
 
 Options:
   --mode MODE     auto (default: native, else skb), skb (generic) or native (driver)
   --prog NAME     which program of the object to attach, by function or section name{default_prog}
   --set G=V       set the `const volatile` global G of the C program to the integer V
   --tail M:I=P    put program P into slot I of the PROG_ARRAY map M (tail calls)
-  --object PATH   the kern object (default: {kern}.o beside this binary)
+  --object PATH   the kern object (default: {kern}.o beside this binary); attach loads the
+                  newest of its kernel variants ({kern}.variants) this kernel allows
+  --variants      check, test-run: each kernel variant too
   --reset-maps    start every pinned map empty (else a map the object defines alike is
                   kept, and one whose capacity changed keeps its entries)
   --bpffs DIR     where bpffs is mounted (default: {DEFAULT_BPFFS}); pins go to DIR/{name}/
@@ -172,6 +177,16 @@ fn run_as(
                 &object,
                 overrides,
             )
+        }
+        Some("check") => {
+            let object = args.value("--object")?;
+            let variants = args.flag("--variants");
+            args.finish()?;
+            let object = match object {
+                Some(path) => PathBuf::from(path),
+                None => object_beside_exe(&project)?,
+            };
+            check::command(&project, &object, variants)
         }
         Some("stats") => stats(&project, args),
         Some("maps") => list_maps(&project, args),

@@ -29,6 +29,7 @@
 //! small); `sys` holds the raw bpf() calls aya does not make.
 
 pub mod args;
+pub mod check;
 pub mod cli;
 pub mod extension;
 pub mod global_data;

@@ -312,14 +312,14 @@ fn run_case(project: &Project, ext: &dyn Extension, object: &Path, case: &Case) 
     result
 }
 
-/// A private bpffs directory for one case's pins.
-struct Scratch {
-    project: Project,
+/// A private bpffs directory for one case's pins (or a `check`'s).
+pub(crate) struct Scratch {
+    pub(crate) project: Project,
     root: PathBuf,
 }
 
 impl Scratch {
-    fn new(project: &Project) -> Result<Scratch> {
+    pub(crate) fn new(project: &Project) -> Result<Scratch> {
         xdp::ensure_bpffs(&project.bpffs)?;
         // A name nobody can guess, made here (never one that was there):
         // another user who can write bpffs cannot plant it first.

@@ -8,6 +8,7 @@
 
 use std::fmt;
 
+pub mod check;
 pub mod variants;
 
 #[cfg(feature = "serde")]

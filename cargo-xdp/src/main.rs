@@ -12,6 +12,7 @@ mod bundle;
 mod capture;
 mod cargo_args;
 mod cases;
+mod check;
 mod clang;
 mod cli;
 mod compile_db;
@@ -88,6 +89,7 @@ fn dispatch(command: Command, shell: &shell::Shell) -> Result<()> {
         Command::Run(args) => run::run(&args.into(), shell),
         Command::Test(args) => packet_test::test(&args.into(), shell),
         Command::Bench(args) => bench::bench(&args.into(), shell),
+        Command::Check(args) => check::check(&args.into(), shell),
         Command::Doctor(args) => doctor::doctor(&args.into(), shell),
         Command::Vmlinux(args) => vmlinux::vmlinux(&args.into(), shell),
         Command::Upgrade(args) => upgrade::upgrade(&args.into(), shell),

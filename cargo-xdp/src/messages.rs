@@ -98,6 +98,13 @@ pub enum Message<'a> {
         failed: usize,
         filtered_out: usize,
     },
+    /// `check`: one program loaded through a kernel's verifier (`ok`: it
+    /// was accepted or skipped), with the loader's answer's fields.
+    Check {
+        #[serde(flatten)]
+        check: &'a cargo_xdp_wire::check::ProgramCheck,
+        ok: bool,
+    },
     /// `test --pcap`: a capture replayed: packets per action, and each
     /// packet's action in order.
     Replayed {

@@ -130,6 +130,13 @@ impl Shell {
         }
     }
 
+    /// An `error:` line that is one of several a command reports (a
+    /// refused program), shown even with -q; its JSON message is the
+    /// command's own.
+    pub fn error_line(&self, message: impl Display) {
+        self.prefixed("error", "1;91", message);
+    }
+
     pub fn error(&self, error: &anyhow::Error) {
         self.prefixed("error", "1;91", format!("{error:#}"));
         self.message(&Message::Error {

@@ -62,6 +62,17 @@ impl From<TestArgs> for packet_test::TestOptions {
     }
 }
 
+impl From<CheckArgs> for check::CheckOptions {
+    fn from(args: CheckArgs) -> Self {
+        check::CheckOptions {
+            target: args.target,
+            device: args.device.chosen(args.adb),
+            cargo: args.cargo.into(),
+            manifest_path: args.manifest_path,
+        }
+    }
+}
+
 impl From<BenchArgs> for bench::BenchOptions {
     fn from(args: BenchArgs) -> Self {
         bench::BenchOptions {
