@@ -214,7 +214,7 @@ loader)
     [ $# -gt 0 ] || fail "usage: on-device.sh loader COMMAND [ARGS...]"
     [ "$1" != test-run ] || fail "test-run is not run through \`loader\`: use \`cargo xdp test --adb\`"
     for arg in "$@"; do
-        case $arg in --object | --object=* | --bpffs | --bpffs=*)
+        case $arg in --object | --object=* | --bpffs | --bpffs=* | --tracefs | --tracefs=*)
             fail "$arg is not taken through \`loader\`: root would open a file the shell user can change" ;;
         esac
     done

@@ -542,12 +542,17 @@ fn unchanged_rebuild_skips_clang_and_reproduces_the_bundle() {
         .map(|l| format!("{l}\n"))
         .collect();
     // Every file but MANIFEST itself: object, loader, four scripts, the
-    // attach table, the packet tests and bench's baseline object.
-    assert_eq!(sums.lines().count(), 9, "{manifest}");
-    assert!(
-        manifest.contains("  repro_kern.cases\n") && manifest.contains("  xdp-baseline.o\n"),
-        "{manifest}"
-    );
+    // attach table, the packet tests, bench's baseline object, and the
+    // template's 5.2+ kernel variant with the list naming it.
+    assert_eq!(sums.lines().count(), 11, "{manifest}");
+    for file in [
+        "repro_kern.cases",
+        "xdp-baseline.o",
+        "repro_kern.k5.2.o",
+        "repro_kern.variants",
+    ] {
+        assert!(manifest.contains(&format!("  {file}\n")), "{manifest}");
+    }
     fs::write(extracted.path().join("repro/SUMS"), sums).unwrap();
     ok(std::process::Command::new("sha256sum")
         .args(["-c", "SUMS"])

@@ -27,6 +27,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "packet_test",
             "bench",
             "check",
+            "log",
             "doctor",
             "vmlinux",
             "upgrade",
@@ -37,6 +38,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         "devices",
         &[
             "host",
+            "loader_place",
             "session",
             "local",
             "adb",
@@ -89,6 +91,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "embedded",
             "process",
             "verifier_log",
+            "trace_view",
         ],
     ),
 ];

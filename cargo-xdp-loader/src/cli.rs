@@ -10,7 +10,7 @@ use crate::{
     args::Args,
     check,
     extension::Extension,
-    global_data, maps, setup, testrun, variant,
+    global_data, maps, setup, testrun, tracelog, variant,
     xdp::{self, AttachRequest, Counter, Mode, Project, ACTIONS, DEFAULT_BPFFS},
 };
 use cargo_xdp_wire::Counters;
@@ -28,6 +28,7 @@ Usage:
   {command} map dump MAP [--json]
   {command} stats [--watch] [--interval SECS] [--count N] [--json]
   {command} check [--object PATH] [--variants]   (cargo xdp check: verifier only)
+  {command} log [--ours | --all] [--tracefs DIR] [--keepalive]   (cargo xdp log: bpf_printk lines)
   {command} test-run CASES [--object PATH] [--repeat N] [--bare] [--variants]
       (cargo xdp test, bench){rules_command}
 
@@ -187,6 +188,19 @@ fn run_as(
                 None => object_beside_exe(&project)?,
             };
             check::command(&project, &object, variants)
+        }
+        Some("log") => {
+            let shown = if args.flag("--all") {
+                tracelog::Shown::All
+            } else if args.flag("--ours") {
+                tracelog::Shown::Ours
+            } else {
+                tracelog::Shown::Printk
+            };
+            let tracefs = args.value("--tracefs")?.map(PathBuf::from);
+            let keepalive = args.flag("--keepalive");
+            args.finish()?;
+            tracelog::command(&project, shown, tracefs, keepalive)
         }
         Some("stats") => stats(&project, args),
         Some("maps") => list_maps(&project, args),

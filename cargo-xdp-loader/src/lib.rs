@@ -39,6 +39,7 @@ pub mod netlink;
 pub mod setup;
 mod sys;
 pub mod testrun;
+pub mod tracelog;
 pub mod variant;
 pub mod verifier;
 pub mod xdp;

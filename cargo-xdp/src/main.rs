@@ -27,8 +27,10 @@ mod ir;
 mod isa;
 mod kern;
 mod layout;
+mod loader_place;
 mod loader_stamp;
 mod local;
+mod log;
 mod messages;
 mod names;
 mod ndk;
@@ -47,6 +49,7 @@ mod status;
 mod templates;
 mod toolchain;
 mod tools;
+mod trace_view;
 mod transport;
 mod uapi;
 mod upgrade;
@@ -96,6 +99,7 @@ fn dispatch(command: Command, shell: &shell::Shell) -> Result<()> {
         Command::Deploy(args) => deploy::deploy(&args.into(), shell),
         Command::Status(args) => status::status(&args.into(), shell),
         Command::Stats(args) => status::stats(&args.into(), shell),
+        Command::Log(args) => log::log(&args.into(), shell),
         Command::Loader(args) => status::loader(&args.into(), shell),
         Command::Completions(args) => {
             let script = cli::completions(args.shell);

@@ -105,6 +105,17 @@ pub enum Message<'a> {
         check: &'a cargo_xdp_wire::check::ProgramCheck,
         ok: bool,
     },
+    /// `log`: one line of the trace pipe (`time`, `task`, `event`: null
+    /// when the line is not an event's); `ours`: written by this project's
+    /// `xdp_log`; `serial` the device's, null for this machine.
+    Log {
+        serial: Option<&'a str>,
+        time: Option<&'a str>,
+        task: Option<&'a str>,
+        event: Option<&'a str>,
+        ours: bool,
+        message: &'a str,
+    },
     /// `test --pcap`: a capture replayed: packets per action, and each
     /// packet's action in order.
     Replayed {

@@ -6,6 +6,7 @@
 
 use std::{
     ffi::OsStr,
+    io::IsTerminal,
     path::{Path, PathBuf},
     process::ExitStatus,
     sync::{
@@ -25,6 +26,7 @@ use crate::{
     local::{wrap_answers, Privilege},
     project::Project,
     shell::Shell,
+    trace_view::{Lines, TraceView},
 };
 
 #[derive(Debug, Clone)]
@@ -38,6 +40,8 @@ pub struct RunOptions {
     pub manifest_path: Option<PathBuf>,
     /// Seconds between counter updates.
     pub interval: f64,
+    /// This project's `xdp_log` lines among the counters.
+    pub log: bool,
     /// Passed to the loader's `attach` (e.g. `-- --prog xdp_drop` or filter rules).
     pub attach_args: Vec<String>,
 }
@@ -85,9 +89,62 @@ pub fn run(args: &RunOptions, shell: &Shell) -> Result<()> {
         "Watching",
         format!("{} (Ctrl-C detaches and exits)", args.interface),
     );
-    let watched = watch(&privilege, loader, args.interval, &stop, shell);
+    let name = project.meta.name.as_str();
+    let watched = thread::scope(|scope| {
+        let log = args
+            .log
+            .then(|| follow_log(scope, &privilege, loader, name, shell))
+            .transpose()?;
+        let watched = watch(&privilege, loader, args.interval, &stop, shell);
+        if let Some(mut log) = log {
+            stop_child(&mut log);
+        }
+        watched
+    });
     let detached = detach(&privilege, loader, &args.interface);
     watched.and(detached)
+}
+
+/// The loader's `log --ours`, its lines shown as `cargo xdp log` shows
+/// them by a thread of `scope`, until the child is stopped.
+fn follow_log<'s>(
+    scope: &'s thread::Scope<'s, '_>,
+    privilege: &Privilege,
+    loader: &Path,
+    name: &'s str,
+    shell: &'s Shell,
+) -> Result<std::process::Child> {
+    let args: Vec<&OsStr> = Lines::Ours.loader_args().iter().map(OsStr::new).collect();
+    let mut child = privilege
+        .command(loader, &args)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .context("cannot run the loader's log")?;
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let view = TraceView {
+        name,
+        serial: None,
+        color: shell.color() && std::io::stdout().is_terminal(),
+    };
+    scope.spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)).map_while(Result::ok) {
+            if shell.human() {
+                if let Some(text) = view.human(&line) {
+                    println!("{text}");
+                }
+            } else if let Some(message) = view.message(&line) {
+                shell.message(&message);
+            }
+        }
+    });
+    Ok(child)
+}
+
+/// SIGTERM to a child loader (sudo passes it on), then its end.
+fn stop_child(child: &mut std::process::Child) {
+    // SAFETY: kill with a pid of our own child.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    let _ = wait_a_little(child);
 }
 
 /// Runs `stats --watch` until it ends or we are told to stop.
@@ -128,9 +185,7 @@ fn watch(
             if stop.load(Ordering::SeqCst) {
                 // SIGTERM, not SIGKILL: sudo passes it on to the root loader,
                 // which a user cannot signal itself.
-                // SAFETY: kill with a pid of our own child.
-                unsafe { libc::kill(stats.id() as libc::pid_t, libc::SIGTERM) };
-                let _ = wait_a_little(&mut stats);
+                stop_child(&mut stats);
                 return Ok(());
             }
             thread::sleep(Duration::from_millis(100));

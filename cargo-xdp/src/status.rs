@@ -8,13 +8,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Result};
 
 use crate::{
-    builder,
-    cargo_args::CargoArgs,
-    host::LoaderHost,
-    local::{Privilege, ThisMachine},
-    project::Project,
-    session::{self, DeviceChoice},
-    shell::Shell,
+    builder, cargo_args::CargoArgs, host::LoaderHost, loader_place::LoaderPlace,
+    session::DeviceChoice, shell::Shell,
 };
 
 #[derive(Debug, Clone)]
@@ -58,7 +53,7 @@ pub struct LoaderOptions {
 
 /// Options that make the loader open a file or directory it is named: on a
 /// device, root would open what the shell user may still change.
-const NOT_ON_A_DEVICE: [&str; 3] = ["--object", "--bpffs", "test-run"];
+const NOT_ON_A_DEVICE: [&str; 4] = ["--object", "--bpffs", "--tracefs", "test-run"];
 
 pub fn loader(args: &LoaderOptions, shell: &Shell) -> Result<()> {
     let words: Vec<&str> = args.args.iter().map(String::as_str).collect();
@@ -135,30 +130,20 @@ fn ask_loader(
     what: &str,
     shell: &Shell,
 ) -> Result<()> {
-    let project;
-    let host: Box<dyn LoaderHost> = if let Some(device) = device {
-        project = Project::find(manifest_path)?;
-        let (_, transport) = session::connect(device)?;
-        Box::new(session::DeployedLoader {
-            transport,
-            project: &project,
-        })
-    } else {
-        // Help and the object's maps need no root: no sudo prompt for them.
-        let needs_root = !matches!(loader.first(), Some(&("--help" | "-h" | "help" | "maps")));
-        let privilege = if needs_root {
-            Privilege::acquire(what, shell)?
-        } else {
-            Privilege::Root
-        };
-        project = Project::find_with(manifest_path, cargo)?;
-        let built = builder::build_for_host(&project, cargo, shell)?;
-        Box::new(ThisMachine {
-            privilege,
-            loader: built.loader,
-        })
+    // Help and the object's maps need no root: no sudo prompt for them.
+    let needs_root = !matches!(loader.first(), Some(&("--help" | "-h" | "help" | "maps")));
+    let place = LoaderPlace {
+        device,
+        cargo,
+        manifest_path,
+        what,
+        needs_root,
     };
-    show_answers(host.as_ref(), loader, shell)
+    place.with_host(
+        shell,
+        |project| Ok(builder::build_for_host(project, cargo, shell)?.loader),
+        |host, _| show_answers(host, loader, shell),
+    )
 }
 
 /// What `host`'s loader answers to `args`, shown as the output format asks.

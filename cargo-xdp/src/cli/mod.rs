@@ -18,9 +18,9 @@ use crate::{
     attach::AttachMode,
     bench, builder,
     cargo_args::CargoArgs,
-    check, deploy, doctor, new, packet_test, run,
+    check, deploy, doctor, log, new, packet_test, run,
     shell::{ColorChoice, MessageFormat},
-    status, upgrade, vmlinux,
+    status, trace_view, upgrade, vmlinux,
 };
 
 #[derive(Parser, Debug)]
@@ -92,6 +92,9 @@ pub enum Command {
     Status(StatusArgs),
     /// Show the program's counters (here, or on a device with --adb).
     Stats(StatsArgs),
+    /// Follow the kernel's trace pipe (here, or on a device with --adb):
+    /// what programs wrote with bpf_printk / xdp_log, until Ctrl-C.
+    Log(LogArgs),
     /// Run one of the loader's commands as root: this machine's build, or
     /// with --adb root's deployed copy (e.g. `-- rules --delete --drop-port
     /// udp/1900`; the template's commands are in the project README and in
@@ -256,6 +259,31 @@ pub struct StatsArgs {
 }
 
 #[derive(Args, Debug)]
+#[command(
+    after_help = "The trace pipe is the kernel's one buffer for every program's bpf_printk: \
+reading it takes the lines away from any other reader. Lines show as TIME TASK MESSAGE, where \
+TASK is whatever the CPU ran when the packet came (often <idle>-0 or ksoftirqd)."
+)]
+pub struct LogArgs {
+    /// Follow the device's trace pipe over adb, as root (after a deploy).
+    #[arg(long, group = "via")]
+    pub adb: bool,
+    /// Only this project's lines: those its `xdp_log` wrote (`NAME: ...`).
+    #[arg(long, conflicts_with = "all")]
+    pub ours: bool,
+    /// Every event of the trace pipe, not only bpf_printk's.
+    #[arg(long)]
+    pub all: bool,
+    #[command(flatten)]
+    pub cargo: CargoFlags,
+    #[command(flatten)]
+    pub device: DeviceArgs,
+    /// Path to the project's Cargo.toml.
+    #[arg(long)]
+    pub manifest_path: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
 pub struct NewArgs {
     /// Project name: letters, digits, `_` and `-`, starting with a letter.
     #[arg(required_unless_present = "list")]
@@ -335,6 +363,10 @@ pub struct RunArgs {
     /// changed keep their entries.
     #[arg(long)]
     pub reset_maps: bool,
+    /// Show this project's `xdp_log` lines (the kernel's trace pipe) among
+    /// the counters.
+    #[arg(long)]
+    pub log: bool,
     /// Passed to the loader's `attach` (e.g. `-- --prog xdp_drop` or filter rules).
     #[arg(last = true)]
     pub attach_args: Vec<String>,

@@ -43,6 +43,7 @@ impl From<RunArgs> for run::RunOptions {
             cargo: args.cargo.into(),
             manifest_path: args.manifest_path,
             interval: args.interval,
+            log: args.log,
             attach_args: with_reset(args.reset_maps, args.attach_args),
         }
     }
@@ -128,6 +129,24 @@ impl From<StatsArgs> for status::StatsOptions {
             interval: args.interval,
             count: args.count,
             json: args.json,
+            manifest_path: args.manifest_path,
+        }
+    }
+}
+
+impl From<LogArgs> for log::LogOptions {
+    fn from(args: LogArgs) -> Self {
+        let lines = if args.ours {
+            trace_view::Lines::Ours
+        } else if args.all {
+            trace_view::Lines::All
+        } else {
+            trace_view::Lines::Printk
+        };
+        log::LogOptions {
+            device: args.device.chosen(args.adb),
+            cargo: args.cargo.into(),
+            lines,
             manifest_path: args.manifest_path,
         }
     }

@@ -379,10 +379,11 @@ impl LoaderHost for DeployedLoader<'_> {
         script_args.extend(args);
         let (probe, root) = reach_root(adb, name, None)?;
         let command = probe.entry(root).deployed(name, &script_args);
-        // Only a watch runs as long as it is let: it streams, with no
-        // limit. Everything else is one time-limited call, its lines handed
-        // on when it ends.
-        let code = if args.contains(&"--watch") {
+        // Only a watch and `log` run as long as they are let: they stream,
+        // with no limit (the loader's writes fail once the host is gone,
+        // which ends it). Everything else is one time-limited call, its
+        // lines handed on when it ends.
+        let code = if args.contains(&"--watch") || args.first() == Some(&"log") {
             adb.shell_streaming(&command, line)?
         } else {
             let what = format!(
