@@ -56,6 +56,15 @@ fn journey(board: &Board, root: &Path, name: &str, home: &str) {
     );
     let status = ok(&mut xdp(board, root, &["status", "--ssh", &dest]));
     assert!(status.contains("lan0"), "{status}");
+    let dumped = ok(&mut xdp(
+        board,
+        root,
+        &["map", "dump", "xdp_stats", "--ssh", &dest, "-q"],
+    ));
+    assert!(
+        dumped.starts_with("xdp_stats: 5 entries") && dumped.contains("\n1: { packets: "),
+        "{dumped}"
+    );
     // The packet tests on the board's kernel, beside the deploy.
     let tested = output(&mut xdp(board, root, &["test", "--ssh", &dest]));
     assert!(

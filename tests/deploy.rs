@@ -80,6 +80,26 @@ fn deploy_drops_counts_replaces_and_detaches_in_three_calls() {
     assert!(drops["drop"]["packets"].as_u64().unwrap() >= 3, "{stats}");
     let status = ok(&mut xdp_cmd(&fake, &root, &["status", "--adb"]));
     assert!(status.contains("wlan0"), "{status}");
+    // The same counters by field, from the device's pinned map.
+    let dumped = ok(&mut xdp_cmd(
+        &fake,
+        &root,
+        &["map", "dump", "xdp_stats", "--adb", "--json", "-q"],
+    ));
+    let dumped: serde_json::Value = serde_json::from_str(dumped.trim()).unwrap();
+    let drop = dumped["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["key"] == 1)
+        .unwrap_or_else(|| panic!("{dumped}"));
+    let dropped: u64 = drop["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["packets"].as_u64().unwrap())
+        .sum();
+    assert!(dropped >= 3, "{dumped}");
     let watched = ok(&mut xdp_cmd(
         &fake,
         &root,

@@ -28,6 +28,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "bench",
             "check",
             "log",
+            "map_dump",
             "doctor",
             "vmlinux",
             "upgrade",
@@ -67,7 +68,10 @@ const LAYERS: &[(&str, &[&str])] = &[
             "elf",
         ],
     ),
-    ("packet tests", &["cases", "packets", "capture"]),
+    (
+        "packet tests",
+        &["cases", "packets", "capture", "typed_maps"],
+    ),
     (
         "project",
         &[

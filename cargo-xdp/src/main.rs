@@ -31,6 +31,7 @@ mod loader_place;
 mod loader_stamp;
 mod local;
 mod log;
+mod map_dump;
 mod messages;
 mod names;
 mod ndk;
@@ -51,6 +52,7 @@ mod toolchain;
 mod tools;
 mod trace_view;
 mod transport;
+mod typed_maps;
 mod uapi;
 mod upgrade;
 mod user;
@@ -63,7 +65,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
-use cli::Command;
+use cli::{Command, MapCommand};
 
 fn main() -> ExitCode {
     // Output into a closed pipe (`cargo xdp new --list | head -1`, `stats
@@ -100,6 +102,7 @@ fn dispatch(command: Command, shell: &shell::Shell) -> Result<()> {
         Command::Status(args) => status::status(&args.into(), shell),
         Command::Stats(args) => status::stats(&args.into(), shell),
         Command::Log(args) => log::log(&args.into(), shell),
+        Command::Map(MapCommand::Dump(args)) => map_dump::map_dump(&args.into(), shell),
         Command::Loader(args) => status::loader(&args.into(), shell),
         Command::Completions(args) => {
             let script = cli::completions(args.shell);

@@ -105,6 +105,19 @@ pub enum Message<'a> {
         check: &'a cargo_xdp_wire::check::ProgramCheck,
         ok: bool,
     },
+    /// `map dump`: one entry, its key and values read by the map's BTF
+    /// types (`typed`; else hex strings): one value per CPU for per-CPU
+    /// maps, with `sum` their field-by-field total; `serial` the device's,
+    /// null for this machine.
+    MapEntry {
+        serial: Option<&'a str>,
+        map: &'a str,
+        typed: bool,
+        key: serde_json::Value,
+        values: Vec<serde_json::Value>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        sum: Option<serde_json::Value>,
+    },
     /// `log`: one line of the trace pipe (`time`, `task`, `event`: null
     /// when the line is not an event's); `ours`: written by this project's
     /// `xdp_log`; `serial` the device's, null for this machine.

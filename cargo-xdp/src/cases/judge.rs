@@ -6,10 +6,15 @@ use std::collections::BTreeMap;
 use cargo_xdp_wire::{CaseAnswer, Hex};
 
 use super::{Action, Case};
-use crate::packets;
+use crate::{
+    packets,
+    typed_maps::{MapTypes, Typed},
+};
 
 /// What is wrong with the answer, as lines of "expected ..., got ...".
-pub(crate) fn judge(case: &Case, answer: &CaseAnswer) -> Vec<String> {
+/// `types`: the map types of the case's object, by which map keys and
+/// values are also shown by field.
+pub(crate) fn judge(case: &Case, answer: &CaseAnswer, types: Option<&MapTypes>) -> Vec<String> {
     let answer = match answer {
         CaseAnswer::Failed { error, .. } => return vec![format!("could not run: {error}")],
         // Reported as ignored before anything is judged.
@@ -67,8 +72,9 @@ pub(crate) fn judge(case: &Case, answer: &CaseAnswer) -> Vec<String> {
         }
     }
     for (map, entries) in expect.maps.iter().flatten() {
+        let shown = Shown { map, types };
         problems.extend(map_problems(
-            map,
+            &shown,
             entries,
             answer.map(map).unwrap_or_default(),
         ));
@@ -76,34 +82,73 @@ pub(crate) fn judge(case: &Case, answer: &CaseAnswer) -> Vec<String> {
     problems
 }
 
+/// A map's keys and values in hex, and by field when its BTF types them:
+/// `0035 = { port: 13568 }` shows a byte-order slip at once.
+struct Shown<'a> {
+    map: &'a str,
+    types: Option<&'a MapTypes>,
+}
+
+impl Shown<'_> {
+    fn key(&self, hex: &str) -> String {
+        self.typed(hex, |types, bytes| types.key(self.map, bytes))
+    }
+
+    fn value(&self, hex: &str) -> String {
+        self.typed(hex, |types, bytes| types.value(self.map, bytes))
+    }
+
+    fn typed(&self, hex: &str, read: impl Fn(&MapTypes, &[u8]) -> Option<Typed>) -> String {
+        let typed = self
+            .types
+            .zip(Hex::parse(hex))
+            .and_then(|(types, bytes)| read(types, &bytes.0));
+        match typed {
+            Some(typed) => format!("{hex} = {typed}"),
+            None => hex.to_string(),
+        }
+    }
+}
+
 /// What differs between the entries a case expects in `map` and `got`.
 fn map_problems(
-    map: &str,
+    shown: &Shown,
     entries: &[super::MapEntry],
     got: &[cargo_xdp_wire::MapEntry],
 ) -> Vec<String> {
+    let map = shown.map;
     let mut problems = Vec::new();
     for entry in entries {
         let key = entry.key.to_ascii_lowercase();
         let found = got.iter().find(|e| e.key.to_string() == key);
         match (found, &entry.value) {
             (None, _) => {
-                let keys: Vec<String> = got.iter().take(8).map(|e| e.key.to_string()).collect();
+                let keys: Vec<String> = got
+                    .iter()
+                    .take(8)
+                    .map(|e| shown.key(&e.key.to_string()))
+                    .collect();
                 let present = match got.len() {
                     0 => "the map is empty".to_string(),
                     n if n > keys.len() => format!("it has {n} keys: {}, ...", keys.join(", ")),
                     _ => format!("it has {}", keys.join(", ")),
                 };
                 problems.push(format!(
-                    "maps.{map}: no entry with key {key} ({present}; keys are the map's \
-                     bytes in hex, in the byte order the program writes them)"
+                    "maps.{map}: no entry with key {} ({present}; keys are the map's \
+                     bytes in hex, in the byte order the program writes them)",
+                    shown.key(&key)
                 ))
             }
             (Some(found), Some(value)) => {
                 let value = value.to_ascii_lowercase();
                 let first = found.values.first().map(Hex::to_string).unwrap_or_default();
                 if first != value {
-                    problems.push(format!("maps.{map}[{key}]: expected {value}, got {first}"));
+                    problems.push(format!(
+                        "maps.{map}[{}]: expected {}, got {}",
+                        shown.key(&key),
+                        shown.value(&value),
+                        shown.value(&first)
+                    ));
                 }
             }
             (Some(_), None) => {}

@@ -544,10 +544,50 @@ mod tests {
             )],
             ..Default::default()
         });
-        let problems = judge(&cases[0], &answer);
+        let problems = judge(&cases[0], &answer, None);
         assert!(
             problems[0].starts_with("maps.seen: no entry with key 0035 (it has 3500; keys are"),
             "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn map_keys_and_values_in_failures_are_also_shown_by_field() {
+        let types = crate::typed_maps::compiled(
+            "typedef unsigned short __be16;\n\
+             struct port_key { __be16 port; };\n\
+             struct {\n int (*type)[1];\n struct port_key *key;\n unsigned int *value;\n\
+             } seen __attribute__((section(\".maps\"), used));\n",
+        );
+        let cases = case(&format!(
+            "[[case]]\nname = \"m\"\n{PACKET}\nexpect = {{ maps = {{ seen = [\
+             {{ key = \"0035\" }}, {{ key = \"01bb\", value = \"02000000\" }}] }} }}\n"
+        ))
+        .unwrap();
+        let entry = |key: [u8; 2], value: u32| cargo_xdp_wire::MapEntry {
+            key: Hex(key.to_vec()),
+            values: vec![Hex(value.to_le_bytes().to_vec())],
+        };
+        let answer = CaseAnswer::Ran(CaseRun {
+            case: "m".into(),
+            maps: vec![(
+                "seen".to_string(),
+                vec![entry([0x35, 0], 1), entry([0x01, 0xbb], 3)],
+            )],
+            ..Default::default()
+        });
+        // The program wrote port 53 in host order: the __be16 field says so.
+        let problems = judge(&cases[0], &answer, Some(&types));
+        assert!(
+            problems[0].starts_with(
+                "maps.seen: no entry with key 0035 = { port: 53 } (it has \
+                 3500 = { port: 13568 }, 01bb = { port: 443 }; keys are"
+            ),
+            "{problems:?}"
+        );
+        assert_eq!(
+            problems[1],
+            "maps.seen[01bb = { port: 443 }]: expected 02000000 = 2, got 03000000 = 3"
         );
     }
 
@@ -567,7 +607,7 @@ mod tests {
                 ..Default::default()
             })
         };
-        assert!(judge(&cases[0], &answer(1, 1)).is_empty());
+        assert!(judge(&cases[0], &answer(1, 1), None).is_empty());
         let fields = case(&format!(
             "[[case]]\nname = \"f\"\n{PACKET}\nexpect = {{ fields = {{ \"ipv4.ttl\" = 63, \"udp.dst\" = 53, \"nope\" = 1 }} }}\n"
         ))
@@ -579,7 +619,7 @@ mod tests {
             packet: Hex(unchanged),
             ..Default::default()
         });
-        let problems = judge(&fields[0], &fields_answer);
+        let problems = judge(&fields[0], &fields_answer, None);
         assert_eq!(problems[0], "packet ipv4.ttl: expected 63, got 64");
         assert!(
             problems[1].starts_with("packet nope: no such field in it (it has eth.dst, "),
@@ -587,7 +627,7 @@ mod tests {
         );
         assert_eq!(problems.len(), 2);
         assert_eq!(
-            judge(&cases[0], &answer(2, 0)),
+            judge(&cases[0], &answer(2, 0), None),
             [
                 "action: expected drop, got pass",
                 "counters.drop: expected 1 packets, got 0"

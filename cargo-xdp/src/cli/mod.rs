@@ -5,10 +5,12 @@ use std::{ffi::OsString, path::PathBuf};
 
 mod device;
 mod kernel;
+mod map;
 mod options;
 
 pub use device::DeviceArgs;
 pub use kernel::{BenchArgs, CheckArgs, TestArgs};
+pub use map::{MapCommand, MapDumpArgs};
 
 use clap::{
     builder::PossibleValuesParser, builder::TypedValueParser, Args, Parser, Subcommand, ValueEnum,
@@ -18,7 +20,7 @@ use crate::{
     attach::AttachMode,
     bench, builder,
     cargo_args::CargoArgs,
-    check, deploy, doctor, log, new, packet_test, run,
+    check, deploy, doctor, log, map_dump, new, packet_test, run,
     shell::{ColorChoice, MessageFormat},
     status, trace_view, upgrade, vmlinux,
 };
@@ -95,6 +97,9 @@ pub enum Command {
     /// Follow the kernel's trace pipe (here, or on a device with --adb):
     /// what programs wrote with bpf_printk / xdp_log, until Ctrl-C.
     Log(LogArgs),
+    /// A pinned map's entries by field, as the object's BTF types them.
+    #[command(subcommand)]
+    Map(MapCommand),
     /// Run one of the loader's commands as root: this machine's build, or
     /// with --adb root's deployed copy (e.g. `-- rules --delete --drop-port
     /// udp/1900`; the template's commands are in the project README and in

@@ -152,6 +152,19 @@ impl From<LogArgs> for log::LogOptions {
     }
 }
 
+impl From<MapDumpArgs> for map_dump::MapDumpOptions {
+    fn from(args: MapDumpArgs) -> Self {
+        map_dump::MapDumpOptions {
+            device: args.device.chosen(args.adb),
+            cargo: args.cargo.into(),
+            map: args.map,
+            hex: args.hex,
+            json: args.json,
+            manifest_path: args.manifest_path,
+        }
+    }
+}
+
 impl From<LoaderArgs> for status::LoaderOptions {
     fn from(args: LoaderArgs) -> Self {
         status::LoaderOptions {

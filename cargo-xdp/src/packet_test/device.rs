@@ -78,7 +78,14 @@ fn test_on(
             shell.warn(said);
         }
     }
-    report(&cases, &answers, total - cases.len(), project, shell)
+    report(
+        &cases,
+        &answers,
+        total - cases.len(),
+        project,
+        &kern_dir,
+        shell,
+    )
 }
 
 /// A capture's frames (`text`, in the loader's cases format) through the

@@ -20,7 +20,10 @@
 mod device;
 mod replay;
 
-use std::{collections::BTreeMap, path::PathBuf};
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+};
 
 use anyhow::{bail, Result};
 use cargo_xdp_wire::CaseAnswer;
@@ -35,6 +38,7 @@ use crate::{
     messages::Message,
     project::Project,
     shell::Shell,
+    typed_maps::MapTypes,
 };
 use crate::{cargo_args::CargoArgs, session::DeviceChoice};
 
@@ -128,7 +132,14 @@ pub fn test(args: &TestOptions, shell: &Shell) -> Result<()> {
             answers.insert(answer.case().to_string(), answer);
         }
     }
-    report(&reported, &answers, filtered_out, &project, shell)
+    report(
+        &reported,
+        &answers,
+        filtered_out,
+        &project,
+        &kern_dir,
+        shell,
+    )
 }
 
 /// Cases that could not run: each refusal told once, at the first case it
@@ -172,13 +183,32 @@ fn print_failures(failed: &[(&Case, Vec<String>)]) {
     }
 }
 
+/// The map types of the objects in `kern_dir`, each read once.
+struct ObjectTypes<'a> {
+    kern_dir: &'a Path,
+    read: BTreeMap<PathBuf, Option<MapTypes>>,
+}
+
+impl ObjectTypes<'_> {
+    fn of(&mut self, case: &Case) -> Option<&MapTypes> {
+        let object = self.kern_dir.join(case.object.file_name()?);
+        self.read
+            .entry(object.clone())
+            .or_insert_with(|| MapTypes::of_object(&object).ok().flatten())
+            .as_ref()
+    }
+}
+
 /// Prints each case's verdict like `cargo test` (and as JSON messages);
 /// an error when one failed.
+/// `kern_dir` holds the objects the cases ran, whose BTF shows map keys
+/// and values by field in the failures.
 fn report(
     cases: &[Case],
     answers: &BTreeMap<String, CaseAnswer>,
     filtered_out: usize,
     project: &Project,
+    kern_dir: &Path,
     shell: &Shell,
 ) -> Result<()> {
     if shell.human() {
@@ -191,6 +221,10 @@ fn report(
     };
     let mut failed = Vec::new();
     let mut ignored = 0;
+    let mut map_types = ObjectTypes {
+        kern_dir,
+        read: BTreeMap::new(),
+    };
     for case in cases {
         if let Some(CaseAnswer::Skipped { skipped, .. }) = answers.get(&case.spec.name) {
             ignored += 1;
@@ -201,7 +235,7 @@ fn report(
         }
         let problems = match answers.get(&case.spec.name) {
             Some(CaseAnswer::Failed { error, .. }) => refusals.problem(case, error),
-            Some(answer) => judge(case, answer),
+            Some(answer) => judge(case, answer, map_types.of(case)),
             None => vec!["the loader gave no answer for it".into()],
         };
         let ok = problems.is_empty();
