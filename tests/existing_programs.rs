@@ -197,7 +197,7 @@ fn aosp_style_maps_and_sections_build_and_drop_the_discard_port() {
     let said = text(&out);
     assert!(
         out.status.success()
-            && said.contains("Dropped the BTF annotations of AOSP's DEFINE_BPF_MAP")
+            && said.contains("Moved the BTF annotations of AOSP's DEFINE_BPF_MAP")
             && said.contains("`.maps.udp_port_counts`")
             && said.contains("section `xdp/count_udp` to `xdp`"),
         "{said}"
@@ -212,6 +212,24 @@ fn aosp_style_maps_and_sections_build_and_drop_the_discard_port() {
     if !root_or_skip("aosp_style_maps_and_sections_build_and_drop_the_discard_port") {
         return;
     }
+    // The annotations' types stay in the object: a packet test's map
+    // failure reads the legacy map's key by its type (a port in host order
+    // here, which the case wrote in network order).
+    let tests = root.join("aospstyle_kern/tests");
+    let _ = fs::remove_dir_all(&tests); // the template's, for its programs
+    fs::create_dir_all(&tests).unwrap();
+    fs::write(
+        tests.join("ports.toml"),
+        "[[case]]\nname = \"counts_port_7\"\n\
+         packet = { ipv4 = { src = \"192.0.2.1\", dst = \"192.0.2.2\" }, udp = { dst = 7 } }\n\
+         expect = { action = \"pass\", maps = { udp_port_counts = [{ key = \"0007\" }] } }\n",
+    )
+    .unwrap();
+    let failed = fails(cargo_xdp().current_dir(&root).arg("test"));
+    assert!(
+        failed.contains("maps.udp_port_counts: no entry with key 0007 = 1792 (it has 0700 = 7;"),
+        "{failed}"
+    );
     let net = NetPair::new("aospstyle");
     ok(net.in_receiver(&loader).args(["attach", &net.receiver_if]));
     assert!(!udp_arrives(&net, 9), "UDP to the discard port is dropped");

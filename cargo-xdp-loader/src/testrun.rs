@@ -418,9 +418,11 @@ fn run_in(project: &Project, ext: &dyn Extension, object: &Path, case: &Case) ->
     };
     setup::fill_tail_calls(&mut ebpf, &tails, &maps_dir)?;
     options.apply(project)?;
+    if !case.bare {
+        pin_case_maps(&ebpf, case, &maps_dir)?;
+    }
     for (map, key, value) in case.entries.iter().filter(|_| !case.bare) {
-        maps::update(&maps_dir.join(map), key, value)
-            .with_context(|| format!("map `{map}` (is it pinned, LIBBPF_PIN_BY_NAME?)"))?;
+        maps::update(&maps_dir.join(map), key, value).with_context(|| format!("map `{map}`"))?;
     }
     if !case.bare {
         global_data::fill_loaded(ext, project, &ebpf)?;
@@ -447,8 +449,8 @@ fn run_in(project: &Project, ext: &dyn Extension, object: &Path, case: &Case) ->
     };
     let mut maps = Vec::new();
     for map in case.maps.iter().filter(|_| !case.bare) {
-        let (_, entries) = maps::dump(&maps_dir.join(map))
-            .with_context(|| format!("map `{map}` (is it pinned, LIBBPF_PIN_BY_NAME?)"))?;
+        let (_, entries) =
+            maps::dump(&maps_dir.join(map)).with_context(|| format!("map `{map}`"))?;
         maps.push((map.clone(), entries));
     }
     Ok(CaseRun {
@@ -462,6 +464,30 @@ fn run_in(project: &Project, ext: &dyn Extension, object: &Path, case: &Case) ->
         counters,
         maps,
     })
+}
+
+/// The maps a case fills or reads that the object does not pin, pinned in
+/// the case's scratch maps dir: a case names any map of the object.
+fn pin_case_maps(ebpf: &aya::Ebpf, case: &Case, maps_dir: &Path) -> Result<()> {
+    let named = case.entries.iter().map(|(map, _, _)| map).chain(&case.maps);
+    for map in named {
+        let pin = maps_dir.join(map);
+        if map.contains('/') || map.starts_with('.') || pin.exists() {
+            continue;
+        }
+        let Some(found) = ebpf.map(map) else {
+            let names: Vec<&str> = ebpf.maps().map(|(name, _)| name).collect();
+            bail!(
+                "the object has no map `{map}` (it has {})",
+                names.join(", ")
+            );
+        };
+        fs::create_dir_all(maps_dir)?;
+        found
+            .pin(&pin)
+            .with_context(|| format!("cannot pin map `{map}` at {}", pin.display()))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

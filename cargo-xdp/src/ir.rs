@@ -1,70 +1,39 @@
 //! Rewrites of a kern source's LLVM IR (text) for what aya 0.14 refuses in
 //! the object clang would make: legacy program sections renamed, AOSP's
-//! `.maps.NAME` annotations dropped, and the initial values of a
+//! `.maps.NAME` annotations moved to a section aya passes over, and the initial values of a
 //! PROG_ARRAY filled in C moved out (the loader fills those slots). kern.rs
 //! compiles the source to IR, applies these, and compiles the IR; clang
 //! then writes the relocations, BTF and line info that match.
 
 use crate::elf;
 
-/// The globals placed in the `annotations` sections are dropped from the
-/// IR, and from the `llvm.used` lists that kept them.
-pub fn drop_in_ir(ir: &str, annotations: &[String]) -> String {
+/// Where AOSP's map annotations go: a section aya 0.14 passes over (it
+/// reads `.maps.NAME` as a map section and fails), so their BTF types (the
+/// key and value of each legacy map) stay in the object for `map dump`.
+pub const PARKED_ANNOTATIONS: &str = ".cargo_xdp.kv";
+
+/// The globals placed in the `annotations` sections move to section
+/// PARKED_ANNOTATIONS, still kept by the `llvm.used` lists.
+pub fn park_in_ir(ir: &str, annotations: &[String]) -> String {
     if annotations.is_empty() {
         return ir.to_string();
     }
-    let mut dropped = Vec::new();
-    let kept: Vec<&str> = ir
-        .lines()
-        .filter(|line| {
-            let in_annotation = line.starts_with('@')
-                && annotations
-                    .iter()
-                    .any(|a| line.contains(&format!(" section \"{a}\"")));
-            if in_annotation {
-                if let Some((name, _)) = line.split_once(' ') {
-                    dropped.push(name.to_string());
-                }
-            }
-            !in_annotation
-        })
-        .collect();
-    kept.iter()
+    ir.lines()
         .map(|line| {
-            if !(line.starts_with("@llvm.used = ") || line.starts_with("@llvm.compiler.used = ")) {
-                return line.to_string();
+            let section = annotations
+                .iter()
+                .map(|a| format!(" section \"{a}\""))
+                .find(|section| line.starts_with('@') && line.contains(section.as_str()));
+            match section {
+                Some(section) => {
+                    line.replacen(&section, &format!(" section \"{PARKED_ANNOTATIONS}\""), 1)
+                }
+                None => line.to_string(),
             }
-            without_used(line, &dropped)
         })
         .collect::<Vec<_>>()
         .join("\n")
         + "\n"
-}
-
-/// `@llvm.used = appending global [N x ptr] [ptr @a, ptr @b], section ...`
-/// without the entries naming `dropped`, N counted again.
-fn without_used(line: &str, dropped: &[String]) -> String {
-    let (Some(open), Some(close)) = (line.find("] ["), line.rfind(']')) else {
-        return line.to_string();
-    };
-    let Some(count_at) = line[..open].rfind('[') else {
-        return line.to_string();
-    };
-    let entries: Vec<&str> = line[open + 3..close]
-        .split(", ")
-        .filter(|entry| !dropped.iter().any(|d| entry.trim() == format!("ptr {d}")))
-        .collect();
-    let element = line[count_at + 1..open]
-        .split_once(" x ")
-        .map(|(_, ty)| ty)
-        .unwrap_or("ptr");
-    format!(
-        "{}[{} x {element}] [{}]{}",
-        &line[..count_at],
-        entries.len(),
-        entries.join(", "),
-        &line[close + 1..]
-    )
 }
 
 /// `define ... section "OLD"` becomes `section "NEW"` for each legacy
@@ -387,26 +356,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn aosp_map_annotations_leave_the_ir_and_its_used_lists() {
+    fn aosp_map_annotations_move_to_a_section_aya_passes_over() {
         let ir = "@m = dso_local constant %struct.bpf_map_def { i32 1 }, section \"maps\", align 4\n\
                   @____btf_map_m = dso_local global %struct.kv zeroinitializer, section \".maps.m\", align 8, !dbg !21\n\
-                  @llvm.compiler.used = appending global [3 x ptr] [ptr @____btf_map_m, ptr @m, ptr @prog], section \"llvm.metadata\"\n\
                   @llvm.used = appending global [1 x ptr] [ptr @____btf_map_m], section \"llvm.metadata\"\n";
-        let out = drop_in_ir(ir, &[".maps.m".to_string()]);
-        assert!(!out.contains("@____btf_map_m"), "{out}");
+        let out = park_in_ir(ir, &[".maps.m".to_string()]);
+        assert!(
+            out.contains("@____btf_map_m = dso_local global %struct.kv zeroinitializer, section \".cargo_xdp.kv\", align 8"),
+            "{out}"
+        );
+        assert!(!out.contains("\".maps.m\""), "{out}");
         assert!(
             out.contains("section \"maps\""),
             "the map itself stays: {out}"
         );
-        assert!(
-            out.contains("@llvm.compiler.used = appending global [2 x ptr] [ptr @m, ptr @prog], section \"llvm.metadata\""),
-            "{out}"
-        );
-        assert!(
-            out.contains("@llvm.used = appending global [0 x ptr] [], section"),
-            "{out}"
-        );
-        assert_eq!(drop_in_ir(ir, &[]), ir, "nothing to drop, nothing changed");
+        assert!(out.contains("[ptr @____btf_map_m]"), "still kept: {out}");
+        assert_eq!(park_in_ir(ir, &[]), ir, "nothing to move, nothing changed");
     }
 
     /// The IR clang 19 writes for libbpf's declarative PROG_ARRAY (cut to

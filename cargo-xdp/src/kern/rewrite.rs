@@ -100,7 +100,7 @@ pub(super) fn rewrite_for_aya(
     }
     let mut tails = Vec::new();
     through_ir(project, target, env, source, object, shell, |text| {
-        let renamed = ir::drop_in_ir(&ir::rename_in_ir(&text, &needs.legacy), &needs.annotations);
+        let renamed = ir::park_in_ir(&ir::rename_in_ir(&text, &needs.legacy), &needs.annotations);
         let (rewritten, found) = ir::move_prog_array_values(&renamed);
         tails = found;
         rewritten
@@ -154,17 +154,20 @@ fn through_ir(
 fn report(shell: &Shell, source: &Path, needs: &Needs, tails: &[ir::DeclaredTail]) {
     if !needs.annotations.is_empty() {
         shell.status(
-            "Dropped",
+            "Moved",
             format!(
-                "the BTF annotations of AOSP's DEFINE_BPF_MAP in {} ({}): aya cannot read them; \
-                 each map keeps the type and sizes of its SEC(\"maps\") definition",
+                "the BTF annotations of AOSP's DEFINE_BPF_MAP in {} ({}) to section `{}` (aya \
+                 0.14 reads a `.maps.NAME` section as maps and fails); each map keeps the type \
+                 and sizes of its SEC(\"maps\") definition, and `map dump` reads its key and \
+                 value types there",
                 source.display(),
                 needs
                     .annotations
                     .iter()
                     .map(|a| format!("`{a}`"))
                     .collect::<Vec<_>>()
-                    .join(", ")
+                    .join(", "),
+                ir::PARKED_ANNOTATIONS
             ),
         );
     }
