@@ -128,22 +128,22 @@ struct Row {
 
 impl<'a> Dump<'a> {
     fn read(map: &'a str, types: Option<&'a (String, MapTypes)>, entries: &[MapEntry]) -> Self {
+        let by_type = types.map(|(_, types)| types);
         let rows = entries
             .iter()
             .map(|entry| {
-                let values: Vec<(Typed, Typed)> = entry
+                let key = by_type
+                    .and_then(|types| types.key(map, &entry.key.0))
+                    .unwrap_or_else(|| Typed::hex(&entry.key.0));
+                let values: Vec<Typed> = entry
                     .values
                     .iter()
                     .map(|value| {
-                        types
-                            .and_then(|(_, t)| t.entry(map, &entry.key.0, &value.0))
-                            .unwrap_or_else(|| (hex(&entry.key.0), hex(&value.0)))
+                        by_type
+                            .and_then(|types| types.value(map, &value.0))
+                            .unwrap_or_else(|| Typed::hex(&value.0))
                     })
                     .collect();
-                let key = values
-                    .first()
-                    .map_or_else(|| hex(&entry.key.0), |(key, _)| key.clone());
-                let values: Vec<Typed> = values.into_iter().map(|(_, value)| value).collect();
                 // Summing bytes means nothing: only typed values are.
                 let sum = (values.len() > 1 && types.is_some())
                     .then(|| Typed::sum(&values))
@@ -223,10 +223,6 @@ impl<'a> Dump<'a> {
             .collect();
         json!({ "map": self.map, "typed_by": self.typed_by, "entries": entries })
     }
-}
-
-fn hex(bytes: &[u8]) -> Typed {
-    Typed::Hex(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// A name the loader can be asked about (and nothing a shell would read).

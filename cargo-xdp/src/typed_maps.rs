@@ -102,12 +102,7 @@ impl MapTypes {
         self.maps.contains_key(map)
     }
 
-    /// `map`'s key and value bytes, typed; None for a map without types.
-    pub fn entry(&self, map: &str, key: &[u8], value: &[u8]) -> Option<(Typed, Typed)> {
-        Some((self.key(map, key)?, self.value(map, value)?))
-    }
-
-    /// `bytes` read as `map`'s key type.
+    /// `bytes` read as `map`'s key type; None for a map without types.
     pub fn key(&self, map: &str, bytes: &[u8]) -> Option<Typed> {
         let (key_type, _) = *self.maps.get(map)?;
         Some(self.read(key_type, bytes, 0))
@@ -122,7 +117,7 @@ impl MapTypes {
     /// `bytes` read as type `tid`.
     fn read(&self, tid: u32, bytes: &[u8], depth: usize) -> Typed {
         let (tid, typedef) = self.resolve(tid);
-        let hex = || Typed::Hex(hex(bytes));
+        let hex = || Typed::hex(bytes);
         if depth > MAX_DEPTH {
             return hex();
         }
@@ -274,10 +269,6 @@ fn bitfield(bytes: &[u8], offset: u32, size: u32) -> Typed {
     Typed::Int(((word >> (offset % 8)) & ((1u128 << size) - 1)) as i128)
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// A value read by its BTF type.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Typed {
@@ -292,6 +283,11 @@ pub enum Typed {
 }
 
 impl Typed {
+    /// Bytes with no type to read them by.
+    pub fn hex(bytes: &[u8]) -> Typed {
+        Typed::Hex(crate::packets::hex(bytes))
+    }
+
     /// Per-CPU values summed, field by field (integers only: the rest is
     /// the first CPU's); None for no values.
     pub fn sum(values: &[Typed]) -> Option<Typed> {
@@ -428,7 +424,10 @@ char _license[] __attribute__((section("license"), used)) = "GPL";
         value.extend(4u32.to_le_bytes());
         value.extend(9u32.to_le_bytes());
         value.extend([0; 4]);
-        let (key, value) = types.entry("flows", &key, &value).unwrap();
+        let (key, value) = (
+            types.key("flows", &key).unwrap(),
+            types.value("flows", &value).unwrap(),
+        );
         assert_eq!(
             key.to_string(),
             "{ addr: 3221225985, port: 53, proto: 17, seen: 1, tries: 5 }"
@@ -442,10 +441,11 @@ char _license[] __attribute__((section("license"), used)) = "GPL";
         // Per-CPU values: summed by field.
         let total = Typed::sum(&[value.clone(), value]).unwrap();
         assert!(total.to_string().starts_with("{ packets: 14, "), "{total}");
-        let (key, value) = types
-            .entry("legacy", &5u32.to_le_bytes(), &6u64.to_le_bytes())
-            .unwrap();
+        let (key, value) = (
+            types.key("legacy", &5u32.to_le_bytes()).unwrap(),
+            types.value("legacy", &6u64.to_le_bytes()).unwrap(),
+        );
         assert_eq!((key, value), (Typed::Int(5), Typed::Int(6)));
-        assert!(types.entry("other", &[1], &[2]).is_none());
+        assert!(types.key("other", &[1]).is_none() && types.value("other", &[2]).is_none());
     }
 }
