@@ -212,29 +212,6 @@ fn a_failed_redeploy_keeps_the_previous_one() {
     assert!(status.contains("wlan0"), "{status}");
 }
 
-/// Waits for a deploy, reading its stderr as it comes: whether it
-/// succeeded, what it said, and how long it ran after its build finished
-/// (or since it started, when it stopped before building: the probe comes
-/// first).
-fn device_steps_timed(mut child: Child) -> (bool, String, Duration) {
-    use std::io::{BufRead, BufReader};
-    let started = Instant::now();
-    let stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut said = String::new();
-    let mut built = None;
-    for line in stderr.lines() {
-        let line = line.unwrap();
-        if built.is_none() && line.contains("Finished") {
-            built = Some(Instant::now());
-        }
-        said.push_str(&line);
-        said.push('\n');
-    }
-    let status = child.wait().unwrap();
-    let since = built.unwrap_or(started);
-    (status.success(), said, since.elapsed())
-}
-
 /// A wedged adb at each step: stopped after --adb-timeout, the step named,
 /// everything staged removed, on the device and here.
 #[test]

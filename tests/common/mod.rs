@@ -387,3 +387,27 @@ impl Drop for NetPair {
         let _ = std::fs::remove_dir_all(&self.bpffs_dir);
     }
 }
+
+/// Waits for a device command, reading its stderr as it comes: whether it
+/// succeeded, what it said, and how long it ran after its build finished
+/// (or since it started, when it stopped before building: a deploy
+/// probes first). A build may wait long for the shared target dir's lock
+/// while other tests build, so time limits count from its end.
+pub fn device_steps_timed(mut child: std::process::Child) -> (bool, String, std::time::Duration) {
+    use std::io::{BufRead, BufReader};
+    let started = std::time::Instant::now();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut said = String::new();
+    let mut built = None;
+    for line in stderr.lines() {
+        let line = line.unwrap();
+        if built.is_none() && line.contains("Finished") {
+            built = Some(std::time::Instant::now());
+        }
+        said.push_str(&line);
+        said.push('\n');
+    }
+    let status = child.wait().unwrap();
+    let since = built.unwrap_or(started);
+    (status.success(), said, since.elapsed())
+}
