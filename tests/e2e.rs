@@ -94,6 +94,42 @@ fn filter_drops_icmp_while_attached_and_counts_it() {
         !rules.contains("from 10.9."),
         "the refused rules left some: {rules}"
     );
+    // Listed in order, whatever order they were given and the maps hold.
+    let some = [
+        "--drop-port",
+        "udp/53",
+        "--drop-port",
+        "tcp/443",
+        "--drop-port",
+        "tcp/22",
+        "--drop-src",
+        "fd00::/8",
+        "--drop-src",
+        "10.9.0.0/16",
+        "--drop-src",
+        "10.8.0.0/16",
+    ];
+    ok(net.in_receiver(&loader).arg("rules").args(some));
+    let rules = ok(net.in_receiver(&loader).arg("rules"));
+    let listed: Vec<&str> = rules.lines().collect();
+    assert_eq!(
+        listed,
+        [
+            "drop icmp",
+            "drop tcp/22",
+            "drop tcp/443",
+            "drop udp/53",
+            "drop udp/9999",
+            "drop from 10.8.0.0/16",
+            "drop from 10.9.0.0/16",
+            "drop from fd00::/8",
+        ],
+        "{rules}"
+    );
+    ok(net
+        .in_receiver(&loader)
+        .args(["rules", "--delete"])
+        .args(some));
     // The port rule as the map holds it: UDP's bitmap, word 1024 + 9999/64,
     // bit 9999 % 64 = 15.
     let dump = ok(net.in_receiver(&loader).args(["map", "dump", "drop_port"]));

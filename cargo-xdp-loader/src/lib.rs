@@ -26,7 +26,7 @@
 //! (globals and tail calls), [`maps`] (listing and dumping maps),
 //! [`testrun`] (`test-run`: packets through BPF_PROG_TEST_RUN, for `cargo
 //! xdp test`), [`args`] (the argument reader: no clap, a loader stays
-//! small); `sys` holds the raw bpf() calls aya does not make.
+//! small), [`short_sort`] (sorting without std's per-type sort code); `sys` holds the raw bpf() calls aya does not make.
 
 pub mod args;
 pub mod check;
@@ -37,6 +37,7 @@ pub mod maps;
 pub mod migrate;
 pub mod netlink;
 pub mod setup;
+pub mod short_sort;
 mod sys;
 pub mod testrun;
 pub mod tracelog;
@@ -47,4 +48,5 @@ pub mod xdp;
 pub use args::Args;
 pub use cli::{run, run_with};
 pub use extension::{AttachOptions, Extension, NoOptions, Plain};
+pub use short_sort::{sort_short, sort_short_by};
 pub use xdp::Project;

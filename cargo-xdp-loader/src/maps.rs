@@ -39,7 +39,7 @@ pub fn declared(object: &Path) -> Result<Vec<Declared>> {
             max_entries: map.max_entries(),
         })
         .collect();
-    maps.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+    crate::sort_short_by(&mut maps, |a, b| a.name < b.name);
     Ok(maps)
 }
 

@@ -522,7 +522,7 @@ impl Project {
             let interface = entry.file_name().to_string_lossy().replace(':', ".");
             pins.push((interface, entry.path()));
         }
-        pins.sort_unstable();
+        crate::sort_short(&mut pins);
         Ok(pins)
     }
 }

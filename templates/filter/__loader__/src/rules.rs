@@ -211,7 +211,8 @@ impl Rules {
         };
         let new = |have: &[(IpAddr, u8)], given: Vec<(IpAddr, u8)>| {
             let mut fresh: Vec<(IpAddr, u8)> = given.into_iter().filter(|s| !have.contains(s)).collect();
-            fresh.sort_unstable();
+            // The runtime's sort: std's would add its own code per type.
+            cargo_xdp_loader::sort_short(&mut fresh);
             fresh.dedup();
             fresh.len()
         };
@@ -254,8 +255,8 @@ impl Rules {
                 .sources
                 .push((Ipv6Addr::from(key.data()).into(), key.prefix_len() as u8));
         }
-        rules.ports.sort_unstable();
-        rules.sources.sort_unstable();
+        // Ports are in order already (TCP's words first, each low bit first).
+        cargo_xdp_loader::sort_short(&mut rules.sources);
         Ok(rules)
     }
 }
