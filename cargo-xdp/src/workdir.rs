@@ -5,7 +5,7 @@
 //! Every temporary file a build makes is named `.tmp*` (tempfile's prefix)
 //! and made while the lock is held, so whatever `.tmp*` is there when the
 //! lock is taken is a leftover. The lock file says whether the last build
-//! ended (`clean`) or was killed (`building`): only after a killed one are
+//! ended (`clean`) or was killed (`dirty`): only after a killed one are
 //! the targets' directories read (~1 ms of a touched kern source's build). A deploy's scratch directories live in
 //! `target/xdp/scratch/<pid>-*` without the lock (a push may take long):
 //! those are swept once their process is gone.
@@ -71,14 +71,14 @@ impl Drop for BuildLock {
 }
 
 /// What the lock file says: the build holding it is running (or was
-/// killed), or the last one ended.
-const BUILDING: &[u8] = b"building";
+/// killed), or the last one ended. One length, so a state overwrites the
+/// other in place (no truncation on every build; a longer word an older
+/// version left keeps its tail, which nobody reads).
+const BUILDING: &[u8] = b"dirty";
 const ENDED: &[u8] = b"clean";
 
 fn say(file: &File, state: &[u8]) {
-    let _ = file
-        .set_len(0)
-        .and_then(|()| std::os::unix::fs::FileExt::write_all_at(file, state, 0));
+    let _ = std::os::unix::fs::FileExt::write_all_at(file, state, 0);
 }
 
 /// A scratch directory for one process (a deploy's unpacked bundle) under
