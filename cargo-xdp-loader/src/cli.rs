@@ -322,15 +322,15 @@ fn map_command(project: &Project, mut args: Args) -> Result<()> {
         .context("map dump needs a map name (see `maps`)")?;
     xdp::require_root_for("`map dump`")?;
     args.finish()?;
-    let pin = project.maps_dir().join(&name);
-    if name.contains('/') || name.starts_with('.') || !pin.exists() {
+    let pin = Project::map_pin_in(&project.maps_dir(), &name).filter(|pin| pin.exists());
+    let Some(pin) = pin else {
         anyhow::bail!(
             "no map `{name}` is pinned under {}: only maps declared with \
              `__uint(pinning, LIBBPF_PIN_BY_NAME)` (or filled with --tail) outlive the loader; \
              `maps` lists what the object declares",
             project.maps_dir().display()
         );
-    }
+    };
     let (info, entries) = maps::dump(&pin)?;
     if json {
         println!("{}", cargo_xdp_wire::Entries(&entries));

@@ -471,10 +471,9 @@ fn run_in(project: &Project, ext: &dyn Extension, object: &Path, case: &Case) ->
 fn pin_case_maps(ebpf: &aya::Ebpf, case: &Case, maps_dir: &Path) -> Result<()> {
     let named = case.entries.iter().map(|(map, _, _)| map).chain(&case.maps);
     for map in named {
-        let pin = maps_dir.join(map);
-        if map.contains('/') || map.starts_with('.') || pin.exists() {
+        let Some(pin) = Project::map_pin_in(maps_dir, map).filter(|pin| !pin.exists()) else {
             continue;
-        }
+        };
         let Some(found) = ebpf.map(map) else {
             let names: Vec<&str> = ebpf.maps().map(|(name, _)| name).collect();
             bail!(

@@ -145,6 +145,12 @@ impl Project {
         self.dir().join("maps")
     }
 
+    /// Where map `name` is pinned in `maps_dir`; none for a name that is
+    /// not a plain file name there (a '/' in it, or a leading '.').
+    pub fn map_pin_in(maps_dir: &Path, name: &str) -> Option<PathBuf> {
+        (!name.contains('/') && !name.starts_with('.')).then(|| maps_dir.join(name))
+    }
+
     fn progs_dir(&self) -> PathBuf {
         self.dir().join("progs")
     }
