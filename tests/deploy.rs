@@ -80,7 +80,19 @@ fn deploy_drops_counts_replaces_and_detaches_in_three_calls() {
     assert!(drops["drop"]["packets"].as_u64().unwrap() >= 3, "{stats}");
     let status = ok(&mut xdp_cmd(&fake, &root, &["status", "--adb"]));
     assert!(status.contains("wlan0"), "{status}");
-    // The same counters by field, from the device's pinned map.
+    // The same counters by field, from the device's pinned map, typed from
+    // kern objects built here: only those, no loader for this machine
+    // (its source touched, it would be rebuilt otherwise).
+    common::touch(&root.join("phone_user/src/rules.rs"));
+    let typed = common::text(&output(&mut xdp_cmd(
+        &fake,
+        &root,
+        &["map", "dump", "xdp_stats", "--adb", "-v"],
+    )));
+    assert!(
+        typed.contains("Using libbpf") && !typed.contains("cargo build"),
+        "{typed}"
+    );
     let dumped = ok(&mut xdp_cmd(
         &fake,
         &root,

@@ -3,8 +3,9 @@
 //! map in their BTF (typed_maps.rs), asked of the loader here (through sudo
 //! unless root) or of root's deployed copy on a device. The loader answers
 //! in hex (`map dump MAP --json`); the typing happens on this side, from
-//! this machine's build of the same sources, so the loader on the phone
-//! carries no BTF reader. `--hex` shows the loader's own text.
+//! this machine's build of the same sources (for a device, of the kern
+//! objects alone: no loader built here), so the loader on the phone carries
+//! no BTF reader. `--hex` shows the loader's own text.
 
 use std::{cell::OnceCell, path::PathBuf};
 
@@ -46,7 +47,8 @@ pub fn map_dump(args: &MapDumpOptions, shell: &Shell) -> Result<()> {
         needs_root: true,
     };
     // Here the build for the loader gives the objects too; for a device
-    // they are built when the types are wanted.
+    // only they are built (no loader for this machine), when the types are
+    // wanted.
     let objects: OnceCell<Vec<PathBuf>> = OnceCell::new();
     let build_here = |project: &_| {
         let built = builder::build_for_host(project, &args.cargo, shell)?;
@@ -65,7 +67,7 @@ pub fn map_dump(args: &MapDumpOptions, shell: &Shell) -> Result<()> {
         }
         let objects = match objects.get() {
             Some(objects) => objects.clone(),
-            None => builder::build_for_host(project, &args.cargo, shell)?.kern_objects,
+            None => builder::kern_for_host(project, &args.cargo, shell)?,
         };
         let types = types_of(&objects, &args.map)?;
         let mut answer = String::new();

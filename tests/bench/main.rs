@@ -613,7 +613,7 @@ fn kern_step(bench: &Bench, options: &Options, table: &mut Table) {
         "touched .c, linux-x86_64 debug / its clang by hand".into(),
         "<= 1.1x",
         options.runs,
-        || touch(&source),
+        || common::touch(&source),
         || {
             common::ok(
                 bench
@@ -631,7 +631,7 @@ fn kern_step(bench: &Bench, options: &Options, table: &mut Table) {
         "  the same, cargo-xdp run without cargo in front".into(),
         "<= 1.05x",
         options.runs,
-        || touch(&source),
+        || common::touch(&source),
         || {
             let mut direct = bench.command(env!("CARGO_BIN_EXE_cargo-xdp"), &project);
             // What cargo hands its subcommands: its own path.
@@ -644,15 +644,6 @@ fn kern_step(bench: &Bench, options: &Options, table: &mut Table) {
             common::ok(&mut clang_command(&stamp, &by_hand, &project));
         },
     );
-}
-
-fn touch(path: &Path) {
-    std::fs::File::options()
-        .write(true)
-        .open(path)
-        .unwrap()
-        .set_modified(std::time::SystemTime::now())
-        .unwrap();
 }
 
 /// A cold compile of 8 kern sources (their objects and stamps removed; the

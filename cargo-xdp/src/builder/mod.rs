@@ -3,7 +3,7 @@
 
 mod target;
 
-use target::build_target;
+use target::{build_target, kern_objects};
 
 use std::{path::PathBuf, time::Instant};
 
@@ -52,13 +52,13 @@ pub struct Built {
 /// Builds every chosen target; with --message-format json, ends with one
 /// `build-finished` message either way (`success: false` on an error).
 pub fn build(args: &BuildRequest, shell: &Shell) -> Result<Vec<Built>> {
-    finish(build_targets(args, None, shell), shell)
+    finish(build_targets(args, None, build_each, shell), shell)
 }
 
 /// The same for a project already found (by `test`, `run`, `deploy` ...):
 /// no second `cargo metadata`.
 pub fn build_found(project: &Project, args: &BuildRequest, shell: &Shell) -> Result<Vec<Built>> {
-    finish(build_targets(args, Some(project), shell), shell)
+    finish(build_targets(args, Some(project), build_each, shell), shell)
 }
 
 fn finish(result: Result<Vec<Built>>, shell: &Shell) -> Result<Vec<Built>> {
@@ -73,11 +73,14 @@ fn finish(result: Result<Vec<Built>>, shell: &Shell) -> Result<Vec<Built>> {
     result
 }
 
-fn build_targets(
+/// What is common to every build (the project, the lock, each target's
+/// tools, libbpf's headers), then `each` on the targets.
+fn build_targets<R>(
     args: &BuildRequest,
     found: Option<&Project>,
+    each: impl FnOnce(&Plan, Vec<(Target, Tools)>, Instant, &Shell) -> Result<R>,
     shell: &Shell,
-) -> Result<Vec<Built>> {
+) -> Result<R> {
     let started = Instant::now();
     // Ask rustc for its sysroot while cargo metadata runs: both take tens
     // of milliseconds, a no-op build not much more.
@@ -132,7 +135,7 @@ fn build_targets(
         several_targets: plans.len() > 1,
         rustc_version: &rustc_version,
     };
-    build_each(&plan, plans, started, shell)
+    each(&plan, plans, started, shell)
 }
 
 /// The tools of each target (its clang and the NDK's, the Rust target
@@ -275,8 +278,24 @@ pub fn build_for_host(project: &Project, cargo: &CargoArgs, shell: &Shell) -> Re
     build_one(project, cargo, crate::toolchain::default_target()?, shell)
 }
 
+/// Only the kern objects of `project` for this machine (a no-op when
+/// fresh): no loader, no bundle. For what only reads the objects, such as
+/// the map types of a map on a device.
+pub fn kern_for_host(project: &Project, cargo: &CargoArgs, shell: &Shell) -> Result<Vec<PathBuf>> {
+    let build = one_target(project, cargo, crate::toolchain::default_target()?);
+    let objects = build_targets(&build, Some(project), kern_each, shell)?;
+    Ok(objects.into_iter().flatten().collect())
+}
+
 fn build_one(project: &Project, cargo: &CargoArgs, target: &str, shell: &Shell) -> Result<Built> {
-    let build = BuildRequest {
+    let build = one_target(project, cargo, target);
+    Ok(build_found(project, &build, shell)?
+        .pop()
+        .expect("one target built"))
+}
+
+fn one_target(project: &Project, cargo: &CargoArgs, target: &str) -> BuildRequest {
+    BuildRequest {
         cargo: cargo.clone(),
         target: vec![target.to_string()],
         manifest_path: Some(project.root.join("Cargo.toml")),
@@ -284,8 +303,18 @@ fn build_one(project: &Project, cargo: &CargoArgs, target: &str, shell: &Shell) 
         ndk: None,
         api: None,
         install_targets: false,
-    };
-    Ok(build_found(project, &build, shell)?
-        .pop()
-        .expect("one target built"))
+    }
+}
+
+/// Each target's kern objects, as `build_each` makes them.
+fn kern_each(
+    plan: &Plan,
+    plans: Vec<(Target, Tools)>,
+    _started: Instant,
+    shell: &Shell,
+) -> Result<Vec<Vec<PathBuf>>> {
+    plans
+        .into_iter()
+        .map(|(target, tools)| kern_objects(plan, &target, &tools, shell))
+        .collect()
 }

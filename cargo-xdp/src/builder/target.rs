@@ -27,35 +27,15 @@ pub(super) fn build_target(
     tools: &Tools,
     shell: &Shell,
 ) -> Result<Built> {
+    let kernel = uapi::for_target(plan.project, &target, shell)?;
+    let env = kern_env(plan, &target, tools, &kernel, shell)?;
     let Plan {
         project,
-        libbpf,
         profile,
         cargo_args,
-        several_targets,
-        rustc_version: _,
+        ..
     } = *plan;
     let xdp_dir = project.xdp_dir(&target.name);
-    let clang = &tools.clang;
-    let kernel = uapi::for_target(project, &target, shell)?;
-    shell.verbose_status(
-        "Using",
-        format!(
-            "kernel uapi headers {} for {} kern sources",
-            kernel.description, target.name
-        ),
-    );
-    let env = kern::KernEnv {
-        clang,
-        libbpf,
-        compat: headers::compat_dir(project, &target, &kernel)?,
-        kernel: &kernel,
-        cpu: project.meta.bpf_cpu.unwrap_or(target.bpf_cpu),
-        // `Compiling x_kern.c for android-arm64` when it could be another's.
-        label: several_targets.then(|| target.name.clone()),
-        jobs: cargo_args.job_count(),
-        variant: None,
-    };
     // The loader does not embed the kern objects: clang (and what else the
     // bundle holds beside the loader) and the loader's cargo build run side
     // by side, so a touched .c costs its compile, not that plus cargo's
@@ -79,6 +59,48 @@ pub(super) fn build_target(
         (side, checked_loader()?)
     };
     write_bundle(plan, target, tools, &env, side, loader, shell)
+}
+
+/// Only the kern objects of `target` (and what the bundle would hold beside
+/// them), no loader and no bundle.
+pub(super) fn kern_objects(
+    plan: &Plan,
+    target: &Target,
+    tools: &Tools,
+    shell: &Shell,
+) -> Result<Vec<PathBuf>> {
+    let kernel = uapi::for_target(plan.project, target, shell)?;
+    let env = kern_env(plan, target, tools, &kernel, shell)?;
+    let xdp_dir = plan.project.xdp_dir(&target.name);
+    Ok(kern_side(plan.project, target, &env, &xdp_dir, shell)?.kern_objects)
+}
+
+/// How `target`'s kern sources are compiled, against `kernel`'s headers.
+fn kern_env<'a>(
+    plan: &Plan<'a>,
+    target: &Target,
+    tools: &'a Tools,
+    kernel: &'a uapi::KernelHeaders,
+    shell: &Shell,
+) -> Result<kern::KernEnv<'a>> {
+    shell.verbose_status(
+        "Using",
+        format!(
+            "kernel uapi headers {} for {} kern sources",
+            kernel.description, target.name
+        ),
+    );
+    Ok(kern::KernEnv {
+        clang: &tools.clang,
+        libbpf: plan.libbpf,
+        compat: headers::compat_dir(plan.project, target, kernel)?,
+        kernel,
+        cpu: plan.project.meta.bpf_cpu.unwrap_or(target.bpf_cpu),
+        // `Compiling x_kern.c for android-arm64` when it could be another's.
+        label: plan.several_targets.then(|| target.name.clone()),
+        jobs: plan.cargo_args.job_count(),
+        variant: None,
+    })
 }
 
 /// The loader as built, its ELF checked for the target; stripped into
