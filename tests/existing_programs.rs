@@ -83,7 +83,7 @@ fn udp_arrives(net: &NetPair, port: u16) -> bool {
 
 #[test]
 fn libbpf_style_btf_maps_build_and_drop_the_discard_port() {
-    let (_dir, _root, bundle) = project_with("libbpfstyle", "libbpf_maps.c");
+    let (_dir, root, bundle) = project_with("libbpfstyle", "libbpf_maps.c");
     if !root_or_skip("libbpf_style_btf_maps_build_and_drop_the_discard_port") {
         return;
     }
@@ -93,17 +93,54 @@ fn libbpf_style_btf_maps_build_and_drop_the_discard_port() {
     assert!(!udp_arrives(&net, 9), "UDP to the discard port is dropped");
     assert!(udp_arrives(&net, 7777), "other UDP passes");
     assert!(net.ping(), "ICMP passes");
-    // Any object's maps are listed; an unpinned one cannot be dumped once
-    // the loader is gone, and the error says why.
+    // Any object's maps are listed; an unpinned one is dumped from the
+    // attached program (the loader's hex, cargo xdp's by type), and once
+    // that is gone the error says why.
     let maps = ok(Command::new(&loader).arg("maps"));
     assert!(
         maps.lines()
             .any(|l| l.starts_with("udp_ports_seen") && l.contains("hash") && l.contains("64")),
         "{maps}"
     );
+    let hex = ok(Command::new(&loader).args(["map", "dump", "udp_ports_seen"]));
+    assert!(
+        hex.starts_with(&format!(
+            "udp_ports_seen (not pinned: the program's on {}): hash, key 2 bytes",
+            net.receiver_if
+        )) && hex.contains("\n0900: 0300000000000000")
+            && hex.contains("\n611e: 0300000000000000"),
+        "{hex}"
+    );
+    let typed = ok(cargo_xdp()
+        .current_dir(&root)
+        .args(["map", "dump", "udp_ports_seen", "-q"]));
+    assert!(
+        typed.contains("\n9: 3\n") && typed.contains("\n7777: 3"),
+        "{typed}"
+    );
+    // Attached twice, each program has a map of its own: which is meant?
+    let in_sender = || {
+        let mut command = Command::new("nsenter");
+        command
+            .arg(format!("--net=/var/run/netns/{}", net.sender))
+            .arg("--")
+            .arg(&loader);
+        command
+    };
+    ok(in_sender().args(["attach", &net.sender_if]));
     let error = fails(Command::new(&loader).args(["map", "dump", "udp_ports_seen"]));
-    assert!(error.contains("LIBBPF_PIN_BY_NAME"), "{error}");
+    assert!(
+        error.contains("each have their own") && error.contains(&net.sender_if),
+        "{error}"
+    );
+    ok(in_sender().args(["detach", &net.sender_if]));
     ok(net.in_receiver(&loader).args(["detach", &net.receiver_if]));
+    let error = fails(Command::new(&loader).args(["map", "dump", "udp_ports_seen"]));
+    assert!(
+        error.contains("nor does a program of libbpfstyle attached now have one")
+            && error.contains("LIBBPF_PIN_BY_NAME"),
+        "{error}"
+    );
     assert!(udp_arrives(&net, 9));
 }
 

@@ -310,7 +310,8 @@ fn list_maps(project: &Project, mut args: Args) -> Result<()> {
     Ok(())
 }
 
-/// `map dump MAP`: a pinned map's entries, in hex.
+/// `map dump MAP`: a pinned map's entries, in hex; else those of the
+/// attached program's own map of that name.
 fn map_command(project: &Project, mut args: Args) -> Result<()> {
     let json = args.flag("--json");
     match args.positional().as_deref() {
@@ -323,21 +324,32 @@ fn map_command(project: &Project, mut args: Args) -> Result<()> {
     xdp::require_root_for("`map dump`")?;
     args.finish()?;
     let pin = Project::map_pin_in(&project.maps_dir(), &name).filter(|pin| pin.exists());
-    let Some(pin) = pin else {
-        anyhow::bail!(
-            "no map `{name}` is pinned under {}: only maps declared with \
-             `__uint(pinning, LIBBPF_PIN_BY_NAME)` (or filled with --tail) outlive the loader; \
-             `maps` lists what the object declares",
-            project.maps_dir().display()
-        );
+    let (info, entries, whose) = match pin {
+        Some(pin) => {
+            let (info, entries) = maps::dump(&pin)?;
+            (info, entries, String::new())
+        }
+        None => match maps::dump_attached(project, &name)? {
+            Some((interface, info, entries)) => (
+                info,
+                entries,
+                format!(" (not pinned: the program's on {interface})"),
+            ),
+            None => anyhow::bail!(
+                "no map `{name}` is pinned under {}, nor does a program of {} attached now have \
+                 one: only maps declared with `__uint(pinning, LIBBPF_PIN_BY_NAME)` (or filled \
+                 with --tail) outlive their programs; `maps` lists what the object declares",
+                project.maps_dir().display(),
+                project.name
+            ),
+        },
     };
-    let (info, entries) = maps::dump(&pin)?;
     if json {
         println!("{}", cargo_xdp_wire::Entries(&entries));
         return Ok(());
     }
     println!(
-        "{name}: {}, key {} bytes, value {} bytes, {} entries",
+        "{name}{whose}: {}, key {} bytes, value {} bytes, {} entries",
         info.map_type()
             .map(|t| maps::type_name(t as u32))
             .unwrap_or("unknown"),

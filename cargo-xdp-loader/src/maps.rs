@@ -1,6 +1,7 @@
 //! `maps`: every map of the kern object, read from the object itself (no
-//! kernel, no root). `map dump NAME`: the entries of a pinned map, keys and
-//! values in hex, through the bpf() syscall (aya's typed maps need the key
+//! kernel, no root). `map dump NAME`: the entries of a pinned map (or of an
+//! unpinned one of the program attached now), keys and values in hex,
+//! through the bpf() syscall (aya's typed maps need the key
 //! and value types at compile time; this reads any map).
 
 use std::{
@@ -10,8 +11,10 @@ use std::{
 };
 
 use anyhow::{bail, Context, Result};
-use aya::maps::MapInfo;
+use aya::{maps::MapInfo, programs::ProgramInfo};
 use cargo_xdp_wire::{Hex, MapEntry};
+
+use crate::xdp::Project;
 
 /// One map as the object declares it.
 pub struct Declared {
@@ -104,11 +107,57 @@ fn is_per_cpu(kind: u32) -> bool {
 /// Per-CPU maps have one value per CPU.
 pub fn dump(pin: &Path) -> Result<(MapInfo, Vec<MapEntry>)> {
     let info = MapInfo::from_pin(pin).with_context(|| format!("cannot open {}", pin.display()))?;
+    let entries = dump_map(&info).with_context(|| format!("cannot read {}", pin.display()))?;
+    Ok((info, entries))
+}
+
+/// The map `name` of the project's program attached now, for a map that is
+/// not pinned (it lives as long as the program): the interface it is
+/// attached to and its entries. None when no attached program has such a
+/// map; an error when several have one each (which one is meant?).
+pub fn dump_attached(
+    project: &Project,
+    name: &str,
+) -> Result<Option<(String, MapInfo, Vec<MapEntry>)>> {
+    // The kernel keeps the first BPF_OBJ_NAME_LEN - 1 bytes of a name.
+    let kernel_name = &name.as_bytes()[..name.len().min(15)];
+    let mut found: Vec<(String, MapInfo)> = Vec::new();
+    for (interface, pin) in project.pins()? {
+        let Ok(program) = ProgramInfo::from_pin(&pin) else {
+            continue; // removed meanwhile
+        };
+        for id in program.map_ids()?.unwrap_or_default() {
+            let Ok(info) = MapInfo::from_id(id) else {
+                continue;
+            };
+            let same = |(_, other): &(String, MapInfo)| other.id() == info.id();
+            if info.name() == kernel_name && !found.iter().any(same) {
+                found.push((interface.clone(), info));
+            }
+        }
+    }
+    if found.len() > 1 {
+        let interfaces: Vec<&str> = found.iter().map(|(i, _)| i.as_str()).collect();
+        bail!(
+            "map `{name}` is not pinned, and the programs attached to {} each have their own; \
+             pin it (`__uint(pinning, LIBBPF_PIN_BY_NAME)`) to share one, or detach all but one",
+            interfaces.join(", ")
+        );
+    }
+    let Some((interface, info)) = found.pop() else {
+        return Ok(None);
+    };
+    let entries = dump_map(&info)
+        .with_context(|| format!("cannot read map `{name}` of the program on {interface}"))?;
+    Ok(Some((interface, info, entries)))
+}
+
+/// Every entry of an open map.
+fn dump_map(info: &MapInfo) -> Result<Vec<MapEntry>> {
     let fd = info.fd().context("cannot open the map")?;
     let value_size = info.value_size() as usize;
-    let slot = value_slot(&info)?;
-    let entries = raw_entries(fd.as_fd(), &info)
-        .with_context(|| format!("cannot read {}", pin.display()))?
+    let slot = value_slot(info)?;
+    let entries = raw_entries(fd.as_fd(), info)?
         .into_iter()
         .map(|(key, value)| MapEntry {
             key: Hex(key),
@@ -118,7 +167,7 @@ pub fn dump(pin: &Path) -> Result<(MapInfo, Vec<MapEntry>)> {
                 .collect(),
         })
         .collect();
-    Ok((info, entries))
+    Ok(entries)
 }
 
 /// The bytes one CPU's value takes in a lookup's buffer: per-CPU values

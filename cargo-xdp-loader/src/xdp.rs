@@ -509,7 +509,7 @@ impl Project {
     }
 
     /// (interface, pin path) for every program pin, sorted by interface.
-    fn pins(&self) -> Result<Vec<(String, PathBuf)>> {
+    pub(crate) fn pins(&self) -> Result<Vec<(String, PathBuf)>> {
         if !own_dir(&self.dir(), false)? || !own_dir(&self.progs_dir(), false)? {
             return Ok(Vec::new());
         }

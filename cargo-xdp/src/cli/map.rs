@@ -8,8 +8,8 @@ use super::{CargoFlags, DeviceArgs};
 
 #[derive(Subcommand, Debug)]
 pub enum MapCommand {
-    /// Every entry of a pinned map by field (here, or on a device with
-    /// --adb); per-CPU values per CPU and summed.
+    /// Every entry of a map by field, pinned or the attached program's
+    /// (here, or on a device with --adb); per-CPU values per CPU and summed.
     Dump(MapDumpArgs),
 }
 
