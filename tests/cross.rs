@@ -71,9 +71,10 @@ fn read_elf_of<H: FileHeader<Endian = Endianness>>(data: &[u8]) -> Elf {
         load_aligns: Vec::new(),
         has_symtab: file.section_by_name(".symtab").is_some(),
         has_dynamic: false,
-        has_unwind_tables: file
-            .section_by_name(".eh_frame")
-            .is_some_and(|s| s.size() > 0),
+        // The unwind tables and the exception tables they lead to.
+        has_unwind_tables: [".eh_frame", ".gcc_except_table"]
+            .iter()
+            .any(|name| file.section_by_name(name).is_some_and(|s| s.size() > 0)),
     };
     for segment in file.elf_program_headers() {
         match segment.p_type(endian) {

@@ -188,11 +188,15 @@ fn page_size_args(target: &Target) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// The linker script that drops `.eh_frame`, the unwind tables.
+/// The linker script that drops `.eh_frame`, the unwind tables, and the
+/// language-specific data only they point to (`.gcc_except_table`: the
+/// landing pads of precompiled std, read by the personality routine while
+/// unwinding, 4.5 KiB of an Android loader).
 const NO_UNWIND_TABLES: &str = "\
 /* cargo-xdp: the loader's profile aborts on panic, so nothing unwinds; its
-   unwind tables (a sixth of an Android loader) are left out. */
-SECTIONS { /DISCARD/ : { *(.eh_frame) } } INSERT AFTER .text;
+   unwind tables (a sixth of an Android loader) and the exception tables
+   only they lead to are left out. */
+SECTIONS { /DISCARD/ : { *(.eh_frame) *(.gcc_except_table*) } } INSERT AFTER .text;
 ";
 
 /// Linker arguments that leave the unwind tables out of a loader whose
