@@ -243,20 +243,45 @@ fn per_packet(bench: &Bench, options: &Options) {
     println!("  {rounds} rounds of {repeat} runs per packet, template and reference alternating");
     println!("  template: the map-based object (4.14+); 5.2+: its kernel variant (global data)");
     println!(
-        "  {:<36} {:>8} {:>19} {:>19} {:>19} {:>19}",
-        "packet", "bare ns", "template/bare", "5.2+/bare", "reference/bare", "template/reference"
+        "  ns over bare: each program's own cost, medians of template/5.2+/reference; unlike the \
+         ratios, not diluted by a machine's fixed cost per run"
+    );
+    println!(
+        "  {:<36} {:>8} {:>19} {:>19} {:>19} {:>19} {:>20}",
+        "packet",
+        "bare ns",
+        "template/bare",
+        "5.2+/bare",
+        "reference/bare",
+        "template/reference",
+        "ns over bare"
     );
     for row in &rows {
         println!(
-            "  {:<36} {:>8.2} {:>19} {:>19} {:>19} {:>19}",
+            "  {:<36} {:>8.2} {:>19} {:>19} {:>19} {:>19} {:>20}",
             row.name,
             spread(&row.template_bare)[1],
             ratio_spread(&row.template, &row.template_bare),
             ratio_spread(&row.variant, &row.variant_bare),
             ratio_spread(&row.reference, &row.reference_bare),
             ratio_spread(&row.template, &row.reference),
+            format!(
+                "{}/{}/{}",
+                over_bare(&row.template, &row.template_bare),
+                over_bare(&row.variant, &row.variant_bare),
+                over_bare(&row.reference, &row.reference_bare)
+            ),
         );
     }
+}
+
+/// The median of a - b, round by round, in ns.
+fn over_bare(a: &[f64], b: &[f64]) -> String {
+    let over: Vec<f64> = a.iter().zip(b).map(|(a, b)| a - b).collect();
+    if over.is_empty() {
+        return "-".into();
+    }
+    format!("{:.2}", spread(&over)[1])
 }
 
 /// One packet's times, a value per round.
