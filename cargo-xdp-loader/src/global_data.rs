@@ -13,11 +13,7 @@
 use std::os::fd::{AsFd, BorrowedFd};
 
 use anyhow::{Context, Result};
-use aya::{
-    maps::{Map, MapInfo},
-    programs::ProgramInfo,
-    Ebpf,
-};
+use aya::{maps::Map, Ebpf};
 
 use crate::{extension::Extension, maps, xdp::Project};
 
@@ -40,22 +36,14 @@ pub fn refresh_attached(ext: &dyn Extension, project: &Project) -> Result<()> {
     if sections.is_empty() {
         return Ok(());
     }
-    for pin in project.program_pins()? {
-        let Ok(program) = ProgramInfo::from_pin(&pin) else {
-            continue; // removed meanwhile
+    for maps::AttachedMap { pin, info, .. } in maps::of_attached(project)? {
+        let Some(&section) = sections.iter().find(|&&s| info.name_as_str() == Some(s)) else {
+            continue;
         };
-        for id in program.map_ids()?.unwrap_or_default() {
-            let Ok(info) = MapInfo::from_id(id) else {
-                continue;
-            };
-            let Some(&section) = sections.iter().find(|&&s| info.name_as_str() == Some(s)) else {
-                continue;
-            };
-            let fd = info.fd().context("cannot open a program's global data")?;
-            let size = info.value_size() as usize;
-            refill(ext, project, section, fd.as_fd(), size)
-                .with_context(|| format!("the program pinned at {}", pin.display()))?;
-        }
+        let fd = info.fd().context("cannot open a program's global data")?;
+        let size = info.value_size() as usize;
+        refill(ext, project, section, fd.as_fd(), size)
+            .with_context(|| format!("the program pinned at {}", pin.display()))?;
     }
     Ok(())
 }

@@ -7,7 +7,7 @@
 use std::{
     io,
     os::fd::{AsFd, AsRawFd, BorrowedFd},
-    path::Path,
+    path::{Path, PathBuf},
 };
 
 use anyhow::{bail, Context, Result};
@@ -111,6 +111,37 @@ pub fn dump(pin: &Path) -> Result<(MapInfo, Vec<MapEntry>)> {
     Ok((info, entries))
 }
 
+/// A map a program of the project attached now uses.
+pub struct AttachedMap {
+    /// The interface the program is attached to.
+    pub interface: String,
+    /// The program's pin.
+    pub pin: PathBuf,
+    pub info: MapInfo,
+}
+
+/// Every map of each program of the project attached now, found through
+/// the program's pin and its map ids (a map several programs share comes
+/// once for each; a program or map gone meanwhile is passed over).
+pub fn of_attached(project: &Project) -> Result<Vec<AttachedMap>> {
+    let mut maps = Vec::new();
+    for (interface, pin) in project.pins()? {
+        let Ok(program) = ProgramInfo::from_pin(&pin) else {
+            continue; // removed meanwhile
+        };
+        for id in program.map_ids()?.unwrap_or_default() {
+            if let Ok(info) = MapInfo::from_id(id) {
+                maps.push(AttachedMap {
+                    interface: interface.clone(),
+                    pin: pin.clone(),
+                    info,
+                });
+            }
+        }
+    }
+    Ok(maps)
+}
+
 /// The map `name` of the project's program attached now, for a map that is
 /// not pinned (it lives as long as the program): the interface it is
 /// attached to and its entries. None when no attached program has such a
@@ -122,18 +153,13 @@ pub fn dump_attached(
     // The kernel keeps the first BPF_OBJ_NAME_LEN - 1 bytes of a name.
     let kernel_name = &name.as_bytes()[..name.len().min(15)];
     let mut found: Vec<(String, MapInfo)> = Vec::new();
-    for (interface, pin) in project.pins()? {
-        let Ok(program) = ProgramInfo::from_pin(&pin) else {
-            continue; // removed meanwhile
-        };
-        for id in program.map_ids()?.unwrap_or_default() {
-            let Ok(info) = MapInfo::from_id(id) else {
-                continue;
-            };
-            let same = |(_, other): &(String, MapInfo)| other.id() == info.id();
-            if info.name() == kernel_name && !found.iter().any(same) {
-                found.push((interface.clone(), info));
-            }
+    for AttachedMap {
+        interface, info, ..
+    } in of_attached(project)?
+    {
+        let same = |(_, other): &(String, MapInfo)| other.id() == info.id();
+        if info.name() == kernel_name && !found.iter().any(same) {
+            found.push((interface, info));
         }
     }
     if found.len() > 1 {

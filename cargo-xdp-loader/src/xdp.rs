@@ -503,11 +503,6 @@ impl Project {
         Ok(Map::from_map_data(data)?)
     }
 
-    /// The pins of this project's attached programs.
-    pub(crate) fn program_pins(&self) -> Result<Vec<PathBuf>> {
-        Ok(self.pins()?.into_iter().map(|(_, pin)| pin).collect())
-    }
-
     /// (interface, pin path) for every program pin, sorted by interface.
     pub(crate) fn pins(&self) -> Result<Vec<(String, PathBuf)>> {
         if !own_dir(&self.dir(), false)? || !own_dir(&self.progs_dir(), false)? {

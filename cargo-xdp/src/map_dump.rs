@@ -1,5 +1,5 @@
-//! `cargo xdp map dump MAP`: a pinned map's entries with their keys and
-//! values read by field, by the types the project's kern objects give the
+//! `cargo xdp map dump MAP`: a map's entries (pinned, or the attached
+//! program's own) with their keys and values read by field, by the types the project's kern objects give the
 //! map in their BTF (typed_maps.rs), asked of the loader here (through sudo
 //! unless root) or of root's deployed copy on a device. The loader answers
 //! in hex (`map dump MAP --json`); the typing happens on this side, from

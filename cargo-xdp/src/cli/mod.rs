@@ -97,7 +97,8 @@ pub enum Command {
     /// Follow the kernel's trace pipe (here, or on a device with --adb):
     /// what programs wrote with bpf_printk / xdp_log, until Ctrl-C.
     Log(LogArgs),
-    /// A pinned map's entries by field, as the object's BTF types them.
+    /// A map's entries by field (pinned, or the attached program's), as
+    /// the object's BTF types them.
     #[command(subcommand)]
     Map(MapCommand),
     /// Run one of the loader's commands as root: this machine's build, or
