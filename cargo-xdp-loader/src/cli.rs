@@ -8,10 +8,11 @@ use anyhow::{Context, Result};
 
 use crate::{
     args::Args,
+    bpffs::DEFAULT_BPFFS,
     check,
     extension::Extension,
     global_data, maps, setup, testrun, tracelog, variant,
-    xdp::{self, AttachRequest, Counter, Mode, Project, ACTIONS, DEFAULT_BPFFS},
+    xdp::{self, AttachRequest, Counter, Mode, Project, ACTIONS},
 };
 use cargo_xdp_wire::Counters;
 

@@ -29,10 +29,13 @@
 //! small), [`short_sort`] (sorting without std's per-type sort code); `sys` holds the raw bpf() calls aya does not make.
 
 pub mod args;
+pub mod bpffs;
 pub mod check;
+mod choose;
 pub mod cli;
 pub mod extension;
 pub mod global_data;
+pub mod interface;
 pub mod maps;
 pub mod migrate;
 pub mod netlink;

@@ -320,7 +320,7 @@ pub(crate) struct Scratch {
 
 impl Scratch {
     pub(crate) fn new(project: &Project) -> Result<Scratch> {
-        xdp::ensure_bpffs(&project.bpffs)?;
+        crate::bpffs::ensure_bpffs(&project.bpffs)?;
         // A name nobody can guess, made here (never one that was there):
         // another user who can write bpffs cannot plant it first.
         // (bpffs refuses names with a dot.)
@@ -340,7 +340,7 @@ impl Scratch {
                 }
             }
         };
-        xdp::own_dir(&root, false)?;
+        crate::bpffs::own_dir(&root, false)?;
         let scratch = Scratch {
             project: Project {
                 name: project.name,
@@ -350,7 +350,7 @@ impl Scratch {
             root,
         };
         for dir in [scratch.root.join(project.name), scratch.project.maps_dir()] {
-            xdp::own_dir(&dir, true)?;
+            crate::bpffs::own_dir(&dir, true)?;
         }
         Ok(scratch)
     }
@@ -397,12 +397,18 @@ fn run_in(project: &Project, ext: &dyn Extension, object: &Path, case: &Case) ->
         ext.default_program()
     };
     let link = if case.rawip {
-        xdp::Link::RawIp
+        crate::choose::Link::RawIp
     } else {
-        xdp::Link::Ethernet
+        crate::choose::Link::Ethernet
     };
-    let chosen =
-        xdp::choose_xdp_program(&ebpf, object, program.as_deref(), default_program, link)?.name;
+    let chosen = crate::choose::choose_xdp_program(
+        &ebpf,
+        object,
+        program.as_deref(),
+        default_program,
+        link,
+    )?
+    .name;
     let xdp_program: &mut Xdp = ebpf
         .program_mut(&chosen)
         .expect("program listed above")

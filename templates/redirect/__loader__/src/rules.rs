@@ -3,6 +3,7 @@
 
 use anyhow::{bail, Context, Result};
 use aya::maps::{DevMap, MapData};
+use cargo_xdp_loader::interface::{check_interface, interface_index, interface_name};
 use cargo_xdp_loader::{xdp, Args, AttachOptions, Extension, Project};
 
 /// The redirect template's additions to the loader.
@@ -30,7 +31,7 @@ impl Extension for Redirect {
         let Some(to) = args.value("--to")? else {
             bail!("attach needs --to IFACE: the interface packets leave through");
         };
-        xdp::check_interface(&to)?;
+        check_interface(&to)?;
         Ok(Box::new(To(to)))
     }
 
@@ -57,12 +58,12 @@ fn target_command(project: &Project, mut args: Args) -> Result<()> {
     let to = args.positional();
     args.finish()?;
     if let Some(to) = &to {
-        xdp::check_interface(to)?;
+        check_interface(to)?;
         write_target(project, to)?;
     }
     let map: DevMap<MapData> = DevMap::try_from(project.pinned_map("redirect_to")?)?;
     match map.get(0, 0) {
-        Ok(value) => match xdp::interface_name(value.if_index) {
+        Ok(value) => match interface_name(value.if_index) {
             Some(name) => println!("packets go out of {name}"),
             None => println!("packets go out of interface {} (gone)", value.if_index),
         },
@@ -72,7 +73,7 @@ fn target_command(project: &Project, mut args: Args) -> Result<()> {
 }
 
 fn write_target(project: &Project, interface: &str) -> Result<()> {
-    let index = xdp::interface_index(interface)?;
+    let index = interface_index(interface)?;
     let mut map: DevMap<MapData> = DevMap::try_from(project.pinned_map("redirect_to")?)?;
     map.set(0, index, None, 0)
         .with_context(|| format!("cannot make {interface} the target"))
