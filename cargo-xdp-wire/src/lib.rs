@@ -9,6 +9,7 @@
 use std::fmt;
 
 pub mod check;
+pub mod interface;
 pub mod trace;
 pub mod variants;
 
