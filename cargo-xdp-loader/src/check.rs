@@ -72,7 +72,7 @@ fn check_object(
     let scratch = Scratch::new(project)?;
     let mut ebpf = setup::load(object, &scratch.project.maps_dir(), &[])?;
     let mut names: Vec<String> = ebpf.programs().map(|(name, _)| name.to_string()).collect();
-    crate::sort_short(&mut names);
+    crate::short_sort::sort_short(&mut names);
     let mut checks = Vec::new();
     for name in names {
         let mut check = ProgramCheck {

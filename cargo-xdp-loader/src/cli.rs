@@ -330,7 +330,7 @@ fn map_command(project: &Project, mut args: Args) -> Result<()> {
             let (info, entries) = maps::dump(&pin)?;
             (info, entries, String::new())
         }
-        None => match maps::dump_attached(project, &name)? {
+        None => match maps::dump_attached(project.attached_maps()?, &name)? {
             Some((interface, info, entries)) => (
                 info,
                 entries,

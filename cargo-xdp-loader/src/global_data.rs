@@ -36,7 +36,7 @@ pub fn refresh_attached(ext: &dyn Extension, project: &Project) -> Result<()> {
     if sections.is_empty() {
         return Ok(());
     }
-    for maps::AttachedMap { pin, info, .. } in maps::of_attached(project)? {
+    for maps::AttachedMap { pin, info, .. } in project.attached_maps()? {
         let Some(&section) = sections.iter().find(|&&s| info.name_as_str() == Some(s)) else {
             continue;
         };

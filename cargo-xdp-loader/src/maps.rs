@@ -11,10 +11,8 @@ use std::{
 };
 
 use anyhow::{bail, Context, Result};
-use aya::{maps::MapInfo, programs::ProgramInfo};
+use aya::maps::MapInfo;
 use cargo_xdp_wire::{Hex, MapEntry};
-
-use crate::xdp::Project;
 
 /// One map as the object declares it.
 pub struct Declared {
@@ -42,7 +40,7 @@ pub fn declared(object: &Path) -> Result<Vec<Declared>> {
             max_entries: map.max_entries(),
         })
         .collect();
-    crate::sort_short_by(&mut maps, |a, b| a.name < b.name);
+    crate::short_sort::sort_short_by(&mut maps, |a, b| a.name < b.name);
     Ok(maps)
 }
 
@@ -111,7 +109,7 @@ pub fn dump(pin: &Path) -> Result<(MapInfo, Vec<MapEntry>)> {
     Ok((info, entries))
 }
 
-/// A map a program of the project attached now uses.
+/// A map a program of the project attached now uses (Project::attached_maps).
 pub struct AttachedMap {
     /// The interface the program is attached to.
     pub interface: String,
@@ -120,34 +118,13 @@ pub struct AttachedMap {
     pub info: MapInfo,
 }
 
-/// Every map of each program of the project attached now, found through
-/// the program's pin and its map ids (a map several programs share comes
-/// once for each; a program or map gone meanwhile is passed over).
-pub fn of_attached(project: &Project) -> Result<Vec<AttachedMap>> {
-    let mut maps = Vec::new();
-    for (interface, pin) in project.pins()? {
-        let Ok(program) = ProgramInfo::from_pin(&pin) else {
-            continue; // removed meanwhile
-        };
-        for id in program.map_ids()?.unwrap_or_default() {
-            if let Ok(info) = MapInfo::from_id(id) {
-                maps.push(AttachedMap {
-                    interface: interface.clone(),
-                    pin: pin.clone(),
-                    info,
-                });
-            }
-        }
-    }
-    Ok(maps)
-}
-
-/// The map `name` of the project's program attached now, for a map that is
-/// not pinned (it lives as long as the program): the interface it is
-/// attached to and its entries. None when no attached program has such a
-/// map; an error when several have one each (which one is meant?).
+/// The map `name` among the `attached` programs' maps (Project::
+/// attached_maps), for a map that is not pinned (it lives as long as the
+/// program): the interface it is attached to and its entries. None when no
+/// attached program has such a map; an error when several have one each
+/// (which one is meant?).
 pub fn dump_attached(
-    project: &Project,
+    attached: Vec<AttachedMap>,
     name: &str,
 ) -> Result<Option<(String, MapInfo, Vec<MapEntry>)>> {
     // The kernel keeps the first BPF_OBJ_NAME_LEN - 1 bytes of a name.
@@ -155,7 +132,7 @@ pub fn dump_attached(
     let mut found: Vec<(String, MapInfo)> = Vec::new();
     for AttachedMap {
         interface, info, ..
-    } in of_attached(project)?
+    } in attached
     {
         let same = |(_, other): &(String, MapInfo)| other.id() == info.id();
         if info.name() == kernel_name && !found.iter().any(same) {

@@ -132,7 +132,7 @@ pub fn all_xdp() -> Result<Vec<(String, u32, Attached)>> {
             found.push((name, index, attached));
         }
     })?;
-    crate::sort_short_by(&mut found, |a, b| a.0 < b.0);
+    crate::short_sort::sort_short_by(&mut found, |a, b| a.0 < b.0);
     Ok(found)
 }
 

@@ -20,7 +20,7 @@ pub struct ObjectOptions {
 }
 
 impl ObjectOptions {
-    pub fn take(args: &mut crate::Args) -> Result<ObjectOptions> {
+    pub fn take(args: &mut crate::args::Args) -> Result<ObjectOptions> {
         Ok(ObjectOptions {
             program: args.value("--prog")?,
             globals: args

@@ -382,8 +382,8 @@ fn run_in(project: &Project, ext: &dyn Extension, object: &Path, case: &Case) ->
         globals,
         tails,
     } = setup::ObjectOptions::take(&mut args)?;
-    let options: Box<dyn crate::AttachOptions> = if case.bare {
-        Box::new(crate::NoOptions)
+    let options: Box<dyn crate::extension::AttachOptions> = if case.bare {
+        Box::new(crate::extension::NoOptions)
     } else {
         ext.attach_options(&mut args)?
     };

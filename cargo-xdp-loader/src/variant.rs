@@ -58,7 +58,7 @@ pub fn listed(base: &Path) -> Vec<variants::Variant> {
         .and_then(|path| fs::read_to_string(path).ok())
         .map(|text| variants::parse(&text))
         .unwrap_or_default();
-    crate::sort_short_by(&mut listed, |a, b| a.kernel < b.kernel);
+    crate::short_sort::sort_short_by(&mut listed, |a, b| a.kernel < b.kernel);
     listed
 }
 

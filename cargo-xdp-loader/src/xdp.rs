@@ -21,13 +21,14 @@ use std::{
 
 use anyhow::{anyhow, bail, Context, Result};
 use aya::{
-    maps::{Map, MapData, PerCpuArray},
+    maps::{Map, MapData, MapInfo, PerCpuArray},
     programs::{ProgramError, ProgramInfo, Xdp},
     Pod,
 };
 
 use crate::bpffs::{ensure_bpffs, own_dir, remove_dir_contents};
 use crate::choose::{choose_xdp_program, Chosen};
+use crate::maps::AttachedMap;
 use crate::netlink::{
     self, Attached, XDP_FLAGS_DRV_MODE, XDP_FLAGS_SKB_MODE, XDP_FLAGS_UPDATE_IF_NOEXIST,
 };
@@ -503,6 +504,28 @@ impl Project {
         Ok(Map::from_map_data(data)?)
     }
 
+    /// Every map of each program of the project attached now, found through
+    /// the program's pin and its map ids (a map several programs share comes
+    /// once for each; a program or map gone meanwhile is passed over).
+    pub fn attached_maps(&self) -> Result<Vec<AttachedMap>> {
+        let mut maps = Vec::new();
+        for (interface, pin) in self.pins()? {
+            let Ok(program) = ProgramInfo::from_pin(&pin) else {
+                continue; // removed meanwhile
+            };
+            for id in program.map_ids()?.unwrap_or_default() {
+                if let Ok(info) = MapInfo::from_id(id) {
+                    maps.push(AttachedMap {
+                        interface: interface.clone(),
+                        pin: pin.clone(),
+                        info,
+                    });
+                }
+            }
+        }
+        Ok(maps)
+    }
+
     /// (interface, pin path) for every program pin, sorted by interface.
     pub(crate) fn pins(&self) -> Result<Vec<(String, PathBuf)>> {
         if !own_dir(&self.dir(), false)? || !own_dir(&self.progs_dir(), false)? {
@@ -523,7 +546,7 @@ impl Project {
             let interface = entry.file_name().to_string_lossy().replace(':', ".");
             pins.push((interface, entry.path()));
         }
-        crate::sort_short(&mut pins);
+        crate::short_sort::sort_short(&mut pins);
         Ok(pins)
     }
 }
