@@ -3,13 +3,14 @@
 
 use std::ffi::CString;
 
-use anyhow::{bail, Result};
+use anyhow::{anyhow, bail, Result};
 
 /// Interface names as cargo-xdp takes them (cargo-xdp-wire's rule, the
 /// one the host checked): before a name becomes part of a pin path or
 /// reaches the kernel.
 pub fn check_interface(interface: &str) -> Result<()> {
-    Ok(cargo_xdp_wire::interface::check_interface(interface)?)
+    // As a message: anyhow's vtable for one more error type is ~1 KiB.
+    cargo_xdp_wire::interface::check_interface(interface).map_err(|e| anyhow!("{e}"))
 }
 
 /// The interface's index; refuses names no kernel accepts before asking.
