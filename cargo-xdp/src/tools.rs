@@ -68,7 +68,9 @@ pub fn resolve(
     }
     if !options.profile.is_dev() {
         link_args.extend(identical_code_folding(target));
-        link_args.extend(short_source_paths(&project.root));
+        let path_dependencies =
+            crate::workspace::path_dependencies(&project.loader_manifest, &project.root);
+        link_args.extend(short_source_paths(&project.root, &path_dependencies));
     }
     // A target's own linker links its loader, NDK or not (android-armv7 links
     // a static Linux loader: aya does not build against 32-bit bionic).
@@ -236,9 +238,11 @@ fn identical_code_folding(target: &Target) -> Vec<String> {
 
 /// Panic locations name their source files; in a release loader the
 /// crates' sources as `aya-0.14.0/src/...` rather than under this
-/// machine's $CARGO_HOME, and the project's from its root: the binary no
-/// longer carries the build machine's paths (and is ~3 KiB smaller).
-fn short_source_paths(project_root: &Path) -> Vec<String> {
+/// machine's $CARGO_HOME, a path dependency outside the project (the
+/// runtime from a checkout, a crate of the user's) as `<its dir>/src/...`,
+/// and the project's from its root: the binary no longer carries the build
+/// machine's paths (and is ~3 KiB smaller), nor does its size depend on them.
+fn short_source_paths(project_root: &Path, path_dependencies: &[PathBuf]) -> Vec<String> {
     let cargo_home = std::env::var_os("CARGO_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".cargo")));
@@ -247,10 +251,17 @@ fn short_source_paths(project_root: &Path) -> Vec<String> {
         .into_iter()
         .flatten()
         .filter_map(|entry| entry.ok().map(|e| e.path()));
+    let outside = path_dependencies
+        .iter()
+        .filter(|dir| !dir.starts_with(project_root))
+        .filter_map(|dir| Some((dir.clone(), format!("{}/", dir.file_name()?.to_str()?))));
+    // rustc applies the last prefix that matches: the project's root last.
     registries
-        .chain(std::iter::once(project_root.to_path_buf()))
-        .filter(|dir| !dir.to_string_lossy().contains([' ', '=']))
-        .map(|dir| format!("--remap-path-prefix={}/=", dir.display()))
+        .map(|dir| (dir, String::new()))
+        .chain(outside)
+        .chain(std::iter::once((project_root.to_path_buf(), String::new())))
+        .filter(|(dir, to)| !format!("{}{to}", dir.display()).contains([' ', '=']))
+        .map(|(dir, to)| format!("--remap-path-prefix={}/={to}", dir.display()))
         .collect()
 }
 
@@ -479,15 +490,25 @@ mod tests {
 
     #[test]
     fn source_paths_are_cut_at_the_project_root() {
-        let flags = short_source_paths(Path::new("/home/me/filter"));
+        let dependencies = [
+            PathBuf::from("/src/cargo-xdp/cargo-xdp-loader"),
+            PathBuf::from("/home/me/filter/common"),
+            PathBuf::from("/home/me/my crates/util"),
+        ];
+        let flags = short_source_paths(Path::new("/home/me/filter"), &dependencies);
         assert_eq!(
             flags.last().unwrap(),
             "--remap-path-prefix=/home/me/filter/="
         );
+        assert!(flags.contains(
+            &"--remap-path-prefix=/src/cargo-xdp/cargo-xdp-loader/=cargo-xdp-loader/".into()
+        ));
+        // Inside the project: the root's prefix cuts it already.
+        assert!(!flags.iter().any(|f| f.contains("filter/common")));
         assert!(
-            short_source_paths(Path::new("/home/me/my filter"))
+            short_source_paths(Path::new("/home/me/my filter"), &dependencies)
                 .iter()
-                .all(|f| !f.contains("my filter")),
+                .all(|f| !f.contains("my filter") && !f.contains("my crates")),
             "a space would split RUSTFLAGS"
         );
     }

@@ -133,6 +133,85 @@ fn read_toml(path: &Path) -> Option<DocumentMut> {
     std::fs::read_to_string(path).ok()?.parse().ok()
 }
 
+/// The directories of a package's path dependencies and theirs (`path =
+/// ".."` under `[dependencies]` or a `[target.*.dependencies]`, or under
+/// the workspace's `[workspace.dependencies]` for `workspace = true`), as
+/// cargo names them to rustc: joined to the manifest's directory, `.` and
+/// `..` folded without following links. Build and dev dependencies are
+/// left out: their sources are not in the package's binary.
+pub fn path_dependencies(manifest: &Path, workspace_root: &Path) -> Vec<PathBuf> {
+    let mut dirs = direct_path_dependencies(manifest, Some(workspace_root));
+    let mut next = 0;
+    while next < dirs.len() {
+        for dir in direct_path_dependencies(&dirs[next].join("Cargo.toml"), None) {
+            if !dirs.contains(&dir) {
+                dirs.push(dir);
+            }
+        }
+        next += 1;
+    }
+    dirs
+}
+
+/// The path dependencies `manifest` names itself (those it inherits with
+/// `workspace = true` only where the workspace's root is given).
+fn direct_path_dependencies(manifest: &Path, workspace_root: Option<&Path>) -> Vec<PathBuf> {
+    let (Some(doc), Some(dir)) = (read_toml(manifest), manifest.parent()) else {
+        return Vec::new();
+    };
+    let workspace =
+        workspace_root.and_then(|root| Some((root, read_toml(&root.join("Cargo.toml"))?)));
+    let inherited = |name: &str| {
+        let (root, doc) = workspace.as_ref()?;
+        let dependency = doc.get("workspace")?.get("dependencies")?.get(name)?;
+        Some(root.join(dependency.get("path")?.as_str()?))
+    };
+    let targets = doc.get("target").and_then(Item::as_table_like);
+    let tables = doc
+        .get("dependencies")
+        .into_iter()
+        .chain(
+            targets
+                .into_iter()
+                .flat_map(|t| t.iter())
+                .filter_map(|(_, t)| t.get("dependencies")),
+        )
+        .filter_map(Item::as_table_like);
+    let mut dirs = Vec::new();
+    for table in tables {
+        for (name, dependency) in table.iter() {
+            let dir = match dependency.get("path").and_then(Item::as_str) {
+                Some(path) => Some(dir.join(path)),
+                None if dependency.get("workspace").and_then(Item::as_bool) == Some(true) => {
+                    inherited(name)
+                }
+                None => None,
+            };
+            if let Some(dir) = dir.map(|d| lexically_normal(&d)) {
+                if !dirs.contains(&dir) {
+                    dirs.push(dir);
+                }
+            }
+        }
+    }
+    dirs
+}
+
+/// `path` with `.` left out and each `..` taking the component before it.
+fn lexically_normal(path: &Path) -> PathBuf {
+    let mut normal = PathBuf::new();
+    for component in path.components() {
+        match component {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                normal.pop();
+            }
+            other => normal.push(other),
+        }
+    }
+    normal
+}
+
 fn package_name(doc: &DocumentMut) -> Option<String> {
     Some(doc.get("package")?.get("name")?.as_str()?.to_string())
 }
@@ -245,4 +324,57 @@ pub fn config_dirs(context: &Context) -> Vec<PathBuf> {
         }
     }
     config_dirs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_dependencies_as_cargo_names_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("proj");
+        std::fs::create_dir_all(root.join("p_user")).unwrap();
+        std::fs::write(
+            root.join("Cargo.toml"),
+            "[workspace]\nmembers = [\"p_user\"]\n\
+             [workspace.dependencies]\nshared = { path = \"../shared\" }\nserde = \"1\"\n",
+        )
+        .unwrap();
+        let manifest = root.join("p_user/Cargo.toml");
+        std::fs::write(
+            &manifest,
+            "[package]\nname = \"p_user\"\n\
+             [dependencies]\n\
+             cargo-xdp-loader = { version = \"0.1.0\", path = \"/src/cargo-xdp/cargo-xdp-loader\" }\n\
+             near = { path = \"./../near\" }\nanyhow = \"1\"\nshared = { workspace = true }\n\
+             serde = { workspace = true }\n\
+             [target.'cfg(target_os = \"android\")'.dependencies]\nphone = { path = \"phone\" }\n\
+             [build-dependencies]\nbuilder = { path = \"../builder\" }\n\
+             [dev-dependencies]\ntesting = { path = \"../testing\" }\n",
+        )
+        .unwrap();
+        assert_eq!(
+            path_dependencies(&manifest, &root),
+            [
+                PathBuf::from("/src/cargo-xdp/cargo-xdp-loader"),
+                root.join("near"),
+                dir.path().join("shared"),
+                root.join("p_user/phone"),
+            ]
+        );
+        assert!(path_dependencies(&root.join("missing/Cargo.toml"), &root).is_empty());
+        // And theirs: the runtime's own path dependency.
+        std::fs::create_dir_all(root.join("near")).unwrap();
+        std::fs::write(
+            root.join("near/Cargo.toml"),
+            "[package]\nname = \"near\"\n[dependencies]\nwire = { path = \"../wire\" }\n\
+             shared = { path = \"../../shared\" }\n",
+        )
+        .unwrap();
+        assert_eq!(
+            path_dependencies(&manifest, &root)[4..],
+            [root.join("wire")]
+        );
+    }
 }
