@@ -165,6 +165,26 @@ fn android_loaders_link_through_the_ndk_with_the_right_elf_properties() {
             !info.has_unwind_tables,
             "{target}: panic = abort, so no unwind tables"
         );
+        // Panic locations name sources as `cargo-xdp-loader/src/..`, never by
+        // this machine's paths (the runtime's checkout, the project, cargo's).
+        let bytes = fs::read(&loader).unwrap();
+        let checkout = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let home = std::env::var("CARGO_HOME")
+            .unwrap_or_else(|_| format!("{}/.cargo", std::env::var("HOME").unwrap()));
+        for path in [
+            format!("{}/", checkout.display()),
+            format!("{}/", root.display()),
+            format!("{home}/registry"),
+        ] {
+            assert!(
+                !bytes.windows(path.len()).any(|w| w == path.as_bytes()),
+                "{target}: the loader names {path}"
+            );
+        }
+        assert!(
+            bytes.windows(21).any(|w| w == b"cargo-xdp-loader/src/"),
+            "{target}"
+        );
         let manifest = fs::read_to_string(unpacked.path().join("droid/MANIFEST")).unwrap();
         assert!(
             manifest.contains("ndk: r26b (26.1.10909125)\napi: 21\n"),
