@@ -22,7 +22,9 @@
 //! rules are one).
 //!
 //! Modules: [`cli`] (the commands), [`xdp`] (attach, detach, status,
-//! counters, bpffs and pins), [`netlink`] (XDP over rtnetlink), [`setup`]
+//! counters, pins), [`bpffs`] (mounting it, our checked directories in it),
+//! [`interface`] (names checked, index and name), `choose` (which program of
+//! the object, its raw-IP variant), [`netlink`] (XDP over rtnetlink), [`setup`]
 //! (globals and tail calls), [`maps`] (listing and dumping maps),
 //! [`testrun`] (`test-run`: packets through BPF_PROG_TEST_RUN, for `cargo
 //! xdp test`), [`args`] (the argument reader: no clap, a loader stays

@@ -146,11 +146,6 @@ fn suggest(name: &str) -> Option<String> {
     (!cleaned.is_empty()).then_some(cleaned)
 }
 
-/// Interface names as both sides take them (cargo-xdp-wire's rule).
-pub fn check_interface(name: &str) -> Result<()> {
-    Ok(cargo_xdp_wire::interface::check_interface(name)?)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -394,7 +394,7 @@ fn check_attach_rules(meta: &XdpMetadata, manifest: &Path) -> Result<()> {
             );
         }
         for interface in &rule.interfaces {
-            crate::names::check_interface(interface).with_context(|| {
+            cargo_xdp_wire::interface::check_interface(interface).with_context(|| {
                 format!(
                     "[[workspace.metadata.xdp.attach]] in {}",
                     manifest.display()

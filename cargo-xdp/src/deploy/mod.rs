@@ -62,7 +62,7 @@ pub struct DeployOptions {
 }
 
 pub fn deploy(args: &DeployOptions, shell: &Shell) -> Result<()> {
-    crate::names::check_interface(&args.interface)?;
+    cargo_xdp_wire::interface::check_interface(&args.interface)?;
     let project = Project::find_with(args.manifest_path.as_deref(), &args.cargo)?;
     // Ctrl-C from here on stops the call in flight; we clean up, then exit.
     crate::process::stop_calls_on_interrupt();
